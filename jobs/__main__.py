@@ -1,0 +1,45 @@
+"""python -m jobs {init,schema,validate,examples} [--home DIR]"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .spec import load_and_validate
+from .workspace import Workspace
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m jobs", description="Tunedeck's job contract.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p_init = sub.add_parser("init", help="create the workspace with the tiny-demo model and demo datasets")
+    p_init.add_argument("--home")
+    sub.add_parser("schema", help="print the JSON Schema of a job spec")
+    p_val = sub.add_parser("validate", help="check a spec; print the normalized spec or every problem")
+    p_val.add_argument("spec")
+    p_val.add_argument("--home")
+    args = ap.parse_args(argv)
+
+    if args.cmd == "init":
+        from .init import init_workspace
+        init_workspace(Workspace.at(args.home))
+        return 0
+    if args.cmd == "schema":
+        from .schema import json_schema
+        print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        return 0
+    ws = Workspace.at(args.home)
+    v = load_and_validate(args.spec, ws)
+    for w in v.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not v.ok:
+        print(f"{args.spec}: {len(v.errors)} problem(s):", file=sys.stderr)
+        for e in v.errors:
+            print(f"  - {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(v.spec, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

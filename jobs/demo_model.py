@@ -1,0 +1,82 @@
+"""Build the `tiny-demo` base model offline: a byte-level BPE tokenizer, a small Qwen2
+causal LM with a ChatML chat template, briefly pre-trained on the demo text so that
+fine-tuning starts from a model that is not pure noise."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .demo_data import instruct_rows, math_rows, pretrain_texts
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def _tokenizer_corpus() -> list[str]:
+    rows = instruct_rows(400, 0) + instruct_rows(400, 5)
+    text = [f"{r['instruction']} {r['input']} {r['output']}" for r in rows]
+    text += [f"{r['question']} {r['answer']}" for r in math_rows(400, 1)]
+    text += ["user assistant system <reasoning> </reasoning> <answer> </answer> #### " + " ".join(map(str, range(200)))]
+    return text
+
+
+def build_tokenizer(out: Path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=SPECIAL,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(_tokenizer_corpus(), trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   bos_token=None, unk_token=None, model_max_length=2048)
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(out)
+    return fast
+
+
+def build_model(out: Path, steps: int = 300, seed: int = 0) -> None:
+    """Write the tokenizer and a pre-trained tiny Qwen2 model into `out`."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(out)
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      bos_token_id=None)
+    model = Qwen2ForCausalLM(cfg)
+    # A short warm start on chat-formatted demo text (a model build step, not a training job).
+    texts = [tok.apply_chat_template([{"role": "user", "content": t.rsplit(" ", 1)[0]},
+                                      {"role": "assistant", "content": t.rsplit(" ", 1)[-1]}], tokenize=False)
+             for t in pretrain_texts()]
+    texts += pretrain_texts()
+    enc = [tok(t)["input_ids"][:96] for t in texts]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(len(enc), (16,), generator=g).tolist()
+        batch = [enc[i] for i in idx]
+        width = max(map(len, batch))
+        ids = torch.full((len(batch), width), tok.pad_token_id)
+        labels = torch.full((len(batch), width), -100)
+        for r, seq in enumerate(batch):
+            ids[r, : len(seq)] = torch.tensor(seq)
+            labels[r, : len(seq)] = torch.tensor(seq)
+        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.save_pretrained(out, safe_serialization=True)

@@ -1,0 +1,229 @@
+"""Registered base models and datasets. A spec names them; it never carries a path."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import atomic_write_bytes, atomic_write_json, read_json
+from .workspace import Workspace
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
+HOW_TO_REGISTER_MODEL = ("register one by putting a Hugging Face model folder in workspace/models/<name>/, "
+                         "or by writing workspace/models/<name>.json with {\"path\": \"/abs/path\"} "
+                         "(the Base models page does this)")
+HOW_TO_REGISTER_DATASET = "upload one on the Datasets page or copy a .jsonl file into workspace/datasets/"
+
+
+class RegistryError(ValueError):
+    pass
+
+
+def valid_name(name: str) -> bool:
+    return isinstance(name, str) and bool(NAME_RE.fullmatch(name)) and not name.endswith(".json")
+
+
+# ---------------------------------------------------------------- models
+def list_models(ws: Workspace) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    if not ws.models.is_dir():
+        return out
+    for entry in sorted(ws.models.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() and (entry / "config.json").exists():
+            out[entry.name] = entry
+        elif entry.suffix == ".json" and entry.is_file():
+            link = read_json(entry, {})
+            if isinstance(link, dict) and isinstance(link.get("path"), str):
+                out.setdefault(entry.stem, Path(link["path"]))
+    return out
+
+
+def model_problem(path: Path) -> str | None:
+    """Why `path` is not a loadable model folder, or None."""
+    path = Path(path)
+    if not path.is_dir():
+        return f"{path} is not a folder"
+    cfg = read_json(path / "config.json")
+    if not isinstance(cfg, dict):
+        return f"{path} has no readable config.json, so it is not a Hugging Face model folder"
+    if "model_type" not in cfg:
+        return f"{path}/config.json has no model_type"
+    weights = list(path.glob("*.safetensors")) + list(path.glob("pytorch_model*.bin"))
+    if not weights:
+        return f"{path} has no weights (*.safetensors or pytorch_model*.bin)"
+    if not any((path / f).exists() for f in ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")):
+        return f"{path} has no tokenizer files"
+    return None
+
+
+def model_info(path: Path) -> dict:
+    path = Path(path)
+    cfg = read_json(path / "config.json", {}) or {}
+    tok_cfg = read_json(path / "tokenizer_config.json", {}) or {}
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+    n_params = None
+    for st in path.glob("*.safetensors"):
+        n_params = (n_params or 0) + _safetensors_params(st)
+    chat = bool(tok_cfg.get("chat_template")) or (path / "chat_template.jinja").exists()
+    return {
+        "path": str(path),
+        "architecture": (cfg.get("architectures") or [cfg.get("model_type", "?")])[0],
+        "model_type": cfg.get("model_type"),
+        "parameters": n_params,
+        "size_bytes": size,
+        "context_length": cfg.get("max_position_embeddings"),
+        "chat_template": chat,
+        "problem": model_problem(path),
+    }
+
+
+def _safetensors_params(path: Path) -> int:
+    try:
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError):
+        return 0
+    total = 0
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        c = 1
+        for d in v.get("shape", []):
+            c *= d
+        total += c
+    return total
+
+
+def register_model(ws: Workspace, name: str, path: str | os.PathLike) -> Path:
+    if not valid_name(name):
+        raise RegistryError(f"model name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
+    if name in list_models(ws):
+        raise RegistryError(f"a model named {name!r} is already registered")
+    path = Path(path).expanduser().resolve()
+    problem = model_problem(path)
+    if problem:
+        raise RegistryError(problem)
+    return atomic_write_json(ws.models / f"{name}.json", {"path": str(path)})
+
+
+def unregister_model(ws: Workspace, name: str) -> None:
+    """Remove the registration. Files outside the workspace are never touched."""
+    link = ws.models / f"{name}.json"
+    folder = ws.models / name
+    if link.is_file():
+        link.unlink()
+    elif folder.is_symlink():
+        folder.unlink()
+    elif folder.is_dir():
+        shutil.rmtree(folder)
+    else:
+        raise RegistryError(f"no model named {name!r} is registered")
+
+
+# ---------------------------------------------------------------- datasets
+def list_datasets(ws: Workspace) -> dict[str, Path]:
+    if not ws.datasets.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(ws.datasets.glob("*.jsonl")) if p.is_file() and not p.name.startswith(".")}
+
+
+def first_row_keys(path: Path) -> list[str] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    return list(row) if isinstance(row, dict) else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_info_cache: dict[tuple, dict] = {}
+
+
+def dataset_info(path: Path) -> dict:
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _info_cache:
+        with open(path, "rb") as fh:
+            rows = sum(1 for line in fh if line.strip())
+        _info_cache[key] = {"path": str(path), "rows": rows, "columns": first_row_keys(path) or [],
+                            "size_bytes": st.st_size, "sha256": sha256_file(path)}
+    return _info_cache[key]
+
+
+@dataclass
+class JsonlReport:
+    rows: int
+    columns: list
+    errors: list  # "line N: ..." strings
+
+
+def check_jsonl(data: bytes, max_errors: int = 20) -> JsonlReport:
+    """UTF-8, every line a JSON object, every line with the first line's keys."""
+    errors: list[str] = []
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        return JsonlReport(0, [], [f"line {line}: not UTF-8 text ({e.reason} at byte {e.start})"])
+    columns: list | None = None
+    rows = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            errors.append(f"line {n}: invalid JSON ({e.msg} at column {e.colno})")
+        else:
+            if not isinstance(row, dict):
+                errors.append(f"line {n}: expected a JSON object, got {type(row).__name__}")
+            elif columns is None:
+                columns = list(row)
+            else:
+                missing = [c for c in columns if c not in row]
+                if missing:
+                    errors.append(f"line {n}: missing key(s) {', '.join(missing)} that line 1 has")
+            rows += 1
+        if len(errors) >= max_errors:
+            errors.append("… stopped after the first errors")
+            break
+    if rows == 0 and not errors:
+        errors.append("the file has no rows")
+    return JsonlReport(rows, columns or [], errors)
+
+
+def register_dataset(ws: Workspace, name: str, data: bytes, overwrite: bool = False) -> Path:
+    if not valid_name(name):
+        raise RegistryError(f"dataset name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
+    target = ws.datasets / f"{name}.jsonl"
+    if target.exists() and not overwrite:
+        raise RegistryError(f"a dataset named {name!r} already exists")
+    report = check_jsonl(data)
+    if report.errors:
+        raise RegistryError("; ".join(report.errors))
+    return atomic_write_bytes(target, data)
+
+
+def unregister_dataset(ws: Workspace, name: str) -> None:
+    path = ws.datasets / f"{name}.jsonl"
+    if not path.is_file():
+        raise RegistryError(f"no dataset named {name!r} is registered")
+    path.unlink()

@@ -1,0 +1,259 @@
+"""The job spec: validation and normalization.
+
+`validate(raw, ws)` reports every problem at once. The normalized spec it returns
+(defaults filled, aliases resolved) is what gets stored, shown and copied.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import registry
+from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
+from .params import COMMON_PARAMS, MANAGED_KEYS, Param
+from .workspace import Workspace
+
+TOP_KEYS = ("name", "method", "base_model", "dataset", "priority", "params", "parent_job", "notes")
+TOP_ALIASES = {"model_path": "base_model", "dataset_path": "dataset", "model": "base_model"}
+MAX_SPEC_BYTES = 1 << 20
+
+
+@dataclass
+class Problem:
+    field: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        shown = json.dumps(self.value, ensure_ascii=False, default=str)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        return f"{self.field}: {self.message} (got {shown})"
+
+
+@dataclass
+class Validation:
+    spec: dict | None
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def errors_by_field(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for p in self.errors:
+            out.setdefault(p.field.split(".")[-1], []).append(p.message)
+        return out
+
+
+def _squash(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    squashed = {_squash(k): k for k in known}
+    hits = difflib.get_close_matches(_squash(key), list(squashed), n=1, cutoff=0.75)
+    return f"; did you mean {squashed[hits[0]]!r}?" if hits else ""
+
+
+def params_for(method: Method | None) -> list[Param]:
+    extra = list(method.params) if method else []
+    names = {p.name for p in extra}
+    return [p for p in COMMON_PARAMS if p.name not in names] + extra
+
+
+def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
+    v = Validation(spec=None)
+    err = lambda f, val, msg: v.errors.append(Problem(f, val, msg))  # noqa: E731
+    warn = lambda f, val, msg: v.warnings.append(Problem(f, val, msg))  # noqa: E731
+
+    if isinstance(raw, (bytes, str)):
+        if len(raw) > MAX_SPEC_BYTES:
+            err("spec", f"{len(raw)} bytes", "a spec may be at most 1 MiB")
+            return v
+        try:
+            raw = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            err("spec", str(raw)[:60], f"not valid JSON: {e}")
+            return v
+    if not isinstance(raw, dict):
+        err("spec", raw, "a spec must be a JSON object")
+        return v
+
+    # --- top level: resolve aliases, reject unknown and managed keys
+    top: dict[str, Any] = {}
+    for key, value in raw.items():
+        k = str(key)
+        canon = k.lower() if k.lower() in TOP_KEYS else TOP_ALIASES.get(k.lower())
+        if canon is None and _squash(k) in {_squash(t) for t in TOP_KEYS}:
+            canon = next(t for t in TOP_KEYS if _squash(t) == _squash(k))
+        if _squash(k) == "outputdir":
+            err(k, value, MANAGED_KEYS["output_dir"])
+            continue
+        if canon is None:
+            pnames = [p.name for p in COMMON_PARAMS]
+            if _squash(k) in {_squash(p) for p in pnames}:
+                err(k, value, "training parameters belong inside \"params\"")
+            else:
+                err(k, value, "unknown key; allowed: " + ", ".join(TOP_KEYS) + _suggest(k, list(TOP_KEYS)))
+            continue
+        if canon in top:
+            err(k, value, f"given twice (as an alias of {canon!r})")
+            continue
+        top[canon] = value
+
+    methods = list_methods(ws.methods)
+    method_name = top.get("method")
+    method: Method | None = None
+    if not isinstance(method_name, str) or not method_name.strip():
+        err("method", method_name, "required: one of " + ", ".join(methods))
+    else:
+        method_name = method_name.strip()
+        method = methods.get(method_name) or methods.get(method_name.lower())
+        if method is None:
+            err("method", method_name, "not a registered method; registered: " + ", ".join(methods)
+                + _suggest(method_name, list(methods)))
+        elif not method.ok:
+            err("method", method_name, f"the custom method failed to load: {method.error}")
+            method = None
+
+    for key, kind in (("base_model", "model"), ("dataset", "dataset")):
+        val = top.get(key)
+        if not isinstance(val, str) or not val.strip():
+            err(key, val, f"required: the name of a registered {kind}")
+            continue
+        top[key] = val.strip()
+        if not check_refs:
+            continue
+        known = registry.list_models(ws) if kind == "model" else registry.list_datasets(ws)
+        if top[key] not in known:
+            looks_like_path = "/" in val or "\\" in val or val.startswith((".", "~"))
+            how = registry.HOW_TO_REGISTER_MODEL if kind == "model" else registry.HOW_TO_REGISTER_DATASET
+            msg = (f"a spec names a registered {kind}, never a path; " if looks_like_path else f"no {kind} is registered under this name; ")
+            err(key, val, msg + "registered: " + (", ".join(known) or "none") + f". To add one, {how}")
+
+    name = top.get("name")
+    if name is None:
+        name = f"{method_name or 'job'}-{top.get('dataset') or 'data'}"
+    if not isinstance(name, str) or not name.strip() or len(name) > 120 or re.search(r"[\x00-\x1f]", name):
+        err("name", name, "must be a non-empty string of at most 120 characters without control characters")
+
+    priority = top.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
+        if isinstance(priority, float) and priority.is_integer() and -1000 <= priority <= 1000:
+            priority = int(priority)
+        else:
+            err("priority", priority, "must be an integer from -1000 to 1000 (higher runs sooner)")
+    parent = top.get("parent_job")
+    if parent is not None and (not isinstance(parent, str) or not re.fullmatch(r"[A-Za-z0-9._\-]{1,80}", parent)):
+        err("parent_job", parent, "must be a job id")
+    notes = top.get("notes", "")
+    if not isinstance(notes, str):
+        err("notes", notes, "must be a string")
+
+    # --- params
+    raw_params = top.get("params", {})
+    if raw_params is None:
+        raw_params = {}
+    if not isinstance(raw_params, dict):
+        err("params", raw_params, "must be a JSON object of parameter names to values")
+        raw_params = {}
+    decl = params_for(method)
+    by_squash = {_squash(p.name): p for p in decl}
+    if method is None:  # keep checking params against every known method's names
+        for m in BUILTINS.values():
+            for p in m.params:
+                by_squash.setdefault(_squash(p.name), p)
+    given: dict[str, Any] = {}
+    for key, value in raw_params.items():
+        k = str(key)
+        if _squash(k) == "outputdir":
+            err(f"params.{k}", value, MANAGED_KEYS["output_dir"])
+            continue
+        p = by_squash.get(_squash(k))
+        if p is None:
+            err(f"params.{k}", value, "unknown parameter" + (f" for method {method.name!r}" if method else "")
+                + _suggest(k, [q.name for q in decl]))
+            continue
+        if p.name in given:
+            err(f"params.{k}", value, f"given twice (as an alias of {p.name!r})")
+            continue
+        given[p.name] = value
+
+    params: dict[str, Any] = {}
+    for p in decl:
+        if p.name in given:
+            val, why = p.coerce(given[p.name])
+            if why:
+                err(f"params.{p.name}", given[p.name], why)
+                continue
+            if p.outside_typical(val):
+                warn(f"params.{p.name}", val, f"outside the typical range ({p.typical_text}); allowed, but check it")
+            params[p.name] = val
+        else:
+            default = p.default
+            if p.name in ("prompt_input_column", "prompt_output_column") and method:
+                default = method.default_columns.get(p.name, default)
+            params[p.name] = list(default) if isinstance(default, list) else default
+
+    # --- cross-field rules
+    msl, mil = params.get("max_seq_length"), params.get("max_input_length")
+    if isinstance(msl, int) and isinstance(mil, int) and mil > msl:
+        err("params.max_input_length", mil, f"must be ≤ max_seq_length ({msl})")
+    if "max_steps" in given and "epochs" in given and params.get("max_steps") is not None:
+        warn("params.epochs", params.get("epochs"), "ignored: max_steps is set and wins over epochs")
+    if "warmup_steps" in given and "warmup_ratio" in given and params.get("warmup_steps") is not None:
+        warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
+    for col in ("prompt_input_column", "prompt_output_column"):
+        if not params.get(col) and method is not None:
+            err(f"params.{col}", params.get(col), "required: the name of a dataset column")
+
+    if method is not None and method.check is not None:
+        try:
+            ctx = MethodContext(rewards=list_rewards(ws.methods))
+            for f, val, msg in method.check(params, ctx) or []:
+                err(f, val, msg)
+        except Exception as e:  # noqa: BLE001 - a custom check must not break validation
+            err("method", method.name, f"the method's check() raised {type(e).__name__}: {e}")
+
+    # --- columns must exist in the dataset
+    if check_refs and isinstance(top.get("dataset"), str):
+        ds = registry.list_datasets(ws).get(top["dataset"])
+        cols = registry.first_row_keys(ds) if ds else None
+        if ds is not None and cols is None:
+            err("dataset", top["dataset"], "the dataset's first line is not a JSON object, so its columns are unknown")
+        if cols is not None:
+            for p in decl:
+                val = params.get(p.name)
+                if p.column and isinstance(val, str) and val and val not in cols:
+                    err(f"params.{p.name}", val, "no such column in dataset "
+                        f"{top['dataset']!r}; its columns are: " + ", ".join(cols) + _suggest(val, cols))
+
+    if v.errors:
+        return v
+    v.spec = {
+        "name": name.strip(), "method": method.name, "base_model": top["base_model"], "dataset": top["dataset"],
+        "priority": priority, "parent_job": parent, "notes": notes, "params": params,
+    }
+    return v
+
+
+def load_and_validate(path, ws: Workspace) -> Validation:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as e:
+        v = Validation(None)
+        v.errors.append(Problem("spec", str(path), f"cannot read the file: {e.strerror}"))
+        return v
+    return validate(data, ws)
+
+
+def editable_spec(spec: dict) -> dict:
+    """A stored spec as a new submission: what Copy training starts from."""
+    return {k: spec[k] for k in ("name", "method", "base_model", "dataset", "priority", "notes", "params") if k in spec}

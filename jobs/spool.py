@@ -1,0 +1,25 @@
+"""The spool protocol: write a spec in spool/tmp/, then rename it into spool/incoming/."""
+from __future__ import annotations
+
+import json
+import os
+
+from .atomic import atomic_write_json
+from .spec import Validation, validate
+from .state import new_job_id
+from .workspace import Workspace
+
+
+def submit(ws: Workspace, raw: dict) -> tuple[str | None, Validation]:
+    """Validate and drop a spec into the spool. Returns (job_id, validation); job_id is None when invalid.
+
+    The file is named <job_id>.json, so the spooler creates runs/<job_id>/ under the id printed here.
+    """
+    v = validate(raw, ws)
+    if not v.ok:
+        return None, v
+    ws.ensure()
+    job_id = new_job_id()
+    tmp = atomic_write_json(ws.spool_tmp / f"{job_id}.json", v.spec)
+    os.rename(tmp, ws.incoming / f"{job_id}.json")
+    return job_id, v

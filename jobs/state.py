@@ -1,0 +1,176 @@
+"""Job ids, run folders and state.json. State changes happen under a per-job file lock."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from .atomic import atomic_write_json, read_json
+from .workspace import Workspace
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+ACTIVE = ("queued", "running")
+FINAL = ("succeeded", "failed", "cancelled")
+JOB_ID_RE = re.compile(r"\d{8}-\d{6}-\d{6}-[0-9a-f]{6}")
+
+# Trainer exit codes the spooler maps to a status.
+EXIT_OK = 0
+EXIT_STOPPED = 20     # stopped cleanly on request -> cancelled
+EXIT_BUSY = 21        # another process already runs this job
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def new_job_id(ts: float | None = None, salt: bytes | None = None) -> str:
+    """Sortable by submission time, unique across hosts, safe as a folder name."""
+    ts = time.time() if ts is None else ts
+    dt = datetime.fromtimestamp(ts, timezone.utc)
+    tail = hashlib.sha256(salt).hexdigest()[:6] if salt is not None else secrets.token_hex(3)
+    return f"{dt:%Y%m%d-%H%M%S}-{dt.microsecond:06d}-{tail}"
+
+
+def is_job_id(s: str) -> bool:
+    return bool(JOB_ID_RE.fullmatch(s or ""))
+
+
+def _lock(run_dir: Path) -> FileLock:
+    return FileLock(str(run_dir / ".state.lock"), timeout=30)
+
+
+def read_state(run_dir: Path) -> dict | None:
+    st = read_json(Path(run_dir) / "state.json")
+    return st if isinstance(st, dict) else None
+
+
+def read_spec(run_dir: Path) -> dict | None:
+    sp = read_json(Path(run_dir) / "spec.json")
+    return sp if isinstance(sp, dict) else None
+
+
+def update_state(run_dir: Path, expect: tuple | None = None, **changes: Any) -> dict | None:
+    """Apply `changes` to state.json under the job's lock.
+
+    With `expect`, the change happens only when the current status is one of those;
+    otherwise nothing is written and None is returned. That is how two processes
+    that race on one job (two daemons, a daemon and a cancel) never both win.
+    """
+    run_dir = Path(run_dir)
+    with _lock(run_dir):
+        state = read_state(run_dir) or {}
+        if expect is not None and state.get("status") not in expect:
+            return None
+        state.update(changes)
+        state["updated_at"] = now_iso()
+        atomic_write_json(run_dir / "state.json", state)
+        return state
+
+
+def create_run(ws: Workspace, job_id: str, spec: dict, **state: Any) -> bool:
+    """Create runs/<job_id>/ with spec.json and state.json, all or nothing.
+
+    Built in a hidden folder and renamed into place, so a crash leaves either no
+    run or a complete one. Returns False when the run already exists.
+    """
+    final = ws.run_dir(job_id)
+    if final.exists():
+        return False
+    tmp = ws.runs / f".new-{job_id}-{secrets.token_hex(3)}"
+    tmp.mkdir(parents=True)
+    try:
+        atomic_write_json(tmp / "spec.json", spec)
+        atomic_write_json(tmp / "state.json", {"status": "queued", "error": None, "created_at": now_iso(),
+                                               "attempt": 1, "resume": False, **state})
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another daemon made it first
+            return False
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+def list_run_dirs(ws: Workspace) -> list[Path]:
+    if not ws.runs.is_dir():
+        return []
+    return sorted((p for p in ws.runs.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+
+
+def queue_order(ws: Workspace) -> list[str]:
+    """Queued job ids in the order they will run: priority first, then submission time."""
+    queued = []
+    for d in list_run_dirs(ws):
+        st = read_state(d)
+        if st and st.get("status") == "queued":
+            sp = read_spec(d) or {}
+            queued.append((-int(sp.get("priority") or 0), d.name))
+    return [job for _, job in sorted(queued)]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    ck = Path(run_dir) / "checkpoints"
+    if not ck.is_dir():
+        return None
+    steps = [(int(p.name.split("-")[-1]), p) for p in ck.glob("checkpoint-*")
+             if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()]
+    return max(steps)[1] if steps else None
+
+
+def cancel_job(ws: Workspace, job_id: str) -> str:
+    """Cancel a queued job at once; ask the spooler to stop a running one. Returns what happened."""
+    run_dir = ws.run_dir(job_id)
+    st = read_state(run_dir)
+    if st is None:
+        raise KeyError(f"no job {job_id!r}")
+    if update_state(run_dir, expect=("queued",), status="cancelled", finished_at=now_iso(),
+                    error="cancelled before it started", queue_position=None):
+        return "cancelled"
+    if (read_state(run_dir) or {}).get("status") == "running":
+        atomic_write_json(run_dir / "cancel", {"requested_at": now_iso(), "host": socket.gethostname()})
+        return "stop requested"
+    raise ValueError(f"job {job_id} is {st.get('status')}; only queued or running jobs can be cancelled")
+
+
+def retry_job(ws: Workspace, job_id: str) -> dict:
+    """Requeue a failed or cancelled job; it resumes from its newest checkpoint when there is one."""
+    run_dir = ws.run_dir(job_id)
+    st = read_state(run_dir)
+    if st is None:
+        raise KeyError(f"no job {job_id!r}")
+    resume = latest_checkpoint(run_dir) is not None
+    for f in ("cancel", "stop", "outcome.json"):
+        (run_dir / f).unlink(missing_ok=True)
+    new = update_state(run_dir, expect=("failed", "cancelled"), status="queued", error=None,
+                       attempt=int(st.get("attempt") or 1) + 1, resume=resume, pid=None,
+                       pid_create_time=None, finished_at=None, requeued_at=now_iso())
+    if new is None:
+        raise ValueError(f"job {job_id} is {st.get('status')}; only failed or cancelled jobs can be retried")
+    return new
+
+
+def delete_job(ws: Workspace, job_id: str) -> None:
+    run_dir = ws.run_dir(job_id)
+    st = read_state(run_dir)
+    if not run_dir.is_dir():
+        raise KeyError(f"no job {job_id!r}")
+    if st and st.get("status") == "running":
+        raise ValueError(f"job {job_id} is running; cancel it first, then delete it")
+    with _lock(run_dir):
+        # Mark it so a daemon that read it as queued does not start it mid-delete.
+        if st and st.get("status") == "queued":
+            st["status"] = "cancelled"
+            atomic_write_json(run_dir / "state.json", st)
+    trash = ws.runs / f".trash-{job_id}-{secrets.token_hex(3)}"
+    os.rename(run_dir, trash)
+    shutil.rmtree(trash, ignore_errors=True)
