@@ -1,0 +1,177 @@
+"""Callbacks that turn TRL's logs into metrics.csv and progress.json, and stop on request."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from jobs.atomic import atomic_write_text
+import json
+import logging
+
+log = logging.getLogger("tunedeck.metrics")
+
+RENAME = {"rewards/chosen": "rewards_chosen", "rewards/rejected": "rewards_rejected",
+          "rewards/margins": "reward_margin", "rewards/accuracies": "reward_accuracy",
+          "eval_rewards/margins": "eval_reward_margin", "eval_rewards/accuracies": "eval_reward_accuracy",
+          "completions/mean_length": "completion_length", "train_loss": None, "total_flos": None,
+          "train_runtime": None, "train_samples_per_second": None, "train_steps_per_second": None,
+          "train_tokens_per_second": None, "num_input_tokens_seen": "tokens_seen", "num_tokens": "tokens_seen"}
+LOGGED = ("loss", "eval_loss", "reward", "reward_margin", "learning_rate", "grad_norm", "tokens_per_second")
+BASE_COLUMNS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_seconds"]
+
+
+def metric_name(key: str) -> str | None:
+    if key in RENAME:
+        return RENAME[key]
+    if key.startswith("rewards/") and key.endswith("/mean"):
+        return "reward_" + key[len("rewards/"):-len("/mean")]
+    if key.startswith("rewards/") and key.endswith("/std"):
+        return "reward_" + key[len("rewards/"):-len("/std")] + "_std"
+    return key.replace("/", "_")
+
+
+class MetricsWriter:
+    """Appends rows to metrics.csv and flushes each one. A new column rewrites the file atomically."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = path
+        self.columns = list(BASE_COLUMNS)
+        self.rows: list[dict] = []
+        if path.exists():
+            with open(path, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                self.columns = list(reader.fieldnames or self.columns)
+                self.rows = [r for r in reader if resume_step is not None and _int(r.get("step")) <= resume_step]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(self.rows)
+        atomic_write_text(self.path, buf.getvalue())
+        self.fh = open(self.path, "a", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.fh, fieldnames=self.columns, extrasaction="ignore")
+
+    def write(self, row: dict) -> None:
+        self.rows.append(row)
+        new = [k for k in row if k not in self.columns]
+        if new:
+            self.fh.close()
+            self.columns += new
+            self._rewrite()
+        else:
+            self.writer.writerow(row)
+            self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _int(v) -> int:
+    try:
+        return int(float(v))
+    except (TypeError, ValueError):
+        return 0
+
+
+class MetricsCallback(TrainerCallback):
+    def __init__(self, run_dir: Path, resume_step: int | None = None):
+        self.run_dir = run_dir
+        self.writer = MetricsWriter(run_dir / "metrics.csv", resume_step)
+        self.t0 = time.time()
+        self.offset = 0.0  # elapsed time carried over from before a resume
+        if self.writer.rows:
+            self.offset = float(self.writer.rows[-1].get("elapsed_seconds") or 0)
+        self.last_tokens = None
+        self.last_t = None
+        self.total_steps = 0
+        self.step_t0 = None
+        self.first_step = None
+        self.nan_step: int | None = None
+        self.best = {}
+        self.last = {}
+        self.tokens_seen = 0
+        self.last_eval_step = None
+
+    def elapsed(self) -> float:
+        return self.offset + time.time() - self.t0
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.total_steps = state.max_steps
+        self.t0 = time.time()
+        self.first_step = state.global_step
+
+    def on_step_end(self, args, state, control, **kw):
+        done = state.global_step - (self.first_step or 0)
+        rate = (time.time() - self.t0) / done if done > 0 else None
+        left = max(self.total_steps - state.global_step, 0)
+        progress = {"step": state.global_step, "total_steps": self.total_steps,
+                    "percent": round(100 * state.global_step / max(self.total_steps, 1), 2),
+                    "eta_seconds": round(rate * left, 1) if rate else None,
+                    "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
+        atomic_write_text(self.run_dir / "progress.json", json.dumps(progress) + "\n", durable=False)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if not logs:
+            return
+        now = time.time()
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4),
+               "elapsed_seconds": round(self.elapsed(), 3)}
+        for k, v in logs.items():
+            name = metric_name(k)
+            if name and isinstance(v, (int, float)):
+                row[name] = v
+        tokens = logs.get("num_tokens") or getattr(state, "num_input_tokens_seen", 0) or 0
+        if tokens and "loss" in logs:
+            if self.last_tokens is not None and now > self.last_t:
+                row["tokens_per_second"] = round((tokens - self.last_tokens) / (now - self.last_t), 1)
+            elif now > self.t0:
+                row["tokens_per_second"] = round(tokens / (now - self.t0), 1)
+            self.last_tokens, self.last_t = tokens, now
+            self.tokens_seen = tokens
+        if not set(row) - {"step", "epoch", "elapsed_seconds", "tokens_seen"}:
+            return  # the end-of-training summary log: nothing to chart
+        log.info("step %s/%s %s", state.global_step, self.total_steps,
+                 " ".join(f"{k}={row[k]:.4g}" for k in LOGGED if isinstance(row.get(k), (int, float))))
+        loss = row.get("loss")
+        if isinstance(loss, float) and not math.isfinite(loss) and self.nan_step is None:
+            self.nan_step = state.global_step
+            control.should_training_stop = True
+        for k, v in row.items():
+            if k in ("step", "epoch", "elapsed_seconds"):
+                continue
+            self.last[k] = v
+            if k in ("loss", "eval_loss") and isinstance(v, float) and math.isfinite(v):
+                self.best[k] = min(self.best.get(k, v), v)
+        if "eval_loss" in row:
+            self.last_eval_step = state.global_step
+        self.writer.write(row)
+
+
+
+class StopCallback(TrainerCallback):
+    """Finish the current step, save a checkpoint, then stop: on SIGTERM or a stop/cancel file."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.requested = False
+
+    def request(self, *_):
+        self.requested = True
+
+    def _check(self) -> bool:
+        if not self.requested and ((self.run_dir / "stop").exists() or (self.run_dir / "cancel").exists()):
+            self.requested = True
+        return self.requested
+
+    def on_step_end(self, args, state, control, **kw):
+        if self._check():
+            control.should_training_stop = True
+            control.should_save = True

@@ -1,0 +1,158 @@
+"""Load a registered JSONL dataset, map its columns, truncate to the token caps and split off eval rows."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TrainerError
+
+log = logging.getLogger("tunedeck.data")
+
+
+@dataclass
+class Prepared:
+    train: list[dict]
+    eval: list[dict]
+    samples: list[dict]           # fixed held-out prompts for samples.jsonl
+    rows_read: int
+    truncated: int
+    dropped: int
+    stats: dict = field(default_factory=dict)
+
+
+def read_jsonl(path: Path, limit: int, name: str) -> list[dict]:
+    rows: list[dict] = []
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as e:
+        raise TrainerError(f"dataset {name!r} cannot be read ({e.strerror}); re-upload it on the Datasets page")
+    with fh:
+        try:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as e:
+                    raise TrainerError(f"dataset {name!r}: invalid JSON on line {n} ({e.msg}); fix or remove that line")
+                if not isinstance(row, dict):
+                    raise TrainerError(f"dataset {name!r}: line {n} is not a JSON object")
+                rows.append(row)
+                if 0 < limit <= len(rows):
+                    break
+        except UnicodeDecodeError:
+            raise TrainerError(f"dataset {name!r} is not UTF-8 text (near line {len(rows) + 1}); save it as UTF-8")
+    if not rows:
+        raise TrainerError(f"dataset {name!r} is empty; upload a JSONL file with at least one row")
+    return rows
+
+
+def _as_text(v) -> str:
+    if v is None:
+        return ""
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+class Truncator:
+    def __init__(self, tokenizer):
+        self.tok = tokenizer
+
+    def count(self, text: str) -> int:
+        return len(self.tok(text, add_special_tokens=False)["input_ids"])
+
+    def cut(self, text: str, limit: int) -> tuple[str, bool]:
+        ids = self.tok(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= limit:
+            return text, False
+        keep = limit
+        while keep > 0:  # re-encoding decoded text may differ by a token; shrink until it fits
+            out = self.tok.decode(ids[:keep], skip_special_tokens=False)
+            if self.count(out) <= limit:
+                return out, True
+            keep -= 1
+        return "", True
+
+
+def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: str) -> Prepared:
+    """kind: 'prompt_completion' (sft, grpo, custom) or 'preference' (dpo)."""
+    cols = list(rows[0])
+    need = [params["prompt_input_column"], params["prompt_output_column"]]
+    if kind == "preference":
+        need += [params["chosen_column"], params["rejected_column"]]
+    for c in need:
+        if c not in cols:
+            raise TrainerError(f"column {c!r} is not in dataset {dataset_name!r}; its columns are: {', '.join(cols)}. "
+                               "Set prompt_input_column / prompt_output_column to one of them")
+    ctx_col = params.get("prompt_context_column")
+    tr = Truncator(tokenizer)
+    out, truncated, dropped = [], 0, 0
+    for row in rows:
+        prompt = _as_text(row.get(params["prompt_input_column"])).strip()
+        if ctx_col and _as_text(row.get(ctx_col)).strip():
+            prompt = f"{prompt}\n\n{_as_text(row.get(ctx_col)).strip()}"
+        prompt, cut_p = tr.cut(prompt, params["max_input_length"])
+        if not prompt:
+            dropped += 1
+            continue
+        reference = _as_text(row.get(params["prompt_output_column"])).strip()
+        item = {"prompt": prompt, "reference": reference}
+        answers = ["chosen", "rejected"] if kind == "preference" else ["completion"]
+        cut_any = cut_p
+        budget = params["max_seq_length"] - tr.count(prompt) - 8  # room for the chat template's tokens
+        ok = budget > 0
+        for key in answers:
+            src = params[f"{key}_column"] if kind == "preference" else params["prompt_output_column"]
+            text = _as_text(row.get(src)).strip()
+            text, c1 = tr.cut(text, min(params["max_content_length"], max(budget, 0)))
+            cut_any |= c1
+            if not text:
+                ok = False
+            item[key] = text
+        if not ok:
+            dropped += 1
+            continue
+        truncated += cut_any
+        out.append(item)
+    if not out:
+        raise TrainerError(f"no usable rows in dataset {dataset_name!r}: all {len(rows)} were dropped "
+                           "(empty prompt or answer, or the prompt alone exceeds max_seq_length)")
+    log.info("dataset %s: %d rows read, %d truncated, %d dropped", dataset_name, len(rows), truncated, dropped)
+
+    rng = random.Random(params["seed"])
+    order = list(range(len(out)))
+    rng.shuffle(order)
+    n_eval = int(round(len(out) * params["eval_ratio"])) if params["eval_ratio"] > 0 else 0
+    if params["eval_ratio"] > 0 and len(out) >= 4:
+        n_eval = max(1, min(n_eval, len(out) // 2))
+    else:
+        n_eval = 0
+    eval_idx = set(order[:n_eval])
+    train = [out[i] for i in range(len(out)) if i not in eval_idx]
+    evals = [out[i] for i in sorted(eval_idx)]
+    pool = [out[i] for i in order[:n_eval]] or [out[i] for i in order]
+    samples = pool[: params["num_sample_prompts"]]
+    return Prepared(train, evals, samples, len(rows), truncated, dropped)
+
+
+def chat(item: dict, kind: str) -> dict:
+    """Conversational records for TRL."""
+    rec = {"prompt": [{"role": "user", "content": item["prompt"]}]}
+    if kind == "preference":
+        rec["chosen"] = [{"role": "assistant", "content": item["chosen"]}]
+        rec["rejected"] = [{"role": "assistant", "content": item["rejected"]}]
+    elif kind == "prompt_completion":
+        rec["completion"] = [{"role": "assistant", "content": item["completion"]}]
+    rec["reference"] = item["reference"]
+    return rec
+
+
+def to_dataset(items: list[dict], kind: str, columns: tuple = ()):
+    from datasets import Dataset
+
+    recs = [chat(i, kind) for i in items]
+    if columns:
+        recs = [{k: r[k] for k in columns} for r in recs]
+    return Dataset.from_list(recs) if recs else None

@@ -1,0 +1,64 @@
+"""What a recipe gets: the loaded model, tokenizer, prepared data and the common training arguments."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import Prepared, to_dataset
+
+
+@dataclass
+class Job:
+    run_dir: Path
+    spec: dict
+    params: dict
+    model: Any
+    tokenizer: Any
+    data: Prepared
+    kind: str
+    device: str
+    custom_rewards: dict = field(default_factory=dict)
+
+    def train_dataset(self, *columns: str):
+        return to_dataset(self.data.train, self.kind, columns)
+
+    def eval_dataset(self, *columns: str):
+        return to_dataset(self.data.eval, self.kind, columns) if self.data.eval else None
+
+    def common_args(self, evaluate: bool = True) -> dict:
+        """Every common param mapped onto transformers' TrainingArguments, shared by all recipes."""
+        import torch
+
+        p = self.params
+        has_eval = evaluate and bool(self.data.eval)
+        # transformers reads warmup_steps < 1 as a ratio of the total steps.
+        warmup = p["warmup_steps"] if p["warmup_steps"] is not None else float(p["warmup_ratio"])
+        on_gpu = self.device == "cuda"
+        return dict(
+            output_dir=str(self.run_dir / "checkpoints"),
+            num_train_epochs=p["epochs"],
+            max_steps=p["max_steps"] or -1,
+            per_device_train_batch_size=p["batch_size"],
+            per_device_eval_batch_size=p["batch_size"],
+            gradient_accumulation_steps=p["grad_accum_steps"],
+            learning_rate=p["learning_rate"],
+            warmup_steps=warmup,
+            max_grad_norm=p["max_grad_norm"],
+            lr_scheduler_type="linear",
+            logging_steps=p["logging_steps"],
+            save_strategy="steps",
+            save_steps=p["checkpoint_steps"],
+            save_total_limit=p["save_total_limit"],
+            eval_strategy="steps" if has_eval else "no",
+            eval_steps=0.25 if has_eval else None,
+            seed=p["seed"],
+            data_seed=p["seed"],
+            use_cpu=not on_gpu,
+            bf16=on_gpu and torch.cuda.is_bf16_supported(),
+            gradient_checkpointing=on_gpu,
+            report_to="none",
+            disable_tqdm=True,
+            include_num_input_tokens_seen=True,
+            dataloader_num_workers=0,
+        )

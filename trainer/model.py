@@ -1,0 +1,82 @@
+"""Load the registered base model (optionally 4-bit NF4) and wrap it with LoRA."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from jobs.registry import model_problem
+
+from .errors import TrainerError
+
+log = logging.getLogger("tunedeck.model")
+
+# Used when a tokenizer ships without a chat template (base models such as Llama-2 or Qwen2.5 base):
+# ChatML, the format Qwen uses, which every tokenizer can encode as plain text.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def device_and_dtype():
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32)
+    return "cpu", torch.float32
+
+
+def load_tokenizer(path: Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    if not tok.chat_template:
+        log.warning("tokenizer has no chat template; using the ChatML fallback")
+        tok.chat_template = FALLBACK_CHAT_TEMPLATE
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_base(path: Path, name: str, load_in_4bit: bool):
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    problem = model_problem(path)
+    if problem:
+        raise TrainerError(f"base model {name!r} is not a loadable model folder: {problem}. "
+                           "Register a Hugging Face model folder on the Base models page")
+    device, dtype = device_and_dtype()
+    kw = {"dtype": dtype}
+    if load_in_4bit:
+        kw["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype)
+        kw["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kw)
+    except (OSError, ValueError) as e:
+        raise TrainerError(f"base model {name!r} failed to load: {str(e).splitlines()[0]}")
+    if device == "cuda" and not load_in_4bit:
+        model.to("cuda")
+    log.info("base model %s: %s, %.1fM params, %s, %s%s", name, type(model).__name__,
+             sum(p.numel() for p in model.parameters()) / 1e6, device, str(dtype).replace("torch.", ""),
+             ", 4-bit NF4" if load_in_4bit else "")
+    return model
+
+
+def add_lora(model, params: dict):
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if params["load_in_4bit"]:
+        import torch
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=torch.cuda.is_available())
+    cfg = LoraConfig(r=params["lora_rank"], lora_alpha=params["lora_alpha"] or 2 * params["lora_rank"],
+                     lora_dropout=params["lora_dropout"], target_modules="all-linear", task_type="CAUSAL_LM")
+    model = get_peft_model(model, cfg)
+    trainable, total = model.get_nb_trainable_parameters()
+    log.info("LoRA r=%d: %d trainable of %d parameters (%.2f%%)", params["lora_rank"], trainable, total,
+             100 * trainable / max(total, 1))
+    return model

@@ -1,0 +1,270 @@
+"""Run one job: spec.json in, metrics/progress/samples/summary/adapter out.
+
+Exit codes: 0 succeeded, jobs.state.EXIT_STOPPED stopped on request (cancelled),
+jobs.state.EXIT_BUSY another process runs this job, 1 failed (reason in state.json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from jobs import registry
+from jobs.atomic import atomic_write_json, read_json
+from jobs.methods import BUILTINS, list_methods, list_rewards
+from jobs.spec import validate
+from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
+from jobs.workspace import Workspace
+
+from .errors import TrainerError
+
+log = logging.getLogger("tunedeck")
+
+
+def setup_logging(run_dir: Path) -> None:
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    log_path = run_dir / "train.log"
+    same = False
+    try:  # the spooler already points stderr at train.log; don't write every line twice
+        same = log_path.exists() and os.path.samestat(os.fstat(sys.stderr.fileno()), os.stat(log_path))
+    except (OSError, ValueError):
+        pass
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if not same:
+        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        root.addHandler(h)
+    for noisy in ("httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def recipe_for(method_name: str, ws: Workspace):
+    if method_name in BUILTINS:
+        import importlib
+        mod = importlib.import_module(f"trainer.methods.{method_name}")
+        return mod.DATA, mod.build
+    method = list_methods(ws.methods).get(method_name)
+    if method is None:
+        raise TrainerError(f"method {method_name!r} is not registered any more (workspace/methods/{method_name}.py)")
+    if not method.ok:
+        raise TrainerError(f"custom method {method_name!r} failed to import: {method.error}")
+    from .methods import custom
+    return custom.DATA, custom.builder(method)
+
+
+def save_adapter(model, tokenizer, run_dir: Path) -> Path:
+    """Write the adapter beside the final one, then rename: a half-written adapter is never presented."""
+    tmp, final = run_dir / ".adapter.tmp", run_dir / "adapter"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if final.exists():
+        old = run_dir / ".adapter.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(final, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.rename(tmp, final)
+    return final
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def peak_memory(device: str) -> dict:
+    import resource
+    import torch
+    if device == "cuda":
+        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated()), "peak_memory_kind": "gpu"}
+    return {"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak_memory_kind": "rss"}
+
+
+def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
+    spec = read_json(run_dir / "spec.json")
+    v = validate(spec, ws)
+    if not v.ok:
+        raise TrainerError("the spec is not valid any more: " + "; ".join(map(str, v.errors)))
+    spec, params = v.spec, v.spec["params"]
+    kind, build = recipe_for(spec["method"], ws)
+
+    import torch
+    from transformers import set_seed
+
+    from . import data, model as model_mod, samples
+    from .callbacks import MetricsCallback
+    from .job import Job
+
+    set_seed(params["seed"])
+    model_path = registry.list_models(ws)[spec["base_model"]]
+    ds_path = registry.list_datasets(ws)[spec["dataset"]]
+    tokenizer = model_mod.load_tokenizer(model_path)
+    rows = data.read_jsonl(ds_path, params["max_samples"], spec["dataset"])
+    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"])
+    log.info("train rows %d, eval rows %d, sample prompts %d", len(prepared.train), len(prepared.eval),
+             len(prepared.samples))
+    device, _ = model_mod.device_and_dtype()
+    base = model_mod.load_base(model_path, spec["base_model"], params["load_in_4bit"])
+
+    n_gen = min(params["num_generations"], 4)
+    max_new = min(params["max_content_length"], 256)
+    prompts = [s["prompt"] for s in prepared.samples]
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    samples_path = run_dir / "samples.jsonl"
+    before = None
+    if ckpt is not None and (run_dir / "samples_before.json").exists():
+        before = read_json(run_dir / "samples_before.json")
+    if before is None:
+        log.info("generating base-model answers for %d held-out prompts", len(prompts))
+        before = samples.generate(base, tokenizer, prompts, max_new, n_gen, params["seed"])
+        atomic_write_json(run_dir / "samples_before.json", before)
+
+    model = model_mod.add_lora(base, params)
+    job = Job(run_dir, spec, params, model, tokenizer, prepared, kind, device,
+              custom_rewards={k: f for k, f in list_rewards(ws.methods).items() if callable(f)})
+    set_seed(params["seed"])
+    try:
+        trainer = build(job)
+    except TrainerError:
+        raise
+    except Exception as e:
+        if spec["method"] not in BUILTINS:
+            raise TrainerError(f"custom method {spec['method']!r} raised {type(e).__name__}: {e}") from e
+        raise
+    resume_step = None
+    if ckpt is not None:
+        resume_step = (read_json(ckpt / "trainer_state.json", {}) or {}).get("global_step", 0)
+        log.info("resuming from %s (step %s)", ckpt.name, resume_step)
+    elif resume:
+        log.info("no checkpoint yet: starting from the beginning")
+    metrics = MetricsCallback(run_dir, resume_step)
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
+    trainer.add_callback(metrics)
+    trainer.add_callback(stop_cb)
+
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    runtime = time.time() - t0
+    if metrics.nan_step is not None:
+        raise TrainerError(f"loss became NaN at step {metrics.nan_step}; lower learning_rate "
+                           f"(now {params['learning_rate']}) or max_grad_norm, or check the data")
+    stopped = stop_cb.requested
+    if stopped:
+        trainer.save_model()  # a checkpoint to resume from; the spooler maps the exit code to cancelled
+        trainer._save_checkpoint(trainer.model, trial=None)
+    elif prepared.eval and spec["method"] != "grpo" and metrics.last_eval_step != trainer.state.global_step:
+        trainer.evaluate()
+    metrics.writer.close()
+    adapter = save_adapter(trainer.model, tokenizer, run_dir)
+    log.info("adapter saved: %s", adapter)
+
+    if not stopped:
+        log.info("generating tuned-model answers for %d held-out prompts", len(prompts))
+        after = samples.generate(trainer.model, tokenizer, prompts, max_new, n_gen, params["seed"])
+        lines = [json.dumps({"index": i, "prompt": s["prompt"], "reference": s["reference"],
+                             "base": b[0] if b else "", "tuned": a[0] if a else "",
+                             "base_samples": b, "tuned_samples": a}, ensure_ascii=False)
+                 for i, (s, b, a) in enumerate(zip(prepared.samples, before, after))]
+        from jobs.atomic import atomic_write_text
+        atomic_write_text(samples_path, "".join(line + "\n" for line in lines))
+
+    state = trainer.state
+    summary = {
+        "status": "stopped" if stopped else "completed",
+        "final_loss": metrics.last.get("loss"), "best_loss": metrics.best.get("loss"),
+        "final_eval_loss": metrics.last.get("eval_loss"), "best_eval_loss": metrics.best.get("eval_loss"),
+        "final_reward": metrics.last.get("reward"),
+        "total_steps": state.global_step, "epochs": state.epoch,
+        "runtime_seconds": round(metrics.elapsed(), 2), "train_runtime_this_attempt": round(runtime, 2),
+        "train_tokens": int(metrics.tokens_seen or getattr(state, "num_input_tokens_seen", 0) or 0),
+        "rows": {"read": prepared.rows_read, "truncated": prepared.truncated, "dropped": prepared.dropped,
+                 "train": len(prepared.train), "eval": len(prepared.eval)},
+        "dataset": spec["dataset"], "dataset_sha256": registry.sha256_file(ds_path),
+        "base_model": spec["base_model"], "seed": params["seed"], "device": device,
+        "adapter": str(adapter), "versions": versions(), **peak_memory(device),
+    }
+    summary["tokens_per_second"] = round(summary["train_tokens"] / runtime, 1) if runtime > 0 else None
+    atomic_write_json(run_dir / "summary.json", summary)
+    return EXIT_STOPPED if stopped else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m trainer", description="Run one Tunedeck job.")
+    ap.add_argument("run_dir")
+    ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    args = ap.parse_args(argv)
+    run_dir = Path(args.run_dir).resolve()
+    if not (run_dir / "spec.json").is_file():
+        print(f"error: {run_dir} has no spec.json; pass a run folder (workspace/runs/<job_id>)", file=sys.stderr)
+        return 2
+    lock = FileLock(str(run_dir / "run.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"error: another trainer is already running {run_dir.name}", file=sys.stderr)
+        return EXIT_BUSY
+    setup_logging(run_dir)
+    ws = Workspace(run_dir.parent.parent)
+
+    import psutil
+    me = psutil.Process()
+    ident = {"pid": me.pid, "pid_create_time": me.create_time(), "host": socket.gethostname()}
+    atomic_write_json(run_dir / "trainer.json", ident)
+    prev = read_state(run_dir) or {}
+    update_state(run_dir, status="running", error=None, started_at=prev.get("started_at") or now_iso(), **ident)
+    for f in ("outcome.json",):
+        (run_dir / f).unlink(missing_ok=True)
+
+    from .callbacks import StopCallback
+    stop_cb = StopCallback(run_dir)
+    signal.signal(signal.SIGTERM, stop_cb.request)
+    signal.signal(signal.SIGINT, stop_cb.request)
+
+    error = None
+    code = 1
+    try:
+        code = train(run_dir, ws, args.resume, stop_cb)
+    except TrainerError as e:
+        error = str(e)
+        log.error("%s\n%s", error, traceback.format_exc())
+    except Exception as e:  # noqa: BLE001 - any failure must end as a clear one-line reason
+        error = _explain(e)
+        log.error("%s\n%s", error, traceback.format_exc())
+    status = {EXIT_OK: "succeeded", EXIT_STOPPED: "cancelled"}.get(code, "failed") if error is None else "failed"
+    if error is None and status == "cancelled":
+        error = "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
+    atomic_write_json(run_dir / "outcome.json", {"exit_code": code if error is None else 1, "status": status,
+                                                 "error": error, "finished_at": now_iso()})
+    update_state(run_dir, status=status, error=error, finished_at=now_iso())
+    log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
+    lock.release()
+    return code if error is None else 1
+
+
+def _explain(e: Exception) -> str:
+    name = type(e).__name__
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if "OutOfMemoryError" in name or "out of memory" in text.lower():
+        return ("CUDA out of memory: lower batch_size or max_seq_length, or set load_in_4bit=true "
+                "(and raise grad_accum_steps to keep the effective batch)")
+    return f"{name}: {text}" if text else name
