@@ -29,7 +29,7 @@ class Method:
     name: str
     description: str
     params: tuple[Param, ...] = ()
-    default_columns: dict = field(default_factory=dict)
+    default_columns: dict = field(default_factory=dict)   # the method's defaults for common params
     builtin: bool = True
     path: Path | None = None
     error: str | None = None              # a custom method that failed to load
@@ -93,7 +93,7 @@ BUILTINS: dict[str, Method] = {
             Param("temperature", "float", 1.0, "Sampling temperature for the generations.", min=0, max=5,
                   min_exclusive=True, typical=(0.3, 1.5), typical_text="0.7–1.0"),
         ),
-        default_columns={"prompt_input_column": "question", "prompt_output_column": "answer"},
+        default_columns={"prompt_input_column": "question", "prompt_output_column": "answer", "batch_size": 4},
         check=_check_grpo,
     ),
     "dpo": Method(

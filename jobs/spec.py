@@ -79,7 +79,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         try:
             raw = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
-            err("spec", str(raw)[:60], f"not valid JSON: {e}")
+            shown = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            err("spec", shown[:60], f"not valid JSON: {e}" if shown.strip() else "the spec is empty")
             return v
     if not isinstance(raw, dict):
         err("spec", raw, "a spec must be a JSON object")
@@ -197,7 +198,7 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
             params[p.name] = val
         else:
             default = p.default
-            if p.name in ("prompt_input_column", "prompt_output_column") and method:
+            if method:  # a method may change a common default (GRPO needs batches that hold whole groups)
                 default = method.default_columns.get(p.name, default)
             params[p.name] = list(default) if isinstance(default, list) else default
 
@@ -226,7 +227,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         ds = registry.list_datasets(ws).get(top["dataset"])
         cols = registry.first_row_keys(ds) if ds else None
         if ds is not None and cols is None:
-            err("dataset", top["dataset"], "the dataset's first line is not a JSON object, so its columns are unknown")
+            empty = ds.stat().st_size == 0 or not ds.read_bytes()[:4096].strip()
+            err("dataset", top["dataset"], "the dataset is empty; upload rows first" if empty else
+                "the dataset's first line is not a JSON object, so its columns are unknown")
         if cols is not None:
             for p in decl:
                 val = params.get(p.name)

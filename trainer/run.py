@@ -31,7 +31,7 @@ from .errors import TrainerError
 log = logging.getLogger("tunedeck")
 
 
-def setup_logging(run_dir: Path) -> None:
+def setup_logging(run_dir: Path) -> list:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -47,6 +47,7 @@ def setup_logging(run_dir: Path) -> None:
     for h in handlers:
         h.setFormatter(fmt)
         root.addHandler(h)
+    return handlers
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -223,7 +224,18 @@ def main(argv: list[str] | None = None) -> int:
     except Timeout:
         print(f"error: another trainer is already running {run_dir.name}", file=sys.stderr)
         return EXIT_BUSY
-    setup_logging(run_dir)
+    handlers = setup_logging(run_dir)
+    try:
+        return _run(run_dir, args.resume, lock)
+    finally:
+        for h in handlers:
+            logging.getLogger().removeHandler(h)
+            h.close()
+        if lock.is_locked:
+            lock.release()
+
+
+def _run(run_dir: Path, resume: bool, lock) -> int:
     ws = Workspace(run_dir.parent.parent)
 
     import psutil
@@ -237,13 +249,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from .callbacks import StopCallback
     stop_cb = StopCallback(run_dir)
-    signal.signal(signal.SIGTERM, stop_cb.request)
-    signal.signal(signal.SIGINT, stop_cb.request)
+    import threading
+    prev = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            prev[sig] = signal.signal(sig, stop_cb.request)
 
     error = None
     code = 1
     try:
-        code = train(run_dir, ws, args.resume, stop_cb)
+        code = train(run_dir, ws, resume, stop_cb)
     except TrainerError as e:
         error = str(e)
         log.error("%s\n%s", error, traceback.format_exc())
@@ -257,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  "error": error, "finished_at": now_iso()})
     update_state(run_dir, status=status, error=error, finished_at=now_iso())
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
-    lock.release()
+    for sig, handler in prev.items():
+        signal.signal(sig, handler)
     return code if error is None else 1
 
 

@@ -1,0 +1,103 @@
+"""`python -m spooler status|submit|cancel|retry`: the daemon's command-line companions."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from jobs.atomic import read_json
+from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
+from jobs.spool import submit
+from jobs.workspace import Workspace
+
+
+def spooler_alive(ws: Workspace, max_age: float = 10.0) -> bool:
+    hb = read_json(ws.spooler_heartbeat) or {}
+    return not hb.get("stopped") and time.time() - float(hb.get("updated_at") or 0) < max_age
+
+
+def status_data(ws: Workspace) -> dict:
+    running, failures = [], []
+    for d in list_run_dirs(ws):
+        st, sp = read_state(d) or {}, read_spec(d) or {}
+        item = {"job_id": d.name, "name": sp.get("name"), "method": sp.get("method"), "status": st.get("status")}
+        if st.get("status") == "running":
+            pr = read_json(d / "progress.json") or {}
+            item.update(step=pr.get("step"), total_steps=pr.get("total_steps"), percent=pr.get("percent"),
+                        eta_seconds=pr.get("eta_seconds"), pid=st.get("pid"), gpu=st.get("gpu"), host=st.get("host"))
+            running.append(item)
+        elif st.get("status") == "failed" and len(failures) < 5:
+            failures.append({**item, "error": st.get("error"), "finished_at": st.get("finished_at")})
+    queue = []
+    for pos, job in enumerate(queue_order(ws), 1):
+        sp = read_spec(ws.run_dir(job)) or {}
+        queue.append({"position": pos, "job_id": job, "name": sp.get("name"), "priority": sp.get("priority", 0)})
+    hb = read_json(ws.spooler_heartbeat) or {}
+    return {"spooler_running": spooler_alive(ws), "slots": hb.get("slots", []), "running": running,
+            "queue": queue, "recent_failures": failures}
+
+
+def print_status(data: dict) -> None:
+    print(f"spooler: {'running' if data['spooler_running'] else 'NOT running'}")
+    for s in data["slots"]:
+        print(f"  slot {s['slot']} ({'gpu ' + str(s['gpu']) if s['gpu'] is not None else 'cpu'}): {s['job'] or 'idle'}")
+    print(f"running ({len(data['running'])}):")
+    for r in data["running"]:
+        eta = f", ETA {r['eta_seconds']:.0f}s" if r.get("eta_seconds") else ""
+        print(f"  {r['job_id']}  {r['name']}  [{r['method']}]  step {r.get('step') or 0}/{r.get('total_steps') or '?'}"
+              f" ({r.get('percent') or 0}%{eta})")
+    print(f"queue ({len(data['queue'])}):")
+    for q in data["queue"]:
+        print(f"  {q['position']:>3}. {q['job_id']}  {q['name']}  priority {q['priority']}")
+    print(f"recent failures ({len(data['recent_failures'])}):")
+    for f in data["recent_failures"]:
+        print(f"  {f['job_id']}  {f['name']}: {f['error']}")
+
+
+def cmd_status(ws: Workspace, as_json: bool) -> int:
+    data = status_data(ws)
+    print(json.dumps(data, indent=2, ensure_ascii=False)) if as_json else print_status(data)
+    return 0
+
+
+def cmd_submit(ws: Workspace, path: str) -> int:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        print(f"error: cannot read {path}: {e.strerror}", file=sys.stderr)
+        return 2
+    try:
+        spec = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        print(f"{path}: not valid JSON: {e}", file=sys.stderr)
+        return 1
+    job_id, v = submit(ws, spec)
+    for w in v.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if job_id is None:
+        print(f"{path}: {len(v.errors)} problem(s):", file=sys.stderr)
+        for e in v.errors:
+            print(f"  - {e}", file=sys.stderr)
+        return 1
+    print(job_id)
+    return 0
+
+
+def cmd_cancel(ws: Workspace, job_id: str) -> int:
+    try:
+        print(f"{job_id}: {cancel_job(ws, job_id)}")
+        return 0
+    except (KeyError, ValueError) as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 1
+
+
+def cmd_retry(ws: Workspace, job_id: str) -> int:
+    try:
+        st = retry_job(ws, job_id)
+        print(f"{job_id}: queued again (attempt {st['attempt']}{', resumes from its checkpoint' if st['resume'] else ''})")
+        return 0
+    except (KeyError, ValueError) as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 1

@@ -1,0 +1,316 @@
+"""The daemon loop: pickup, schedule queued jobs onto slots, watch running ones, handle cancel."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from filelock import FileLock, Timeout
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from jobs.atomic import atomic_write_json, read_json
+from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_spec,
+                        read_state, update_state)
+from jobs.workspace import Workspace
+
+from . import procs
+from .pickup import Pickup
+
+log = logging.getLogger("tunedeck.spooler")
+
+
+@dataclass
+class Running:
+    job_id: str
+    run_dir: Path
+    slot: int
+    pid: int | None
+    started: float | None
+    popen: subprocess.Popen | None = None       # None when adopted after a restart
+    cancel_at: float | None = None
+    termed: bool = False
+    killed: bool = False
+
+
+@dataclass
+class Options:
+    slots: int = 1
+    gpus: list[str] | None = None
+    poll: bool = False
+    rescan: float = 2.0
+    settle: float = 2.0
+    grace: float = 30.0
+    auto_resume: bool = False
+    stop_jobs: bool = False
+    trainer_cmd: list[str] = field(default_factory=procs.default_trainer_cmd)
+    tick: float = 0.25
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def on_any_event(self, event):
+        if event.event_type in ("created", "moved", "closed", "modified"):
+            self.event.set()
+
+
+class Daemon:
+    def __init__(self, ws: Workspace, opts: Options):
+        self.ws = ws.ensure()
+        self.opts = opts
+        self.host = socket.gethostname()
+        me = psutil.Process()
+        self.ident = {"daemon_pid": me.pid, "daemon_create_time": me.create_time(), "daemon_host": self.host}
+        gpus = opts.gpus if opts.gpus is not None else procs.detect_gpus()
+        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
+        self.running: dict[str, Running] = {}
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.pickup = Pickup(ws, settle=opts.settle)
+        self.positions: dict[str, int] = {}
+        self.started_at = now_iso()
+
+    # ------------------------------------------------------------ lifecycle
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        observer = (PollingObserver(timeout=1.0) if self.opts.poll else Observer())
+        observer.schedule(_Wake(self.wake), str(self.ws.incoming), recursive=False)
+        observer.schedule(_Wake(self.wake), str(self.ws.runs), recursive=False)
+        observer.start()
+        log.info("spooler on %s: %d slot(s) %s, %s, home %s", self.host, len(self.slot_gpus),
+                 ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus],
+                 "polling" if self.opts.poll else "inotify", self.ws.home)
+        self.recover()
+        last_scan = 0.0
+        try:
+            while not self.stopping.is_set():
+                woke = self.wake.wait(self.opts.tick)
+                self.wake.clear()
+                now = time.monotonic()
+                if woke or now - last_scan >= self.opts.rescan or self.pickup.pending:
+                    self.pickup.scan()
+                    if now - last_scan >= self.opts.rescan:
+                        last_scan = now
+                self.step()
+        finally:
+            observer.stop()
+            self.shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def shutdown(self) -> None:
+        if self.opts.stop_jobs:
+            for r in list(self.running.values()):
+                (r.run_dir / "stop").touch()
+                if r.pid:
+                    procs.signal_group(r.pid, signal.SIGTERM)
+            deadline = time.monotonic() + self.opts.grace
+            while self.running and time.monotonic() < deadline:
+                self.reap()
+                time.sleep(0.2)
+            for r in list(self.running.values()):
+                if r.pid:
+                    procs.signal_group(r.pid, signal.SIGKILL)
+            time.sleep(0.2)
+            self.reap()
+        elif self.running:
+            log.info("leaving %d running job(s) alone; the next start re-adopts them", len(self.running))
+        self.heartbeat(stopped=True)
+        log.info("spooler stopped")
+
+    # ------------------------------------------------------------ one pass
+    def step(self) -> None:
+        for fn in (self.reap, self.handle_cancels, self.schedule, self.heartbeat):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
+                log.exception("%s failed", fn.__name__)
+
+    def heartbeat(self, stopped: bool = False) -> None:
+        atomic_write_json(self.ws.spooler_heartbeat, {
+            **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
+            "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if r.slot == i), None)}
+                      for i, g in enumerate(self.slot_gpus)],
+            "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
+        })
+        now = time.time()
+        for r in self.running.values():  # the job's own heartbeat, at most every 5 s
+            if now - getattr(r, "_beat", 0) >= 5:
+                r._beat = now
+                update_state(r.run_dir, expect=("running",), heartbeat_at=now_iso())
+
+    def free_slots(self) -> list[int]:
+        busy = {r.slot for r in self.running.values()}
+        return [i for i in range(len(self.slot_gpus)) if i not in busy]
+
+    def schedule(self) -> None:
+        order = queue_order(self.ws)
+        for job_id in order:
+            run_dir = self.ws.run_dir(job_id)
+            if (run_dir / "cancel").exists():
+                update_state(run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
+                             finished_at=now_iso(), queue_position=None)
+        order = [j for j in order if (read_state(self.ws.run_dir(j)) or {}).get("status") == "queued"]
+        for slot in self.free_slots():
+            while order:
+                job_id = order.pop(0)
+                if self.start(job_id, slot):
+                    break
+        positions = {j: i + 1 for i, j in enumerate(order)}
+        for job_id, pos in positions.items():
+            if self.positions.get(job_id) != pos:
+                update_state(self.ws.run_dir(job_id), expect=("queued",), queue_position=pos)
+        self.positions = positions
+
+    def start(self, job_id: str, slot: int) -> bool:
+        run_dir = self.ws.run_dir(job_id)
+        gpu = self.slot_gpus[slot]
+        claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host, slot=slot, gpu=gpu,
+                               started_at=now_iso(), pid=None, pid_create_time=None, queue_position=None,
+                               **self.ident)
+        if claimed is None:
+            return False  # another daemon, or a cancel, got there first
+        for f in ("stop", "cancel", "outcome.json", "trainer.json"):
+            (run_dir / f).unlink(missing_ok=True)
+        try:
+            p = procs.launch(self.opts.trainer_cmd, run_dir, bool(claimed.get("resume")), gpu)
+        except OSError as e:
+            update_state(run_dir, status="failed", error=f"could not start the trainer: {e}", finished_at=now_iso())
+            return False
+        started = procs.create_time(p.pid)
+        update_state(run_dir, pid=p.pid, pid_create_time=started)
+        self.running[job_id] = Running(job_id, run_dir, slot, p.pid, started, popen=p)
+        log.info("started %s on slot %d (%s), pid %d, attempt %s%s", job_id, slot, gpu or "cpu", p.pid,
+                 claimed.get("attempt"), ", resuming" if claimed.get("resume") else "")
+        return True
+
+    def reap(self) -> None:
+        for job_id, r in list(self.running.items()):
+            if r.popen is not None:
+                code = r.popen.poll()
+                if code is None:
+                    continue
+            else:
+                if procs.alive(r.pid, r.started):
+                    continue
+                code = None
+            del self.running[job_id]
+            self.finish(r, code)
+
+    def finish(self, r: Running, code: int | None) -> None:
+        outcome = read_json(r.run_dir / "outcome.json") or {}
+        if code is None:
+            code = outcome.get("exit_code")
+        if code == EXIT_BUSY:
+            log.warning("%s: another trainer already runs it; leaving it to that one", r.job_id)
+            return
+        cancelled = r.cancel_at is not None
+        if code == EXIT_OK:
+            status, error = "succeeded", None
+        elif code == EXIT_STOPPED or (cancelled and code is not None and code < 0):
+            status, error = "cancelled", outcome.get("error") or "cancelled by request"
+        elif code is not None and code < 0:
+            name = procs.SIGNALS.get(-code, f"signal {-code}")
+            status, error = "failed", f"trainer was killed by {name}; retry resumes from the last checkpoint"
+        elif outcome.get("error"):
+            status, error = "failed", outcome["error"]
+        elif code is None:
+            status, error = "failed", "trainer died without a result; see train.log"
+        else:
+            status, error = "failed", f"trainer exited with code {code}; see train.log"
+        if cancelled and status == "failed" and code is None:
+            status = "cancelled"
+        update_state(r.run_dir, expect=("running",), status=status, error=error, finished_at=now_iso(),
+                     exit_code=code)
+        final = (read_state(r.run_dir) or {}).get("status")
+        log.info("%s %s%s", r.job_id, final, f": {error}" if error and final != "succeeded" else "")
+
+    def handle_cancels(self) -> None:
+        now = time.monotonic()
+        for r in self.running.values():
+            if r.cancel_at is None:
+                if (r.run_dir / "cancel").exists():
+                    r.cancel_at = now
+                    (r.run_dir / "stop").touch()  # cooperative first: the trainer saves and exits
+                    log.info("%s: stop requested", r.job_id)
+                continue
+            if not r.pid:
+                continue
+            if not r.termed and now - r.cancel_at >= self.opts.grace:
+                r.termed = True
+                procs.signal_group(r.pid, signal.SIGTERM)
+                log.info("%s: SIGTERM after %.0fs grace", r.job_id, self.opts.grace)
+            elif r.termed and not r.killed and now - r.cancel_at >= 2 * self.opts.grace:
+                r.killed = True
+                procs.signal_group(r.pid, signal.SIGKILL)
+                log.info("%s: SIGKILL", r.job_id)
+
+    # ------------------------------------------------------------ restart
+    def recover(self) -> None:
+        """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
+        for run_dir in list_run_dirs(self.ws):
+            st = read_state(run_dir)
+            if not st or st.get("status") != "running" or st.get("host") != self.host:
+                continue
+            if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
+                                                                                 st.get("daemon_create_time")):
+                continue  # another live daemon on this host owns it
+            job_id = run_dir.name
+            pid, started = st.get("pid"), st.get("pid_create_time")
+            if not pid:  # crashed between claim and launch: trust trainer.json, then the run lock
+                t = read_json(run_dir / "trainer.json") or {}
+                pid, started = t.get("pid"), t.get("pid_create_time")
+            slot = st.get("slot") if isinstance(st.get("slot"), int) else None
+            if procs.alive(pid, started) and slot is not None and slot < len(self.slot_gpus) \
+                    and slot in self.free_slots():
+                self.running[job_id] = Running(job_id, run_dir, slot, pid, started)
+                update_state(run_dir, **self.ident)
+                log.info("re-adopted %s (pid %s)", job_id, pid)
+                continue
+            if procs.alive(pid, started):
+                self.running[job_id] = Running(job_id, run_dir, self._spare_slot(), pid, started)
+                update_state(run_dir, **self.ident)
+                log.info("re-adopted %s (pid %s)", job_id, pid)
+                continue
+            if self._lock_held(run_dir):
+                continue  # a trainer is starting up; the next start sees its pid
+            outcome = read_json(run_dir / "outcome.json")
+            if outcome:
+                update_state(run_dir, expect=("running",), status=outcome.get("status", "failed"),
+                             error=outcome.get("error"), finished_at=outcome.get("finished_at") or now_iso())
+                continue
+            if self.opts.auto_resume:
+                update_state(run_dir, expect=("running",), status="queued", resume=True, pid=None,
+                             attempt=int(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
+                log.info("requeued %s to resume after the spooler stopped", job_id)
+            else:
+                update_state(run_dir, expect=("running",), status="failed", error="interrupted: spooler stopped",
+                             finished_at=now_iso())
+                log.info("%s failed: interrupted: spooler stopped", job_id)
+
+    def _spare_slot(self) -> int:
+        free = self.free_slots()
+        return free[0] if free else len(self.slot_gpus) + len(self.running)
+
+    @staticmethod
+    def _lock_held(run_dir: Path) -> bool:
+        lock = FileLock(str(run_dir / "run.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False

@@ -1,0 +1,80 @@
+"""Trainer processes: launch in their own session, recognise them after a restart, stop them."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def default_trainer_cmd() -> list[str]:
+    cmd = os.environ.get("TUNEDECK_TRAINER_CMD")
+    return cmd.split() if cmd else [sys.executable, "-m", "trainer"]
+
+
+def launch(cmd: list[str], run_dir: Path, resume: bool, gpu: str | None) -> subprocess.Popen:
+    env = dict(os.environ)
+    env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    log = open(run_dir / "train.log", "ab")  # the trainer's stdout/stderr go to a file, never to a pipe
+    try:
+        return subprocess.Popen([*cmd, str(run_dir), *(["--resume"] if resume else [])], cwd=REPO, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    finally:
+        log.close()
+
+
+def create_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def alive(pid: int | None, started: float | None) -> bool:
+    """True when pid runs and is the same process (its start time matches), not a reused pid."""
+    if not pid:
+        return False
+    try:
+        p = psutil.Process(pid)
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(p.create_time() - float(started)) < 0.05
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(os.getpgid(pid), sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def detect_gpus() -> list[str]:
+    """GPU indices, from NVML when it is installed, else from torch."""
+    try:
+        import pynvml  # type: ignore
+        pynvml.nvmlInit()
+        return [str(i) for i in range(pynvml.nvmlDeviceGetCount())]
+    except Exception:  # noqa: BLE001 - no NVML: ask torch
+        pass
+    try:
+        import torch
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # noqa: BLE001
+        return []
+
+
+SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGKILL: "SIGKILL", signal.SIGINT: "SIGINT"}

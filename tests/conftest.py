@@ -1,0 +1,48 @@
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared" / "datasets"
+
+from jobs.atomic import atomic_write_json  # noqa: E402
+from jobs.workspace import Workspace  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory) -> Path:
+    """One initialised workspace per test session: the tiny-demo model is built once."""
+    from jobs.init import init_workspace
+    home = tmp_path_factory.mktemp("demo")
+    init_workspace(Workspace(home), log=lambda *_: None)
+    return home
+
+
+@pytest.fixture
+def ws(tmp_path, demo_home) -> Workspace:
+    """A fresh workspace that links to the session's tiny-demo model and has the demo datasets."""
+    w = Workspace(tmp_path / "ws").ensure()
+    atomic_write_json(w.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
+    for f in (demo_home / "datasets").glob("*.jsonl"):
+        shutil.copy(f, w.datasets / f.name)
+    return w
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def shared_dataset(name: str) -> Path:
+    p = SHARED / name
+    if not p.exists():
+        pytest.skip(f"real dataset {p} is not present on this machine")
+    return p
