@@ -19,7 +19,7 @@ params = st.fixed_dictionaries({}, optional={
     "lora_rank": st.integers(1, 1024),
     "LOAD_IN_4BIT": st.sampled_from([True, False, "true", "false", "TRUE"]),
     "max_seq_length": st.integers(2048, 131072),
-    "max_input_length": st.integers(8, 2048),
+    "max_input_length": st.integers(8, 1024),
     "max_content_length": st.integers(8, 131072),
     "max_samples": st.one_of(st.just(-1), st.integers(1, 10**6)),
     "num_generations": st.integers(1, 256),
