@@ -140,8 +140,8 @@ class MetricsCallback(TrainerCallback):
             return  # the end-of-training summary log: nothing to chart
         log.info("step %s/%s %s", state.global_step, self.total_steps,
                  " ".join(f"{k}={row[k]:.4g}" for k in LOGGED if isinstance(row.get(k), (int, float))))
-        loss = row.get("loss")
-        if isinstance(loss, float) and not math.isfinite(loss) and self.nan_step is None:
+        bad = [row.get(k) for k in ("loss", "eval_loss") if isinstance(row.get(k), float)]
+        if any(not math.isfinite(x) for x in bad) and self.nan_step is None:
             self.nan_step = state.global_step
             control.should_training_stop = True
         for k, v in row.items():

@@ -35,7 +35,7 @@ class Job:
         # transformers reads warmup_steps < 1 as a ratio of the total steps.
         warmup = p["warmup_steps"] if p["warmup_steps"] is not None else float(p["warmup_ratio"])
         on_gpu = self.device == "cuda"
-        return dict(
+        args = dict(
             output_dir=str(self.run_dir / "checkpoints"),
             num_train_epochs=p["epochs"],
             max_steps=p["max_steps"] or -1,
@@ -56,9 +56,12 @@ class Job:
             data_seed=p["seed"],
             use_cpu=not on_gpu,
             bf16=on_gpu and torch.cuda.is_bf16_supported(),
-            gradient_checkpointing=on_gpu,
             report_to="none",
             disable_tqdm=True,
             include_num_input_tokens_seen=True,
             dataloader_num_workers=0,
+            logging_nan_inf_filter=False,  # a NaN loss must reach metrics.csv and fail the job
         )
+        if on_gpu:
+            args["gradient_checkpointing"] = True
+        return args

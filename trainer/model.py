@@ -61,6 +61,13 @@ def load_base(path: Path, name: str, load_in_4bit: bool):
         raise TrainerError(f"base model {name!r} failed to load: {str(e).splitlines()[0]}")
     if device == "cuda" and not load_in_4bit:
         model.to("cuda")
+    if load_in_4bit and device == "cpu":
+        # bitsandbytes repacks 4-bit weights for fast CPU inference on the first eval-mode forward;
+        # training after that (sample prompts come first) then fails. Keep the trainable layout.
+        import bitsandbytes as bnb
+        for m in model.modules():
+            if isinstance(m, bnb.nn.Linear4bit):
+                m.support_avx512bf16_for_cpu = False
     log.info("base model %s: %s, %.1fM params, %s, %s%s", name, type(model).__name__,
              sum(p.numel() for p in model.parameters()) / 1e6, device, str(dtype).replace("torch.", ""),
              ", 4-bit NF4" if load_in_4bit else "")

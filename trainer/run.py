@@ -118,6 +118,10 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     set_seed(params["seed"])
     model_path = registry.list_models(ws)[spec["base_model"]]
     ds_path = registry.list_datasets(ws)[spec["dataset"]]
+    problem = registry.model_problem(model_path)
+    if problem:
+        raise TrainerError(f"base model {spec['base_model']!r} is not a loadable model folder: {problem}. "
+                           "Register a Hugging Face model folder on the Base models page")
     tokenizer = model_mod.load_tokenizer(model_path)
     rows = data.read_jsonl(ds_path, params["max_samples"], spec["dataset"])
     prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"])
@@ -265,16 +269,18 @@ def _run(run_dir: Path, resume: bool, lock) -> int:
     except Exception as e:  # noqa: BLE001 - any failure must end as a clear one-line reason
         error = _explain(e)
         log.error("%s\n%s", error, traceback.format_exc())
-    status = {EXIT_OK: "succeeded", EXIT_STOPPED: "cancelled"}.get(code, "failed") if error is None else "failed"
-    if error is None and status == "cancelled":
+    if error is not None:
+        code = 1
+    status = {EXIT_OK: "succeeded", EXIT_STOPPED: "cancelled"}.get(code, "failed")
+    if status == "cancelled":
         error = "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
-    atomic_write_json(run_dir / "outcome.json", {"exit_code": code if error is None else 1, "status": status,
+    atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status,
                                                  "error": error, "finished_at": now_iso()})
     update_state(run_dir, status=status, error=error, finished_at=now_iso())
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
     for sig, handler in prev.items():
         signal.signal(sig, handler)
-    return code if error is None else 1
+    return code
 
 
 def _explain(e: Exception) -> str:
