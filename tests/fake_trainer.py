@@ -3,6 +3,7 @@
 The spec's "notes" steer it: "sleep=SECONDS", "exit=CODE", "ignore_stop".
 """
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ def main() -> int:
     with open(run_dir / "runs.log", "a") as fh:  # one line per start, so tests can count executions
         fh.write(f"{os.getpid()} {'resume' if resume else 'fresh'}\n")
     print(f"fake trainer {run_dir.name} resume={resume}", flush=True)
+    if notes.get("ignore_stop"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     deadline = time.time() + float(notes.get("sleep", 0.2))
     while time.time() < deadline:
         if not notes.get("ignore_stop") and ((run_dir / "stop").exists() or (run_dir / "cancel").exists()):
