@@ -7,14 +7,10 @@ import time
 from pathlib import Path
 
 from jobs.atomic import read_json
+from jobs.overview import spooler_alive
 from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
 from jobs.spool import submit
 from jobs.workspace import Workspace
-
-
-def spooler_alive(ws: Workspace, max_age: float = 10.0) -> bool:
-    hb = read_json(ws.spooler_heartbeat) or {}
-    return not hb.get("stopped") and time.time() - float(hb.get("updated_at") or 0) < max_age
 
 
 def status_data(ws: Workspace) -> dict:

@@ -1,0 +1,1 @@
+"""Tunedeck's Streamlit dashboard."""

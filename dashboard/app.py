@@ -1,0 +1,28 @@
+"""Tunedeck dashboard: `streamlit run dashboard/app.py`. Reads runs/, writes specs and request files."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import nav  # noqa: E402
+from dashboard.i18n import LANGUAGES, t  # noqa: E402
+
+st.set_page_config(page_title="Tunedeck", page_icon="🎛️", layout="wide")
+if "lang" not in st.session_state:
+    st.session_state["lang"] = "en"
+st.sidebar.selectbox("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
+
+pages = [
+    st.Page("views/trainings.py", title=t("nav.trainings"), icon="📋", url_path="trainings", default=True),
+    st.Page("views/new.py", title=t("nav.new"), icon="➕", url_path="new"),
+    st.Page("views/details.py", title=t("nav.details"), icon="🔎", url_path="training"),
+    st.Page("views/compare.py", title=t("nav.compare"), icon="⚖️", url_path="compare"),
+    st.Page("views/datasets.py", title=t("nav.datasets"), icon="🗂️", url_path="datasets"),
+    st.Page("views/models.py", title=t("nav.models"), icon="🧠", url_path="models"),
+    st.Page("views/methods.py", title=t("nav.methods"), icon="🧪", url_path="methods"),
+]
+nav.PAGES.clear()
+nav.PAGES.update(zip(["trainings", "new", "training", "compare", "datasets", "models", "methods"], pages))
+st.navigation(pages).run()

@@ -1,0 +1,53 @@
+"""Altair charts for metrics: one job or many overlaid, EMA-smoothed with the raw curve faint behind."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from .common import downsample, ema
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf"]
+COMMON = ["loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_second"]
+GRPO = ["reward", "reward_std", "kl", "completion_length"]
+DPO = ["reward_margin", "reward_accuracy", "rewards_chosen", "rewards_rejected"]
+
+
+def metric_names(df: pd.DataFrame) -> list[str]:
+    cols = [c for c in COMMON + GRPO + DPO if c in df.columns and df[c].notna().any()]
+    cols += sorted(c for c in df.columns if c.startswith("reward_") and c not in cols and not c.endswith("_std")
+                   and df[c].notna().any())
+    return cols
+
+
+def series(df: pd.DataFrame, metric: str, x: str, smooth: float) -> pd.DataFrame:
+    if metric not in df or x not in df:
+        return pd.DataFrame(columns=["x", "raw", "smooth"])
+    s = df[[x, metric]].dropna()
+    s = downsample(s)
+    out = pd.DataFrame({"x": s[x].to_numpy(), "raw": s[metric].to_numpy()})
+    out["smooth"] = ema(out["raw"], smooth if metric not in ("learning_rate",) else 0).to_numpy()
+    return out
+
+
+def overlay(frames: dict[str, pd.DataFrame], metric: str, x: str, smooth: float, colors: dict[str, str],
+            log_scale: bool = False, height: int = 220) -> alt.Chart | None:
+    """frames: label -> metrics DataFrame. One line per label; raw faint, smoothed solid."""
+    parts = []
+    for label, df in frames.items():
+        s = series(df, metric, x, smooth)
+        if len(s):
+            s["job"] = label
+            parts.append(s)
+    if not parts:
+        return None
+    data = pd.concat(parts, ignore_index=True)
+    scale = alt.Scale(type="log") if log_scale and (data["raw"] > 0).all() else alt.Scale(zero=False)
+    color = alt.Color("job:N", scale=alt.Scale(domain=list(colors), range=[colors[k] for k in colors]),
+                      legend=alt.Legend(orient="bottom", title=None))
+    base = alt.Chart(data).encode(x=alt.X("x:Q", title=x), color=color)
+    raw = base.mark_line(opacity=0.25, strokeWidth=1).encode(y=alt.Y("raw:Q", title=metric, scale=scale))
+    smooth_line = base.mark_line(strokeWidth=2).encode(y=alt.Y("smooth:Q", title=metric, scale=scale),
+                                                      tooltip=["job:N", "x:Q", "raw:Q", "smooth:Q"])
+    layers = [raw, smooth_line] if smooth > 0 else [smooth_line]
+    return alt.layer(*layers).properties(title=metric, height=height)

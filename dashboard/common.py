@@ -1,0 +1,93 @@
+"""Shared dashboard helpers: the workspace, cached reads keyed on mtime/size, badges, the spooler banner."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from jobs.overview import job_summary, spooler_alive
+from jobs.state import list_run_dirs
+from jobs.workspace import Workspace
+
+from .i18n import t
+
+STATUS_COLORS = {"queued": "gray", "running": "blue", "succeeded": "green", "failed": "red",
+                 "cancelled": "orange", "unknown": "violet"}
+STATUS_ICONS = {"queued": "⏳", "running": "🔵", "succeeded": "🟢", "failed": "🔴", "cancelled": "🟠", "unknown": "⚪"}
+MAX_POINTS = 2000
+
+
+def workspace() -> Workspace:
+    return Workspace.at(os.environ.get("TUNEDECK_HOME") or None)
+
+
+def _sig(path: Path) -> tuple:
+    try:
+        s = path.stat()
+        return (s.st_mtime_ns, s.st_size)
+    except OSError:
+        return (0, 0)
+
+
+@st.cache_data(max_entries=5000, show_spinner=False)
+def _summary_cached(run_dir: str, sig: tuple) -> dict:
+    return job_summary(Path(run_dir))
+
+
+def job_rows(ws: Workspace) -> list[dict]:
+    rows = []
+    for d in list_run_dirs(ws):
+        sig = tuple(_sig(d / f) for f in ("state.json", "progress.json", "summary.json", "spec.json"))
+        rows.append(_summary_cached(str(d), sig))
+    return rows
+
+
+@st.cache_data(max_entries=200, show_spinner=False)
+def _metrics_cached(path: str, sig: tuple) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, on_bad_lines="skip")
+    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        return pd.DataFrame()
+    df = df.apply(pd.to_numeric, errors="coerce")
+    return df.dropna(subset=["step"]) if "step" in df else pd.DataFrame()
+
+
+def metrics(run_dir: Path) -> pd.DataFrame:
+    """metrics.csv as numbers; a half-written last line is skipped, never an error."""
+    path = run_dir / "metrics.csv"
+    return _metrics_cached(str(path), _sig(path))
+
+
+def downsample(df: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    if len(df) <= max_points:
+        return df
+    stride = -(-len(df) // max_points)
+    keep = df.iloc[::stride]
+    return pd.concat([keep, df.iloc[[-1]]]) if keep.index[-1] != df.index[-1] else keep
+
+
+def ema(series: pd.Series, alpha: float) -> pd.Series:
+    """alpha is the smoothing weight (0 = raw, 0.99 = very smooth), as in TensorBoard."""
+    if alpha <= 0:
+        return series
+    return series.ewm(alpha=1 - alpha, ignore_na=True).mean()
+
+
+def badge(status: str) -> str:
+    return f":{STATUS_COLORS.get(status, 'gray')}-badge[{STATUS_ICONS.get(status, '')} {t('status.' + status)}]"
+
+
+def fmt_duration(seconds) -> str:
+    if seconds is None or pd.isna(seconds):
+        return "—"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
+
+
+def spooler_banner(ws: Workspace) -> None:
+    if not spooler_alive(ws):
+        st.warning(t("spooler.down"), icon="⚠️")

@@ -1,0 +1,161 @@
+"""What the compare page shows, built without Streamlit so it can be tested and benchmarked directly."""
+from __future__ import annotations
+
+import difflib
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from jobs.atomic import read_json
+from jobs.state import read_spec, read_state
+
+from .charts import PALETTE
+
+MISSING = "—"
+LOWER_BETTER = {"final_loss", "best_loss", "best_eval_loss", "runtime_seconds", "peak_memory_bytes"}
+HIGHER_BETTER = {"final_reward", "tokens_per_second"}
+
+
+def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
+    jobs, missing = [], []
+    for i, job_id in enumerate(dict.fromkeys(i for i in ids if i)):
+        run_dir = ws.run_dir(job_id)
+        spec = read_spec(run_dir) if run_dir.is_dir() else None
+        if spec is None:
+            missing.append(job_id)
+            continue
+        jobs.append({"id": job_id, "dir": run_dir, "spec": spec, "state": read_state(run_dir) or {},
+                     "summary": read_json(run_dir / "summary.json") or {}})
+    for i, j in enumerate(jobs):
+        j["color"] = PALETTE[i % len(PALETTE)]
+        j["label"] = f"{j['spec'].get('name', j['id'])} ({j['id'][-6:]})"
+    return jobs, missing
+
+
+def params_table(jobs: list[dict]) -> pd.DataFrame:
+    """One row per parameter, one column per job; method-specific params line up, missing ones show —."""
+    rows: dict[str, dict] = {}
+    for j in jobs:
+        sp, stt = j["spec"], j["state"]
+        top = {"method": sp.get("method"), "base_model": sp.get("base_model"), "dataset": sp.get("dataset"),
+               "dataset_sha256": (stt.get("dataset_sha256") or j["summary"].get("dataset_sha256") or "")[:12] or None,
+               "parent_job": sp.get("parent_job")}
+        for k, v in {**top, **sp.get("params", {})}.items():
+            rows.setdefault(k, {})[j["label"]] = v
+    data = {k: {j["label"]: _cell(v.get(j["label"], MISSING)) for j in jobs} for k, v in rows.items()}
+    return pd.DataFrame.from_dict(data, orient="index", columns=[j["label"] for j in jobs])
+
+
+def _cell(v) -> str:
+    if v is MISSING:
+        return MISSING
+    return "null" if v is None else (json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
+
+
+def differing(df: pd.DataFrame) -> pd.Series:
+    return df.nunique(axis=1) > 1
+
+
+def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict]:
+    """Rows: metrics; columns: jobs. Also returns, per row, the label of the best job."""
+    rows = {}
+    for j in jobs:
+        s, df = j["summary"], frames.get(j["label"], pd.DataFrame())
+        col = lambda c: df[c].dropna() if c in df else pd.Series(dtype=float)  # noqa: E731
+        loss, ev, rew = col("loss"), col("eval_loss"), col("reward")
+        rows[j["label"]] = {
+            "final_loss": s.get("final_loss") if s.get("final_loss") is not None else (loss.iloc[-1] if len(loss) else None),
+            "best_loss": s.get("best_loss") if s.get("best_loss") is not None else (loss.min() if len(loss) else None),
+            "best_eval_loss": ev.min() if len(ev) else s.get("best_eval_loss"),
+            "final_reward": s.get("final_reward") if s.get("final_reward") is not None else (rew.iloc[-1] if len(rew) else None),
+            "runtime_seconds": s.get("runtime_seconds"),
+            "tokens_per_second": s.get("tokens_per_second"),
+            "peak_memory_bytes": s.get("peak_memory_bytes"),
+            "total_steps": s.get("total_steps") if s.get("total_steps") is not None else (int(df["step"].max()) if "step" in df and len(df) else None),
+        }
+    table = pd.DataFrame(rows)
+    best = {}
+    for metric in table.index:
+        vals = pd.to_numeric(table.loc[metric], errors="coerce").dropna()
+        if len(vals) >= 2 and (metric in LOWER_BETTER or metric in HIGHER_BETTER):
+            best[metric] = vals.idxmin() if metric in LOWER_BETTER else vals.idxmax()
+    return table, best
+
+
+def shared_samples(jobs: list[dict]) -> tuple[list[dict], int]:
+    """Prompts answered by every job: [{prompt, reference, base, answers{label: text}}], and how many differ."""
+    per_job = []
+    for j in jobs:
+        items = {}
+        try:
+            for line in (j["dir"] / "samples.jsonl").read_text(encoding="utf-8").splitlines():
+                try:
+                    s = json.loads(line)
+                    items[s["prompt"]] = s
+                except (ValueError, KeyError, TypeError):
+                    continue
+        except OSError:
+            pass
+        per_job.append(items)
+    if not per_job:
+        return [], 0
+    common = [p for p in per_job[0] if all(p in other for other in per_job[1:])]
+    everything = set().union(*per_job)
+    out = []
+    for p in common:
+        first = per_job[0][p]
+        out.append({"prompt": p, "reference": first.get("reference", ""), "base": first.get("base", ""),
+                    "answers": {j["label"]: per[p].get("tuned", "") for j, per in zip(jobs, per_job)}})
+    return out, len(everything) - len(common)
+
+
+def word_diff_html(a: str, b: str) -> tuple[str, str]:
+    """Two answers with the words where they diverge highlighted."""
+    wa, wb = a.split(), b.split()
+    sm = difflib.SequenceMatcher(a=wa, b=wb, autojunk=False)
+    out_a, out_b = [], []
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        ta, tb = html.escape(" ".join(wa[i1:i2])), html.escape(" ".join(wb[j1:j2]))
+        if op == "equal":
+            out_a.append(ta)
+            out_b.append(tb)
+        else:
+            if ta:
+                out_a.append(f"<mark style='background:#ffd6d6'>{ta}</mark>")
+            if tb:
+                out_b.append(f"<mark style='background:#d6ffd6'>{tb}</mark>")
+    return " ".join(out_a), " ".join(out_b)
+
+
+def export_csv(params: pd.DataFrame, finals: pd.DataFrame) -> str:
+    p = params.copy()
+    p.insert(0, "section", "parameter")
+    f = finals.copy().astype(object)
+    f.insert(0, "section", "final metric")
+    return pd.concat([p, f]).rename_axis("name").to_csv()
+
+
+def export_html(jobs, params: pd.DataFrame, finals: pd.DataFrame, charts: list, samples: list[dict]) -> str:
+    """A self-contained report (no scripts, no network): tables, charts as inline SVG, the shared outputs."""
+    diff = differing(params)
+    style = ("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:4px 8px}.diff{background:#fff3b0}</style>")
+    head = "".join(f"<th style='color:{j['color']}'>{html.escape(j['label'])}</th>" for j in jobs)
+    prow = "".join(f"<tr class='{'diff' if diff[k] else ''}'><td>{html.escape(str(k))}</td>"
+                   + "".join(f"<td>{html.escape(str(v))}</td>" for v in params.loc[k]) + "</tr>" for k in params.index)
+    frow = "".join(f"<tr><td>{html.escape(str(k))}</td>" + "".join(
+        f"<td>{'' if pd.isna(v) else html.escape(f'{v:.6g}' if isinstance(v, float) else str(v))}</td>"
+        for v in finals.loc[k]) + "</tr>" for k in finals.index)
+    import vl_convert
+
+    svgs = "".join(f"<div>{vl_convert.vegalite_to_svg(c.to_dict())}</div>" for c in charts if c is not None)
+    outs = "".join(
+        f"<h4>{html.escape(s['prompt'])}</h4><p><b>base:</b> {html.escape(s['base'])}</p>"
+        + "".join(f"<p><b>{html.escape(k)}:</b> {html.escape(v)}</p>" for k, v in s["answers"].items())
+        + f"<p><b>reference:</b> {html.escape(s['reference'])}</p>" for s in samples)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Tunedeck comparison</title>{style}"
+            f"</head><body><h1>Tunedeck comparison</h1><h2>Parameters</h2><table><tr><th></th>{head}</tr>{prow}"
+            f"</table><h2>Final metrics</h2><table><tr><th></th>{head}</tr>{frow}</table>"
+            f"<h2>Metrics</h2>{svgs}<h2>Outputs</h2>{outs}</body></html>")

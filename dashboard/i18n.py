@@ -1,0 +1,165 @@
+"""Every UI string, one catalog per language. tests/test_i18n.py fails when a key is missing in either."""
+from __future__ import annotations
+
+import streamlit as st
+
+LANGUAGES = {"en": "English", "zh": "中文"}
+
+EN = {
+    "nav.trainings": "Trainings", "nav.new": "New training", "nav.details": "Training details",
+    "nav.compare": "Compare", "nav.datasets": "Datasets", "nav.models": "Base models", "nav.methods": "Methods",
+    "status.queued": "queued", "status.running": "running", "status.succeeded": "succeeded",
+    "status.failed": "failed", "status.cancelled": "cancelled", "status.unknown": "unknown",
+    "spooler.down": "The spooler is not running: new jobs wait in the spool until it starts "
+                    "(`python -m spooler`). Running jobs are not affected.",
+    "trainings.title": "Trainings", "trainings.none_match": "No jobs match the filters.",
+    "filter.status": "Status", "filter.method": "Method", "filter.model": "Base model", "filter.search": "Search",
+    "filter.search_hint": "name, id, dataset…",
+    "col.details": "Details", "col.name": "Name", "col.status": "Status", "col.progress": "Progress",
+    "col.steps": "Steps", "col.eta": "ETA", "col.queue": "Queue #", "col.method": "Method", "col.model": "Base model",
+    "col.dataset": "Dataset", "col.created": "Created", "col.duration": "Duration", "col.result": "Final loss / reward",
+    "action.compare": "Compare", "action.details": "Details", "action.cancel": "Cancel", "action.retry": "Retry",
+    "action.delete": "Delete",
+    "toast.cancel_requested": "Cancel requested.", "toast.requeued": "Queued again.",
+    "delete.refused_running": "Cannot delete running jobs ({names}): cancel them first.",
+    "delete.confirm": "Delete {n} job(s) and all their files (adapter, checkpoints, logs)? This cannot be undone.",
+    "delete.yes": "Yes, delete",
+    "firstrun.title": "Welcome to Tunedeck",
+    "firstrun.body": "No trainings yet. The workspace at `{home}` holds the embedded demo: the `tiny-demo` model and "
+                     "the datasets `demo-instruct` (SFT), `demo-math` (GRPO) and `demo-prefs` (DPO). Start a demo "
+                     "training, or drop a JSON spec into `spool/incoming/`.",
+    "firstrun.demo": "Start a demo SFT training",
+    "new.title": "New training", "new.method": "Method", "new.model": "Base model", "new.dataset": "Dataset",
+    "new.name": "Name", "new.priority": "Priority", "new.priority_help": "Higher runs sooner; equal priorities run in order.",
+    "new.section.main": "Training parameters", "new.section.method": "Parameters of {method}",
+    "new.section.advanced": "Advanced", "new.typical": "Typical",
+    "new.errors": "{n} problem(s) to fix before this can run:", "new.spec_json": "Spec as JSON",
+    "new.run": "Run training", "new.need_registry": "Register a base model and a dataset first.",
+    "new.copy_of": "Copy of job {id}: every field is editable; the new job records it as its parent.",
+    "new.copy_missing": "Job {id} does not exist, so there is nothing to copy.",
+    "details.title": "Training details", "details.pick": "Open a job from the Trainings page.",
+    "details.unknown": "There is no job with id `{id}`.",
+    "details.submitted": "Submitted: waiting for the spooler to pick it up.",
+    "details.no_state": "This run folder has no state.json yet.",
+    "details.queue_position": "Queued, position {pos}", "details.started": "Started", "details.finished": "Finished",
+    "details.host": "Host", "details.attempt": "Attempt", "details.adapter": "Adapter", "details.parent": "Parent job",
+    "details.param": "Parameter", "details.value": "Value", "details.this": "This job",
+    "details.changed_from_parent": "Changed from the parent", "details.compare_parent": "Compare with parent",
+    "details.parent_missing": "The parent job {id} no longer exists.", "details.summary": "Summary",
+    "details.copy": "Copy training",
+    "tab.overview": "Overview", "tab.evaluation": "Evaluation", "tab.logs": "Logs",
+    "eval.no_metrics": "No metrics yet.", "eval.smoothing": "Smoothing (EMA)", "eval.samples": "Sample outputs",
+    "eval.no_samples": "No sample outputs yet.", "eval.prompt": "Prompt", "eval.base": "Base model (before)",
+    "eval.tuned": "Tuned model (after)", "eval.reference": "Reference",
+    "logs.none": "No log yet.", "logs.levels": "Levels", "logs.search": "Search the log", "logs.lines": "Lines",
+    "logs.empty": "(nothing matches)", "logs.download": "Download train.log",
+    "compare.title": "Compare trainings", "compare.pick": "Select two or more jobs on the Trainings page and click Compare.",
+    "compare.missing": "Not found (shown as missing): {ids}", "compare.params": "Parameters",
+    "compare.diff_only": "Differences only", "compare.no_diff": "No differences.", "compare.metrics": "Metrics",
+    "compare.x_axis": "X axis", "compare.x.step": "step", "compare.x.epoch": "epoch",
+    "compare.x.elapsed": "elapsed time (s)", "compare.x.tokens": "tokens seen", "compare.log": "Log scale",
+    "compare.final": "Final metrics", "compare.best_note": "Best value per row is highlighted (lower loss, higher reward).",
+    "compare.outputs": "Outputs", "compare.other_prompts": "{n} other prompt(s) differ between these jobs and are not shown.",
+    "compare.export": "Export", "compare.csv": "Download CSV", "compare.html_prepare": "Build HTML report",
+    "compare.html": "Download HTML report",
+    "datasets.title": "Datasets", "datasets.upload": "Upload a JSONL dataset", "datasets.file": "JSONL file",
+    "datasets.name": "Name", "datasets.register": "Validate and register",
+    "datasets.invalid": "The file was not registered:", "datasets.registered": "Registered {name} ({rows} rows).",
+    "datasets.none": "No datasets yet.", "datasets.rows": "rows", "datasets.tokenizer": "Tokenizer of",
+    "datasets.column": "Column", "datasets.histogram": "Token-length histogram",
+    "datasets.hist_stats": "{n} rows, longest {max} tokens, mean {mean:.1f}",
+    "datasets.delete_confirm": "Delete dataset {name}? Jobs that already ran keep their results.",
+    "models.title": "Base models", "models.register": "Register a local model folder", "models.name": "Name",
+    "models.path": "Folder path", "models.register_btn": "Check and register",
+    "models.registered": "Registered {name}.", "models.none": "No models registered.",
+    "models.arch": "Architecture", "models.params": "Parameters", "models.size": "Size on disk",
+    "models.context": "Context length", "models.chat": "Chat template", "models.chat_fallback": "ChatML fallback",
+    "models.unregister": "Unregister", "models.unregister_note": "Only the registration is removed; files outside the workspace stay.",
+    "methods.title": "Methods", "methods.template": "Download the custom-method template",
+    "methods.howto": "Save a custom method as {path}/<name>.py; it appears here and in New training.",
+    "methods.builtin": "built-in", "methods.custom": "custom", "methods.limits": "Allowed",
+    "methods.defaults": "Defaults", "methods.rewards": "GRPO reward functions",
+}
+
+ZH = {
+    "nav.trainings": "训练列表", "nav.new": "新建训练", "nav.details": "训练详情", "nav.compare": "对比",
+    "nav.datasets": "数据集", "nav.models": "基础模型", "nav.methods": "训练方法",
+    "status.queued": "排队中", "status.running": "运行中", "status.succeeded": "成功", "status.failed": "失败",
+    "status.cancelled": "已取消", "status.unknown": "未知",
+    "spooler.down": "调度守护进程未运行：新任务会留在投递目录中，直到它启动（`python -m spooler`）。正在运行的任务不受影响。",
+    "trainings.title": "训练列表", "trainings.none_match": "没有符合筛选条件的任务。",
+    "filter.status": "状态", "filter.method": "方法", "filter.model": "基础模型", "filter.search": "搜索",
+    "filter.search_hint": "名称、编号、数据集…",
+    "col.details": "详情", "col.name": "名称", "col.status": "状态", "col.progress": "进度", "col.steps": "步数",
+    "col.eta": "剩余时间", "col.queue": "队列位置", "col.method": "方法", "col.model": "基础模型", "col.dataset": "数据集",
+    "col.created": "创建时间", "col.duration": "耗时", "col.result": "最终损失 / 奖励",
+    "action.compare": "对比", "action.details": "详情", "action.cancel": "取消", "action.retry": "重试",
+    "action.delete": "删除",
+    "toast.cancel_requested": "已请求取消。", "toast.requeued": "已重新排队。",
+    "delete.refused_running": "无法删除运行中的任务（{names}）：请先取消。",
+    "delete.confirm": "删除 {n} 个任务及其全部文件（适配器、检查点、日志）？此操作无法撤销。",
+    "delete.yes": "确认删除",
+    "firstrun.title": "欢迎使用 Tunedeck",
+    "firstrun.body": "还没有训练任务。位于 `{home}` 的工作区已包含内置演示：`tiny-demo` 模型，以及数据集 "
+                     "`demo-instruct`（SFT）、`demo-math`（GRPO）和 `demo-prefs`（DPO）。可以开始一个演示训练，"
+                     "或把 JSON 任务描述放入 `spool/incoming/`。",
+    "firstrun.demo": "开始演示 SFT 训练",
+    "new.title": "新建训练", "new.method": "方法", "new.model": "基础模型", "new.dataset": "数据集", "new.name": "名称",
+    "new.priority": "优先级", "new.priority_help": "数值越大越先运行；相同优先级按提交顺序运行。",
+    "new.section.main": "训练参数", "new.section.method": "{method} 的参数", "new.section.advanced": "高级",
+    "new.typical": "常用值", "new.errors": "需要先修正 {n} 个问题：", "new.spec_json": "任务描述（JSON）",
+    "new.run": "开始训练", "new.need_registry": "请先注册基础模型和数据集。",
+    "new.copy_of": "复制自任务 {id}：所有字段均可修改，新任务会记录其父任务。",
+    "new.copy_missing": "任务 {id} 不存在，无法复制。",
+    "details.title": "训练详情", "details.pick": "请从训练列表打开一个任务。", "details.unknown": "不存在编号为 `{id}` 的任务。",
+    "details.submitted": "已提交：等待调度进程接收。", "details.no_state": "该运行目录尚无 state.json。",
+    "details.queue_position": "排队中，第 {pos} 位", "details.started": "开始时间", "details.finished": "结束时间",
+    "details.host": "主机", "details.attempt": "尝试次数", "details.adapter": "适配器", "details.parent": "父任务",
+    "details.param": "参数", "details.value": "值", "details.this": "本任务",
+    "details.changed_from_parent": "相对父任务的改动", "details.compare_parent": "与父任务对比",
+    "details.parent_missing": "父任务 {id} 已不存在。", "details.summary": "摘要", "details.copy": "复制训练",
+    "tab.overview": "概览", "tab.evaluation": "评估", "tab.logs": "日志",
+    "eval.no_metrics": "暂无指标。", "eval.smoothing": "平滑（EMA）", "eval.samples": "样例输出",
+    "eval.no_samples": "暂无样例输出。", "eval.prompt": "提示", "eval.base": "基础模型（训练前）",
+    "eval.tuned": "微调模型（训练后）", "eval.reference": "参考答案",
+    "logs.none": "暂无日志。", "logs.levels": "级别", "logs.search": "搜索日志", "logs.lines": "行数",
+    "logs.empty": "（无匹配内容）", "logs.download": "下载 train.log",
+    "compare.title": "对比训练", "compare.pick": "在训练列表中选择两个或更多任务，然后点击“对比”。",
+    "compare.missing": "未找到（标记为缺失）：{ids}", "compare.params": "参数", "compare.diff_only": "仅显示差异",
+    "compare.no_diff": "没有差异。", "compare.metrics": "指标", "compare.x_axis": "横轴", "compare.x.step": "步数",
+    "compare.x.epoch": "轮次", "compare.x.elapsed": "耗时（秒）", "compare.x.tokens": "已训练词元数",
+    "compare.log": "对数刻度", "compare.final": "最终指标",
+    "compare.best_note": "每行最佳值已高亮（损失越低越好，奖励越高越好）。", "compare.outputs": "输出",
+    "compare.other_prompts": "另有 {n} 个提示在这些任务之间不同，未显示。", "compare.export": "导出",
+    "compare.csv": "下载 CSV", "compare.html_prepare": "生成 HTML 报告", "compare.html": "下载 HTML 报告",
+    "datasets.title": "数据集", "datasets.upload": "上传 JSONL 数据集", "datasets.file": "JSONL 文件",
+    "datasets.name": "名称", "datasets.register": "校验并注册", "datasets.invalid": "文件未注册：",
+    "datasets.registered": "已注册 {name}（{rows} 行）。", "datasets.none": "暂无数据集。", "datasets.rows": "行",
+    "datasets.tokenizer": "使用分词器", "datasets.column": "列", "datasets.histogram": "词元长度直方图",
+    "datasets.hist_stats": "{n} 行，最长 {max} 个词元，平均 {mean:.1f}",
+    "datasets.delete_confirm": "删除数据集 {name}？已运行任务的结果会保留。",
+    "models.title": "基础模型", "models.register": "注册本地模型目录", "models.name": "名称", "models.path": "目录路径",
+    "models.register_btn": "检查并注册", "models.registered": "已注册 {name}。", "models.none": "尚未注册模型。",
+    "models.arch": "架构", "models.params": "参数量", "models.size": "磁盘占用", "models.context": "上下文长度",
+    "models.chat": "对话模板", "models.chat_fallback": "使用 ChatML 备用模板", "models.unregister": "取消注册",
+    "models.unregister_note": "只移除注册信息；工作区外的文件不会被删除。",
+    "methods.title": "训练方法", "methods.template": "下载自定义方法模板",
+    "methods.howto": "把自定义方法保存为 {path}/<名称>.py，它会出现在这里和新建训练中。",
+    "methods.builtin": "内置", "methods.custom": "自定义", "methods.limits": "允许范围", "methods.defaults": "默认值",
+    "methods.rewards": "GRPO 奖励函数",
+}
+
+CATALOGS = {"en": EN, "zh": ZH}
+
+
+def t(key: str, **kw) -> str:
+    lang = st.session_state.get("lang", "en") if _has_session() else "en"
+    text = CATALOGS.get(lang, EN).get(key) or EN.get(key) or key
+    return text.format(**kw) if kw else text
+
+
+def _has_session() -> bool:
+    try:
+        return st.runtime.exists()
+    except Exception:  # noqa: BLE001
+        return False

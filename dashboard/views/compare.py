@@ -1,0 +1,117 @@
+"""Compare (/compare?jobs=a,b,c): parameters, overlaid metrics, final metrics, outputs, export."""
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from dashboard import compare_data as cd
+from dashboard.charts import metric_names, overlay
+from dashboard.common import badge, metrics, spooler_banner, workspace
+from dashboard.i18n import t
+
+X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
+
+
+def render() -> None:
+    ws = workspace()
+    st.title(t("compare.title"))
+    spooler_banner(ws)
+    ids = [i.strip() for i in st.query_params.get("jobs", "").split(",") if i.strip()][:10]
+    if len(ids) < 2:
+        st.info(t("compare.pick"))
+        return
+    jobs, missing = cd.load_jobs(ws, ids)
+    if missing:
+        st.warning(t("compare.missing", ids=", ".join(missing)))
+    if not jobs:
+        return
+    live(ws, ids)
+
+
+@st.fragment(run_every=3.0)
+def live(ws, ids) -> None:
+    jobs, _ = cd.load_jobs(ws, ids)
+    cols = st.columns(len(jobs))
+    for c, j in zip(cols, jobs):
+        c.markdown(f"<span style='color:{j['color']};font-size:1.4em'>●</span> **{html.escape(j['label'])}**",
+                   unsafe_allow_html=True)
+        c.markdown(badge(j["state"].get("status", "unknown")))
+    frames = {j["label"]: metrics(j["dir"]) for j in jobs}
+    colors = {j["label"]: j["color"] for j in jobs}
+
+    st.header(t("compare.params"))
+    params = cd.params_table(jobs)
+    only_diff = st.toggle(t("compare.diff_only"), value=True, key="c_diff")
+    diff = cd.differing(params)
+    shown = params[diff] if only_diff else params
+    if shown.empty:
+        st.caption(t("compare.no_diff"))
+    else:
+        st.dataframe(shown.style.apply(lambda row: ["background-color: #fff3b0" if diff[row.name] else ""] * len(row),
+                                       axis=1), width="stretch")
+
+    st.header(t("compare.metrics"))
+    c1, c2, c3 = st.columns(3)
+    x = c1.selectbox(t("compare.x_axis"), list(X_AXES), format_func=lambda k: t("compare.x." + X_AXES[k]), key="c_x")
+    smooth = c2.slider(t("eval.smoothing"), 0.0, 0.99, 0.6, 0.01, key="c_smooth")
+    log_scale = c3.toggle(t("compare.log"), key="c_log")
+    names = []
+    for df in frames.values():
+        names += [m for m in metric_names(df) if m not in names]
+    charts = []
+    if not names:
+        st.info(t("eval.no_metrics"))
+    grid = st.columns(2)
+    for i, m in enumerate(names):
+        with_metric = {k: v for k, v in frames.items() if m in v}
+        chart = overlay(with_metric, m, x, smooth, {k: colors[k] for k in with_metric}, log_scale)
+        if chart is not None:
+            charts.append(chart)
+            grid[i % 2].altair_chart(chart, width="stretch")
+    for j in jobs:
+        if frames[j["label"]].empty:
+            st.caption(f"{j['label']}: {t('eval.no_metrics')}")
+
+    st.header(t("compare.final"))
+    finals, best = cd.final_metrics(jobs, frames)
+    styled = finals.style.format(lambda v: "—" if v is None or v != v else (f"{v:.5g}" if isinstance(v, float) else v))
+    styled = styled.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6" if best.get(row.name) == c else ""
+                                       for c in row.index], axis=1)
+    st.dataframe(styled, width="stretch")
+    st.caption(t("compare.best_note"))
+
+    st.header(t("compare.outputs"))
+    samples, n_other = cd.shared_samples(jobs)
+    if n_other:
+        st.info(t("compare.other_prompts", n=n_other))
+    if not samples:
+        st.caption(t("eval.no_samples"))
+    for s in samples:
+        with st.container(border=True):
+            st.markdown(f"**{t('eval.prompt')}:** {s['prompt']}")
+            cols = st.columns(len(jobs) + 2)
+            cols[0].markdown(f"**{t('eval.base')}**\n\n{s['base']}")
+            answers = list(s["answers"].items())
+            if len(answers) == 2:
+                a, b = cd.word_diff_html(answers[0][1], answers[1][1])
+                rendered = [a, b]
+            else:
+                rendered = [html.escape(v) for _, v in answers]
+            for c, (label, _), text in zip(cols[1:], answers, rendered):
+                c.markdown(f"**{html.escape(label)}**<br>{text}", unsafe_allow_html=True)
+            cols[-1].markdown(f"**{t('eval.reference')}**\n\n{s['reference']}")
+
+    st.header(t("compare.export"))
+    e1, e2 = st.columns(2)
+    e1.download_button(t("compare.csv"), cd.export_csv(params, finals), file_name="tunedeck-compare.csv",
+                       mime="text/csv", key="c_csv")
+    if e2.button(t("compare.html_prepare"), key="c_html_prep"):
+        st.session_state["c_html"] = cd.export_html(jobs, params, finals, charts, samples)
+    if st.session_state.get("c_html"):
+        e2.download_button(t("compare.html"), st.session_state["c_html"], file_name="tunedeck-compare.html",
+                           mime="text/html", key="c_html_dl")
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,44 @@
+"""Methods (/methods): built-in and custom methods with their declared params; the custom-method template."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from jobs.methods import list_methods, list_rewards
+
+from dashboard.common import workspace
+from dashboard.i18n import t
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "jobs" / "templates" / "custom_method.py"
+
+
+def render() -> None:
+    ws = workspace()
+    st.title(t("methods.title"))
+    st.download_button(t("methods.template"), TEMPLATE.read_text(), file_name="custom_method.py", key="tpl")
+    st.caption(t("methods.howto", path=str(ws.methods)))
+    for name, m in list_methods(ws.methods).items():
+        kind = t("methods.builtin") if m.builtin else t("methods.custom")
+        with st.container(border=True):
+            st.subheader(f"{name} · {kind}")
+            if not m.ok:
+                st.error(m.error)
+                continue
+            st.write(m.description)
+            if m.params:
+                st.dataframe(pd.DataFrame([{t("details.param"): p.name, "type": p.type, "default": str(p.default),
+                                            t("methods.limits"): p.limits_text(), "help": p.help} for p in m.params]),
+                             hide_index=True, width="stretch")
+            if m.default_columns:
+                st.caption(t("methods.defaults") + ": " + ", ".join(f"{k}={v}" for k, v in m.default_columns.items()))
+    rewards = list_rewards(ws.methods)
+    st.subheader(t("methods.rewards"))
+    st.dataframe(pd.DataFrame([{"name": k, "source": t("methods.builtin") if isinstance(v, str) else t("methods.custom"),
+                                "help": v if isinstance(v, str) else (v.__doc__ or "").strip()}
+                               for k, v in rewards.items()]), hide_index=True, width="stretch")
+
+
+if __name__ == "__main__":
+    render()

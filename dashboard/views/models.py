@@ -1,0 +1,51 @@
+"""Base models (/models): cards for registered models, register a local folder, unregister."""
+from __future__ import annotations
+
+import streamlit as st
+
+from jobs import registry
+
+from dashboard.common import workspace
+from dashboard.i18n import t
+
+
+def render() -> None:
+    ws = workspace()
+    st.title(t("models.title"))
+    with st.expander(t("models.register")):
+        name = st.text_input(t("models.name"), key="m_reg_name")
+        path = st.text_input(t("models.path"), key="m_reg_path", placeholder="/data/models/Qwen2.5-0.5B-Instruct")
+        if st.button(t("models.register_btn"), type="primary", key="m_reg_btn", disabled=not (name and path)):
+            try:
+                registry.register_model(ws, name.strip(), path.strip())
+                st.success(t("models.registered", name=name))
+            except registry.RegistryError as e:
+                st.error(str(e))
+    models = registry.list_models(ws)
+    if not models:
+        st.info(t("models.none"))
+        return
+    cols = st.columns(3)
+    for i, (name, path) in enumerate(models.items()):
+        info = registry.model_info(path)
+        with cols[i % 3].container(border=True):
+            st.subheader(name)
+            if info["problem"]:
+                st.error(info["problem"])
+            n = info["parameters"]
+            st.markdown(
+                f"- {t('models.arch')}: `{info['architecture']}`\n"
+                f"- {t('models.params')}: {f'{n:,}' if n else '?'}\n"
+                f"- {t('models.size')}: {info['size_bytes'] / 2**20:.1f} MiB\n"
+                f"- {t('models.context')}: {info['context_length'] or '?'}\n"
+                f"- {t('models.chat')}: {'✅' if info['chat_template'] else '— ' + t('models.chat_fallback')}\n"
+                f"- `{info['path']}`")
+            if st.toggle(t("models.unregister"), key=f"unreg_{name}"):
+                st.caption(t("models.unregister_note"))
+                if st.button(t("delete.yes"), key=f"unreg_yes_{name}"):
+                    registry.unregister_model(ws, name)
+                    st.rerun()
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,187 @@
+"""New training (/new): the form, rendered from the param declarations, validated live by jobs.validate."""
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from jobs import registry
+from jobs.methods import list_methods, list_rewards
+from jobs.spec import editable_spec, params_for, validate
+from jobs.spool import submit
+from jobs.state import read_spec
+
+from dashboard.common import spooler_banner, workspace
+from dashboard.i18n import t
+from dashboard.nav import page
+
+HOUSEKEEPING = ("eval_ratio", "num_sample_prompts", "seed", "logging_steps", "checkpoint_steps", "save_total_limit",
+                "lora_alpha", "lora_dropout")
+REPO_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "jobs" / "examples"
+
+
+def _prefill(ws) -> None:
+    """Copy training (?copy=<id>) or a demo (?demo=<method>) fills the widgets once."""
+    src = st.query_params.get("copy") or (f"demo:{st.query_params['demo']}" if st.query_params.get("demo") else None)
+    if not src or st.session_state.get("_prefilled") == src:
+        return
+    st.session_state["_prefilled"] = src
+    if src.startswith("demo:"):
+        path = REPO_EXAMPLES / f"{src[5:]}.json"
+        spec = json.loads(path.read_text()) if path.exists() else None
+        parent = None
+    else:
+        stored = read_spec(ws.run_dir(src))
+        spec, parent = (editable_spec(stored), src) if stored else (None, None)
+        if spec is None:
+            st.error(t("new.copy_missing", id=src))
+            return
+        spec["name"] = f"{spec.get('name', 'job')}-copy"
+    if not spec:
+        return
+    v = validate(spec, ws, check_refs=False)
+    spec = v.spec or spec
+    st.session_state.update({"m_method": spec["method"], "m_model": spec["base_model"],
+                             "m_dataset": spec["dataset"], "m_name": spec.get("name", ""),
+                             "m_priority": int(spec.get("priority") or 0), "m_parent": parent})
+    for k, val in (spec.get("params") or {}).items():
+        st.session_state[f"p_{k}"] = ",".join(map(str, val)) if isinstance(val, list) and k == "reward_weights" else val
+
+
+def render() -> None:
+    ws = workspace()
+    st.title(t("new.title"))
+    spooler_banner(ws)
+    _prefill(ws)
+    methods = {k: m for k, m in list_methods(ws.methods).items()}
+    models = registry.list_models(ws)
+    datasets = registry.list_datasets(ws)
+    if not models or not datasets:
+        st.info(t("new.need_registry"))
+        return
+    if st.session_state.get("m_parent"):
+        st.info(t("new.copy_of", id=st.session_state["m_parent"]))
+
+    c1, c2, c3 = st.columns(3)
+    ok_methods = [k for k, m in methods.items() if m.ok]
+    method_name = c1.selectbox(t("new.method"), ok_methods, key="m_method",
+                               format_func=lambda k: f"{k} — {methods[k].description}")
+    model_name = c2.selectbox(t("new.model"), list(models), key="m_model", format_func=lambda k: _model_label(k, models))
+    ds_name = c3.selectbox(t("new.dataset"), list(datasets), key="m_dataset",
+                           format_func=lambda k: _dataset_label(k, datasets))
+    c4, c5 = st.columns([3, 1])
+    name = c4.text_input(t("new.name"), key="m_name", placeholder=f"{method_name}-{ds_name}")
+    priority = c5.number_input(t("new.priority"), step=1, key="m_priority", value=st.session_state.get("m_priority", 0),
+                               help=t("new.priority_help"))
+    method = methods[method_name]
+    columns = registry.dataset_info(datasets[ds_name])["columns"] if ds_name in datasets else []
+    rewards = list(list_rewards(ws.methods))
+
+    decl = params_for(method)
+    values: dict = {}
+    v_placeholder = st.empty()
+    raw = _raw(method_name, model_name, ds_name, name, priority, values)
+    # Two passes: widgets first (so values exist), then messages beside them from one validation.
+    sections = [(t("new.section.main"), [p for p in decl if p.name not in HOUSEKEEPING and p not in method.params]),
+                (t("new.section.method", method=method_name), list(method.params)),
+                (t("new.section.advanced"), [p for p in decl if p.name in HOUSEKEEPING])]
+    slots = {}
+    for title, params in sections:
+        if not params:
+            continue
+        box = st.expander(title, expanded=title != t("new.section.advanced"))
+        grid = box.columns(3)
+        for i, p in enumerate(params):
+            cell = grid[i % 3].container()
+            values[p.name] = _widget(cell, p, method, columns, rewards)
+            slots[p.name] = cell
+    raw = _raw(method_name, model_name, ds_name, name, priority, values)
+    v = validate(raw, ws)
+    by_field: dict = {}
+    for prob in v.errors:
+        by_field.setdefault(prob.field.split(".")[-1], []).append(("error", prob.message))
+    for prob in v.warnings:
+        by_field.setdefault(prob.field.split(".")[-1], []).append(("warning", prob.message))
+    for field, msgs in by_field.items():
+        target = slots.get(field)
+        for kind, msg in msgs:
+            (target or v_placeholder).caption(f"{'❌' if kind == 'error' else '⚠️'} {msg}")
+    if v.errors:
+        with v_placeholder.container():
+            st.error(t("new.errors", n=len(v.errors)) + "\n\n" + "\n".join(f"- `{p.field}`: {p.message}" for p in v.errors))
+    with st.expander(t("new.spec_json")):
+        st.code(json.dumps(v.spec if v.ok else raw, indent=2, ensure_ascii=False), language="json")
+    if st.button(t("new.run"), type="primary", disabled=not v.ok, key="btn_run"):
+        job_id, v2 = submit(ws, raw)
+        if job_id:
+            st.session_state.pop("_prefilled", None)
+            st.session_state.pop("m_parent", None)
+            st.switch_page(page("training"), query_params={"id": job_id})
+        st.error("; ".join(map(str, v2.errors)))
+
+
+def _raw(method, model, ds, name, priority, values) -> dict:
+    raw = {"name": name or f"{method}-{ds}", "method": method, "base_model": model, "dataset": ds,
+           "priority": int(priority or 0), "params": dict(values)}
+    if st.session_state.get("m_parent"):
+        raw["parent_job"] = st.session_state["m_parent"]
+    return raw
+
+
+def _model_label(name, models) -> str:
+    info = registry.model_info(models[name])
+    n = info.get("parameters")
+    size = f"{n / 1e6:.1f}M" if n and n < 1e9 else (f"{n / 1e9:.1f}B" if n else "?")
+    return f"{name} — {info['architecture']}, {size} params"
+
+
+def _dataset_label(name, datasets) -> str:
+    info = registry.dataset_info(datasets[name])
+    return f"{name} — {info['rows']} rows: {', '.join(info['columns'])}"
+
+
+def _widget(cell, p, method, columns, rewards):
+    key = f"p_{p.name}"
+    label = p.label
+    helptext = p.help + (f" {t('new.typical')}: {p.typical_text}." if p.typical_text else "") + f" ({p.limits_text()})"
+    default = method.default_columns.get(p.name, p.default)
+    if key not in st.session_state:
+        st.session_state[key] = ",".join(map(str, default)) if p.type == "float_list" and default else default
+    if p.column or p.optional_column:
+        opts = ([""] if p.optional_column else []) + list(columns)
+        cur = st.session_state.get(key)
+        if cur not in opts:
+            if cur:
+                opts.append(cur)  # keep an invalid value visible so its error shows
+            else:
+                st.session_state[key] = opts[0] if opts else None
+        return cell.selectbox(label, opts, key=key, help=helptext) or None
+    if p.type == "bool":
+        val = st.session_state.get(key)
+        if isinstance(val, str):
+            st.session_state[key] = val.lower() == "true"
+        return cell.toggle(label, key=key, help=helptext)
+    if p.type == "int":
+        return cell.number_input(label, step=1, key=key, help=helptext, placeholder="null" if p.nullable else None)
+    if p.type == "float":
+        return cell.number_input(label, key=key, help=helptext, format="%g", step=_step(p),
+                                 placeholder="null" if p.nullable else None)
+    if p.type == "str_list":
+        cur = [r for r in (st.session_state.get(key) or []) if r in rewards]
+        st.session_state[key] = cur
+        return cell.multiselect(label, rewards, key=key, help=helptext)
+    if p.type == "float_list":
+        text = cell.text_input(label, key=key, help=helptext, placeholder="1.0, 0.5")
+        return [x.strip() for x in text.split(",") if x.strip()] if text else None
+    if p.choices:
+        return cell.selectbox(label, list(p.choices), key=key, help=helptext)
+    return cell.text_input(label, key=key, help=helptext)
+
+
+def _step(p) -> float:
+    d = p.default if isinstance(p.default, (int, float)) and p.default else 0.01
+    return float(f"{abs(d) / 10:.0e}") if abs(d) < 0.1 else 0.01
+
+
+if __name__ == "__main__":
+    render()
