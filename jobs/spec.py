@@ -206,9 +206,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     msl, mil = params.get("max_seq_length"), params.get("max_input_length")
     if isinstance(msl, int) and isinstance(mil, int) and mil > msl:
         err("params.max_input_length", mil, f"must be ≤ max_seq_length ({msl})")
-    if "max_steps" in given and "epochs" in given and params.get("max_steps") is not None:
+    if params.get("max_steps") is not None and "epochs" in given and params.get("epochs") != 1:
         warn("params.epochs", params.get("epochs"), "ignored: max_steps is set and wins over epochs")
-    if "warmup_steps" in given and "warmup_ratio" in given and params.get("warmup_steps") is not None:
+    if params.get("warmup_steps") is not None and "warmup_ratio" in given and params.get("warmup_ratio") != 0.03:
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
     for col in ("prompt_input_column", "prompt_output_column"):
         if not params.get(col) and method is not None:
