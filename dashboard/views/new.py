@@ -43,7 +43,8 @@ def _prefill(ws) -> None:
     spec = v.spec or spec
     st.session_state.update({"m_method": spec["method"], "m_model": spec["base_model"],
                              "m_dataset": spec["dataset"], "m_name": spec.get("name", ""),
-                             "m_priority": int(spec.get("priority") or 0), "m_parent": parent})
+                             "m_priority": int(spec.get("priority") or 0), "m_parent": parent,
+                             "_ctx": (spec["method"], spec["dataset"])})
     for k, val in (spec.get("params") or {}).items():
         st.session_state[f"p_{k}"] = ",".join(map(str, val)) if isinstance(val, list) and k == "reward_weights" else val
 
@@ -78,9 +79,17 @@ def render() -> None:
     rewards = list(list_rewards(ws.methods))
 
     decl = params_for(method)
+    ctx = (method_name, ds_name)
+    if st.session_state.get("_ctx") not in (None, ctx):
+        # Another method or dataset: its own defaults apply, and columns must come from the new dataset.
+        for k, val in method.default_columns.items():
+            st.session_state[f"p_{k}"] = val
+        for p in decl:
+            if (p.column or p.optional_column) and st.session_state.get(f"p_{p.name}") not in columns:
+                st.session_state.pop(f"p_{p.name}", None)
+    st.session_state["_ctx"] = ctx
     values: dict = {}
     v_placeholder = st.empty()
-    raw = _raw(method_name, model_name, ds_name, name, priority, values)
     # Two passes: widgets first (so values exist), then messages beside them from one validation.
     sections = [(t("new.section.main"), [p for p in decl if p.name not in HOUSEKEEPING and p not in method.params]),
                 (t("new.section.method", method=method_name), list(method.params)),
@@ -149,12 +158,8 @@ def _widget(cell, p, method, columns, rewards):
         st.session_state[key] = ",".join(map(str, default)) if p.type == "float_list" and default else default
     if p.column or p.optional_column:
         opts = ([""] if p.optional_column else []) + list(columns)
-        cur = st.session_state.get(key)
-        if cur not in opts:
-            if cur:
-                opts.append(cur)  # keep an invalid value visible so its error shows
-            else:
-                st.session_state[key] = opts[0] if opts else None
+        if st.session_state.get(key) not in opts:
+            st.session_state[key] = default if default in opts else (opts[0] if opts else None)
         return cell.selectbox(label, opts, key=key, help=helptext) or None
     if p.type == "bool":
         val = st.session_state.get(key)
