@@ -28,6 +28,12 @@ def _fsync_dir(folder: Path) -> None:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
     """durable=False skips the fsyncs: still all-or-nothing for readers, for files rewritten every step."""
     path = Path(path)
+    if not durable:  # hot path (every training step): one writer per file, so a fixed temp name will do
+        tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -62,6 +62,6 @@ class Job:
             dataloader_num_workers=0,
             logging_nan_inf_filter=False,  # a NaN loss must reach metrics.csv and fail the job
         )
-        if on_gpu:
-            args["gradient_checkpointing"] = True
+        # TRL turns activation checkpointing on by default; it only pays off on a GPU's memory.
+        args["gradient_checkpointing"] = on_gpu
         return args

@@ -1,0 +1,9 @@
+"""A trainer stand-in that holds its slot until stopped, so queued jobs stay queued during a benchmark."""
+import sys
+import time
+from pathlib import Path
+
+run_dir = Path(sys.argv[1])
+while not (run_dir / "stop").exists():
+    time.sleep(0.1)
+sys.exit(20)
