@@ -94,14 +94,18 @@ def callback_cost(ws, n: int = 2000) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=4)
     args = ap.parse_args()
     ws = fresh_workspace()
     try:
         ours, bare, same = [], [], True
-        for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
-            r1, l1 = bare_trl(ws, args.steps)
-            r2, l2 = tunedeck_run(ws, args.steps)
+        for i in range(args.repeats):  # interleaved and alternating, so machine noise hits both alike
+            if i % 2:
+                r2, l2 = tunedeck_run(ws, args.steps)
+                r1, l1 = bare_trl(ws, args.steps)
+            else:
+                r1, l1 = bare_trl(ws, args.steps)
+                r2, l2 = tunedeck_run(ws, args.steps)
             bare.append(r1)
             ours.append(r2)
             same &= len(l1) == len(l2) and all(abs(a - b) < 1e-6 for a, b in zip(l1, l2))
