@@ -275,3 +275,26 @@ def test_real_training_through_the_spool(ws):
         log = (run_dir / "train.log").read_text()
         assert log.count("generating base-model answers") == 1  # stderr and the log file are not doubled
         sp.stop()
+
+
+def test_crash_between_run_created_and_spec_removed_queues_once(ws, monkeypatch):
+    """The daemon dies after runs/<id>/ is durable but before the spec leaves incoming/: a restart adds nothing."""
+    from spooler import pickup as pickup_mod
+    drop(ws, "once.json", spec("once"))
+    drop(ws, "twice.json", spec("twice"))
+    real_unlink = os.unlink
+
+    def crash(path, *a, **k):
+        raise KeyboardInterrupt("simulated crash")
+    monkeypatch.setattr(pickup_mod.os, "unlink", crash)
+    p = pickup_mod.Pickup(ws, settle=0)
+    try:
+        p.scan()
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(pickup_mod.os, "unlink", real_unlink)
+    assert len(list(ws.runs.iterdir())) == 1 and len(list(ws.incoming.iterdir())) == 2
+    pickup_mod.Pickup(ws, settle=0).scan()  # the restarted daemon
+    runs = [d for d in ws.runs.iterdir() if not d.name.startswith(".")]
+    assert sorted(json.loads((d / "spec.json").read_text())["name"] for d in runs) == ["once", "twice"]
+    assert list(ws.incoming.iterdir()) == []

@@ -134,7 +134,8 @@ def test_stop_file_saves_adapter_and_checkpoint(ws):
     assert summary(run_dir)["total_steps"] == 1
 
 
-@pytest.mark.parametrize("case", ["missing_column", "empty", "bad_json_line", "not_a_model", "nan_loss"])
+@pytest.mark.parametrize("case", ["missing_column", "empty", "bad_json_line", "not_a_model", "nan_loss",
+                                  "custom_import"])
 def test_bad_input_fails_clearly(ws, case):
     from jobs.atomic import atomic_write_json
     params = {"max_steps": 2}
@@ -159,6 +160,16 @@ def test_bad_input_fails_clearly(ws, case):
         folder.mkdir()
         atomic_write_json(ws.models / "tiny-demo.json", {"path": str(folder)})
         expect = "not a loadable model folder"
+    elif case == "custom_import":
+        (ws.methods / "fragile.py").write_text(
+            "DESCRIPTION='ok'\nPARAMS=[]\n"
+            "DEFAULT_COLUMNS={'prompt_input_column': 'instruction', 'prompt_output_column': 'output'}\n"
+            "def build_trainer(*a):\n    pass\n")
+        run_dir = make_run(ws, method="fragile", **params)
+        import time as _t
+        _t.sleep(0.01)
+        (ws.methods / "fragile.py").write_text("import no_such_package_abc\n")  # broken after submission
+        expect = "no_such_package_abc"
     else:
         (ws.methods / "nanloss.py").write_text(
             "DESCRIPTION='nan'\nPARAMS=[]\n"
