@@ -79,6 +79,7 @@ class Daemon:
         self.pickup = Pickup(ws, settle=opts.settle)
         self.positions: dict[str, int] = {}
         self.started_at = now_iso()
+        self._hb: tuple = (0.0, None)
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -92,17 +93,24 @@ class Daemon:
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus],
                  "polling" if self.opts.poll else "inotify", self.ws.home)
         self.recover()
-        last_scan = 0.0
+        last_scan = last_pass = 0.0
         try:
             while not self.stopping.is_set():
                 woke = self.wake.wait(self.opts.tick)
                 self.wake.clear()
                 now = time.monotonic()
+                new = []
                 if woke or now - last_scan >= self.opts.rescan or self.pickup.pending:
-                    self.pickup.scan()
+                    new = self.pickup.scan()
                     if now - last_scan >= self.opts.rescan:
                         last_scan = now
-                self.step()
+                # A full pass reads every state.json: do it on news, else about once a second.
+                if woke or new or now - last_pass >= 1.0 or any(r.popen and r.popen.poll() is not None
+                                                                for r in self.running.values()):
+                    self.step()
+                    last_pass = now
+                else:
+                    self.step(light=True)
         finally:
             observer.stop()
             self.shutdown()
@@ -132,14 +140,20 @@ class Daemon:
         log.info("spooler stopped")
 
     # ------------------------------------------------------------ one pass
-    def step(self) -> None:
-        for fn in (self.reap, self.handle_cancels, self.schedule, self.heartbeat):
+    def step(self, light: bool = False) -> None:
+        fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
+            (self.reap, self.handle_cancels, self.schedule, self.heartbeat)
+        for fn in fns:
             try:
                 fn()
             except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
                 log.exception("%s failed", fn.__name__)
 
     def heartbeat(self, stopped: bool = False) -> None:
+        slots = [r.job_id for r in self.running.values()]
+        if not stopped and time.time() - self._hb[0] < 2.0 and slots == self._hb[1]:
+            return
+        self._hb = (time.time(), slots)
         atomic_write_json(self.ws.spooler_heartbeat, {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if r.slot == i), None)}
