@@ -68,6 +68,15 @@ def prefs_rows(n: int = 300, seed: int = 2) -> list[dict]:
     return rows
 
 
+def reasoning_chats() -> list[tuple[str, str]]:
+    """Math questions answered in the <reasoning>/<answer> format that GRPO's format reward looks for."""
+    out = []
+    for r in math_rows(600, 12):
+        work, ans = r["answer"].split("\n#### ")
+        out.append((r["question"], f"<reasoning>{work}</reasoning><answer>{ans}</answer>"))
+    return out
+
+
 def pretrain_texts() -> list[str]:
     """Plain text the tiny model is pre-trained on, so fine-tuning starts from something."""
     out = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .demo_data import instruct_rows, math_rows, pretrain_texts
+from .demo_data import instruct_rows, math_rows, pretrain_texts, reasoning_chats
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -21,6 +21,7 @@ def _tokenizer_corpus() -> list[str]:
     text = [f"{r['instruction']} {r['input']} {r['output']}" for r in rows]
     text += [f"{r['question']} {r['answer']}" for r in math_rows(400, 1)]
     text += ["user assistant system <reasoning> </reasoning> <answer> </answer> #### " + " ".join(map(str, range(200)))]
+    text += [a for _, a in reasoning_chats()]
     return text
 
 
@@ -41,7 +42,7 @@ def build_tokenizer(out: Path):
     return fast
 
 
-def build_model(out: Path, steps: int = 300, seed: int = 0) -> None:
+def build_model(out: Path, steps: int = 400, seed: int = 0) -> None:
     """Write the tokenizer and a pre-trained tiny Qwen2 model into `out`."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -59,6 +60,8 @@ def build_model(out: Path, steps: int = 300, seed: int = 0) -> None:
                                       {"role": "assistant", "content": t.rsplit(" ", 1)[-1]}], tokenize=False)
              for t in pretrain_texts()]
     texts += pretrain_texts()
+    texts += [tok.apply_chat_template([{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+                                      tokenize=False) for q, a in reasoning_chats()]
     enc = [tok(t)["input_ids"][:96] for t in texts]
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(seed)
