@@ -136,12 +136,12 @@ def list_datasets(ws: Workspace) -> dict[str, Path]:
 
 def first_row_keys(path: Path) -> list[str] | None:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             for line in fh:
                 if line.strip():
                     row = json.loads(line)
                     return list(row) if isinstance(row, dict) else None
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     return None
 

@@ -77,7 +77,10 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
             err("spec", f"{len(raw)} bytes", "a spec may be at most 1 MiB")
             return v
         try:
-            raw = json.loads(raw)
+            raw = json.loads(raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw)
+        except RecursionError:
+            err("spec", "(deeply nested)", "not valid JSON: nested too deeply")
+            return v
         except (ValueError, UnicodeDecodeError) as e:
             shown = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             err("spec", shown[:60], f"not valid JSON: {e}" if shown.strip() else "the spec is empty")

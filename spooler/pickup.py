@@ -47,7 +47,7 @@ class Pickup:
                 job = self._one(entry)
             except Exception as e:  # noqa: BLE001 - one bad file must never stop the daemon
                 log.exception("could not process %r: %s", entry.name, e)
-                job = None
+                job = self._reject_safely(Path(entry.path), f"could not be processed: {type(e).__name__}: {e}")
             if job:
                 new.append(job)
         for gone in set(self.pending) - seen:
@@ -126,6 +126,12 @@ class Pickup:
                      path.name)
             return job_id
         return None
+
+    def _reject_safely(self, path: Path, reason: str) -> None:
+        try:
+            self._reject(path, reason)
+        except Exception:  # noqa: BLE001 - e.g. a full disk; the next rescan tries again
+            log.exception("could not reject %r", path.name)
 
     def _reject(self, path: Path, reason: str) -> None:
         self.pending.pop(path.name, None)

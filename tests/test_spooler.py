@@ -57,6 +57,9 @@ def test_invalid_specs_and_bad_files_are_rejected_with_reasons(ws):
         "big.json": "{" + " " * (1 << 20) + "}",
         "odd name!.json": json.dumps(good),
         "binary.json": b"\x00\xff\xfe garbage",
+        "deep.json": "[" * 100000 + "]" * 100000,
+        "nan.json": json.dumps(spec(learning_rate=1)).replace("1}", "NaN}"),
+        "bom.json": "\ufeff" + json.dumps(spec("bom")),
     }
     with Spooler(ws) as sp:
         for name, content in corpus.items():
@@ -67,7 +70,7 @@ def test_invalid_specs_and_bad_files_are_rejected_with_reasons(ws):
         os.symlink("/etc/passwd", ws.incoming / "link.json")
         os.mkfifo(ws.incoming / "fifo.json")
         drop(ws, "good.json", good)
-        expected = len(corpus) + 3
+        expected = len(corpus) + 3 - 1  # everything but bom.json
         wait_for(lambda: len(list(ws.rejected.glob("*.error.txt"))) == expected, 30)
         reasons = {p.name[: -len(".error.txt")]: p.read_text() for p in ws.rejected.glob("*.error.txt")}
         assert "not valid JSON" in reasons["not-json.json"]
@@ -82,8 +85,11 @@ def test_invalid_specs_and_bad_files_are_rejected_with_reasons(ws):
         assert "characters" in reasons["odd_name_.json"]
         assert "folder" in reasons["folder.json"] and "symlink" in reasons["link.json"]
         assert "regular file" in reasons["fifo.json"]
+        assert "nested too deeply" in reasons["deep.json"]
+        assert "params.learning_rate" in reasons["nan.json"]
+        assert "bom.json" not in reasons  # a UTF-8 byte-order mark is fine
         assert os.path.exists("/etc/passwd")
-        wait_for(lambda: all_final(ws, 1))
+        wait_for(lambda: all_final(ws, 2))
         assert sp.p.poll() is None  # still alive
         assert list(ws.incoming.iterdir()) == []
         sp.stop()

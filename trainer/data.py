@@ -26,7 +26,7 @@ class Prepared:
 def read_jsonl(path: Path, limit: int, name: str) -> list[dict]:
     rows: list[dict] = []
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, encoding="utf-8-sig")
     except OSError as e:
         raise TrainerError(f"dataset {name!r} cannot be read ({e.strerror}); re-upload it on the Datasets page")
     with fh:
@@ -36,8 +36,9 @@ def read_jsonl(path: Path, limit: int, name: str) -> list[dict]:
                     continue
                 try:
                     row = json.loads(line)
-                except ValueError as e:
-                    raise TrainerError(f"dataset {name!r}: invalid JSON on line {n} ({e.msg}); fix or remove that line")
+                except (ValueError, RecursionError) as e:
+                    raise TrainerError(f"dataset {name!r}: invalid JSON on line {n} ({getattr(e, 'msg', 'nested too deeply')}); "
+                                       "fix or remove that line")
                 if not isinstance(row, dict):
                     raise TrainerError(f"dataset {name!r}: line {n} is not a JSON object")
                 rows.append(row)
