@@ -43,8 +43,8 @@ def overlay(frames: dict[str, pd.DataFrame], metric: str, x: str, smooth: float,
         return None
     data = pd.concat(parts, ignore_index=True)
     scale = alt.Scale(type="log") if log_scale and (data["raw"] > 0).all() else alt.Scale(zero=False)
-    color = alt.Color("job:N", scale=alt.Scale(domain=list(colors), range=[colors[k] for k in colors]),
-                      legend=alt.Legend(orient="bottom", title=None))
+    legend = alt.Legend(orient="bottom", title=None, labelLimit=260) if len(frames) > 1 else None
+    color = alt.Color("job:N", scale=alt.Scale(domain=list(colors), range=[colors[k] for k in colors]), legend=legend)
     base = alt.Chart(data).encode(x=alt.X("x:Q", title=x), color=color)
     raw = base.mark_line(opacity=0.25, strokeWidth=1).encode(y=alt.Y("raw:Q", title=metric, scale=scale))
     smooth_line = base.mark_line(strokeWidth=2).encode(y=alt.Y("smooth:Q", title=metric, scale=scale),

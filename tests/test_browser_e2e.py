@@ -122,8 +122,20 @@ def test_submit_watch_copy_and_compare(ws, dashboard):
         assert [s["params"]["learning_rate"] for s in specs] == [0.002, 0.0005, 0.005]
         assert specs[1]["parent_job"] == first and specs[2]["parent_job"] == first
 
-        # 4. Compare the three: the learning-rate row is highlighted, three curves, the outputs.
-        page.goto(f"{dashboard}/compare?jobs={','.join(ids)}")
+        # 4. Select the three on the Trainings page and compare them: the learning-rate row is highlighted,
+        #    the loss chart has three curves, and the outputs show.
+        page.goto(dashboard)
+        table = page.locator('[data-testid="stDataFrame"]').first
+        table.wait_for(timeout=60000)
+        page.wait_for_timeout(1000)
+        box = table.bounding_box()
+        for row in range(3):  # the grid draws on a canvas: click each row's selection box
+            page.mouse.click(box["x"] + 18, box["y"] + 35 + 17 + 35 * row)
+            page.wait_for_timeout(500)
+        page.get_by_role("button", name="Compare").click()
+        page.wait_for_url(re.compile(r".*/compare\?jobs=.*"), timeout=30000)
+        from urllib.parse import parse_qs, urlparse
+        assert sorted(parse_qs(urlparse(page.url).query)["jobs"][0].split(",")) == sorted(ids)
         page.get_by_text("Parameters").first.wait_for(timeout=60000)
         grid = page.locator('[data-testid="stDataFrame"]').first
         grid.wait_for()
