@@ -107,10 +107,22 @@ def register_model(ws: Workspace, name: str, path: str | os.PathLike) -> Path:
     if name in list_models(ws):
         raise RegistryError(f"a model named {name!r} is already registered")
     path = Path(path).expanduser().resolve()
-    problem = model_problem(path)
+    problem = model_problem(path) or loading_problem(path)
     if problem:
         raise RegistryError(problem)
     return atomic_write_json(ws.models / f"{name}.json", {"path": str(path)})
+
+
+def loading_problem(path: Path) -> str | None:
+    """Whether transformers can read the folder's config and tokenizer (weights are read at training time)."""
+    try:
+        from transformers import AutoConfig, AutoTokenizer
+        AutoConfig.from_pretrained(path, local_files_only=True)
+        AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure means "not loadable", with its reason
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return f"{path} is not a loadable model: {first}"
+    return None
 
 
 def unregister_model(ws: Workspace, name: str) -> None:

@@ -222,3 +222,57 @@ def test_resume_after_sigkill_continues_the_curve(ws):
     assert state(run_dir)["status"] == "succeeded" and summary(run_dir)["total_steps"] == 300
     elapsed = [float(r["elapsed_seconds"]) for r in train_rows(run_dir)]
     assert elapsed == sorted(elapsed)
+
+
+def test_sigterm_stops_cleanly_with_adapter(ws):
+    run_dir = make_run(ws, max_steps=2000, checkpoint_steps=1000, eval_ratio=0, num_sample_prompts=0)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.Popen([sys.executable, "-m", "trainer", str(run_dir)], cwd=REPO, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run_dir / "progress.json").exists():
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    from jobs.state import EXIT_STOPPED, latest_checkpoint
+    assert p.wait(120) == EXIT_STOPPED
+    st = state(run_dir)
+    assert st["status"] == "cancelled" and "stopped on request" in st["error"]
+    assert (run_dir / "adapter" / "adapter_model.safetensors").exists() and latest_checkpoint(run_dir)
+    assert summary(run_dir)["total_steps"] < 2000
+
+
+def test_tokenizer_without_chat_template_uses_chatml_fallback(ws):
+    import shutil
+    from jobs.registry import list_models
+    src = list_models(ws)["tiny-demo"]
+    dst = ws.models / "no-template"
+    shutil.copytree(src, dst)
+    (dst / "chat_template.jinja").unlink(missing_ok=True)
+    cfg = json.loads((dst / "tokenizer_config.json").read_text())
+    cfg.pop("chat_template", None)
+    (dst / "tokenizer_config.json").write_text(json.dumps(cfg))
+    from jobs.spec import validate
+    from jobs.state import create_run, new_job_id
+    raw = {"method": "sft", "base_model": "no-template", "dataset": "demo-instruct",
+           "params": {"max_steps": 1, "num_sample_prompts": 1}}
+    job = new_job_id()
+    create_run(ws, job, validate(raw, ws).spec)
+    assert run(ws.run_dir(job)) == 0
+    assert "ChatML fallback" in (ws.run_dir(job) / "train.log").read_text()
+
+
+def test_metrics_column_appearing_mid_run_keeps_the_file_valid(tmp_path):
+    import csv as _csv
+    from trainer.callbacks import MetricsWriter
+    w = MetricsWriter(tmp_path / "metrics.csv")
+    w.write({"step": 1, "loss": 2.0})
+    w.write({"step": 2, "loss": 1.5})
+    w.write({"step": 2, "eval_loss": 1.7})  # a new column mid-run
+    w.write({"step": 3, "loss": 1.2})
+    w.close()
+    rows = list(_csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [r["step"] for r in rows] == ["1", "2", "2", "3"]
+    assert rows[2]["eval_loss"] == "1.7" and rows[0]["eval_loss"] == "" and rows[3]["loss"] == "1.2"
+    resumed = MetricsWriter(tmp_path / "metrics.csv", resume_step=2)  # a resume drops steps after the checkpoint
+    assert [r["step"] for r in resumed.rows] == ["1", "2", "2"]
+    resumed.close()

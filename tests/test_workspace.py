@@ -117,3 +117,13 @@ def test_cli_validate_and_schema(ws, tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["params"]["lora_rank"] == 8
     r = subprocess.run([sys.executable, "-m", "jobs", "schema"], capture_output=True, text=True, env=env, cwd=REPO)
     assert "max_content_length" in json.loads(r.stdout)["properties"]["params"]["properties"]
+
+
+def test_register_checks_the_model_loads(ws, demo_home, tmp_path):
+    import shutil
+    broken = tmp_path / "broken"
+    shutil.copytree(demo_home / "models" / "tiny-demo", broken)
+    (broken / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
+    with pytest.raises(registry.RegistryError, match="not a loadable model"):
+        registry.register_model(ws, "broken", broken)
+    assert "broken" not in registry.list_models(ws)
