@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from .atomic import atomic_write_text
 from .demo_data import instruct_rows, math_rows, prefs_rows

@@ -1,7 +1,6 @@
 """The spool protocol: write a spec in spool/tmp/, then rename it into spool/incoming/."""
 from __future__ import annotations
 
-import json
 import os
 
 from .atomic import atomic_write_json

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -18,8 +17,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
-from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_spec,
-                        read_state, update_state)
+from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_state, update_state)
 from jobs.workspace import Workspace
 
 from . import procs

@@ -1,11 +1,9 @@
 """End to end in a real browser: Debian's chromium driven by Playwright, against the real spooler and trainer."""
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import time
 from io import BytesIO
 from pathlib import Path
 

@@ -2,7 +2,6 @@
 import csv
 import json
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest

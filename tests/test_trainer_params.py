@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, write_jsonl
-from tests.trainer_helpers import Probe, make_run, metrics, run, state, summary, train_rows
+from tests.trainer_helpers import Probe, make_run, run, state, summary, train_rows
 
 
 def test_max_steps_wins_over_epochs(ws, monkeypatch):
@@ -139,7 +139,7 @@ def test_stop_file_saves_adapter_and_checkpoint(ws):
 def test_bad_input_fails_clearly(ws, case):
     from jobs.atomic import atomic_write_json
     params = {"max_steps": 2}
-    dataset = "demo-instruct"
+
     if case == "missing_column":
         write_jsonl(ws.datasets / "cols.jsonl", [{"instruction": "a", "output": "b"}])
         run_dir = make_run(ws, dataset="cols", **params)

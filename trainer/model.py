@@ -41,7 +41,6 @@ def load_tokenizer(path: Path):
 
 
 def load_base(path: Path, name: str, load_in_4bit: bool):
-    import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     problem = model_problem(path)

@@ -6,7 +6,6 @@ jobs.state.EXIT_BUSY another process runs this job, 1 failed (reason in state.js
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -81,25 +80,6 @@ def save_adapter(model, tokenizer, run_dir: Path) -> Path:
     return final
 
 
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def peak_memory(device: str) -> dict:
-    import resource
-    import torch
-    if device == "cuda":
-        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated()), "peak_memory_kind": "gpu"}
-    return {"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak_memory_kind": "rss"}
-
-
 def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     spec = read_json(run_dir / "spec.json")
     v = validate(spec, ws)
@@ -108,10 +88,9 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     spec, params = v.spec, v.spec["params"]
     kind, build = recipe_for(spec["method"], ws)
 
-    import torch
     from transformers import set_seed
 
-    from . import data, model as model_mod, samples
+    from . import data, model as model_mod, samples, summary
     from .callbacks import MetricsCallback
     from .job import Job
 
@@ -134,7 +113,6 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     max_new = min(params["max_content_length"], 256)
     prompts = [s["prompt"] for s in prepared.samples]
     ckpt = latest_checkpoint(run_dir) if resume else None
-    samples_path = run_dir / "samples.jsonl"
     before = None
     if ckpt is not None and (run_dir / "samples_before.json").exists():
         before = read_json(run_dir / "samples_before.json")
@@ -168,16 +146,14 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     trainer.add_callback(stop_cb)
 
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     runtime = time.time() - t0
     if metrics.nan_step is not None:
         raise TrainerError(f"loss became NaN at step {metrics.nan_step}; lower learning_rate "
                            f"(now {params['learning_rate']}) or max_grad_norm, or check the data")
-    stopped = stop_cb.requested
-    if stopped:
-        trainer.save_model()  # a checkpoint to resume from; the spooler maps the exit code to cancelled
-        trainer._save_checkpoint(trainer.model, trial=None)
-    elif prepared.eval and spec["method"] != "grpo" and metrics.last_eval_step != trainer.state.global_step:
+    stopped = stop_cb.requested  # the stop callback already had the Trainer save a checkpoint
+    final_eval = prepared.eval and spec["method"] != "grpo" and metrics.last_eval_step != trainer.state.global_step
+    if not stopped and final_eval:
         trainer.evaluate()
     metrics.writer.close()
     adapter = save_adapter(trainer.model, tokenizer, run_dir)
@@ -186,30 +162,9 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     if not stopped:
         log.info("generating tuned-model answers for %d held-out prompts", len(prompts))
         after = samples.generate(trainer.model, tokenizer, prompts, max_new, n_gen, params["seed"])
-        lines = [json.dumps({"index": i, "prompt": s["prompt"], "reference": s["reference"],
-                             "base": b[0] if b else "", "tuned": a[0] if a else "",
-                             "base_samples": b, "tuned_samples": a}, ensure_ascii=False)
-                 for i, (s, b, a) in enumerate(zip(prepared.samples, before, after))]
-        from jobs.atomic import atomic_write_text
-        atomic_write_text(samples_path, "".join(line + "\n" for line in lines))
-
-    state = trainer.state
-    summary = {
-        "status": "stopped" if stopped else "completed",
-        "final_loss": metrics.last.get("loss"), "best_loss": metrics.best.get("loss"),
-        "final_eval_loss": metrics.last.get("eval_loss"), "best_eval_loss": metrics.best.get("eval_loss"),
-        "final_reward": metrics.last.get("reward"),
-        "total_steps": state.global_step, "epochs": state.epoch,
-        "runtime_seconds": round(metrics.elapsed(), 2), "train_runtime_this_attempt": round(runtime, 2),
-        "train_tokens": int(metrics.tokens_seen or getattr(state, "num_input_tokens_seen", 0) or 0),
-        "rows": {"read": prepared.rows_read, "truncated": prepared.truncated, "dropped": prepared.dropped,
-                 "train": len(prepared.train), "eval": len(prepared.eval)},
-        "dataset": spec["dataset"], "dataset_sha256": registry.sha256_file(ds_path),
-        "base_model": spec["base_model"], "seed": params["seed"], "device": device,
-        "adapter": str(adapter), "versions": versions(), **peak_memory(device),
-    }
-    summary["tokens_per_second"] = round(summary["train_tokens"] / runtime, 1) if runtime > 0 else None
-    atomic_write_json(run_dir / "summary.json", summary)
+        samples.write(run_dir / "samples.jsonl", prepared.samples, before, after)
+    summary.write(run_dir / "summary.json", trainer.state, metrics, prepared, spec, ds_path, device, adapter,
+                  runtime, stopped)
     return EXIT_STOPPED if stopped else EXIT_OK
 
 

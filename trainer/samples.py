@@ -28,3 +28,15 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, n: int, 
     if was_training:
         model.train()
     return out
+
+
+def write(path, prompts: list[dict], before: list[list[str]], after: list[list[str]]) -> None:
+    """samples.jsonl: per held-out prompt, the base and tuned answers beside the reference."""
+    import json
+
+    from jobs.atomic import atomic_write_text
+    lines = [json.dumps({"index": i, "prompt": s["prompt"], "reference": s["reference"],
+                         "base": b[0] if b else "", "tuned": a[0] if a else "",
+                         "base_samples": b, "tuned_samples": a}, ensure_ascii=False)
+             for i, (s, b, a) in enumerate(zip(prompts, before, after))]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))

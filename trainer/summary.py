@@ -1,0 +1,49 @@
+"""summary.json: what a finished (or stopped) run achieved, and what produced it."""
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+from jobs import registry
+from jobs.atomic import atomic_write_json
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def peak_memory(device: str) -> dict:
+    """The GPU's peak allocation when there is one, otherwise the process's peak RSS."""
+    if device == "cuda":
+        import torch
+        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated()), "peak_memory_kind": "gpu"}
+    return {"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak_memory_kind": "rss"}
+
+
+def write(path: Path, state, metrics, prepared, spec: dict, ds_path: Path, device: str, adapter: Path,
+          runtime: float, stopped: bool) -> dict:
+    tokens = int(metrics.tokens_seen or getattr(state, "num_input_tokens_seen", 0) or 0)
+    out = {
+        "status": "stopped" if stopped else "completed",
+        "final_loss": metrics.last.get("loss"), "best_loss": metrics.best.get("loss"),
+        "final_eval_loss": metrics.last.get("eval_loss"), "best_eval_loss": metrics.best.get("eval_loss"),
+        "final_reward": metrics.last.get("reward"),
+        "total_steps": state.global_step, "epochs": state.epoch,
+        "runtime_seconds": round(metrics.elapsed(), 2), "train_runtime_this_attempt": round(runtime, 2),
+        "train_tokens": tokens, "tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
+        "rows": {"read": prepared.rows_read, "truncated": prepared.truncated, "dropped": prepared.dropped,
+                 "train": len(prepared.train), "eval": len(prepared.eval)},
+        "dataset": spec["dataset"], "dataset_sha256": registry.sha256_file(ds_path),
+        "base_model": spec["base_model"], "seed": spec["params"]["seed"], "device": device,
+        "adapter": str(adapter), "versions": versions(), **peak_memory(device),
+    }
+    atomic_write_json(path, out)
+    return out
