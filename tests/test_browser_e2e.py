@@ -149,3 +149,27 @@ def test_submit_watch_copy_and_compare(ws, dashboard):
         assert page.get_by_text("Base model (before)").count() >= 1
         browser.close()
         sp.stop()
+
+
+def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
+    from playwright.sync_api import sync_playwright
+    bad = tmp_path / "zh-bad.jsonl"
+    bad.write_text('{"问题": "一加一", "答案": "二"}\n{"问题": "二加二", "答案": "四"}\n{"问题": oops}\n', encoding="utf-8")
+    good = tmp_path / "zh-good.jsonl"
+    good.write_text('{"问题": "一加一", "答案": "二"}\n{"问题": "二加二", "答案": "四"}\n', encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(dashboard)
+        page.get_by_text("Welcome to Tunedeck").wait_for(timeout=60000)
+        page.goto(dashboard + "/datasets")
+        page.get_by_text("Upload a JSONL dataset").click()
+        page.locator('input[type="file"]').set_input_files(str(bad))
+        page.get_by_role("button", name="Validate and register").click()
+        page.get_by_text("line 3: invalid JSON").wait_for(timeout=20000)
+        assert not (ws.datasets / "zh-bad.jsonl").exists()
+        page.locator('input[type="file"]').set_input_files(str(good))
+        page.get_by_role("button", name="Validate and register").click()
+        page.get_by_text("Registered zh-good (2 rows).").wait_for(timeout=20000)
+        assert (ws.datasets / "zh-good.jsonl").read_text(encoding="utf-8") == good.read_text(encoding="utf-8")
+        browser.close()
