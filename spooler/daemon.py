@@ -91,7 +91,8 @@ class Daemon:
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus],
                  "polling" if self.opts.poll else "inotify", self.ws.home)
         self.recover()
-        last_scan = last_pass = 0.0
+        self.sweep_leftovers()
+        last_scan = last_pass = last_recover = 0.0
         try:
             while not self.stopping.is_set():
                 woke = self.wake.wait(self.opts.tick)
@@ -109,6 +110,9 @@ class Daemon:
                     last_pass = now
                 else:
                     self.step(light=True)
+                if now - last_recover >= 10.0:  # another daemon may have died holding jobs
+                    last_recover = now
+                    self._safely(self.recover)
         finally:
             observer.stop()
             self.shutdown()
@@ -142,10 +146,25 @@ class Daemon:
         fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
             (self.reap, self.handle_cancels, self.schedule, self.heartbeat)
         for fn in fns:
+            self._safely(fn)
+
+    @staticmethod
+    def _safely(fn) -> None:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
+            log.exception("%s failed", fn.__name__)
+
+    def sweep_leftovers(self, min_age: float = 600.0) -> None:
+        """Half-built or half-deleted run folders left by a crash (hidden, so never listed as jobs)."""
+        import shutil
+        now = time.time()
+        for d in self.ws.runs.glob(".*"):
             try:
-                fn()
-            except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
-                log.exception("%s failed", fn.__name__)
+                if d.is_dir() and d.name.startswith((".new-", ".trash-")) and now - d.stat().st_mtime > min_age:
+                    shutil.rmtree(d, ignore_errors=True)
+            except OSError:
+                pass
 
     def heartbeat(self, stopped: bool = False) -> None:
         slots = [r.job_id for r in self.running.values()]
@@ -275,7 +294,8 @@ class Daemon:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
         for run_dir in list_run_dirs(self.ws):
             st = read_state(run_dir)
-            if not st or st.get("status") != "running" or st.get("host") != self.host:
+            if run_dir.name in self.running or not st or st.get("status") != "running" \
+                    or st.get("host") != self.host:
                 continue
             if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
                                                                                  st.get("daemon_create_time")):

@@ -304,3 +304,19 @@ def test_crash_between_run_created_and_spec_removed_queues_once(ws, monkeypatch)
     runs = [d for d in ws.runs.iterdir() if not d.name.startswith(".")]
     assert sorted(json.loads((d / "spec.json").read_text())["name"] for d in runs) == ["once", "twice"]
     assert list(ws.incoming.iterdir()) == []
+
+
+def test_running_daemon_takes_over_jobs_of_a_dead_daemon(ws):
+    """A daemon that stays up notices, within its recovery sweep, that another one died holding a job."""
+    with Spooler(ws) as a:
+        job, _ = submit(ws, spec("held", notes="sleep=30"))
+        wait_for(lambda: statuses(ws).get(job) == "running" and starts(ws.run_dir(job)))
+        pid = read_state(ws.run_dir(job))["pid"]
+        with Spooler(ws) as b:  # b starts while a is alive: a's job is not b's to touch
+            time.sleep(1.0)
+            assert "re-adopted" not in b.text()
+            a.kill9()
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: statuses(ws)[job] == "failed", 30)
+            assert read_state(ws.run_dir(job))["error"] == "interrupted: spooler stopped"
+            b.stop()

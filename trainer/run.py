@@ -108,6 +108,10 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
              len(prepared.samples))
     device, _ = model_mod.device_and_dtype()
     base = model_mod.load_base(model_path, spec["base_model"], params["load_in_4bit"])
+    ctx = getattr(base.config, "max_position_embeddings", None)
+    if ctx and params["max_seq_length"] > ctx:
+        log.warning("max_seq_length %d is longer than the model's context (%d tokens); longer sequences may "
+                    "degrade or fail", params["max_seq_length"], ctx)
 
     n_gen = min(params["num_generations"], 4)
     max_new = min(params["max_content_length"], 256)
