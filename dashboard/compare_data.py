@@ -72,7 +72,8 @@ def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd
             "runtime_seconds": s.get("runtime_seconds"),
             "tokens_per_second": s.get("tokens_per_second"),
             "peak_memory_bytes": s.get("peak_memory_bytes"),
-            "total_steps": s.get("total_steps") if s.get("total_steps") is not None else (int(df["step"].max()) if "step" in df and len(df) else None),
+            "total_steps": s.get("total_steps") if s.get("total_steps") is not None
+            else (int(df["step"].max()) if "step" in df and len(df) else None),
         }
     table = pd.DataFrame(rows)
     best = {}

@@ -138,7 +138,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         if top[key] not in known:
             looks_like_path = "/" in val or "\\" in val or val.startswith((".", "~"))
             how = registry.HOW_TO_REGISTER_MODEL if kind == "model" else registry.HOW_TO_REGISTER_DATASET
-            msg = (f"a spec names a registered {kind}, never a path; " if looks_like_path else f"no {kind} is registered under this name; ")
+            msg = (f"a spec names a registered {kind}, never a path; " if looks_like_path
+                   else f"no {kind} is registered under this name; ")
             err(key, val, msg + "registered: " + (", ".join(known) or "none") + f". To add one, {how}")
 
     name = top.get("name")

@@ -43,7 +43,8 @@ def test_defaults_filled_and_normalized(ws):
     ("warmup_ratio", [-0.1, 0.51], [0, 0.5]),
 ])
 def test_param_limits(ws, name, bad, good):
-    extra = {"max_seq_length": 131072} if name == "max_input_length" else {"max_input_length": 8} if name == "max_seq_length" else {}
+    extra = ({"max_seq_length": 131072} if name == "max_input_length"
+             else {"max_input_length": 8} if name == "max_seq_length" else {})
     for value in bad:
         v = validate(spec(**{name: value}, **extra), ws)
         assert f"params.{name}" in errors(v), (name, value)
