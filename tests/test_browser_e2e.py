@@ -147,6 +147,18 @@ def test_submit_watch_copy_and_compare(ws, dashboard):
         loss_chart.scroll_into_view_if_needed()
         assert palette_colors_in(loss_chart.screenshot(), PALETTE[:3]) == 3
         assert page.get_by_text("Base model (before)").count() >= 1
+
+        # 5. Delete the last copy from the Trainings page, with its confirmation.
+        page.goto(dashboard)
+        table = page.locator('[data-testid="stDataFrame"]').first
+        table.wait_for(timeout=60000)
+        page.wait_for_timeout(1000)
+        box = table.bounding_box()
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # newest first: the second copy
+        page.get_by_text("Delete", exact=True).click()
+        page.get_by_role("button", name="Yes, delete").click()
+        wait_for(lambda: not ws.run_dir(ids[2]).exists(), 15)
+        assert ws.run_dir(ids[0]).exists() and ws.run_dir(ids[1]).exists()
         browser.close()
         sp.stop()
 

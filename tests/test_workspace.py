@@ -127,3 +127,18 @@ def test_register_checks_the_model_loads(ws, demo_home, tmp_path):
     with pytest.raises(registry.RegistryError, match="not a loadable model"):
         registry.register_model(ws, "broken", broken)
     assert "broken" not in registry.list_models(ws)
+
+
+def test_delete_job_refuses_running_and_removes_others(ws):
+    from jobs.spec import validate
+    from jobs.state import create_run, delete_job, new_job_id, update_state
+    raw = {"method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct"}
+    a, b = new_job_id(), new_job_id()
+    for j in (a, b):
+        create_run(ws, j, validate(raw, ws).spec)
+    update_state(ws.run_dir(a), status="running")
+    with pytest.raises(ValueError, match="running; cancel it first"):
+        delete_job(ws, a)
+    delete_job(ws, b)
+    assert ws.run_dir(a).is_dir() and not ws.run_dir(b).exists()
+    assert [p.name for p in ws.runs.iterdir()] == [a]

@@ -101,11 +101,14 @@ def actions(ws, selected: list[dict]) -> None:
             st.error(t("delete.refused_running", names=", ".join(r["name"] for r in running)))
         else:
             st.warning(t("delete.confirm", n=len(ids)))
-            if st.button(t("delete.yes"), type="primary", key="btn_delete_yes"):
-                for r in selected:
-                    _try(lambda: delete_job(ws, r["job_id"]))
-                st.session_state["del_toggle"] = False
-                st.rerun()
+            st.button(t("delete.yes"), type="primary", key="btn_delete_yes", on_click=_delete, args=(ws, ids))
+
+
+def _delete(ws, ids: list[str]) -> None:
+    for job_id in ids:
+        _try(lambda: delete_job(ws, job_id))
+    st.session_state["del_toggle"] = False
+    st.session_state.pop("jobs_table", None)  # the deleted rows are gone from the selection too
 
 
 def _try(fn) -> None:
