@@ -71,13 +71,21 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     v = Validation(spec=None)
     err = lambda f, val, msg: v.errors.append(Problem(f, val, msg))  # noqa: E731
     warn = lambda f, val, msg: v.warnings.append(Problem(f, val, msg))  # noqa: E731
+    dupes: list[str] = []
 
     if isinstance(raw, (bytes, str)):
         if len(raw) > MAX_SPEC_BYTES:
             err("spec", f"{len(raw)} bytes", "a spec may be at most 1 MiB")
             return v
+        def pairs(items):  # a key given twice in the file must not silently win
+            seen = {}
+            for k, val in items:
+                if k in seen:
+                    dupes.append(k)
+                seen[k] = val
+            return seen
         try:
-            raw = json.loads(raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw)
+            raw = json.loads(raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw, object_pairs_hook=pairs)
         except RecursionError:
             err("spec", "(deeply nested)", "not valid JSON: nested too deeply")
             return v
@@ -88,6 +96,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     if not isinstance(raw, dict):
         err("spec", raw, "a spec must be a JSON object")
         return v
+    for k in dict.fromkeys(dupes):
+        err(k, None, "appears more than once in the file; keep one")
 
     # --- top level: resolve aliases, reject unknown and managed keys
     top: dict[str, Any] = {}

@@ -182,3 +182,23 @@ def test_examples_are_valid(ws):
     for f in sorted((REPO / "jobs/examples").glob("*.json")):
         v = validate(json.loads(f.read_text()), ws)
         assert v.ok, (f.name, v.errors)
+
+
+def test_duplicate_keys_in_the_file_are_errors(ws):
+    text = '{"method": "sft", "method": "dpo", "base_model": "tiny-demo", "dataset": "demo-instruct",' \
+           ' "params": {"lora_rank": 4, "lora_rank": 8}}'
+    e = errors(validate(text, ws))
+    assert "more than once" in e["method"] and "more than once" in e["lora_rank"]
+
+
+def test_odd_values(ws):
+    for params, field in (({"lora_rank": 8.5}, "params.lora_rank"), ({"lora_rank": 1e400}, "params.lora_rank"),
+                          ({"max_steps": "null"}, "params.max_steps"), ({"reward_functions": [1]}, None)):
+        v = validate(spec(**params), ws)
+        assert not v.ok
+        if field:
+            assert field in errors(v)
+    assert validate(spec(lora_rank="16"), ws).spec["params"]["lora_rank"] == 16
+    assert "priority" in errors(validate({**spec(), "priority": True}, ws))
+    assert "name" in errors(validate({**spec(), "name": "x" * 121}, ws))
+    assert "name" in errors(validate({**spec(), "name": "two\nlines"}, ws))
