@@ -54,6 +54,7 @@ def table(ws, statuses, methods, models, query) -> None:
         "duration": fmt_duration(r["duration_seconds"]),
         "result": _result(r), "job_id": r["job_id"],
     } for r in rows])
+    df["queue"] = df["queue"].astype("Int64")  # blank, not "None", for jobs that are not queued
     event = st.dataframe(
         df, hide_index=True, on_select="rerun", selection_mode="multi-row", key="jobs_table",
         column_config={
