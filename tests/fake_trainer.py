@@ -30,7 +30,7 @@ def main() -> int:
     notes = dict(kv.split("=", 1) if "=" in kv else (kv, "1")
                  for kv in (read_json(run_dir / "spec.json", {}).get("notes") or "").split(";") if kv)
     with open(run_dir / "runs.log", "a") as fh:  # one line per start, so tests can count executions
-        fh.write(f"{os.getpid()} {'resume' if resume else 'fresh'}\n")
+        fh.write(f"{os.getpid()} gpu={os.environ.get('CUDA_VISIBLE_DEVICES')} {'resume' if resume else 'fresh'}\n")
     print(f"fake trainer {run_dir.name} resume={resume}", flush=True)
     if notes.get("ignore_stop"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -320,3 +320,19 @@ def test_running_daemon_takes_over_jobs_of_a_dead_daemon(ws):
             wait_for(lambda: statuses(ws)[job] == "failed", 30)
             assert read_state(ws.run_dir(job))["error"] == "interrupted: spooler stopped"
             b.stop()
+
+
+def test_one_slot_per_gpu_with_cuda_visible_devices(ws):
+    with Spooler(ws, "--gpus", "3,5") as sp:
+        a, _ = submit(ws, spec("ga", notes="sleep=1.5"))
+        b, _ = submit(ws, spec("gb", notes="sleep=1.5"))
+        c, _ = submit(ws, spec("gc", notes="sleep=0.1"))
+        wait_for(lambda: statuses(ws).get(a) == "running" and statuses(ws).get(b) == "running"
+                 and starts(ws.run_dir(a)) and starts(ws.run_dir(b)))
+        assert statuses(ws)[c] == "queued"  # two GPUs, two slots
+        gpus = {read_state(ws.run_dir(j))["gpu"] for j in (a, b)}
+        assert gpus == {"3", "5"}
+        for j in (a, b):
+            assert f"gpu={read_state(ws.run_dir(j))['gpu']} " in starts(ws.run_dir(j))[0]
+        wait_for(lambda: all_final(ws, 3), 20)
+        sp.stop()
