@@ -22,6 +22,7 @@ RENAME = {"rewards/chosen": "rewards_chosen", "rewards/rejected": "rewards_rejec
           "train_runtime": None, "train_samples_per_second": None, "train_steps_per_second": None,
           "train_tokens_per_second": None, "num_input_tokens_seen": "tokens_seen", "num_tokens": "tokens_seen"}
 LOGGED = ("loss", "eval_loss", "reward", "reward_margin", "learning_rate", "grad_norm", "tokens_per_second")
+PROGRESS_MIN_INTERVAL = 0.2  # seconds
 BASE_COLUMNS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_seconds"]
 
 
@@ -98,6 +99,7 @@ class MetricsCallback(TrainerCallback):
         self.last = {}
         self.tokens_seen = 0
         self.last_eval_step = None
+        self._progress_at = 0.0
 
     def elapsed(self) -> float:
         return self.offset + time.time() - self.t0
@@ -108,6 +110,16 @@ class MetricsCallback(TrainerCallback):
         self.first_step = state.global_step
 
     def on_step_end(self, args, state, control, **kw):
+        now = time.time()
+        last = state.global_step >= self.total_steps
+        if last or now - self._progress_at >= PROGRESS_MIN_INTERVAL:  # readers poll far slower than this
+            self._progress_at = now
+            self.write_progress(state)
+
+    def on_train_end(self, args, state, control, **kw):
+        self.write_progress(state)
+
+    def write_progress(self, state) -> None:
         done = state.global_step - (self.first_step or 0)
         rate = (time.time() - self.t0) / done if done > 0 else None
         left = max(self.total_steps - state.global_step, 0)
