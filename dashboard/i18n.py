@@ -164,3 +164,33 @@ def _has_session() -> bool:
         return st.runtime.exists()
     except Exception:  # noqa: BLE001
         return False
+
+
+# Chinese help for the declared params; English comes from the declarations themselves (jobs/params.py, jobs/methods.py).
+PARAM_HELP_ZH = {
+    "lora_rank": "LoRA 矩阵的秩。", "load_in_4bit": "在 4 位（NF4）量化的基础模型上训练（QLoRA）。",
+    "max_seq_length": "模型看到的最长序列（词元数）。", "max_input_length": "提示的词元上限。",
+    "max_content_length": "答案 / 生成内容的词元上限。", "max_samples": "从数据集读取的行数；-1 表示全部。",
+    "num_generations": "每个提示的采样数（GRPO 奖励分组；样例输出）。", "max_grad_norm": "梯度裁剪范数。",
+    "epochs": "遍历数据的轮数；仅在未设置 max_steps 时使用。", "max_steps": "优化总步数；设置后优先于 epochs。",
+    "batch_size": "每个设备每批的样本数。", "grad_accum_steps": "梯度累积步数。", "learning_rate": "初始学习率。",
+    "warmup_steps": "预热步数；设置后优先于 warmup_ratio。", "warmup_ratio": "用于预热的步数比例。",
+    "prompt_input_column": "作为提示的数据集字段。", "prompt_output_column": "作为参考答案的数据集字段。",
+    "eval_ratio": "留出用于 eval_loss 和样例提示的比例；0 表示关闭。",
+    "num_sample_prompts": "训练前后都要回答的留出提示数量。", "seed": "数据划分、初始化和采样的随机种子。",
+    "logging_steps": "每 N 步写一行指标。", "checkpoint_steps": "每 N 步保存一个可恢复的检查点。",
+    "save_total_limit": "保留的检查点数量；更早的会被删除。", "lora_alpha": "LoRA alpha；null 表示 2 × lora_rank。",
+    "lora_dropout": "LoRA 层上的 dropout。",
+    "prompt_context_column": "数据集中存在时附加到提示后的可选字段（Alpaca 的 input）。",
+    "reward_functions": "按名称选择奖励函数：correctness（与参考答案的数字一致）、format（<reasoning>/<answer> 格式）、"
+                        "length_penalty（长度惩罚），以及自定义函数。",
+    "reward_weights": "每个奖励函数一个权重；null 表示等权。", "beta": "KL 惩罚（GRPO）或偏好损失强度（DPO beta）。",
+    "temperature": "生成采样温度。", "chosen_column": "包含较优答案的数据集字段。",
+    "rejected_column": "包含较差答案的数据集字段。",
+}
+
+
+def param_help(param) -> str:
+    if st.session_state.get("lang") == "zh" and param.name in PARAM_HELP_ZH and _has_session():
+        return PARAM_HELP_ZH[param.name]
+    return param.help

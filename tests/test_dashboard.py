@@ -181,6 +181,7 @@ def test_language_switch(home):
     at = open_page("new")
     at.sidebar.selectbox[0].set_value("zh").run()
     assert at.title[0].value == "新建训练"
+    assert "LoRA 矩阵的秩" in at.number_input(key="p_lora_rank").help
     at.switch_page("views/trainings.py").run()
     assert at.title[0].value == "训练列表"
 
@@ -195,6 +196,11 @@ def test_i18n_catalogs_complete():
     for status in ("queued", "running", "succeeded", "failed", "cancelled", "unknown"):
         assert f"status.{status}" in EN
     assert all(v.strip() for v in ZH.values())
+    from dashboard.i18n import PARAM_HELP_ZH
+    from jobs.methods import BUILTINS
+    from jobs.params import COMMON_PARAMS
+    declared = {p.name for p in COMMON_PARAMS} | {p.name for m in BUILTINS.values() for p in m.params}
+    assert declared <= set(PARAM_HELP_ZH), declared - set(PARAM_HELP_ZH)
 
 
 def test_datasets_models_methods_pages(home):

@@ -12,7 +12,7 @@ from jobs.spool import submit
 from jobs.state import read_spec
 
 from dashboard.common import spooler_banner, workspace
-from dashboard.i18n import t
+from dashboard.i18n import param_help, t
 from dashboard.nav import page
 
 HOUSEKEEPING = ("eval_ratio", "num_sample_prompts", "seed", "logging_steps", "checkpoint_steps", "save_total_limit",
@@ -152,7 +152,7 @@ def _dataset_label(name, datasets) -> str:
 def _widget(cell, p, method, columns, rewards):
     key = f"p_{p.name}"
     label = p.label
-    helptext = p.help + (f" {t('new.typical')}: {p.typical_text}." if p.typical_text else "") + f" ({p.limits_text()})"
+    helptext = param_help(p) + (f" {t('new.typical')}: {p.typical_text}." if p.typical_text else "") + f" ({p.limits_text()})"
     default = method.default_columns.get(p.name, p.default)
     if key not in st.session_state:
         st.session_state[key] = ",".join(map(str, default)) if p.type == "float_list" and default else default
