@@ -276,3 +276,18 @@ def test_compare_job_without_metrics(home):
     b = fake_run(home, "none-yet", status="queued", metrics=False)
     at = open_page("compare", jobs=f"{a},{b}")
     assert "No metrics yet" in text_of(at)
+
+
+def test_broken_registry_entries_never_traceback(home):
+    atomic_write_json(home.models / "gone.json", {"path": "/nonexistent/model"})
+    (home.datasets / "empty.jsonl").write_text("")
+    (home.datasets / "latin1.jsonl").write_bytes(b'{"q": "caf\xe9"}\n')
+    for page in ("models", "datasets", "new"):
+        at = open_page(page)
+        assert not at.exception
+    at = open_page("models")
+    assert "not a folder" in text_of(at)
+    at = open_page("new")
+    at.selectbox(key="m_dataset").set_value("empty").run()
+    assert not at.exception and at.button(key="btn_run").disabled
+    assert any("empty" in e.value for e in at.error)
