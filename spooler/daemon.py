@@ -83,15 +83,11 @@ class Daemon:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
-        observer = (PollingObserver(timeout=1.0) if self.opts.poll else Observer())
-        observer.schedule(_Wake(self.wake), str(self.ws.incoming), recursive=False)
-        observer.schedule(_Wake(self.wake), str(self.ws.runs), recursive=False)
-        observer.start()
+        observer, how = self.watch()
         log.info("spooler on %s: %d slot(s) %s, %s, home %s", self.host, len(self.slot_gpus),
-                 ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus],
-                 "polling" if self.opts.poll else "inotify", self.ws.home)
-        self.recover()
-        self.sweep_leftovers()
+                 ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
+        self._safely(self.recover)
+        self._safely(self.sweep_leftovers)
         last_scan = last_pass = last_recover = 0.0
         try:
             while not self.stopping.is_set():
@@ -114,8 +110,23 @@ class Daemon:
                     last_recover = now
                     self._safely(self.recover)
         finally:
-            observer.stop()
+            if observer is not None:
+                observer.stop()
             self.shutdown()
+
+    def watch(self):
+        """inotify (or polling with --poll); if neither can start, the periodic rescan still finds every file."""
+        kinds = [PollingObserver] if self.opts.poll else [Observer, PollingObserver]
+        for kind in kinds:
+            try:
+                observer = kind(timeout=1.0) if kind is PollingObserver else kind()
+                observer.schedule(_Wake(self.wake), str(self.ws.incoming), recursive=False)
+                observer.schedule(_Wake(self.wake), str(self.ws.runs), recursive=False)
+                observer.start()
+                return observer, "polling" if kind is PollingObserver else "inotify"
+            except Exception as e:  # noqa: BLE001 - e.g. the inotify watch limit is reached
+                log.warning("%s could not start (%s); trying the next way to watch", kind.__name__, e)
+        return None, f"rescan every {self.opts.rescan:g} s only"
 
     def stop(self) -> None:
         self.stopping.set()

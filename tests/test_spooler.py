@@ -359,3 +359,11 @@ def test_real_cancel_then_retry_resumes_from_checkpoint(ws):
         assert steps == list(range(1, 401))
         assert "resuming from checkpoint-" in (run_dir / "train.log").read_text()
         sp.stop()
+
+
+def test_poll_mode_picks_up_specs(ws):
+    with Spooler(ws, "--poll") as sp:
+        drop(ws, "polled.json", spec("polled"))
+        wait_for(lambda: all_final(ws, 1), 20)
+        assert "polling" in sp.text()
+        sp.stop()
