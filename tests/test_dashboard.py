@@ -291,3 +291,13 @@ def test_broken_registry_entries_never_traceback(home):
     at.selectbox(key="m_dataset").set_value("empty").run()
     assert not at.exception and at.button(key="btn_run").disabled
     assert any("empty" in e.value for e in at.error)
+
+
+def test_copy_of_a_job_whose_dataset_is_gone(home):
+    from tests.conftest import write_jsonl
+    write_jsonl(home.datasets / "temp.jsonl", [{"instruction": "a", "output": "b"}] * 4)
+    job = fake_run(home, "orphan", dataset="temp", lr=3e-4)
+    (home.datasets / "temp.jsonl").unlink()
+    at = open_page("new", copy=job)
+    assert "temp is no longer registered" in text_of(at)
+    assert at.number_input(key="p_learning_rate").value == pytest.approx(3e-4)

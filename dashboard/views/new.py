@@ -41,10 +41,16 @@ def _prefill(ws) -> None:
         return
     v = validate(spec, ws, check_refs=False)
     spec = v.spec or spec
-    st.session_state.update({"m_method": spec["method"], "m_model": spec["base_model"],
-                             "m_dataset": spec["dataset"], "m_name": spec.get("name", ""),
-                             "m_priority": int(spec.get("priority") or 0), "m_parent": parent,
-                             "_ctx": (spec["method"], spec["dataset"])})
+    available = {"m_method": [k for k, m in list_methods(ws.methods).items() if m.ok],
+                 "m_model": list(registry.list_models(ws)), "m_dataset": list(registry.list_datasets(ws))}
+    picked = {"m_method": spec.get("method"), "m_model": spec.get("base_model"), "m_dataset": spec.get("dataset")}
+    for key, value in picked.items():
+        if value in available[key]:
+            st.session_state[key] = value
+        else:  # gone since the original ran: say so, and let the user pick another
+            st.warning(t("new.copy_unavailable", value=value))
+    st.session_state.update({"m_name": spec.get("name", ""), "m_priority": int(spec.get("priority") or 0),
+                             "m_parent": parent, "_ctx": (spec.get("method"), spec.get("dataset"))})
     for k, val in (spec.get("params") or {}).items():
         st.session_state[f"p_{k}"] = ",".join(map(str, val)) if isinstance(val, list) and k == "reward_weights" else val
 
