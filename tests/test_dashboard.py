@@ -240,8 +240,14 @@ def test_compare_diff_toggle_missing_and_export(home):
     assert best["final_loss"] == jobs[1]["label"]  # lower loss wins
     text = cd.export_csv(params, finals)
     assert "learning_rate" in text and "final_loss" in text
-    report = cd.export_html(jobs, params, finals, [], [])
+    from dashboard.charts import overlay
+    from dashboard.common import metrics as load_metrics
+    chart = overlay({j["label"]: load_metrics(j["dir"]) for j in jobs}, "loss", "step", 0.5,
+                    {j["label"]: j["color"] for j in jobs})
+    samples, _ = cd.shared_samples(jobs)
+    report = cd.export_html(jobs, params, finals, [chart], samples)
     assert "<table>" in report and "learning_rate" in report and "<script" not in report
+    assert "<svg" in report and "What color is snow?" in report  # charts inline, no network needed
 
 
 def test_compare_mixed_methods_and_shared_prompts(home):
