@@ -107,14 +107,35 @@ def list_run_dirs(ws: Workspace) -> list[Path]:
     return sorted((p for p in ws.runs.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
 
 
-def queue_order(ws: Workspace) -> list[str]:
-    """Queued job ids in the order they will run: priority first, then submission time."""
+def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
+    """Queued job ids in the order they will run: priority first, then submission time.
+
+    With `cache` (a dict kept by the caller), a state.json is re-read only when its mtime or size changed.
+    """
     queued = []
     for d in list_run_dirs(ws):
-        st = read_state(d)
-        if st and st.get("status") == "queued":
-            sp = read_spec(d) or {}
-            queued.append((-int(sp.get("priority") or 0), d.name))
+        if cache is None:
+            st = read_state(d)
+            status = st.get("status") if st else None
+        else:
+            try:
+                s = os.stat(d / "state.json")
+                sig = (s.st_mtime_ns, s.st_size)
+            except OSError:
+                continue
+            hit = cache.get(d.name)
+            if hit is None or hit[0] != sig:
+                st = read_state(d)
+                hit = (sig, st.get("status") if st else None, None)
+            status = hit[1]
+            cache[d.name] = hit
+        if status == "queued":
+            prio = cache[d.name][2] if cache is not None else None
+            if prio is None:
+                prio = int((read_spec(d) or {}).get("priority") or 0)
+                if cache is not None:
+                    cache[d.name] = (cache[d.name][0], status, prio)
+            queued.append((-prio, d.name))
     return [job for _, job in sorted(queued)]
 
 

@@ -78,6 +78,7 @@ class Daemon:
         self.positions: dict[str, int] = {}
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
+        self._queue_cache: dict = {}
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -199,7 +200,7 @@ class Daemon:
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
     def schedule(self) -> None:
-        order = queue_order(self.ws)
+        order = queue_order(self.ws, self._queue_cache)
         for job_id in order:
             run_dir = self.ws.run_dir(job_id)
             if (run_dir / "cancel").exists():
