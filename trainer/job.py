@@ -64,4 +64,6 @@ class Job:
         )
         # TRL turns activation checkpointing on by default; it only pays off on a GPU's memory.
         args["gradient_checkpointing"] = on_gpu
+        if on_gpu:  # non-reentrant checkpointing works with frozen base weights and LoRA inputs
+            args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
         return args
