@@ -196,3 +196,15 @@ def param_help(param) -> str:
     if st.session_state.get("lang") == "zh" and param.name in PARAM_HELP_ZH and _has_session():
         return PARAM_HELP_ZH[param.name]
     return param.help
+
+METHOD_DESC_ZH = {
+    "sft": "监督微调：在“提示 → 答案”数据上训练，只对答案计算损失。",
+    "grpo": "组相对策略优化（GRPO）：对答案采样，用奖励函数打分并学习。",
+    "dpo": "直接偏好优化（DPO）：在提示 / 较优答案 / 较差答案三元组上训练。",
+}
+
+
+def method_description(method) -> str:
+    if method.builtin and method.name in METHOD_DESC_ZH and _has_session() and st.session_state.get("lang") == "zh":
+        return METHOD_DESC_ZH[method.name]
+    return method.description

@@ -182,6 +182,7 @@ def test_language_switch(home):
     at.sidebar.selectbox[0].set_value("zh").run()
     assert at.title[0].value == "新建训练"
     assert "LoRA 矩阵的秩" in at.number_input(key="p_lora_rank").help
+    assert "监督微调" in at.selectbox(key="m_method").options[0]
     at.switch_page("views/trainings.py").run()
     assert at.title[0].value == "训练列表"
 
@@ -307,3 +308,14 @@ def test_copy_of_a_job_whose_dataset_is_gone(home):
     at = open_page("new", copy=job)
     assert "temp is no longer registered" in text_of(at)
     assert at.number_input(key="p_learning_rate").value == pytest.approx(3e-4)
+
+
+def test_downsample_keeps_at_most_2000_points_and_the_last():
+    import pandas as pd
+    from dashboard.common import downsample, ema
+    df = pd.DataFrame({"step": range(1, 100_001), "loss": [1.0 / i for i in range(1, 100_001)]})
+    small = downsample(df)
+    assert len(small) <= 2001 and small["step"].iloc[-1] == 100_000 and small["step"].iloc[0] == 1
+    assert downsample(df.head(50)).equals(df.head(50))
+    s = ema(pd.Series([0.0, 10.0, 10.0]), 0.5)
+    assert s.iloc[0] == 0 and 0 < s.iloc[1] < 10

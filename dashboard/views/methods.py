@@ -9,7 +9,7 @@ import streamlit as st
 from jobs.methods import list_methods, list_rewards
 
 from dashboard.common import workspace
-from dashboard.i18n import t
+from dashboard.i18n import method_description, t
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "jobs" / "templates" / "custom_method.py"
 
@@ -26,7 +26,7 @@ def render() -> None:
             if not m.ok:
                 st.error(m.error)
                 continue
-            st.write(m.description)
+            st.write(method_description(m))
             if m.params:
                 st.dataframe(pd.DataFrame([{t("details.param"): p.name, "type": p.type, "default": str(p.default),
                                             t("methods.limits"): p.limits_text(), "help": p.help} for p in m.params]),

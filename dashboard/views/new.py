@@ -12,7 +12,7 @@ from jobs.spool import submit
 from jobs.state import read_spec
 
 from dashboard.common import spooler_banner, workspace
-from dashboard.i18n import param_help, t
+from dashboard.i18n import method_description, param_help, t
 from dashboard.nav import page
 
 HOUSEKEEPING = ("eval_ratio", "num_sample_prompts", "seed", "logging_steps", "checkpoint_steps", "save_total_limit",
@@ -72,7 +72,7 @@ def render() -> None:
     c1, c2, c3 = st.columns(3)
     ok_methods = [k for k, m in methods.items() if m.ok]
     method_name = c1.selectbox(t("new.method"), ok_methods, key="m_method",
-                               format_func=lambda k: f"{k} — {methods[k].description}")
+                               format_func=lambda k: f"{k} — {method_description(methods[k])}")
     model_name = c2.selectbox(t("new.model"), list(models), key="m_model", format_func=lambda k: _model_label(k, models))
     ds_name = c3.selectbox(t("new.dataset"), list(datasets), key="m_dataset",
                            format_func=lambda k: _dataset_label(k, datasets))
