@@ -161,6 +161,12 @@ def t(key: str, **kw) -> str:
     return text.format(**kw) if kw else text
 
 
+def bound_t():
+    """A translator fixed to the current language, for format_func callbacks that may run later."""
+    lang = st.session_state.get("lang", "en") if _has_session() else "en"
+    return lambda key: CATALOGS.get(lang, EN).get(key) or EN.get(key) or key
+
+
 def _has_session() -> bool:
     try:
         return st.runtime.exists()

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import compare_data as cd
 from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, metrics, spooler_banner, workspace
-from dashboard.i18n import t
+from dashboard.i18n import bound_t, t
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
 
@@ -53,7 +53,8 @@ def live(ws, ids) -> None:
 
     st.header(t("compare.metrics"))
     c1, c2, c3 = st.columns(3)
-    x = c1.selectbox(t("compare.x_axis"), list(X_AXES), format_func=lambda k: t("compare.x." + X_AXES[k]), key="c_x")
+    x = c1.selectbox(t("compare.x_axis"), list(X_AXES), format_func=lambda k, tr=bound_t(): tr("compare.x." + X_AXES[k]),
+                     key=f"c_x_{st.session_state.get('lang', 'en')}")  # translated labels: one widget per language
     smooth = c2.slider(t("eval.smoothing"), 0.0, 0.99, 0.6, 0.01, key="c_smooth")
     log_scale = c3.toggle(t("compare.log"), key="c_log")
     names = []

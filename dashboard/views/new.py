@@ -71,8 +71,8 @@ def render() -> None:
 
     c1, c2, c3 = st.columns(3)
     ok_methods = [k for k, m in methods.items() if m.ok]
-    method_name = c1.selectbox(t("new.method"), ok_methods, key="m_method",
-                               format_func=lambda k: f"{k} — {method_description(methods[k])}")
+    method_name = c1.selectbox(t("new.method"), ok_methods, key="m_method")
+    c1.caption(method_description(methods[method_name]))
     model_name = c2.selectbox(t("new.model"), list(models), key="m_model", format_func=lambda k: _model_label(k, models))
     ds_name = c3.selectbox(t("new.dataset"), list(datasets), key="m_dataset",
                            format_func=lambda k: _dataset_label(k, datasets))

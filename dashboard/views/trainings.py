@@ -7,7 +7,7 @@ import streamlit as st
 from jobs.state import cancel_job, delete_job, retry_job
 
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
-from dashboard.i18n import t
+from dashboard.i18n import bound_t, t
 from dashboard.nav import page
 
 
@@ -20,7 +20,8 @@ def render() -> None:
         return
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
     statuses = c1.multiselect(t("filter.status"), ["queued", "running", "succeeded", "failed", "cancelled"],
-                              format_func=lambda s: t("status." + s), key="f_status")
+                              format_func=lambda s, tr=bound_t(): tr("status." + s),
+                              key=f"f_status_{st.session_state.get('lang', 'en')}")  # translated labels: one per language
     rows_all = job_rows(ws)
     methods = c2.multiselect(t("filter.method"), sorted({r["method"] for r in rows_all}), key="f_method")
     models = c3.multiselect(t("filter.model"), sorted({r["base_model"] for r in rows_all}), key="f_model")
