@@ -92,7 +92,6 @@ class MetricsCallback(TrainerCallback):
         self.last_tokens = None
         self.last_t = None
         self.total_steps = 0
-        self.step_t0 = None
         self.first_step = None
         self.nan_step: int | None = None
         self.best = {}

@@ -4,8 +4,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from jobs.registry import model_problem
-
 from .errors import TrainerError
 
 log = logging.getLogger("tunedeck.model")
@@ -43,10 +41,6 @@ def load_tokenizer(path: Path):
 def load_base(path: Path, name: str, load_in_4bit: bool):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    problem = model_problem(path)
-    if problem:
-        raise TrainerError(f"base model {name!r} is not a loadable model folder: {problem}. "
-                           "Register a Hugging Face model folder on the Base models page")
     device, dtype = device_and_dtype()
     kw = {"dtype": dtype}
     if load_in_4bit:

@@ -46,9 +46,9 @@ def setup_logging(run_dir: Path) -> list:
     for h in handlers:
         h.setFormatter(fmt)
         root.addHandler(h)
-    return handlers
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handlers
 
 
 def recipe_for(method_name: str, ws: Workspace):
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BUSY
     handlers = setup_logging(run_dir)
     try:
-        return _run(run_dir, args.resume, lock)
+        return _run(run_dir, args.resume)
     finally:
         for h in handlers:
             logging.getLogger().removeHandler(h)
@@ -198,25 +198,24 @@ def main(argv: list[str] | None = None) -> int:
             lock.release()
 
 
-def _run(run_dir: Path, resume: bool, lock) -> int:
+def _run(run_dir: Path, resume: bool) -> int:
     ws = Workspace(run_dir.parent.parent)
 
     import psutil
     me = psutil.Process()
     ident = {"pid": me.pid, "pid_create_time": me.create_time(), "host": socket.gethostname()}
     atomic_write_json(run_dir / "trainer.json", ident)
-    prev = read_state(run_dir) or {}
-    update_state(run_dir, status="running", error=None, started_at=prev.get("started_at") or now_iso(), **ident)
-    for f in ("outcome.json",):
-        (run_dir / f).unlink(missing_ok=True)
+    started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
+    update_state(run_dir, status="running", error=None, started_at=started_at, **ident)
+    (run_dir / "outcome.json").unlink(missing_ok=True)
 
     from .callbacks import StopCallback
     stop_cb = StopCallback(run_dir)
     import threading
-    prev = {}
+    prev_handlers = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            prev[sig] = signal.signal(sig, stop_cb.request)
+            prev_handlers[sig] = signal.signal(sig, stop_cb.request)
 
     error = None
     code = 1
@@ -237,7 +236,7 @@ def _run(run_dir: Path, resume: bool, lock) -> int:
                                                  "error": error, "finished_at": now_iso()})
     update_state(run_dir, status=status, error=error, finished_at=now_iso())
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
-    for sig, handler in prev.items():
+    for sig, handler in prev_handlers.items():
         signal.signal(sig, handler)
     return code
 
