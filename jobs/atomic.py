@@ -40,8 +40,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -49,8 +48,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
         except OSError:
             pass
         raise
-    if durable:
-        _fsync_dir(path.parent)
+    _fsync_dir(path.parent)
     return path
 
 

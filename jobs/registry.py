@@ -23,6 +23,14 @@ class RegistryError(ValueError):
     pass
 
 
+class JsonlError(RegistryError):
+    """An upload that is not valid JSONL; `errors` holds one "line N: ..." entry per problem."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
 def valid_name(name: str) -> bool:
     return isinstance(name, str) and bool(NAME_RE.fullmatch(name)) and not name.endswith(".json")
 
@@ -62,8 +70,22 @@ def model_problem(path: Path) -> str | None:
     return None
 
 
+_model_cache: dict[tuple, dict] = {}
+
+
 def model_info(path: Path) -> dict:
+    """Card facts for a model folder, memoised until the folder or its config.json changes."""
     path = Path(path)
+    try:
+        key = (str(path), path.stat().st_mtime_ns, (path / "config.json").stat().st_mtime_ns)
+    except OSError:
+        return _model_info(path)
+    if key not in _model_cache:
+        _model_cache[key] = _model_info(path)
+    return _model_cache[key]
+
+
+def _model_info(path: Path) -> dict:
     cfg = read_json(path / "config.json", {}) or {}
     tok_cfg = read_json(path / "tokenizer_config.json", {}) or {}
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
@@ -222,7 +244,8 @@ def check_jsonl(data: bytes, max_errors: int = 20) -> JsonlReport:
     return JsonlReport(rows, columns or [], errors)
 
 
-def register_dataset(ws: Workspace, name: str, data: bytes, overwrite: bool = False) -> Path:
+def register_dataset(ws: Workspace, name: str, data: bytes, overwrite: bool = False) -> JsonlReport:
+    """Check the upload and write it as workspace/datasets/<name>.jsonl; returns the check's report."""
     if not valid_name(name):
         raise RegistryError(f"dataset name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
     target = ws.datasets / f"{name}.jsonl"
@@ -230,8 +253,9 @@ def register_dataset(ws: Workspace, name: str, data: bytes, overwrite: bool = Fa
         raise RegistryError(f"a dataset named {name!r} already exists")
     report = check_jsonl(data)
     if report.errors:
-        raise RegistryError("; ".join(report.errors))
-    return atomic_write_bytes(target, data)
+        raise JsonlError(report.errors)
+    atomic_write_bytes(target, data)
+    return report
 
 
 def unregister_dataset(ws: Workspace, name: str) -> None:

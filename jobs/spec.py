@@ -241,7 +241,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         ds = registry.list_datasets(ws).get(top["dataset"])
         cols = registry.first_row_keys(ds) if ds else None
         if ds is not None and cols is None:
-            empty = ds.stat().st_size == 0 or not ds.read_bytes()[:4096].strip()
+            with open(ds, "rb") as fh:
+                empty = not fh.read(4096).strip()
             err("dataset", top["dataset"], "the dataset is empty; upload rows first" if empty else
                 "the dataset's first line is not a JSON object, so its columns are unknown")
         if cols is not None:

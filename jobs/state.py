@@ -112,30 +112,21 @@ def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
 
     With `cache` (a dict kept by the caller), a state.json is re-read only when its mtime or size changed.
     """
+    cache = {} if cache is None else cache
     queued = []
     for d in list_run_dirs(ws):
-        if cache is None:
-            st = read_state(d)
-            status = st.get("status") if st else None
-        else:
-            try:
-                s = os.stat(d / "state.json")
-                sig = (s.st_mtime_ns, s.st_size)
-            except OSError:
-                continue
-            hit = cache.get(d.name)
-            if hit is None or hit[0] != sig:
-                st = read_state(d)
-                hit = (sig, st.get("status") if st else None, None)
-            status = hit[1]
-            cache[d.name] = hit
-        if status == "queued":
-            prio = cache[d.name][2] if cache is not None else None
-            if prio is None:
-                prio = int((read_spec(d) or {}).get("priority") or 0)
-                if cache is not None:
-                    cache[d.name] = (cache[d.name][0], status, prio)
-            queued.append((-prio, d.name))
+        try:
+            s = os.stat(d / "state.json")
+        except OSError:
+            continue
+        sig = (s.st_mtime_ns, s.st_size)
+        hit = cache.get(d.name)
+        if hit is None or hit[0] != sig:
+            status = (read_state(d) or {}).get("status")
+            priority = int((read_spec(d) or {}).get("priority") or 0) if status == "queued" else 0
+            hit = cache[d.name] = (sig, status, priority)
+        if hit[1] == "queued":
+            queued.append((-hit[2], d.name))
     return [job for _, job in sorted(queued)]
 
 

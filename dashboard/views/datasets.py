@@ -22,16 +22,13 @@ def render() -> None:
         default = re.sub(r"[^A-Za-z0-9._\-]", "-", up.name.rsplit(".", 1)[0]) if up else ""
         name = st.text_input(t("datasets.name"), value=default, key=f"ds_name_{default}")
         if up is not None and st.button(t("datasets.register"), type="primary", key="ds_register"):
-            data = up.getvalue()
-            report = registry.check_jsonl(data)
-            if report.errors:
-                st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {e}" for e in report.errors))
-            else:
-                try:
-                    registry.register_dataset(ws, name, data)
-                    st.success(t("datasets.registered", name=name, rows=report.rows))
-                except registry.RegistryError as e:
-                    st.error(str(e))
+            try:
+                report = registry.register_dataset(ws, name, up.getvalue())
+                st.success(t("datasets.registered", name=name, rows=report.rows))
+            except registry.JsonlError as e:
+                st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {err}" for err in e.errors))
+            except registry.RegistryError as e:
+                st.error(str(e))
     sets = registry.list_datasets(ws)
     if not sets:
         st.info(t("datasets.none"))
