@@ -37,6 +37,7 @@ class Running:
     cancel_at: float | None = None
     termed: bool = False
     killed: bool = False
+    beat_at: float = 0.0                        # last heartbeat written to state.json
 
 
 @dataclass
@@ -191,8 +192,8 @@ class Daemon:
         })
         now = time.time()
         for r in self.running.values():  # the job's own heartbeat, at most every 5 s
-            if now - getattr(r, "_beat", 0) >= 5:
-                r._beat = now
+            if now - r.beat_at >= 5:
+                r.beat_at = now
                 update_state(r.run_dir, expect=("running",), heartbeat_at=now_iso())
 
     def free_slots(self) -> list[int]:
@@ -200,13 +201,14 @@ class Daemon:
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
     def schedule(self) -> None:
-        order = queue_order(self.ws, self._queue_cache)
-        for job_id in order:
+        order = []
+        for job_id in queue_order(self.ws, self._queue_cache):
             run_dir = self.ws.run_dir(job_id)
-            if (run_dir / "cancel").exists():
-                update_state(run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
-                             finished_at=now_iso(), queue_position=None)
-        order = [j for j in order if (read_state(self.ws.run_dir(j)) or {}).get("status") == "queued"]
+            if (run_dir / "cancel").exists() and update_state(
+                    run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
+                    finished_at=now_iso(), queue_position=None):
+                continue
+            order.append(job_id)
         for slot in self.free_slots():
             while order:
                 job_id = order.pop(0)
@@ -317,15 +319,9 @@ class Daemon:
             if not pid:  # crashed between claim and launch: trust trainer.json, then the run lock
                 t = read_json(run_dir / "trainer.json") or {}
                 pid, started = t.get("pid"), t.get("pid_create_time")
-            slot = st.get("slot") if isinstance(st.get("slot"), int) else None
-            if procs.alive(pid, started) and slot is not None and slot < len(self.slot_gpus) \
-                    and slot in self.free_slots():
-                self.running[job_id] = Running(job_id, run_dir, slot, pid, started)
-                update_state(run_dir, **self.ident)
-                log.info("re-adopted %s (pid %s)", job_id, pid)
-                continue
             if procs.alive(pid, started):
-                self.running[job_id] = Running(job_id, run_dir, self._spare_slot(), pid, started)
+                slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
+                self.running[job_id] = Running(job_id, run_dir, slot, pid, started)
                 update_state(run_dir, **self.ident)
                 log.info("re-adopted %s (pid %s)", job_id, pid)
                 continue

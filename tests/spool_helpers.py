@@ -86,3 +86,9 @@ def starts(run_dir) -> list[str]:
 def all_final(ws, n):
     s = statuses(ws)
     return len(s) == n and all(v in ("succeeded", "failed", "cancelled") for v in s.values())
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie counts as gone)."""
+    from spooler.procs import alive
+    return not alive(pid, None)

@@ -9,7 +9,7 @@ import time
 from jobs.spool import submit
 from jobs.state import read_state
 from tests.conftest import REPO
-from tests.spool_helpers import Spooler, all_final, drop, spec, starts, statuses, wait_for
+from tests.spool_helpers import Spooler, all_final, drop, gone, spec, starts, statuses, wait_for
 
 
 def test_pickup_by_rename_and_by_in_place_write(ws):
@@ -136,7 +136,7 @@ def test_cancel_escalates_to_sigkill_when_trainer_ignores_stop(ws):
         (ws.run_dir(job) / "cancel").write_text("{}")
         wait_for(lambda: statuses(ws)[job] == "cancelled", 15)
         assert "SIGTERM" in sp.text() and "SIGKILL" in sp.text()
-        wait_for(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2], 5)
+        wait_for(lambda: gone(pid), 5)
         sp.stop()
 
 
@@ -197,7 +197,7 @@ def test_dead_orphan_fails_or_auto_resumes(ws):
         pid = read_state(ws.run_dir(a))["pid"]
         sp.kill9()
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2], 5)
+    wait_for(lambda: gone(pid), 5)
     with Spooler(ws) as sp:
         wait_for(lambda: statuses(ws)[a] == "failed")
         assert read_state(ws.run_dir(a))["error"] == "interrupted: spooler stopped"
