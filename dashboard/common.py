@@ -1,6 +1,7 @@
 """Shared dashboard helpers: the workspace, cached reads keyed on mtime/size, badges, the spooler banner."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -58,6 +59,23 @@ def metrics(run_dir: Path) -> pd.DataFrame:
     """metrics.csv as numbers; a half-written last line is skipped, never an error."""
     path = run_dir / "metrics.csv"
     return _metrics_cached(str(path), _sig(path))
+
+
+def read_samples(run_dir: Path) -> list[dict]:
+    """samples.jsonl rows; a missing file or a bad line is skipped, never an error."""
+    out = []
+    try:
+        lines = (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            out.append(row)
+    return out
 
 
 def downsample(df: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from jobs.atomic import read_json
 from jobs.state import read_spec, read_state
 
 from .charts import PALETTE
+from .common import read_samples
 
 MISSING = "—"
 LOWER_BETTER = {"final_loss", "best_loss", "best_eval_loss", "runtime_seconds", "peak_memory_bytes"}
@@ -86,19 +87,7 @@ def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd
 
 def shared_samples(jobs: list[dict]) -> tuple[list[dict], int]:
     """Prompts answered by every job: [{prompt, reference, base, answers{label: text}}], and how many differ."""
-    per_job = []
-    for j in jobs:
-        items = {}
-        try:
-            for line in (j["dir"] / "samples.jsonl").read_text(encoding="utf-8").splitlines():
-                try:
-                    s = json.loads(line)
-                    items[s["prompt"]] = s
-                except (ValueError, KeyError, TypeError):
-                    continue
-        except OSError:
-            pass
-        per_job.append(items)
+    per_job = [{s["prompt"]: s for s in read_samples(j["dir"]) if isinstance(s.get("prompt"), str)} for j in jobs]
     if not per_job:
         return [], 0
     common = [p for p in per_job[0] if all(p in other for other in per_job[1:])]

@@ -11,7 +11,7 @@ from jobs.atomic import read_json
 from jobs.state import cancel_job, read_spec, read_state, retry_job
 
 from dashboard.charts import PALETTE, metric_names, overlay
-from dashboard.common import badge, fmt_duration, metrics, spooler_banner, workspace
+from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.nav import page
 
@@ -141,19 +141,6 @@ def evaluation(run_dir) -> None:
             a.markdown(f"**{t('eval.base')}**\n\n{s.get('base', '')}")
             b.markdown(f"**{t('eval.tuned')}**\n\n{s.get('tuned', '')}")
             c.markdown(f"**{t('eval.reference')}**\n\n{s.get('reference', '')}")
-
-
-def read_samples(run_dir) -> list[dict]:
-    out = []
-    try:
-        for line in (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-    except OSError:
-        pass
-    return out
 
 
 @st.fragment(run_every=2.0)

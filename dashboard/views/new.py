@@ -60,7 +60,7 @@ def render() -> None:
     st.title(t("new.title"))
     spooler_banner(ws)
     _prefill(ws)
-    methods = {k: m for k, m in list_methods(ws.methods).items()}
+    methods = list_methods(ws.methods)
     models = registry.list_models(ws)
     datasets = registry.list_datasets(ws)
     if not models or not datasets:
