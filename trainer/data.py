@@ -64,17 +64,17 @@ class Truncator:
     def count(self, text: str) -> int:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
-    def cut(self, text: str, limit: int) -> tuple[str, bool]:
+    def cut(self, text: str, limit: int) -> tuple[str, bool, int]:
+        """The text within `limit` tokens, whether it was cut, and its token count."""
         ids = self.tok(text, add_special_tokens=False)["input_ids"]
         if len(ids) <= limit:
-            return text, False
-        keep = limit
-        while keep > 0:  # re-encoding decoded text may differ by a token; shrink until it fits
+            return text, False, len(ids)
+        for keep in range(limit, 0, -1):  # re-encoding decoded text may differ by a token; shrink until it fits
             out = self.tok.decode(ids[:keep], skip_special_tokens=False)
-            if self.count(out) <= limit:
-                return out, True
-            keep -= 1
-        return "", True
+            n = self.count(out)
+            if n <= limit:
+                return out, True, n
+        return "", True, 0
 
 
 def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: str) -> Prepared:
@@ -92,9 +92,10 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
     out, truncated, dropped = [], 0, 0
     for row in rows:
         prompt = _as_text(row.get(params["prompt_input_column"])).strip()
-        if ctx_col and _as_text(row.get(ctx_col)).strip():
-            prompt = f"{prompt}\n\n{_as_text(row.get(ctx_col)).strip()}"
-        prompt, cut_p = tr.cut(prompt, params["max_input_length"])
+        context = _as_text(row.get(ctx_col)).strip() if ctx_col else ""
+        if context:
+            prompt = f"{prompt}\n\n{context}"
+        prompt, cut_p, prompt_tokens = tr.cut(prompt, params["max_input_length"])
         if not prompt:
             dropped += 1
             continue
@@ -102,12 +103,12 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
         item = {"prompt": prompt, "reference": reference}
         answers = ["chosen", "rejected"] if kind == "preference" else ["completion"]
         cut_any = cut_p
-        budget = params["max_seq_length"] - tr.count(prompt) - 8  # room for the chat template's tokens
+        budget = params["max_seq_length"] - prompt_tokens - 8  # room for the chat template's tokens
         ok = budget > 0
         for key in answers:
             src = params[f"{key}_column"] if kind == "preference" else params["prompt_output_column"]
             text = _as_text(row.get(src)).strip()
-            text, c1 = tr.cut(text, min(params["max_content_length"], max(budget, 0)))
+            text, c1, _ = tr.cut(text, min(params["max_content_length"], max(budget, 0)))
             cut_any |= c1
             if not text:
                 ok = False
