@@ -37,35 +37,42 @@ def metric_name(key: str) -> str | None:
 
 
 class MetricsWriter:
-    """Appends rows to metrics.csv and flushes each one. A new column rewrites the file atomically."""
+    """Appends rows to metrics.csv and flushes each one. A new column rewrites the file atomically.
+
+    The rows live in the file, not in memory; `rows` holds only those kept when the file was opened (a resume).
+    """
 
     def __init__(self, path: Path, resume_step: int | None = None):
         self.path = path
         self.columns = list(BASE_COLUMNS)
         self.rows: list[dict] = []
         if path.exists():
-            with open(path, newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                self.columns = list(reader.fieldnames or self.columns)
-                self.rows = [r for r in reader if resume_step is not None and _int(r.get("step")) <= resume_step]
-        self._rewrite()
+            columns, rows = self._read()
+            self.columns = columns or self.columns
+            self.rows = [r for r in rows if resume_step is not None and _int(r.get("step")) <= resume_step]
+        self._rewrite(self.rows)
 
-    def _rewrite(self) -> None:
+    def _read(self) -> tuple[list[str], list[dict]]:
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            return list(reader.fieldnames or []), list(reader)
+
+    def _rewrite(self, rows: list[dict]) -> None:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore")
         w.writeheader()
-        w.writerows(self.rows)
+        w.writerows(rows)
         atomic_write_text(self.path, buf.getvalue())
         self.fh = open(self.path, "a", newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.fh, fieldnames=self.columns, extrasaction="ignore")
 
     def write(self, row: dict) -> None:
-        self.rows.append(row)
         new = [k for k in row if k not in self.columns]
-        if new:
+        if new:  # rare (a metric's first appearance): re-read what is on disk and rewrite it with the new header
             self.fh.close()
+            _, rows = self._read()
             self.columns += new
-            self._rewrite()
+            self._rewrite(rows + [row])
         else:
             self.writer.writerow(row)
             self.fh.flush()
