@@ -164,7 +164,7 @@ def test_submit_watch_copy_and_compare(ws, dashboard):
 
 
 def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
     bad = tmp_path / "zh-bad.jsonl"
     bad.write_text('{"问题": "一加一", "答案": "二"}\n{"问题": "二加二", "答案": "四"}\n{"问题": oops}\n', encoding="utf-8")
     good = tmp_path / "zh-good.jsonl"
@@ -177,10 +177,13 @@ def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
         page.goto(dashboard + "/datasets")
         page.get_by_text("Upload a JSONL dataset").click()
         page.locator('input[type="file"]').set_input_files(str(bad))
+        expect(page.get_by_role("textbox", name="Name")).to_have_value("zh-bad", timeout=20000)
         page.get_by_role("button", name="Validate and register").click()
         page.get_by_text("line 3: invalid JSON").wait_for(timeout=20000)
         assert not (ws.datasets / "zh-bad.jsonl").exists()
         page.locator('input[type="file"]').set_input_files(str(good))
+        # wait for the rerun that takes the new file (its name fills the Name field) before clicking
+        expect(page.get_by_role("textbox", name="Name")).to_have_value("zh-good", timeout=20000)
         page.get_by_role("button", name="Validate and register").click()
         page.get_by_text("Registered zh-good (2 rows).").wait_for(timeout=20000)
         assert (ws.datasets / "zh-good.jsonl").read_text(encoding="utf-8") == good.read_text(encoding="utf-8")
