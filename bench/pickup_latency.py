@@ -16,6 +16,7 @@ from datetime import datetime
 from common import REPO, cleanup, fresh_workspace
 
 from jobs.atomic import read_json
+from jobs.rundir import RunDir
 
 SPEC = {"name": "lat", "method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct", "params": {"max_steps": 1}}
 
@@ -43,7 +44,7 @@ def measure(poll: bool, n: int, gap: float) -> dict:
             for d in ws.runs.iterdir():
                 if d.name.startswith(".") or d.name in lat:
                     continue
-                spec, state = read_json(d / "spec.json"), read_json(d / "state.json")
+                spec, state = read_json(RunDir(d).spec), read_json(RunDir(d).state)
                 if spec and state and state.get("created_at"):
                     lat[d.name] = datetime.fromisoformat(state["created_at"]).timestamp() - sent[spec["name"]]
             time.sleep(0.1)

@@ -8,14 +8,14 @@ import json
 import pandas as pd
 
 from jobs.atomic import read_json
+from jobs.metrics import HIGHER, LOWER, better
+from jobs.rundir import RunDir
 from jobs.state import read_spec, read_state
 
 from .charts import PALETTE
 from .common import read_samples
 
 MISSING = "—"
-LOWER_BETTER = {"final_loss", "best_loss", "best_eval_loss", "runtime_seconds", "peak_memory_bytes"}
-HIGHER_BETTER = {"final_reward", "tokens_per_second"}
 
 
 def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
@@ -27,7 +27,7 @@ def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
             missing.append(job_id)
             continue
         jobs.append({"id": job_id, "dir": run_dir, "spec": spec, "state": read_state(run_dir) or {},
-                     "summary": read_json(run_dir / "summary.json") or {}})
+                     "summary": read_json(RunDir(run_dir).summary) or {}})
     for i, j in enumerate(jobs):
         j["color"] = PALETTE[i % len(PALETTE)]
         j["label"] = f"{j['spec'].get('name', j['id'])} ({j['id'][-6:]})"
@@ -80,8 +80,9 @@ def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd
     best = {}
     for metric in table.index:
         vals = pd.to_numeric(table.loc[metric], errors="coerce").dropna()
-        if len(vals) >= 2 and (metric in LOWER_BETTER or metric in HIGHER_BETTER):
-            best[metric] = vals.idxmin() if metric in LOWER_BETTER else vals.idxmax()
+        direction = better(metric)  # declared once in jobs.metrics
+        if len(vals) >= 2 and direction in (LOWER, HIGHER):
+            best[metric] = vals.idxmin() if direction == LOWER else vals.idxmax()
     return table, best
 
 

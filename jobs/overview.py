@@ -6,10 +6,13 @@ from datetime import datetime
 from pathlib import Path
 
 from .atomic import read_json
+from .rundir import as_run_dir
 from .state import read_spec, read_state
+from .status import STARTED, JobStatus
 from .workspace import Workspace
 
 HEARTBEAT_MAX_AGE = 10.0
+UNKNOWN = "unknown"  # shown for a run folder without a readable state.json; never written to one
 
 
 def spooler_alive(ws: Workspace, max_age: float = HEARTBEAT_MAX_AGE) -> bool:
@@ -28,19 +31,21 @@ def job_summary(run_dir: Path) -> dict:
     """One row for the trainings list. Tolerates missing or half-written files."""
     spec = read_spec(run_dir) or {}
     st = read_state(run_dir) or {}
-    progress = read_json(run_dir / "progress.json") or {}
-    summary = read_json(run_dir / "summary.json") or {}
-    status = st.get("status") or ("unknown" if not st else "queued")
+    rd = as_run_dir(run_dir)
+    progress = read_json(rd.progress) or {}
+    summary = read_json(rd.summary) or {}
+    status = st.get("status") or (UNKNOWN if not st else JobStatus.QUEUED)
     start, end = _ts(st.get("started_at")), _ts(st.get("finished_at"))
-    duration = (end or time.time()) - start if start and status in ("running", "succeeded", "failed", "cancelled") else None
+    duration = (end or time.time()) - start if start and status in STARTED else None
     total = progress.get("total_steps") or summary.get("total_steps")
     step = progress.get("step") or 0
     return {
         "job_id": run_dir.name, "name": spec.get("name", run_dir.name), "method": spec.get("method", "?"),
         "base_model": spec.get("base_model", "?"), "dataset": spec.get("dataset", "?"), "status": status,
-        "step": step, "total_steps": total, "progress": (step / total) if total else (1.0 if status == "succeeded" else 0.0),
-        "eta_seconds": progress.get("eta_seconds") if status == "running" else None,
-        "queue_position": st.get("queue_position") if status == "queued" else None,
+        "step": step, "total_steps": total,
+        "progress": (step / total) if total else (1.0 if status == JobStatus.SUCCEEDED else 0.0),
+        "eta_seconds": progress.get("eta_seconds") if status == JobStatus.RUNNING else None,
+        "queue_position": st.get("queue_position") if status == JobStatus.QUEUED else None,
         "created_at": st.get("created_at"), "started_at": st.get("started_at"), "finished_at": st.get("finished_at"),
         "duration_seconds": duration, "final_loss": summary.get("final_loss"), "final_reward": summary.get("final_reward"),
         "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": spec.get("priority", 0),

@@ -15,11 +15,11 @@ from typing import Any
 from filelock import FileLock
 
 from .atomic import atomic_write_json, read_json
+from .rundir import as_run_dir
+from .status import ACTIVE, CANCELLABLE, FINAL, RETRYABLE, JobStatus, ordered  # noqa: F401 - re-exported
 from .workspace import Workspace
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-ACTIVE = ("queued", "running")
-FINAL = ("succeeded", "failed", "cancelled")
+STATUSES = tuple(JobStatus)  # kept for older imports; JobStatus is the declaration
 JOB_ID_RE = re.compile(r"\d{8}-\d{6}-\d{6}-[0-9a-f]{6}")
 
 # Trainer exit codes the spooler maps to a status.
@@ -45,34 +45,34 @@ def is_job_id(s: str) -> bool:
 
 
 def _lock(run_dir: Path) -> FileLock:
-    return FileLock(str(run_dir / ".state.lock"), timeout=30)
+    return FileLock(str(as_run_dir(run_dir).state_lock), timeout=30)
 
 
 def read_state(run_dir: Path) -> dict | None:
-    st = read_json(Path(run_dir) / "state.json")
+    st = read_json(as_run_dir(run_dir).state)
     return st if isinstance(st, dict) else None
 
 
 def read_spec(run_dir: Path) -> dict | None:
-    sp = read_json(Path(run_dir) / "spec.json")
+    sp = read_json(as_run_dir(run_dir).spec)
     return sp if isinstance(sp, dict) else None
 
 
-def update_state(run_dir: Path, expect: tuple | None = None, **changes: Any) -> dict | None:
+def update_state(run_dir: Path, expect: tuple | frozenset | None = None, **changes: Any) -> dict | None:
     """Apply `changes` to state.json under the job's lock.
 
     With `expect`, the change happens only when the current status is one of those;
     otherwise nothing is written and None is returned. That is how two processes
     that race on one job (two daemons, a daemon and a cancel) never both win.
     """
-    run_dir = Path(run_dir)
-    with _lock(run_dir):
-        state = read_state(run_dir) or {}
+    rd = as_run_dir(run_dir)
+    with _lock(rd):
+        state = read_state(rd) or {}
         if expect is not None and state.get("status") not in expect:
             return None
         state.update(changes)
         state["updated_at"] = now_iso()
-        atomic_write_json(run_dir / "state.json", state)
+        atomic_write_json(rd.state, state)
         return state
 
 
@@ -85,19 +85,19 @@ def create_run(ws: Workspace, job_id: str, spec: dict, **state: Any) -> bool:
     final = ws.run_dir(job_id)
     if final.exists():
         return False
-    tmp = ws.runs / f".new-{job_id}-{secrets.token_hex(3)}"
-    tmp.mkdir(parents=True)
+    tmp = as_run_dir(ws.runs / f".new-{job_id}-{secrets.token_hex(3)}")
+    tmp.path.mkdir(parents=True)
     try:
-        atomic_write_json(tmp / "spec.json", spec)
-        atomic_write_json(tmp / "state.json", {"status": "queued", "error": None, "created_at": now_iso(),
+        atomic_write_json(tmp.spec, spec)
+        atomic_write_json(tmp.state, {"status": JobStatus.QUEUED, "error": None, "created_at": now_iso(),
                                                "attempt": 1, "resume": False, **state})
         try:
-            os.rename(tmp, final)
+            os.rename(tmp.path, final)
         except OSError:  # another daemon made it first
             return False
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.path.exists():
+            shutil.rmtree(tmp.path, ignore_errors=True)
     return True
 
 
@@ -116,22 +116,22 @@ def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
     queued = []
     for d in list_run_dirs(ws):
         try:
-            s = os.stat(d / "state.json")
+            s = os.stat(as_run_dir(d).state)
         except OSError:
             continue
         sig = (s.st_mtime_ns, s.st_size)
         hit = cache.get(d.name)
         if hit is None or hit[0] != sig:
             status = (read_state(d) or {}).get("status")
-            priority = int((read_spec(d) or {}).get("priority") or 0) if status == "queued" else 0
+            priority = int((read_spec(d) or {}).get("priority") or 0) if status == JobStatus.QUEUED else 0
             hit = cache[d.name] = (sig, status, priority)
-        if hit[1] == "queued":
+        if hit[1] == JobStatus.QUEUED:
             queued.append((-hit[2], d.name))
     return [job for _, job in sorted(queued)]
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    ck = Path(run_dir) / "checkpoints"
+    ck = as_run_dir(run_dir).checkpoints
     if not ck.is_dir():
         return None
     steps = [(int(p.name.split("-")[-1]), p) for p in ck.glob("checkpoint-*")
@@ -145,13 +145,14 @@ def cancel_job(ws: Workspace, job_id: str) -> str:
     st = read_state(run_dir)
     if st is None:
         raise KeyError(f"no job {job_id!r}")
-    if update_state(run_dir, expect=("queued",), status="cancelled", finished_at=now_iso(),
+    if update_state(run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED, finished_at=now_iso(),
                     error="cancelled before it started", queue_position=None):
         return "cancelled"
-    if (read_state(run_dir) or {}).get("status") == "running":
-        atomic_write_json(run_dir / "cancel", {"requested_at": now_iso(), "host": socket.gethostname()})
+    if (read_state(run_dir) or {}).get("status") == JobStatus.RUNNING:
+        atomic_write_json(as_run_dir(run_dir).cancel_request, {"requested_at": now_iso(), "host": socket.gethostname()})
         return "stop requested"
-    raise ValueError(f"job {job_id} is {st.get('status')}; only queued or running jobs can be cancelled")
+    raise ValueError(f"job {job_id} is {st.get('status')}; only {' or '.join(ordered(CANCELLABLE))} jobs can be "
+                     "cancelled")
 
 
 def retry_job(ws: Workspace, job_id: str) -> dict:
@@ -161,13 +162,14 @@ def retry_job(ws: Workspace, job_id: str) -> dict:
     if st is None:
         raise KeyError(f"no job {job_id!r}")
     resume = latest_checkpoint(run_dir) is not None
-    for f in ("cancel", "stop", "outcome.json"):
-        (run_dir / f).unlink(missing_ok=True)
-    new = update_state(run_dir, expect=("failed", "cancelled"), status="queued", error=None,
+    rd = as_run_dir(run_dir)
+    rd.clear(rd.retry_leftovers)
+    new = update_state(run_dir, expect=RETRYABLE, status=JobStatus.QUEUED, error=None,
                        attempt=int(st.get("attempt") or 1) + 1, resume=resume, pid=None,
                        pid_create_time=None, finished_at=None, requeued_at=now_iso())
     if new is None:
-        raise ValueError(f"job {job_id} is {st.get('status')}; only failed or cancelled jobs can be retried")
+        raise ValueError(f"job {job_id} is {st.get('status')}; only {' or '.join(ordered(RETRYABLE))} jobs can be "
+                         "retried")
     return new
 
 
@@ -176,13 +178,13 @@ def delete_job(ws: Workspace, job_id: str) -> None:
     st = read_state(run_dir)
     if not run_dir.is_dir():
         raise KeyError(f"no job {job_id!r}")
-    if st and st.get("status") == "running":
+    if st and st.get("status") == JobStatus.RUNNING:
         raise ValueError(f"job {job_id} is running; cancel it first, then delete it")
     with _lock(run_dir):
         # Mark it so a daemon that read it as queued does not start it mid-delete.
-        if st and st.get("status") == "queued":
-            st["status"] = "cancelled"
-            atomic_write_json(run_dir / "state.json", st)
+        if st and st.get("status") == JobStatus.QUEUED:
+            st["status"] = JobStatus.CANCELLED
+            atomic_write_json(as_run_dir(run_dir).state, st)
     trash = ws.runs / f".trash-{job_id}-{secrets.token_hex(3)}"
     os.rename(run_dir, trash)
     shutil.rmtree(trash, ignore_errors=True)

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .rundir import RunDir
+
 ENV_HOME = "TUNEDECK_HOME"
 
 
@@ -63,6 +65,15 @@ class Workspace:
 
     def run_dir(self, job_id: str) -> Path:
         return self.runs / job_id
+
+    def run(self, job_id: str) -> RunDir:
+        """The run folder of `job_id`, with its files named (jobs.rundir.RunDir)."""
+        return RunDir(self.runs / job_id)
+
+    @classmethod
+    def of_run(cls, run_dir: str | os.PathLike) -> "Workspace":
+        """The workspace that holds runs/<job_id>/ (the trainer is given only the run folder)."""
+        return cls(Path(run_dir).resolve().parent.parent)
 
     def ensure(self) -> "Workspace":
         for d in (self.spool_tmp, self.incoming, self.rejected, self.runs,

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from jobs.atomic import read_json
 from jobs.overview import spooler_alive
+from jobs.rundir import RunDir
 from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
 from jobs.spool import submit
+from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
 
@@ -17,12 +19,12 @@ def status_data(ws: Workspace) -> dict:
     for d in list_run_dirs(ws):
         st, sp = read_state(d) or {}, read_spec(d) or {}
         item = {"job_id": d.name, "name": sp.get("name"), "method": sp.get("method"), "status": st.get("status")}
-        if st.get("status") == "running":
-            pr = read_json(d / "progress.json") or {}
+        if st.get("status") == JobStatus.RUNNING:
+            pr = read_json(RunDir(d).progress) or {}
             item.update(step=pr.get("step"), total_steps=pr.get("total_steps"), percent=pr.get("percent"),
                         eta_seconds=pr.get("eta_seconds"), pid=st.get("pid"), gpu=st.get("gpu"), host=st.get("host"))
             running.append(item)
-        elif st.get("status") == "failed" and len(failures) < 5:
+        elif st.get("status") == JobStatus.FAILED and len(failures) < 5:
             failures.append({**item, "error": st.get("error"), "finished_at": st.get("finished_at")})
     queue = []
     for pos, job in enumerate(queue_order(ws), 1):

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from filelock import FileLock, Timeout
+from filelock import Timeout
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
+from jobs.rundir import RunDir
 from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_state, update_state)
+from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
 from . import procs
@@ -137,7 +139,7 @@ class Daemon:
     def shutdown(self) -> None:
         if self.opts.stop_jobs:
             for r in list(self.running.values()):
-                (r.run_dir / "stop").touch()
+                RunDir(r.run_dir).stop_request.touch()
                 if r.pid:
                     procs.signal_group(r.pid, signal.SIGTERM)
             deadline = time.monotonic() + self.opts.grace
@@ -194,7 +196,7 @@ class Daemon:
         for r in self.running.values():  # the job's own heartbeat, at most every 5 s
             if now - r.beat_at >= 5:
                 r.beat_at = now
-                update_state(r.run_dir, expect=("running",), heartbeat_at=now_iso())
+                update_state(r.run_dir, expect=(JobStatus.RUNNING,), heartbeat_at=now_iso())
 
     def free_slots(self) -> list[int]:
         busy = {r.slot for r in self.running.values()}
@@ -204,8 +206,8 @@ class Daemon:
         order = []
         for job_id in queue_order(self.ws, self._queue_cache):
             run_dir = self.ws.run_dir(job_id)
-            if (run_dir / "cancel").exists() and update_state(
-                    run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
+            if RunDir(run_dir).cancel_request.exists() and update_state(
+                    run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED, error="cancelled before it started",
                     finished_at=now_iso(), queue_position=None):
                 continue
             order.append(job_id)
@@ -217,23 +219,23 @@ class Daemon:
         positions = {j: i + 1 for i, j in enumerate(order)}
         for job_id, pos in positions.items():
             if self.positions.get(job_id) != pos:
-                update_state(self.ws.run_dir(job_id), expect=("queued",), queue_position=pos)
+                update_state(self.ws.run_dir(job_id), expect=(JobStatus.QUEUED,), queue_position=pos)
         self.positions = positions
 
     def start(self, job_id: str, slot: int) -> bool:
         run_dir = self.ws.run_dir(job_id)
         gpu = self.slot_gpus[slot]
-        claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host, slot=slot, gpu=gpu,
+        claimed = update_state(run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.RUNNING, host=self.host, slot=slot, gpu=gpu,
                                started_at=now_iso(), pid=None, pid_create_time=None, queue_position=None,
                                **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
-        for f in ("stop", "cancel", "outcome.json", "trainer.json"):
-            (run_dir / f).unlink(missing_ok=True)
+        rd = RunDir(run_dir)
+        rd.clear(rd.start_leftovers)
         try:
             p = procs.launch(self.opts.trainer_cmd, run_dir, bool(claimed.get("resume")), gpu)
         except OSError as e:
-            update_state(run_dir, status="failed", error=f"could not start the trainer: {e}", finished_at=now_iso())
+            update_state(run_dir, status=JobStatus.FAILED, error=f"could not start the trainer: {e}", finished_at=now_iso())
             return False
         started = procs.create_time(p.pid)
         update_state(run_dir, pid=p.pid, pid_create_time=started)
@@ -256,7 +258,7 @@ class Daemon:
             self.finish(r, code)
 
     def finish(self, r: Running, code: int | None) -> None:
-        outcome = read_json(r.run_dir / "outcome.json") or {}
+        outcome = read_json(RunDir(r.run_dir).outcome) or {}
         if code is None:
             code = outcome.get("exit_code")
         if code == EXIT_BUSY:
@@ -264,32 +266,32 @@ class Daemon:
             return
         cancelled = r.cancel_at is not None
         if code == EXIT_OK:
-            status, error = "succeeded", None
+            status, error = JobStatus.SUCCEEDED, None
         elif code == EXIT_STOPPED or (cancelled and code is not None and code < 0):
-            status, error = "cancelled", outcome.get("error") or "cancelled by request"
+            status, error = JobStatus.CANCELLED, outcome.get("error") or "cancelled by request"
         elif code is not None and code < 0:
             name = procs.SIGNALS.get(-code, f"signal {-code}")
-            status, error = "failed", f"trainer was killed by {name}; retry resumes from the last checkpoint"
+            status, error = JobStatus.FAILED, f"trainer was killed by {name}; retry resumes from the last checkpoint"
         elif outcome.get("error"):
-            status, error = "failed", outcome["error"]
+            status, error = JobStatus.FAILED, outcome["error"]
         elif code is None:
-            status, error = "failed", "trainer died without a result; see train.log"
+            status, error = JobStatus.FAILED, "trainer died without a result; see train.log"
         else:
-            status, error = "failed", f"trainer exited with code {code}; see train.log"
-        if cancelled and status == "failed" and code is None:
-            status = "cancelled"
-        update_state(r.run_dir, expect=("running",), status=status, error=error, finished_at=now_iso(),
+            status, error = JobStatus.FAILED, f"trainer exited with code {code}; see train.log"
+        if cancelled and status == JobStatus.FAILED and code is None:
+            status = JobStatus.CANCELLED
+        update_state(r.run_dir, expect=(JobStatus.RUNNING,), status=status, error=error, finished_at=now_iso(),
                      exit_code=code)
         final = (read_state(r.run_dir) or {}).get("status")
-        log.info("%s %s%s", r.job_id, final, f": {error}" if error and final != "succeeded" else "")
+        log.info("%s %s%s", r.job_id, final, f": {error}" if error and final != JobStatus.SUCCEEDED else "")
 
     def handle_cancels(self) -> None:
         now = time.monotonic()
         for r in self.running.values():
             if r.cancel_at is None:
-                if (r.run_dir / "cancel").exists():
+                if RunDir(r.run_dir).cancel_request.exists():
                     r.cancel_at = now
-                    (r.run_dir / "stop").touch()  # cooperative first: the trainer saves and exits
+                    RunDir(r.run_dir).stop_request.touch()  # cooperative first: the trainer saves and exits
                     log.info("%s: stop requested", r.job_id)
                 continue
             if not r.pid:
@@ -308,7 +310,7 @@ class Daemon:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
         for run_dir in list_run_dirs(self.ws):
             st = read_state(run_dir)
-            if run_dir.name in self.running or not st or st.get("status") != "running" \
+            if run_dir.name in self.running or not st or st.get("status") != JobStatus.RUNNING \
                     or st.get("host") != self.host:
                 continue
             if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
@@ -317,7 +319,7 @@ class Daemon:
             job_id = run_dir.name
             pid, started = st.get("pid"), st.get("pid_create_time")
             if not pid:  # crashed between claim and launch: trust trainer.json, then the run lock
-                t = read_json(run_dir / "trainer.json") or {}
+                t = read_json(RunDir(run_dir).trainer_info) or {}
                 pid, started = t.get("pid"), t.get("pid_create_time")
             if procs.alive(pid, started):
                 slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
@@ -327,17 +329,17 @@ class Daemon:
                 continue
             if self._lock_held(run_dir):
                 continue  # a trainer is starting up; the next start sees its pid
-            outcome = read_json(run_dir / "outcome.json")
+            outcome = read_json(RunDir(run_dir).outcome)
             if outcome:
-                update_state(run_dir, expect=("running",), status=outcome.get("status", "failed"),
+                update_state(run_dir, expect=(JobStatus.RUNNING,), status=outcome.get("status", JobStatus.FAILED),
                              error=outcome.get("error"), finished_at=outcome.get("finished_at") or now_iso())
                 continue
             if self.opts.auto_resume:
-                update_state(run_dir, expect=("running",), status="queued", resume=True, pid=None,
+                update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.QUEUED, resume=True, pid=None,
                              attempt=int(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
                 log.info("requeued %s to resume after the spooler stopped", job_id)
             else:
-                update_state(run_dir, expect=("running",), status="failed", error="interrupted: spooler stopped",
+                update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.FAILED, error="interrupted: spooler stopped",
                              finished_at=now_iso())
                 log.info("%s failed: interrupted: spooler stopped", job_id)
 
@@ -347,7 +349,7 @@ class Daemon:
 
     @staticmethod
     def _lock_held(run_dir: Path) -> bool:
-        lock = FileLock(str(run_dir / "run.lock"))
+        lock = RunDir(run_dir).run_lock()
         try:
             lock.acquire(timeout=0)
         except Timeout:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psutil
 
+from jobs.rundir import RunDir
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -23,7 +25,7 @@ def launch(cmd: list[str], run_dir: Path, resume: bool, gpu: str | None) -> subp
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    log = open(run_dir / "train.log", "ab")  # the trainer's stdout/stderr go to a file, never to a pipe
+    log = open(RunDir(run_dir).log, "ab")  # the trainer's stdout/stderr go to a file, never to a pipe
     try:
         return subprocess.Popen([*cmd, str(run_dir), *(["--resume"] if resume else [])], cwd=REPO, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

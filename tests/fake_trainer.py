@@ -11,24 +11,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
-from filelock import FileLock, Timeout  # noqa: E402
+from filelock import Timeout  # noqa: E402
 
 from jobs.atomic import atomic_write_json, read_json  # noqa: E402
+from jobs.rundir import RunDir  # noqa: E402
 from jobs.state import EXIT_BUSY, EXIT_STOPPED, now_iso, update_state  # noqa: E402
+from jobs.status import JobStatus  # noqa: E402
 
 
 def main() -> int:
     run_dir = Path(sys.argv[1])
+    rd = RunDir(run_dir)
     resume = "--resume" in sys.argv
-    lock = FileLock(str(run_dir / "run.lock"))
+    lock = rd.run_lock()
     try:
         lock.acquire(timeout=0)
     except Timeout:
         return EXIT_BUSY
     me = psutil.Process()
-    atomic_write_json(run_dir / "trainer.json", {"pid": me.pid, "pid_create_time": me.create_time()})
+    atomic_write_json(rd.trainer_info, {"pid": me.pid, "pid_create_time": me.create_time()})
     notes = dict(kv.split("=", 1) if "=" in kv else (kv, "1")
-                 for kv in (read_json(run_dir / "spec.json", {}).get("notes") or "").split(";") if kv)
+                 for kv in (read_json(rd.spec, {}).get("notes") or "").split(";") if kv)
     with open(run_dir / "runs.log", "a") as fh:  # one line per start, so tests can count executions
         fh.write(f"{os.getpid()} gpu={os.environ.get('CUDA_VISIBLE_DEVICES')} {'resume' if resume else 'fresh'}\n")
     print(f"fake trainer {run_dir.name} resume={resume}", flush=True)
@@ -36,18 +39,18 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     deadline = time.time() + float(notes.get("sleep", 0.2))
     while time.time() < deadline:
-        if not notes.get("ignore_stop") and ((run_dir / "stop").exists() or (run_dir / "cancel").exists()):
-            (run_dir / "checkpoints" / "checkpoint-1").mkdir(parents=True, exist_ok=True)
-            (run_dir / "checkpoints" / "checkpoint-1" / "trainer_state.json").write_text("{}")
-            atomic_write_json(run_dir / "outcome.json", {"exit_code": EXIT_STOPPED, "status": "cancelled",
-                                                         "error": "stopped on request"})
-            update_state(run_dir, status="cancelled", error="stopped on request", finished_at=now_iso())
+        if not notes.get("ignore_stop") and (rd.stop_request.exists() or rd.cancel_request.exists()):
+            (rd.checkpoints / "checkpoint-1").mkdir(parents=True, exist_ok=True)
+            (rd.checkpoints / "checkpoint-1" / "trainer_state.json").write_text("{}")
+            atomic_write_json(rd.outcome, {"exit_code": EXIT_STOPPED, "status": JobStatus.CANCELLED,
+                                           "error": "stopped on request"})
+            update_state(run_dir, status=JobStatus.CANCELLED, error="stopped on request", finished_at=now_iso())
             return EXIT_STOPPED
         time.sleep(0.05)
     code = int(notes.get("exit", 0))
-    status = "succeeded" if code == 0 else "failed"
+    status = JobStatus.SUCCEEDED if code == 0 else JobStatus.FAILED
     err = None if code == 0 else f"fake failure {code}"
-    atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status, "error": err})
+    atomic_write_json(rd.outcome, {"exit_code": code, "status": status, "error": err})
     update_state(run_dir, status=status, error=err, finished_at=now_iso())
     return code
 

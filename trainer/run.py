@@ -16,13 +16,16 @@ import time
 import traceback
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 from jobs import registry
+from jobs import logformat
 from jobs.atomic import atomic_write_json, read_json
 from jobs.methods import BUILTINS, list_methods, list_rewards
 from jobs.spec import validate
+from jobs.rundir import RunDir
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
+from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
 from .errors import TrainerError
@@ -31,10 +34,10 @@ log = logging.getLogger("tunedeck")
 
 
 def setup_logging(run_dir: Path) -> list:
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    fmt = logformat.formatter()
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    log_path = run_dir / "train.log"
+    log_path = RunDir(run_dir).log
     same = False
     try:  # the spooler already points stderr at train.log; don't write every line twice
         same = log_path.exists() and os.path.samestat(os.fstat(sys.stderr.fileno()), os.stat(log_path))
@@ -67,12 +70,13 @@ def recipe_for(method_name: str, ws: Workspace):
 
 def save_adapter(model, tokenizer, run_dir: Path) -> Path:
     """Write the adapter beside the final one, then rename: a half-written adapter is never presented."""
-    tmp, final = run_dir / ".adapter.tmp", run_dir / "adapter"
+    rd = RunDir(run_dir)
+    tmp, final = rd.adapter_tmp, rd.adapter
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if final.exists():
-        old = run_dir / ".adapter.old"
+        old = rd.adapter_old
         shutil.rmtree(old, ignore_errors=True)
         os.rename(final, old)
         shutil.rmtree(old, ignore_errors=True)
@@ -81,7 +85,8 @@ def save_adapter(model, tokenizer, run_dir: Path) -> Path:
 
 
 def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
-    spec = read_json(run_dir / "spec.json")
+    rd = RunDir(run_dir)
+    spec = read_json(rd.spec)
     v = validate(spec, ws)
     if not v.ok:
         raise TrainerError("the spec is not valid any more: " + "; ".join(map(str, v.errors)))
@@ -118,12 +123,12 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     prompts = [s["prompt"] for s in prepared.samples]
     ckpt = latest_checkpoint(run_dir) if resume else None
     before = None
-    if ckpt is not None and (run_dir / "samples_before.json").exists():
-        before = read_json(run_dir / "samples_before.json")
+    if ckpt is not None and rd.samples_before.exists():
+        before = read_json(rd.samples_before)
     if before is None:
         log.info("generating base-model answers for %d held-out prompts", len(prompts))
         before = samples.generate(base, tokenizer, prompts, max_new, n_gen, params["seed"])
-        atomic_write_json(run_dir / "samples_before.json", before)
+        atomic_write_json(rd.samples_before, before)
 
     model = model_mod.add_lora(base, params)
     job = Job(run_dir, spec, params, model, tokenizer, prepared, kind, device,
@@ -166,8 +171,8 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     if not stopped:
         log.info("generating tuned-model answers for %d held-out prompts", len(prompts))
         after = samples.generate(trainer.model, tokenizer, prompts, max_new, n_gen, params["seed"])
-        samples.write(run_dir / "samples.jsonl", prepared.samples, before, after)
-    summary.write(run_dir / "summary.json", trainer.state, metrics, prepared, spec, ds_path, device, adapter,
+        samples.write(rd.samples, prepared.samples, before, after)
+    summary.write(rd.summary, trainer.state, metrics, prepared, spec, ds_path, device, adapter,
                   runtime, stopped)
     return EXIT_STOPPED if stopped else EXIT_OK
 
@@ -178,10 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     args = ap.parse_args(argv)
     run_dir = Path(args.run_dir).resolve()
-    if not (run_dir / "spec.json").is_file():
+    if not RunDir(run_dir).spec.is_file():
         print(f"error: {run_dir} has no spec.json; pass a run folder (workspace/runs/<job_id>)", file=sys.stderr)
         return 2
-    lock = FileLock(str(run_dir / "run.lock"))
+    lock = RunDir(run_dir).run_lock()
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -199,15 +204,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(run_dir: Path, resume: bool) -> int:
-    ws = Workspace(run_dir.parent.parent)
+    ws = Workspace.of_run(run_dir)
+    rd = RunDir(run_dir)
 
     import psutil
     me = psutil.Process()
     ident = {"pid": me.pid, "pid_create_time": me.create_time(), "host": socket.gethostname()}
-    atomic_write_json(run_dir / "trainer.json", ident)
+    atomic_write_json(rd.trainer_info, ident)
     started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
-    update_state(run_dir, status="running", error=None, started_at=started_at, **ident)
-    (run_dir / "outcome.json").unlink(missing_ok=True)
+    update_state(run_dir, status=JobStatus.RUNNING, error=None, started_at=started_at, **ident)
+    rd.outcome.unlink(missing_ok=True)
 
     from .callbacks import StopCallback
     stop_cb = StopCallback(run_dir)
@@ -229,10 +235,10 @@ def _run(run_dir: Path, resume: bool) -> int:
         log.error("%s\n%s", error, traceback.format_exc())
     if error is not None:
         code = 1
-    status = {EXIT_OK: "succeeded", EXIT_STOPPED: "cancelled"}.get(code, "failed")
-    if status == "cancelled":
+    status = {EXIT_OK: JobStatus.SUCCEEDED, EXIT_STOPPED: JobStatus.CANCELLED}.get(code, JobStatus.FAILED)
+    if status == JobStatus.CANCELLED:
         error = "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
-    atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status,
+    atomic_write_json(rd.outcome, {"exit_code": code, "status": status,
                                                  "error": error, "finished_at": now_iso()})
     update_state(run_dir, status=status, error=error, finished_at=now_iso())
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")

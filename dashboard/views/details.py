@@ -8,14 +8,18 @@ import pandas as pd
 import streamlit as st
 
 from jobs.atomic import read_json
+from jobs.logformat import LEVELS, level_of
+from jobs.overview import UNKNOWN
+from jobs.rundir import RunDir
 from jobs.state import cancel_job, read_spec, read_state, retry_job
+from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.nav import page
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SHOWN_LEVELS = LEVELS[:4]  # CRITICAL lines go with ERROR
 
 
 def render() -> None:
@@ -54,30 +58,30 @@ def header(run_dir) -> None:
     if state is None:
         st.warning(t("details.no_state"))
         return
-    status = state.get("status", "unknown")
-    prog = read_json(run_dir / "progress.json") or {}
+    status = state.get("status", UNKNOWN)
+    prog = read_json(RunDir(run_dir).progress) or {}
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
-    if status == "queued":
+    if status == JobStatus.QUEUED:
         c2.write(t("details.queue_position", pos=state.get("queue_position") or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
-        eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == "running" and prog.get("eta_seconds") else ""
+        eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == JobStatus.RUNNING and prog.get("eta_seconds") else ""
         c2.progress(pct, text=f"{prog.get('step')}/{prog['total_steps']} ({pct:.0%}){eta}")
-    if status in ("queued", "running") and c3.button(t("action.cancel"), key="d_cancel"):
+    if status in CANCELLABLE and c3.button(t("action.cancel"), key="d_cancel"):
         cancel_job(workspace(), run_dir.name)
         st.toast(t("toast.cancel_requested"))
-    if status in ("failed", "cancelled") and c4.button(t("action.retry"), key="d_retry"):
+    if status in RETRYABLE and c4.button(t("action.retry"), key="d_retry"):
         retry_job(workspace(), run_dir.name)
         st.toast(t("toast.requeued"))
-    if state.get("error") and status in ("failed", "cancelled"):
-        st.error(state["error"]) if status == "failed" else st.info(state["error"])
+    if state.get("error") and status in RETRYABLE:
+        st.error(state["error"]) if status == JobStatus.FAILED else st.info(state["error"])
 
 
 def overview(ws, run_dir) -> None:
     spec = read_spec(run_dir) or {}
     state = read_state(run_dir) or {}
-    summary = read_json(run_dir / "summary.json") or {}
+    summary = read_json(RunDir(run_dir).summary) or {}
     c1, c2 = st.columns(2)
     info = {
         t("col.method"): spec.get("method"), t("col.model"): spec.get("base_model"),
@@ -145,12 +149,12 @@ def evaluation(run_dir) -> None:
 
 @st.fragment(run_every=2.0)
 def logs(run_dir) -> None:
-    path = run_dir / "train.log"
+    path = RunDir(run_dir).log
     if not path.exists():
         st.info(t("logs.none"))
         return
     c1, c2, c3 = st.columns([2, 3, 1])
-    levels = c1.multiselect(t("logs.levels"), LEVELS, default=["INFO", "WARNING", "ERROR"], key="d_levels")
+    levels = c1.multiselect(t("logs.levels"), SHOWN_LEVELS, default=["INFO", "WARNING", "ERROR"], key="d_levels")
     query = c2.text_input(t("logs.search"), key="d_logsearch")
     n = c3.number_input(t("logs.lines"), 50, 5000, 300, 50, key="d_lines")
     with open(path, "rb") as fh:
@@ -158,11 +162,9 @@ def logs(run_dir) -> None:
         size = fh.tell()
         fh.seek(max(0, size - 2_000_000))
         lines = fh.read().decode("utf-8", "replace").splitlines()
-    level_re = re.compile(r" (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
     shown = []
     for line in lines:
-        m = level_re.search(line[:40])
-        lvl = m.group(1) if m else None
+        lvl = level_of(line)
         if lvl and lvl not in levels and not (lvl == "CRITICAL" and "ERROR" in levels):
             continue
         if query and query.lower() not in line.lower():

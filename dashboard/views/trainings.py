@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from jobs.state import cancel_job, delete_job, retry_job
+from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
@@ -19,7 +20,7 @@ def render() -> None:
         first_run(ws)
         return
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
-    statuses = c1.multiselect(t("filter.status"), ["queued", "running", "succeeded", "failed", "cancelled"],
+    statuses = c1.multiselect(t("filter.status"), [s.value for s in JobStatus],
                               format_func=lambda s, tr=bound_t(): tr("status." + s),
                               key=f"f_status_{st.session_state.get('lang', 'en')}")  # translated labels: one per language
     rows_all = job_rows(ws)
@@ -75,7 +76,7 @@ def _result(r: dict) -> str:
         return f"reward {r['final_reward']:.4g}"
     if r["final_loss"] is not None:
         return f"loss {r['final_loss']:.4g}"
-    return (r["error"] or "")[:60] if r["status"] == "failed" else ""
+    return (r["error"] or "")[:60] if r["status"] == JobStatus.FAILED else ""
 
 
 def actions(ws, selected: list[dict]) -> None:
@@ -85,20 +86,20 @@ def actions(ws, selected: list[dict]) -> None:
         st.switch_page(page("compare"), query_params={"jobs": ",".join(ids[:10])})
     if cols[1].button(t("action.details"), disabled=len(ids) != 1, key="btn_details"):
         st.switch_page(page("training"), query_params={"id": ids[0]})
-    if cols[2].button(t("action.cancel"), disabled=not any(r["status"] in ("queued", "running") for r in selected),
+    if cols[2].button(t("action.cancel"), disabled=not any(r["status"] in CANCELLABLE for r in selected),
                       key="btn_cancel"):
         for r in selected:
-            if r["status"] in ("queued", "running"):
+            if r["status"] in CANCELLABLE:
                 _try(lambda: cancel_job(ws, r["job_id"]))
         st.toast(t("toast.cancel_requested"))
-    if cols[3].button(t("action.retry"), disabled=not any(r["status"] in ("failed", "cancelled") for r in selected),
+    if cols[3].button(t("action.retry"), disabled=not any(r["status"] in RETRYABLE for r in selected),
                       key="btn_retry"):
         for r in selected:
-            if r["status"] in ("failed", "cancelled"):
+            if r["status"] in RETRYABLE:
                 _try(lambda: retry_job(ws, r["job_id"]))
         st.toast(t("toast.requeued"))
     if ids and cols[4].toggle(t("action.delete"), key="del_toggle"):
-        running = [r for r in selected if r["status"] == "running"]
+        running = [r for r in selected if r["status"] == JobStatus.RUNNING]
         if running:
             st.error(t("delete.refused_running", names=", ".join(r["name"] for r in running)))
         else:
