@@ -179,6 +179,16 @@ def first_row_keys(path: Path) -> list[str] | None:
     return None
 
 
+def first_row_problem(path: Path) -> str | None:
+    """Why the first row gives no columns ("line N: ..."), or None when it does."""
+    try:
+        for _, row in jsonl.scan(path):
+            return str(row) if isinstance(row, jsonl.BadLine) else None
+    except OSError as e:
+        return f"cannot be read: {e.strerror}"
+    return "the file has no rows"
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -14,21 +14,27 @@ import socket
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import Timeout
 
 from jobs import registry
 from jobs import logformat
 from jobs.atomic import atomic_write_json, read_json
-from jobs.methods import BUILTINS, list_methods, list_rewards
+from jobs.methods import list_methods, list_rewards
 from jobs.spec import validate
 from jobs.rundir import RunDir
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
+from . import data, model as model_mod, samples, summary
 from .errors import TrainerError
+from .methods import custom, dpo, grpo, sft
+
+RECIPES = {"sft": sft, "grpo": grpo, "dpo": dpo}  # built-in method name -> recipe module (DATA, build)
 
 log = logging.getLogger("tunedeck")
 
@@ -55,16 +61,15 @@ def setup_logging(run_dir: Path) -> list:
 
 
 def recipe_for(method_name: str, ws: Workspace):
-    if method_name in BUILTINS:
-        import importlib
-        mod = importlib.import_module(f"trainer.methods.{method_name}")
+    """(data kind, build(job) -> Trainer) for a built-in method from RECIPES, or for a custom method's file."""
+    if method_name in RECIPES:
+        mod = RECIPES[method_name]
         return mod.DATA, mod.build
     method = list_methods(ws.methods).get(method_name)
     if method is None:
         raise TrainerError(f"method {method_name!r} is not registered any more (workspace/methods/{method_name}.py)")
     if not method.ok:
         raise TrainerError(f"custom method {method_name!r} failed to import: {method.error}")
-    from .methods import custom
     return custom.DATA, custom.builder(method)
 
 
@@ -84,97 +89,161 @@ def save_adapter(model, tokenizer, run_dir: Path) -> Path:
     return final
 
 
-def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
-    rd = RunDir(run_dir)
-    spec = read_json(rd.spec)
-    v = validate(spec, ws)
+@dataclass
+class Run:
+    """What the phases of one training run hand on to each other."""
+    rd: RunDir
+    ws: Workspace
+    resume: bool
+    stop_cb: Any
+    spec: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    kind: str = ""
+    build: Any = None
+    model_path: Path | None = None
+    ds_path: Path | None = None
+    tokenizer: Any = None
+    prepared: Any = None
+    device: str = "cpu"
+    base: Any = None
+    ckpt: Path | None = None
+    before: list | None = None
+    trainer: Any = None
+    metrics: Any = None
+    runtime: float = 0.0
+    stopped: bool = False
+    adapter: Path | None = None
+
+    @property
+    def prompts(self) -> list[str]:
+        return [s["prompt"] for s in self.prepared.samples]
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        """(answers per prompt, new tokens per answer) for the held-out samples."""
+        return min(self.params["num_generations"], 4), min(self.params["max_content_length"], 256)
+
+
+def setup(r: Run) -> None:
+    """Re-validate the spec, pick the recipe, read and prepare the data, load the base model."""
+    v = validate(read_json(r.rd.spec), r.ws)
     if not v.ok:
         raise TrainerError("the spec is not valid any more: " + "; ".join(map(str, v.errors)))
-    spec, params = v.spec, v.spec["params"]
-    kind, build = recipe_for(spec["method"], ws)
+    r.spec, r.params = v.spec, v.spec["params"]
+    r.kind, r.build = recipe_for(r.spec["method"], r.ws)
 
     from transformers import set_seed
 
-    from . import data, model as model_mod, samples, summary
+    set_seed(r.params["seed"])
+    r.model_path = registry.list_models(r.ws)[r.spec["base_model"]]
+    r.ds_path = registry.list_datasets(r.ws)[r.spec["dataset"]]
+    problem = registry.model_problem(r.model_path)
+    if problem:
+        raise TrainerError(f"base model {r.spec['base_model']!r} is not a loadable model folder: {problem}. "
+                           "Register a Hugging Face model folder on the Base models page")
+    r.tokenizer = model_mod.load_tokenizer(r.model_path)
+    rows = data.read_jsonl(r.ds_path, r.params["max_samples"], r.spec["dataset"])
+    r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"])
+    log.info("train rows %d, eval rows %d, sample prompts %d", len(r.prepared.train), len(r.prepared.eval),
+             len(r.prepared.samples))
+    r.device, _ = model_mod.device_and_dtype()
+    r.base = model_mod.load_base(r.model_path, r.spec["base_model"], r.params["load_in_4bit"])
+    ctx = getattr(r.base.config, "max_position_embeddings", None)
+    if ctx and r.params["max_seq_length"] > ctx:
+        log.warning("max_seq_length %d is longer than the model's context (%d tokens); longer sequences may "
+                    "degrade or fail", r.params["max_seq_length"], ctx)
+    r.ckpt = latest_checkpoint(r.rd) if r.resume else None
+
+
+def base_samples(r: Run) -> None:
+    """The base model's answers to the held-out prompts, kept on disk so a resume does not generate them again."""
+    if r.ckpt is not None and r.rd.samples_before.exists():
+        r.before = read_json(r.rd.samples_before)
+    if r.before is None:
+        n_gen, max_new = r.generation
+        log.info("generating base-model answers for %d held-out prompts", len(r.prompts))
+        r.before = samples.generate(r.base, r.tokenizer, r.prompts, max_new, n_gen, r.params["seed"])
+        atomic_write_json(r.rd.samples_before, r.before)
+
+
+def build_trainer(r: Run) -> None:
+    """LoRA on the base model, the method's TRL trainer, and our metrics and stop callbacks."""
+    from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback
+
     from .callbacks import MetricsCallback
     from .job import Job
 
-    set_seed(params["seed"])
-    model_path = registry.list_models(ws)[spec["base_model"]]
-    ds_path = registry.list_datasets(ws)[spec["dataset"]]
-    problem = registry.model_problem(model_path)
-    if problem:
-        raise TrainerError(f"base model {spec['base_model']!r} is not a loadable model folder: {problem}. "
-                           "Register a Hugging Face model folder on the Base models page")
-    tokenizer = model_mod.load_tokenizer(model_path)
-    rows = data.read_jsonl(ds_path, params["max_samples"], spec["dataset"])
-    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"])
-    log.info("train rows %d, eval rows %d, sample prompts %d", len(prepared.train), len(prepared.eval),
-             len(prepared.samples))
-    device, _ = model_mod.device_and_dtype()
-    base = model_mod.load_base(model_path, spec["base_model"], params["load_in_4bit"])
-    ctx = getattr(base.config, "max_position_embeddings", None)
-    if ctx and params["max_seq_length"] > ctx:
-        log.warning("max_seq_length %d is longer than the model's context (%d tokens); longer sequences may "
-                    "degrade or fail", params["max_seq_length"], ctx)
-
-    n_gen = min(params["num_generations"], 4)
-    max_new = min(params["max_content_length"], 256)
-    prompts = [s["prompt"] for s in prepared.samples]
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    before = None
-    if ckpt is not None and rd.samples_before.exists():
-        before = read_json(rd.samples_before)
-    if before is None:
-        log.info("generating base-model answers for %d held-out prompts", len(prompts))
-        before = samples.generate(base, tokenizer, prompts, max_new, n_gen, params["seed"])
-        atomic_write_json(rd.samples_before, before)
-
-    model = model_mod.add_lora(base, params)
-    job = Job(run_dir, spec, params, model, tokenizer, prepared, kind, device,
-              custom_rewards={k: f for k, f in list_rewards(ws.methods).items() if callable(f)})
-    set_seed(params["seed"])
+    model = model_mod.add_lora(r.base, r.params)
+    job = Job(r.rd.path, r.spec, r.params, model, r.tokenizer, r.prepared, r.kind, r.device,
+              custom_rewards={k: f for k, f in list_rewards(r.ws.methods).items() if callable(f)})
+    set_seed(r.params["seed"])
     try:
-        trainer = build(job)
+        r.trainer = r.build(job)
     except TrainerError:
         raise
     except Exception as e:
-        if spec["method"] not in BUILTINS:
-            raise TrainerError(f"custom method {spec['method']!r} raised {type(e).__name__}: {e}") from e
+        if r.spec["method"] not in RECIPES:
+            raise TrainerError(f"custom method {r.spec['method']!r} raised {type(e).__name__}: {e}") from e
         raise
     resume_step = None
-    if ckpt is not None:
-        resume_step = (read_json(ckpt / "trainer_state.json", {}) or {}).get("global_step", 0)
-        log.info("resuming from %s (step %s)", ckpt.name, resume_step)
-    elif resume:
+    if r.ckpt is not None:
+        resume_step = (read_json(r.ckpt / "trainer_state.json", {}) or {}).get("global_step", 0)
+        log.info("resuming from %s (step %s)", r.ckpt.name, resume_step)
+    elif r.resume:
         log.info("no checkpoint yet: starting from the beginning")
-    metrics = MetricsCallback(run_dir, resume_step)
-    from transformers.trainer_callback import PrinterCallback
-    trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
-    trainer.add_callback(metrics)
-    trainer.add_callback(stop_cb)
+    r.metrics = MetricsCallback(r.rd.path, resume_step)
+    r.trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
+    r.trainer.add_callback(r.metrics)
+    r.trainer.add_callback(r.stop_cb)
 
+
+def train_steps(r: Run) -> None:
+    """TRL's training loop, from the checkpoint when resuming; a NaN loss ends the job with advice."""
     t0 = time.time()
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    runtime = time.time() - t0
-    if metrics.nan_step is not None:
-        raise TrainerError(f"loss became NaN at step {metrics.nan_step}; lower learning_rate "
-                           f"(now {params['learning_rate']}) or max_grad_norm, or check the data")
-    stopped = stop_cb.requested  # the stop callback already had the Trainer save a checkpoint
-    final_eval = prepared.eval and spec["method"] != "grpo" and metrics.last_eval_step != trainer.state.global_step
-    if not stopped and final_eval:
-        trainer.evaluate()
-    metrics.writer.close()
-    adapter = save_adapter(trainer.model, tokenizer, run_dir)
-    log.info("adapter saved: %s", adapter)
+    r.trainer.train(resume_from_checkpoint=str(r.ckpt) if r.ckpt else None)
+    r.runtime = time.time() - t0
+    if r.metrics.nan_step is not None:
+        raise TrainerError(f"loss became NaN at step {r.metrics.nan_step}; lower learning_rate "
+                           f"(now {r.params['learning_rate']}) or max_grad_norm, or check the data")
+    r.stopped = r.stop_cb.requested  # the stop callback already had the Trainer save a checkpoint
 
-    if not stopped:
-        log.info("generating tuned-model answers for %d held-out prompts", len(prompts))
-        after = samples.generate(trainer.model, tokenizer, prompts, max_new, n_gen, params["seed"])
-        samples.write(rd.samples, prepared.samples, before, after)
-    summary.write(rd.summary, trainer.state, metrics, prepared, spec, ds_path, device, adapter,
-                  runtime, stopped)
-    return EXIT_STOPPED if stopped else EXIT_OK
+
+def save(r: Run) -> None:
+    """A last eval when the final step had none, then the adapter (written aside and renamed into place)."""
+    final_eval = r.prepared.eval and r.spec["method"] != "grpo" and r.metrics.last_eval_step != r.trainer.state.global_step
+    if not r.stopped and final_eval:
+        r.trainer.evaluate()
+    r.metrics.writer.close()
+    r.adapter = save_adapter(r.trainer.model, r.tokenizer, r.rd.path)
+    log.info("adapter saved: %s", r.adapter)
+
+
+def tuned_samples(r: Run) -> None:
+    """The tuned model's answers beside the base model's and the reference (skipped after a stop)."""
+    if r.stopped:
+        return
+    n_gen, max_new = r.generation
+    log.info("generating tuned-model answers for %d held-out prompts", len(r.prompts))
+    after = samples.generate(r.trainer.model, r.tokenizer, r.prompts, max_new, n_gen, r.params["seed"])
+    samples.write(r.rd.samples, r.prepared.samples, r.before, after)
+
+
+def write_summary(r: Run) -> None:
+    summary.write(r.rd.summary, r.trainer.state, r.metrics, r.prepared, r.spec, r.ds_path, r.device, r.adapter,
+                  r.runtime, r.stopped)
+
+
+PHASES = (setup, base_samples, build_trainer, train_steps, save, tuned_samples, write_summary)
+
+
+def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
+    """Run the phases in order; each one logs its name, so train.log shows where a job spent its time or failed."""
+    r = Run(RunDir(run_dir), ws, resume, stop_cb)
+    for phase in PHASES:
+        log.debug("phase %s", phase.__name__)
+        phase(r)
+    return EXIT_STOPPED if r.stopped else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
