@@ -24,7 +24,7 @@ SPEC = {"name": "lat", "method": "sft", "base_model": "tiny-demo", "dataset": "d
 def measure(poll: bool, n: int, gap: float) -> dict:
     ws = fresh_workspace()
     cmd = [sys.executable, "-m", "spooler", "--home", str(ws.home), "--stop-jobs", "--grace", "0.5",
-           "--trainer-cmd", f"{sys.executable} {REPO / 'bench' / 'hold.py'}"] + (["--poll"] if poll else [])
+           "--trainer-cmd", f"{sys.executable} -m bench.hold"] + (["--poll"] if poll else [])
     p = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     try:

@@ -11,7 +11,9 @@ import psutil
 
 from jobs.rundir import RunDir
 
-REPO = Path(__file__).resolve().parent.parent
+# The folder that holds the installed packages: the trainer starts there, so `python -m trainer` runs the same
+# Tunedeck as this spooler (an editable install's checkout, or site-packages).
+PACKAGES = Path(__file__).resolve().parent.parent
 
 
 def default_trainer_cmd() -> list[str]:
@@ -22,12 +24,11 @@ def default_trainer_cmd() -> list[str]:
 def launch(cmd: list[str], run_dir: Path, resume: bool, gpu: str | None) -> subprocess.Popen:
     env = dict(os.environ)
     env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     log = open(RunDir(run_dir).log, "ab")  # the trainer's stdout/stderr go to a file, never to a pipe
     try:
-        return subprocess.Popen([*cmd, str(run_dir), *(["--resume"] if resume else [])], cwd=REPO, env=env,
+        return subprocess.Popen([*cmd, str(run_dir), *(["--resume"] if resume else [])], cwd=PACKAGES, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     finally:

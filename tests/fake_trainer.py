@@ -8,15 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import psutil
+from filelock import Timeout
 
-import psutil  # noqa: E402
-from filelock import Timeout  # noqa: E402
-
-from jobs.atomic import atomic_write_json, read_json  # noqa: E402
-from jobs.rundir import RunDir  # noqa: E402
-from jobs.state import EXIT_BUSY, EXIT_STOPPED, now_iso, update_state  # noqa: E402
-from jobs.status import JobStatus  # noqa: E402
+from jobs.atomic import atomic_write_json, read_json
+from jobs.rundir import RunDir
+from jobs.state import EXIT_BUSY, EXIT_STOPPED, now_iso, update_state
+from jobs.status import JobStatus
 
 
 def main() -> int:
