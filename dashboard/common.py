@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from jobs import jsonl
-from jobs.overview import UNKNOWN, job_summary, spooler_alive
+from jobs.overview import UNKNOWN, UNREADABLE, job_summary, spooler_alive
 from jobs.rundir import RunDir
 from jobs.state import list_run_dirs
 from jobs.status import JobStatus
@@ -17,9 +17,9 @@ from jobs.workspace import Workspace
 from .i18n import t
 
 STATUS_COLORS = {JobStatus.QUEUED: "gray", JobStatus.RUNNING: "blue", JobStatus.SUCCEEDED: "green",
-                 JobStatus.FAILED: "red", JobStatus.CANCELLED: "orange", UNKNOWN: "violet"}
+                 JobStatus.FAILED: "red", JobStatus.CANCELLED: "orange", UNKNOWN: "violet", UNREADABLE: "red"}
 STATUS_ICONS = {JobStatus.QUEUED: "⏳", JobStatus.RUNNING: "🔵", JobStatus.SUCCEEDED: "🟢", JobStatus.FAILED: "🔴",
-                JobStatus.CANCELLED: "🟠", UNKNOWN: "⚪"}
+                JobStatus.CANCELLED: "🟠", UNKNOWN: "⚪", UNREADABLE: "⛔"}
 MAX_POINTS = 2000
 
 

@@ -7,7 +7,8 @@ import json
 
 import pandas as pd
 
-from jobs.atomic import read_json
+from jobs import contract
+from jobs.contract import Unreadable
 from jobs.metrics import HIGHER, LOWER, better
 from jobs.rundir import RunDir
 from jobs.state import read_spec, read_state
@@ -22,12 +23,17 @@ def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
     jobs, missing = [], []
     for i, job_id in enumerate(dict.fromkeys(i for i in ids if i)):
         run_dir = ws.run_dir(job_id)
-        spec = read_spec(run_dir) if run_dir.is_dir() else None
+        try:
+            spec = read_spec(run_dir) if run_dir.is_dir() else None
+            if spec is not None:
+                state, summary = read_state(run_dir) or {}, contract.read(RunDir(run_dir).summary) or {}
+        except Unreadable as e:  # listed as missing, with the reason
+            missing.append(f"{job_id} ({e})")
+            continue
         if spec is None:
             missing.append(job_id)
             continue
-        jobs.append({"id": job_id, "dir": run_dir, "spec": spec, "state": read_state(run_dir) or {},
-                     "summary": read_json(RunDir(run_dir).summary) or {}})
+        jobs.append({"id": job_id, "dir": run_dir, "spec": spec, "state": state, "summary": summary})
     for i, j in enumerate(jobs):
         j["color"] = PALETTE[i % len(PALETTE)]
         j["label"] = f"{j['spec'].get('name', j['id'])} ({j['id'][-6:]})"

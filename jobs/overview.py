@@ -5,19 +5,21 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .atomic import read_json
+from . import contract
+from .contract import Unreadable
 from .rundir import as_run_dir
 from .state import read_spec, read_state
 from .status import STARTED, JobStatus
 from .workspace import Workspace
 
 HEARTBEAT_MAX_AGE = 10.0
-UNKNOWN = "unknown"  # shown for a run folder without a readable state.json; never written to one
+UNKNOWN = "unknown"        # shown for a run folder without a state.json; never written to one
+UNREADABLE = "unreadable"  # shown for a run whose contract file has the wrong shape (jobs.contract)
 
 
 def spooler_alive(ws: Workspace, max_age: float = HEARTBEAT_MAX_AGE) -> bool:
-    hb = read_json(ws.spooler_heartbeat) or {}
-    return isinstance(hb, dict) and not hb.get("stopped") and time.time() - float(hb.get("updated_at") or 0) < max_age
+    hb = contract.read_or_none(ws.spooler_heartbeat) or {}
+    return bool(hb) and not hb.get("stopped") and time.time() - hb["updated_at"] < max_age
 
 
 def _ts(iso: str | None) -> float | None:
@@ -28,19 +30,22 @@ def _ts(iso: str | None) -> float | None:
 
 
 def job_summary(run_dir: Path) -> dict:
-    """One row for the trainings list. Tolerates missing or half-written files."""
-    spec = read_spec(run_dir) or {}
-    st = read_state(run_dir) or {}
+    """One row for the trainings list. Missing files leave blanks; a wrongly typed one makes the row "unreadable"."""
     rd = as_run_dir(run_dir)
-    progress = read_json(rd.progress) or {}
-    summary = read_json(rd.summary) or {}
+    try:
+        spec = read_spec(rd) or {}
+        st = read_state(rd) or {}
+        progress = contract.read(rd.progress) or {}
+        summary = contract.read(rd.summary) or {}
+    except Unreadable as e:
+        return unreadable_row(rd, e)
     status = st.get("status") or (UNKNOWN if not st else JobStatus.QUEUED)
     start, end = _ts(st.get("started_at")), _ts(st.get("finished_at"))
     duration = (end or time.time()) - start if start and status in STARTED else None
     total = progress.get("total_steps") or summary.get("total_steps")
     step = progress.get("step") or 0
     return {
-        "job_id": run_dir.name, "name": spec.get("name", run_dir.name), "method": spec.get("method", "?"),
+        "job_id": rd.job_id, "name": spec.get("name", rd.job_id), "method": spec.get("method", "?"),
         "base_model": spec.get("base_model", "?"), "dataset": spec.get("dataset", "?"), "status": status,
         "step": step, "total_steps": total,
         "progress": (step / total) if total else (1.0 if status == JobStatus.SUCCEEDED else 0.0),
@@ -51,3 +56,12 @@ def job_summary(run_dir: Path) -> dict:
         "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": spec.get("priority", 0),
         "attempt": st.get("attempt"), "has_state": bool(st),
     }
+
+
+def unreadable_row(rd, e: Unreadable) -> dict:
+    """A trainings-list row for a run whose files cannot be read: its id, and why, in the error column."""
+    return {"job_id": rd.job_id, "name": rd.job_id, "method": "?", "base_model": "?", "dataset": "?",
+            "status": UNREADABLE, "step": 0, "total_steps": None, "progress": 0.0, "eta_seconds": None,
+            "queue_position": None, "created_at": None, "started_at": None, "finished_at": None,
+            "duration_seconds": None, "final_loss": None, "final_reward": None, "error": str(e), "parent_job": None,
+            "priority": 0, "attempt": None, "has_state": False}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -14,7 +15,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from .atomic import atomic_write_json, read_json
+from . import contract
+from .atomic import atomic_write_json
+from .contract import Unreadable
 from .rundir import as_run_dir
 from .status import ACTIVE, CANCELLABLE, FINAL, RETRYABLE, JobStatus, ordered  # noqa: F401 - re-exported
 from .workspace import Workspace
@@ -48,14 +51,17 @@ def _lock(run_dir: Path) -> FileLock:
     return FileLock(str(as_run_dir(run_dir).state_lock), timeout=30)
 
 
+log = logging.getLogger("tunedeck.jobs")
+
+
 def read_state(run_dir: Path) -> dict | None:
-    st = read_json(as_run_dir(run_dir).state)
-    return st if isinstance(st, dict) else None
+    """state.json, typed (jobs.contract); None when there is none. A wrongly typed one raises Unreadable."""
+    return contract.read(as_run_dir(run_dir).state)
 
 
 def read_spec(run_dir: Path) -> dict | None:
-    sp = read_json(as_run_dir(run_dir).spec)
-    return sp if isinstance(sp, dict) else None
+    """spec.json, typed (jobs.contract); None when there is none. A wrongly typed one raises Unreadable."""
+    return contract.read(as_run_dir(run_dir).spec)
 
 
 def update_state(run_dir: Path, expect: tuple | frozenset | None = None, **changes: Any) -> dict | None:
@@ -122,8 +128,12 @@ def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
         sig = (s.st_mtime_ns, s.st_size)
         hit = cache.get(d.name)
         if hit is None or hit[0] != sig:
-            status = (read_state(d) or {}).get("status")
-            priority = int((read_spec(d) or {}).get("priority") or 0) if status == JobStatus.QUEUED else 0
+            try:
+                status = (read_state(d) or {}).get("status")
+                priority = (read_spec(d) or {}).get("priority") or 0 if status == JobStatus.QUEUED else 0
+            except Unreadable as e:  # this run alone is skipped, once per change of its state.json
+                log.warning("%s skipped: %s", d.name, e)
+                status, priority = None, 0
             hit = cache[d.name] = (sig, status, priority)
         if hit[1] == JobStatus.QUEUED:
             queued.append((-hit[2], d.name))
@@ -175,7 +185,10 @@ def retry_job(ws: Workspace, job_id: str) -> dict:
 
 def delete_job(ws: Workspace, job_id: str) -> None:
     run_dir = ws.run_dir(job_id)
-    st = read_state(run_dir)
+    try:
+        st = read_state(run_dir)
+    except Unreadable:
+        st = None  # a broken run can still be deleted
     if not run_dir.is_dir():
         raise KeyError(f"no job {job_id!r}")
     if st and st.get("status") == JobStatus.RUNNING:

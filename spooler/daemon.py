@@ -16,7 +16,9 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from jobs.atomic import atomic_write_json, read_json
+from jobs import contract
+from jobs.atomic import atomic_write_json
+from jobs.contract import Unreadable
 from jobs.rundir import RunDir
 from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_state, update_state)
 from jobs.status import JobStatus
@@ -82,6 +84,7 @@ class Daemon:
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
+        self._broken: dict[str, str] = {}  # job id -> the reason last logged, so a broken run is logged once
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -170,6 +173,18 @@ class Daemon:
         except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
             log.exception("%s failed", fn.__name__)
 
+    def _per_run(self, job_id: str, what: str, fn, *args):
+        """Run one job's part of a pass; a broken run is logged (once per reason) and skipped, the rest go on."""
+        try:
+            return fn(*args)
+        except Unreadable as e:
+            if self._broken.get(job_id) != str(e):
+                self._broken[job_id] = str(e)
+                log.warning("%s skipped (%s): %s", job_id, what, e)
+        except Exception:  # noqa: BLE001 - one run's surprise must not stop the others
+            log.exception("%s: %s failed", job_id, what)
+        return None
+
     def sweep_leftovers(self, min_age: float = 600.0) -> None:
         """Half-built or half-deleted run folders left by a crash (hidden, so never listed as jobs)."""
         import shutil
@@ -196,7 +211,8 @@ class Daemon:
         for r in self.running.values():  # the job's own heartbeat, at most every 5 s
             if now - r.beat_at >= 5:
                 r.beat_at = now
-                update_state(r.run_dir, expect=(JobStatus.RUNNING,), heartbeat_at=now_iso())
+                self._per_run(r.job_id, "heartbeat", lambda r=r: update_state(
+                    r.run_dir, expect=(JobStatus.RUNNING,), heartbeat_at=now_iso()))
 
     def free_slots(self) -> list[int]:
         busy = {r.slot for r in self.running.values()}
@@ -206,20 +222,21 @@ class Daemon:
         order = []
         for job_id in queue_order(self.ws, self._queue_cache):
             run_dir = self.ws.run_dir(job_id)
-            if RunDir(run_dir).cancel_request.exists() and update_state(
+            if RunDir(run_dir).cancel_request.exists() and self._per_run(job_id, "cancel", lambda: update_state(
                     run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED, error="cancelled before it started",
-                    finished_at=now_iso(), queue_position=None):
+                    finished_at=now_iso(), queue_position=None)):
                 continue
             order.append(job_id)
         for slot in self.free_slots():
             while order:
                 job_id = order.pop(0)
-                if self.start(job_id, slot):
+                if self._per_run(job_id, "start", self.start, job_id, slot):
                     break
         positions = {j: i + 1 for i, j in enumerate(order)}
         for job_id, pos in positions.items():
             if self.positions.get(job_id) != pos:
-                update_state(self.ws.run_dir(job_id), expect=(JobStatus.QUEUED,), queue_position=pos)
+                self._per_run(job_id, "queue position", lambda j=job_id, p=pos: update_state(
+                    self.ws.run_dir(j), expect=(JobStatus.QUEUED,), queue_position=p))
         self.positions = positions
 
     def start(self, job_id: str, slot: int) -> bool:
@@ -255,10 +272,10 @@ class Daemon:
                     continue
                 code = None
             del self.running[job_id]
-            self.finish(r, code)
+            self._per_run(job_id, "finish", self.finish, r, code)
 
     def finish(self, r: Running, code: int | None) -> None:
-        outcome = read_json(RunDir(r.run_dir).outcome) or {}
+        outcome = contract.read_or_none(RunDir(r.run_dir).outcome) or {}
         if code is None:
             code = outcome.get("exit_code")
         if code == EXIT_BUSY:
@@ -282,7 +299,7 @@ class Daemon:
             status = JobStatus.CANCELLED
         update_state(r.run_dir, expect=(JobStatus.RUNNING,), status=status, error=error, finished_at=now_iso(),
                      exit_code=code)
-        final = (read_state(r.run_dir) or {}).get("status")
+        final = (contract.read_or_none(RunDir(r.run_dir).state) or {}).get("status")
         log.info("%s %s%s", r.job_id, final, f": {error}" if error and final != JobStatus.SUCCEEDED else "")
 
     def handle_cancels(self) -> None:
@@ -309,39 +326,42 @@ class Daemon:
     def recover(self) -> None:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
         for run_dir in list_run_dirs(self.ws):
-            st = read_state(run_dir)
-            if run_dir.name in self.running or not st or st.get("status") != JobStatus.RUNNING \
-                    or st.get("host") != self.host:
-                continue
-            if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
-                                                                                 st.get("daemon_create_time")):
-                continue  # another live daemon on this host owns it
-            job_id = run_dir.name
-            pid, started = st.get("pid"), st.get("pid_create_time")
-            if not pid:  # crashed between claim and launch: trust trainer.json, then the run lock
-                t = read_json(RunDir(run_dir).trainer_info) or {}
-                pid, started = t.get("pid"), t.get("pid_create_time")
-            if procs.alive(pid, started):
-                slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
-                self.running[job_id] = Running(job_id, run_dir, slot, pid, started)
-                update_state(run_dir, **self.ident)
-                log.info("re-adopted %s (pid %s)", job_id, pid)
-                continue
-            if self._lock_held(run_dir):
-                continue  # a trainer is starting up; the next start sees its pid
-            outcome = read_json(RunDir(run_dir).outcome)
-            if outcome:
-                update_state(run_dir, expect=(JobStatus.RUNNING,), status=outcome.get("status", JobStatus.FAILED),
-                             error=outcome.get("error"), finished_at=outcome.get("finished_at") or now_iso())
-                continue
-            if self.opts.auto_resume:
-                update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.QUEUED, resume=True, pid=None,
-                             attempt=int(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
-                log.info("requeued %s to resume after the spooler stopped", job_id)
-            else:
-                update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.FAILED, error="interrupted: spooler stopped",
-                             finished_at=now_iso())
-                log.info("%s failed: interrupted: spooler stopped", job_id)
+            self._per_run(run_dir.name, "recovery", self._recover_one, run_dir)
+
+    def _recover_one(self, run_dir: Path) -> None:
+        st = read_state(run_dir)
+        if run_dir.name in self.running or not st or st.get("status") != JobStatus.RUNNING \
+                or st.get("host") != self.host:
+            return
+        if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
+                                                                             st.get("daemon_create_time")):
+            return  # another live daemon on this host owns it
+        job_id = run_dir.name
+        pid, started = st.get("pid"), st.get("pid_create_time")
+        if not pid:  # crashed between claim and launch: trust trainer.json, then the run lock
+            t = contract.read_or_none(RunDir(run_dir).trainer_info) or {}
+            pid, started = t.get("pid"), t.get("pid_create_time")
+        if procs.alive(pid, started):
+            slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
+            self.running[job_id] = Running(job_id, run_dir, slot, pid, started)
+            update_state(run_dir, **self.ident)
+            log.info("re-adopted %s (pid %s)", job_id, pid)
+            return
+        if self._lock_held(run_dir):
+            return  # a trainer is starting up; the next start sees its pid
+        outcome = contract.read_or_none(RunDir(run_dir).outcome)
+        if outcome:
+            update_state(run_dir, expect=(JobStatus.RUNNING,), status=outcome["status"],
+                         error=outcome.get("error"), finished_at=outcome.get("finished_at") or now_iso())
+            return
+        if self.opts.auto_resume:
+            update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.QUEUED, resume=True, pid=None,
+                         attempt=(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
+            log.info("requeued %s to resume after the spooler stopped", job_id)
+        else:
+            update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.FAILED, error="interrupted: spooler stopped",
+                         finished_at=now_iso())
+            log.info("%s failed: interrupted: spooler stopped", job_id)
 
     def _spare_slot(self) -> int:
         free = self.free_slots()

@@ -13,10 +13,10 @@ import stat
 import time
 from pathlib import Path
 
-from jobs import registry
+from jobs import contract, registry
 from jobs.atomic import atomic_write_text
 from jobs.spec import MAX_SPEC_BYTES, validate
-from jobs.state import create_run, is_job_id, new_job_id, read_spec
+from jobs.state import create_run, is_job_id, new_job_id
 from jobs.workspace import Workspace
 
 log = logging.getLogger("tunedeck.spooler")
@@ -112,7 +112,7 @@ class Pickup:
         sha = registry.dataset_info(ds)["sha256"] if ds else None
         made = create_run(self.ws, job_id, spec, source_file=path.name, dataset_sha256=sha)
         if not made:
-            existing = read_spec(self.ws.run_dir(job_id))
+            existing = contract.read_or_none(self.ws.run(job_id).spec)
             if existing != spec:  # a different spec that happens to reuse a job id as its name
                 job_id = new_job_id()
                 made = create_run(self.ws, job_id, spec, source_file=path.name, dataset_sha256=sha)

@@ -238,10 +238,10 @@ PHASES = (setup, base_samples, build_trainer, train_steps, save, tuned_samples, 
 
 
 def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
-    """Run the phases in order; each one logs its name, so train.log shows where a job spent its time or failed."""
+    """Run the phases in order; each is named in train.log, so it shows where a job spent its time or failed."""
     r = Run(RunDir(run_dir), ws, resume, stop_cb)
     for phase in PHASES:
-        log.debug("phase %s", phase.__name__)
+        log.info("phase: %s", phase.__name__.replace("_", " "))
         phase(r)
     return EXIT_STOPPED if r.stopped else EXIT_OK
 

@@ -7,11 +7,12 @@ import re
 import pandas as pd
 import streamlit as st
 
-from jobs.atomic import read_json
+from jobs import contract
+from jobs.contract import Unreadable
 from jobs.logformat import LEVELS, level_of
 from jobs.overview import UNKNOWN
 from jobs.rundir import RunDir
-from jobs.state import cancel_job, read_spec, read_state, retry_job
+from jobs.state import cancel_job, is_job_id, read_spec, read_state, retry_job
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 from dashboard.charts import PALETTE, metric_names, overlay
@@ -40,6 +41,14 @@ def render() -> None:
         st.title(t("details.title"))
         st.error(t("details.unknown", id=job_id))
         return
+    try:  # every contract file of this run, typed; one with the wrong shape is named instead of a traceback
+        for f in RunDir(run_dir).live_files:
+            contract.read(f)
+    except Unreadable as e:
+        st.title(job_id)
+        st.error(t("run.unreadable", reason=str(e)))
+        logs(run_dir)
+        return
     header(run_dir)
     tab_o, tab_e, tab_l = st.tabs([t("tab.overview"), t("tab.evaluation"), t("tab.logs")])
     with tab_o:
@@ -52,14 +61,18 @@ def render() -> None:
 
 @st.fragment(run_every=2.0)
 def header(run_dir) -> None:
-    spec = read_spec(run_dir) or {}
-    state = read_state(run_dir)
+    try:
+        spec = read_spec(run_dir) or {}
+        state = read_state(run_dir)
+        prog = contract.read(RunDir(run_dir).progress) or {}
+    except Unreadable as e:  # it broke while the page was open
+        st.error(t("run.unreadable", reason=str(e)))
+        return
     st.title(spec.get("name", run_dir.name))
     if state is None:
         st.warning(t("details.no_state"))
         return
     status = state.get("status", UNKNOWN)
-    prog = read_json(RunDir(run_dir).progress) or {}
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
     if status == JobStatus.QUEUED:
@@ -79,9 +92,13 @@ def header(run_dir) -> None:
 
 
 def overview(ws, run_dir) -> None:
-    spec = read_spec(run_dir) or {}
-    state = read_state(run_dir) or {}
-    summary = read_json(RunDir(run_dir).summary) or {}
+    try:
+        spec = read_spec(run_dir) or {}
+        state = read_state(run_dir) or {}
+        summary = contract.read(RunDir(run_dir).summary) or {}
+    except Unreadable as e:
+        st.error(t("run.unreadable", reason=str(e)))
+        return
     c1, c2 = st.columns(2)
     info = {
         t("col.method"): spec.get("method"), t("col.model"): spec.get("base_model"),
@@ -100,7 +117,7 @@ def overview(ws, run_dir) -> None:
                  hide_index=True, width="stretch", height=min(35 * (len(params) + 1) + 3, 600))
     parent = spec.get("parent_job")
     if parent:
-        pspec = read_spec(ws.run_dir(parent))
+        pspec = contract.read_or_none(ws.run(parent).spec) if is_job_id(parent) else None
         if pspec:
             changed = {k: (pspec.get("params", {}).get(k), v) for k, v in params.items()
                        if pspec.get("params", {}).get(k) != v}

@@ -9,6 +9,7 @@ from jobs import registry
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import editable_spec, params_for, validate
 from jobs.spool import submit
+from jobs.contract import Unreadable
 from jobs.state import read_spec
 
 from dashboard.common import spooler_banner, workspace
@@ -31,7 +32,11 @@ def _prefill(ws) -> None:
         spec = json.loads(path.read_text()) if path.exists() else None
         parent = None
     else:
-        stored = read_spec(ws.run_dir(src))
+        try:
+            stored = read_spec(ws.run_dir(src))
+        except Unreadable as e:
+            st.error(t("run.unreadable", reason=str(e)))
+            return
         spec, parent = (editable_spec(stored), src) if stored else (None, None)
         if spec is None:
             st.error(t("new.copy_missing", id=src))

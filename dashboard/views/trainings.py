@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from jobs.overview import UNREADABLE
 from jobs.state import cancel_job, delete_job, retry_job
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
@@ -76,7 +77,7 @@ def _result(r: dict) -> str:
         return f"reward {r['final_reward']:.4g}"
     if r["final_loss"] is not None:
         return f"loss {r['final_loss']:.4g}"
-    return (r["error"] or "")[:60] if r["status"] == JobStatus.FAILED else ""
+    return (r["error"] or "")[:60] if r["status"] in (JobStatus.FAILED, UNREADABLE) else ""
 
 
 def actions(ws, selected: list[dict]) -> None:
