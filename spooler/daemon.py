@@ -18,6 +18,7 @@ from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
 from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_state, update_state)
+from jobs.steer import runnable
 from jobs.workspace import Workspace
 
 from . import procs
@@ -209,11 +210,13 @@ class Daemon:
                     finished_at=now_iso(), queue_position=None):
                 continue
             order.append(job_id)
+        started: set[str] = set()  # a held job is skipped by start() and keeps its place in the queue
         for slot in self.free_slots():
-            while order:
-                job_id = order.pop(0)
-                if self.start(job_id, slot):
-                    break
+            job_id = next((j for j in order if j not in started and self.start(j, slot)), None)
+            if job_id is None:
+                break
+            started.add(job_id)
+        order = [j for j in order if j not in started]
         positions = {j: i + 1 for i, j in enumerate(order)}
         for job_id, pos in positions.items():
             if self.positions.get(job_id) != pos:
@@ -223,8 +226,8 @@ class Daemon:
     def start(self, job_id: str, slot: int) -> bool:
         run_dir = self.ws.run_dir(job_id)
         gpu = self.slot_gpus[slot]
-        claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host, slot=slot, gpu=gpu,
-                               started_at=now_iso(), pid=None, pid_create_time=None, queue_position=None,
+        claimed = update_state(run_dir, expect=("queued",), guard=runnable, status="running", host=self.host,
+                               slot=slot, gpu=gpu, started_at=now_iso(), pid=None, pid_create_time=None, queue_position=None,
                                **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
