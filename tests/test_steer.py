@@ -5,7 +5,8 @@ import sys
 import time
 
 from jobs.spool import submit
-from jobs.state import read_state
+from jobs.spec import validate
+from jobs.state import create_run, new_job_id, read_state
 from jobs.steer import hold, move_to_top, release, set_priority
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, spec, starts, wait_for
@@ -50,10 +51,11 @@ def test_priority_and_hold_reorder_the_queue_as_shown(ws):
         wait_for(lambda: all_final(ws, 4), 30)
         assert state(ws, a)["started_at"] > state(ws, b)["started_at"] and len(starts(ws.run_dir(a))) == 1
 
-        bad = cli(ws, "priority", a, "5000")
+        bad = cli(ws, "priority", a, "5")
         assert bad.returncode == 1 and "only queued jobs" in bad.stderr
-        d, _ = submit(ws, spec("d", notes="sleep=0.1"))
         sp.stop()
+    d = new_job_id()
+    create_run(ws, d, validate(spec("d"), ws).spec)  # queued, with no spooler running
     assert cli(ws, "priority", d, "5000").stderr.strip() == \
         "error: priority: must be an integer from -1000 to 1000 (higher runs sooner) (got 5000)"
     assert "or 'top'" in cli(ws, "priority", d, "soon").stderr
@@ -62,7 +64,9 @@ def test_priority_and_hold_reorder_the_queue_as_shown(ws):
 
 
 def test_move_to_top_and_a_held_job_is_never_claimed_by_two_daemons(ws):
-    jobs = [submit(ws, spec(f"j{i}", priority=i, notes="sleep=0.2"))[0] for i in range(4)]
+    jobs = [new_job_id() for _ in range(4)]
+    for i, j in enumerate(jobs):  # queued while no spooler runs
+        create_run(ws, j, validate(spec(f"j{i}", priority=i, notes="sleep=0.2"), ws).spec)
     held = jobs[3]                      # highest priority: it would run first
     hold(ws, held)
     set_priority(ws, jobs[0], 7)
