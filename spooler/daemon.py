@@ -22,6 +22,7 @@ from jobs.steer import runnable
 from jobs.workspace import Workspace
 
 from . import procs
+from .notify import Notifier
 from .pickup import Pickup
 
 log = logging.getLogger("tunedeck.spooler")
@@ -81,6 +82,7 @@ class Daemon:
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
+        self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -91,6 +93,7 @@ class Daemon:
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
         self._safely(self.recover)
         self._safely(self.sweep_leftovers)
+        self.notifier.start()
         last_scan = last_pass = last_recover = 0.0
         try:
             while not self.stopping.is_set():
@@ -115,6 +118,7 @@ class Daemon:
         finally:
             if observer is not None:
                 observer.stop()
+            self.notifier.stop()
             self.shutdown()
 
     def watch(self):
