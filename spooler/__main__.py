@@ -9,6 +9,7 @@ import sys
 from jobs.workspace import Workspace
 
 from . import cli
+from .runners import RUNNERS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--auto-resume", action="store_true", help="requeue jobs interrupted by a crash, to resume")
     ap.add_argument("--stop-jobs", action="store_true", help="on shutdown, stop running jobs instead of leaving them")
     ap.add_argument("--trainer-cmd", help="command that runs one job (default: python -m trainer)")
+    ap.add_argument("--runner", default="local", choices=RUNNERS,
+                    help="where jobs run: local (default) processes on this machine")
     args = ap.parse_args(argv)
     if args.slots < 1:
         ap.error(f"--slots must be ≥ 1 (got {args.slots})")
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%Y-%m-%d %H:%M:%S")
     from .daemon import Daemon, Options
     opts = Options(slots=args.slots, poll=args.poll, rescan=args.rescan, settle=args.settle, grace=args.grace,
-                   auto_resume=args.auto_resume, stop_jobs=args.stop_jobs)
+                   auto_resume=args.auto_resume, stop_jobs=args.stop_jobs, runner=args.runner)
     if args.gpus is not None:
         opts.gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
     elif args.slots and not _has_gpu():
