@@ -10,6 +10,8 @@ from .contract import Unreadable
 from .rundir import as_run_dir
 from .state import read_spec, read_state
 from .status import STARTED, JobStatus
+from .steer import effective_priority, is_held
+from .sweep import group_of
 from .workspace import Workspace
 
 HEARTBEAT_MAX_AGE = 10.0
@@ -53,7 +55,8 @@ def job_summary(run_dir: Path) -> dict:
         "queue_position": st.get("queue_position") if status == JobStatus.QUEUED else None,
         "created_at": st.get("created_at"), "started_at": st.get("started_at"), "finished_at": st.get("finished_at"),
         "duration_seconds": duration, "final_loss": summary.get("final_loss"), "final_reward": summary.get("final_reward"),
-        "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": spec.get("priority", 0),
+        "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": effective_priority(spec, st),
+        "held": is_held(st) and status == JobStatus.QUEUED, "group": group_of(spec),
         "attempt": st.get("attempt"), "has_state": bool(st),
     }
 
@@ -64,4 +67,4 @@ def unreadable_row(rd, e: Unreadable) -> dict:
             "status": UNREADABLE, "step": 0, "total_steps": None, "progress": 0.0, "eta_seconds": None,
             "queue_position": None, "created_at": None, "started_at": None, "finished_at": None,
             "duration_seconds": None, "final_loss": None, "final_reward": None, "error": str(e), "parent_job": None,
-            "priority": 0, "attempt": None, "has_state": False}
+            "priority": 0, "held": False, "group": None, "attempt": None, "has_state": False}

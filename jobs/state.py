@@ -64,17 +64,20 @@ def read_spec(run_dir: Path) -> dict | None:
     return contract.read(as_run_dir(run_dir).spec)
 
 
-def update_state(run_dir: Path, expect: tuple | frozenset | None = None, **changes: Any) -> dict | None:
+def update_state(run_dir: Path, expect: tuple | frozenset | None = None, guard=None, **changes: Any) -> dict | None:
     """Apply `changes` to state.json under the job's lock.
 
     With `expect`, the change happens only when the current status is one of those;
     otherwise nothing is written and None is returned. That is how two processes
     that race on one job (two daemons, a daemon and a cancel) never both win.
+    `guard(state)`, when given, must also hold (e.g. a held job is not claimed).
     """
     rd = as_run_dir(run_dir)
     with _lock(rd):
         state = read_state(rd) or {}
         if expect is not None and state.get("status") not in expect:
+            return None
+        if guard is not None and not guard(state):
             return None
         state.update(changes)
         state["updated_at"] = now_iso()
@@ -128,9 +131,11 @@ def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
         sig = (s.st_mtime_ns, s.st_size)
         hit = cache.get(d.name)
         if hit is None or hit[0] != sig:
+            from .steer import effective_priority  # a steered priority in state.json wins over the spec's
             try:
-                status = (read_state(d) or {}).get("status")
-                priority = (read_spec(d) or {}).get("priority") or 0 if status == JobStatus.QUEUED else 0
+                state = read_state(d) or {}
+                status = state.get("status")
+                priority = effective_priority(read_spec(d), state) if status == JobStatus.QUEUED else 0
             except Unreadable as e:  # this run alone is skipped, once per change of its state.json
                 log.warning("%s skipped: %s", d.name, e)
                 status, priority = None, 0

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 _S = r"""["'](?:queued|running|succeeded|failed|cancelled)["']"""
 # A status compared, assigned or grouped as a literal (a dict key such as "running": [...] in a report is fine).
-STATUS_LITERAL = re.compile(rf"(?:==|!=|\bstatus\s*=|\bin\s*[(\[{{])\s*{_S}|{_S}\s*,\s*{_S}")
+STATUS_LITERAL = re.compile(rf"(?:==|!=|\bstatus\s*=|\bin\s*[(\[{{]|[({{])\s*{_S}\s*[,)}}]|(?:==|!=)\s*{_S}")
 RUN_FILE_LITERAL = re.compile(r"""/\s*["'](cancel|stop|outcome\.json|run\.lock|state\.json|spec\.json|progress\.json|"""
                               r"""summary\.json|metrics\.csv|train\.log|samples\.jsonl|trainer\.json|adapter|"""
                               r"""checkpoints|\.state\.lock)["']""")
