@@ -14,12 +14,19 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class StatusSet(frozenset):
+    """A set of statuses that iterates in declaration order, so messages and lists built from it are stable."""
+
+    def __iter__(self):
+        return (s for s in JobStatus if frozenset.__contains__(self, s))
+
+
 # The groups every process decides by. Members are str, so `state["status"] in ACTIVE` works on raw JSON values.
-ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})                        # holds or waits for a slot
-FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})  # the trainer is done
+ACTIVE = StatusSet({JobStatus.QUEUED, JobStatus.RUNNING})                        # holds or waits for a slot
+FINAL = StatusSet({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})  # the trainer is done
 CANCELLABLE = ACTIVE                                                             # cancel: queued at once, running by stop request
-RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})                   # retry requeues these
-STARTED = frozenset({JobStatus.RUNNING}) | FINAL                                 # has a start time, so a duration
+RETRYABLE = StatusSet({JobStatus.FAILED, JobStatus.CANCELLED})                   # retry requeues these
+STARTED = StatusSet({JobStatus.RUNNING} | FINAL)                                 # has a start time, so a duration
 
 JobStatus.ACTIVE = ACTIVE
 JobStatus.FINAL = FINAL
