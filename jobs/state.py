@@ -181,7 +181,7 @@ def retry_job(ws: Workspace, job_id: str) -> dict:
     rd.clear(rd.retry_leftovers)
     new = update_state(run_dir, expect=RETRYABLE, status=JobStatus.QUEUED, error=None,
                        attempt=int(st.get("attempt") or 1) + 1, resume=resume, pid=None,
-                       pid_create_time=None, finished_at=None, requeued_at=now_iso())
+                       pid_create_time=None, finished_at=None, requeued_at=now_iso(), held=False)
     if new is None:
         raise ValueError(f"job {job_id} is {st.get('status')}; only {' or '.join(ordered(RETRYABLE))} jobs can be "
                          "retried")
