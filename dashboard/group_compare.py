@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from jobs import contract
+from jobs.metrics import HIGHER, better
 from jobs.rundir import RunDir
 from jobs.state import list_run_dirs
 from jobs.sweep import group_of
@@ -48,7 +49,7 @@ def metric_choices(table: pd.DataFrame) -> list[str]:
 
 def ranked(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Best first; runs without the metric last."""
-    return table.sort_values(metric, ascending=metric not in cd.HIGHER_BETTER, na_position="last")
+    return table.sort_values(metric, ascending=better(metric) != HIGHER, na_position="last")
 
 
 def param_chart(table: pd.DataFrame, param: str, metric: str, others: list[str]) -> alt.Chart:
@@ -105,5 +106,5 @@ def top_labels(jobs: list[dict], frames: dict, metric: str | None, k: int) -> tu
         return labels[:k], labels[-k:]
     finals, _ = cd.final_metrics(jobs, frames)
     vals = pd.to_numeric(finals.loc[metric], errors="coerce") if metric in finals.index else pd.Series(dtype=float)
-    order = vals.sort_values(ascending=metric not in cd.HIGHER_BETTER, na_position="last").index.tolist()
+    order = vals.sort_values(ascending=better(metric) != HIGHER, na_position="last").index.tolist()
     return order[:k], order[-k:]
