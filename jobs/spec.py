@@ -16,7 +16,7 @@ from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
 from .params import COMMON_PARAMS, MANAGED_KEYS, Param
 from .workspace import Workspace
 
-TOP_KEYS = ("name", "method", "base_model", "dataset", "priority", "params", "parent_job", "notes")
+TOP_KEYS = ("name", "method", "base_model", "dataset", "priority", "params", "parent_job", "notes", "group")
 TOP_ALIASES = {"model_path": "base_model", "dataset_path": "dataset", "model": "base_model"}
 MAX_SPEC_BYTES = 1 << 20
 
@@ -79,7 +79,7 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     top = top_level(raw, err)
     method, method_name = resolve_method(top, ws, err)
     check_references(top, ws, err, check_refs)
-    name, priority, parent, notes = identity(top, method_name, err)
+    name, priority, parent, notes, group = identity(top, method_name, err)
     decl, given = given_params(top, method, err)
     params = resolve_params(decl, given, method, err, warn)
     cross_field_rules(params, given, method, err, warn)
@@ -92,6 +92,7 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     v.spec = {
         "name": name.strip(), "method": method.name, "base_model": top["base_model"], "dataset": top["dataset"],
         "priority": priority, "parent_job": parent, "notes": notes, "params": params,
+        **({"group": group} if group is not None else {}),
     }
     return v
 
@@ -190,8 +191,8 @@ def check_references(top: dict, ws: Workspace, err, check_refs: bool) -> None:
             err(key, val, msg + "registered: " + (", ".join(known) or "none") + f". To add one, {how}")
 
 
-def identity(top: dict, method_name: Any, err) -> tuple[Any, Any, Any, Any]:
-    """name (defaulted from method and dataset), priority, parent_job and notes."""
+def identity(top: dict, method_name: Any, err) -> tuple[Any, Any, Any, Any, Any]:
+    """name (defaulted from method and dataset), priority, parent_job, notes and the sweep group record."""
     name = top.get("name")
     if name is None:
         name = f"{method_name or 'job'}-{top.get('dataset') or 'data'}"
@@ -210,7 +211,10 @@ def identity(top: dict, method_name: Any, err) -> tuple[Any, Any, Any, Any]:
     notes = top.get("notes", "")
     if not isinstance(notes, str):
         err("notes", notes, "must be a string")
-    return name, priority, parent, notes
+    group = top.get("group")  # set by sweep expansion (jobs/sweep.py); kept so a run knows its sweep
+    if group is not None and not (isinstance(group, dict) and isinstance(group.get("id"), str)):
+        err("group", group, "must be the sweep record written by the spooler; submit a \"sweep\" instead")
+    return name, priority, parent, notes, group
 
 
 def given_params(top: dict, method: Method | None, err) -> tuple[list[Param], dict[str, Any]]:
