@@ -22,6 +22,7 @@ from jobs.workspace import Workspace
 
 from . import procs
 from .pickup import Pickup
+from .try_jobs import UseModel
 
 log = logging.getLogger("tunedeck.spooler")
 
@@ -51,6 +52,7 @@ class Options:
     auto_resume: bool = False
     stop_jobs: bool = False
     trainer_cmd: list[str] = field(default_factory=procs.default_trainer_cmd)
+    try_idle: float = 180.0                     # seconds a warm try worker waits for the next prompt
     tick: float = 0.25
 
 
@@ -80,6 +82,7 @@ class Daemon:
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
+        self.usemodel = UseModel(self)              # try-it workers and exports: slots ahead of queued trainings
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -124,6 +127,7 @@ class Daemon:
                 observer = kind(timeout=1.0) if kind is PollingObserver else kind()
                 observer.schedule(_Wake(self.wake), str(self.ws.incoming), recursive=False)
                 observer.schedule(_Wake(self.wake), str(self.ws.runs), recursive=False)
+                observer.schedule(_Wake(self.wake), str(self.usemodel.inbox), recursive=False)
                 observer.start()
                 return observer, "polling" if kind is PollingObserver else "inotify"
             except Exception as e:  # noqa: BLE001 - e.g. the inotify watch limit is reached
@@ -151,13 +155,14 @@ class Daemon:
             self.reap()
         elif self.running:
             log.info("leaving %d running job(s) alone; the next start re-adopts them", len(self.running))
+        self.usemodel.shutdown(stop_exports=self.opts.stop_jobs)
         self.heartbeat(stopped=True)
         log.info("spooler stopped")
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
         fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
-            (self.reap, self.handle_cancels, self.schedule, self.heartbeat)
+            (self.reap, self.handle_cancels, self.usemodel.step, self.schedule, self.heartbeat)
         for fn in fns:
             self._safely(fn)
 
@@ -197,7 +202,7 @@ class Daemon:
                 update_state(r.run_dir, expect=("running",), heartbeat_at=now_iso())
 
     def free_slots(self) -> list[int]:
-        busy = {r.slot for r in self.running.values()}
+        busy = {r.slot for r in self.running.values()} | self.usemodel.busy_slots()
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
     def schedule(self) -> None:

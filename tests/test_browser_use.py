@@ -1,0 +1,50 @@
+"""In the browser: type a prompt on a trained run's details page and see the base and tuned answers side by side;
+export the merged model and register it as a base model. Real trainer, real spooler, real try worker."""
+import os
+from pathlib import Path
+
+from jobs import requests as rq
+from jobs.registry import list_models
+from tests.spool_helpers import FAKE, Spooler, wait_for
+from tests.test_browser_e2e import ARGS, CHROMIUM, dashboard, pytestmark  # noqa: F401 - fixture and skip mark
+from tests.trainer_helpers import make_run, run
+
+
+def test_try_it_answers_side_by_side_then_export_and_register(ws, dashboard):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+    shots = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    run_dir = make_run(ws, max_steps=3, eval_ratio=0, num_sample_prompts=0, learning_rate=5e-3)
+    assert run(run_dir) == 0
+    job = run_dir.name
+    with Spooler(ws, "--try-idle", "120", trainer=FAKE) as sp, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(dashboard)  # the first deep link after a server start can show a spurious "Page not found"
+        page.get_by_text("Trainings").first.wait_for(timeout=60000)
+        page.goto(f"{dashboard}/training?id={job}")
+        page.get_by_role("tab", name="Try & export").click()
+        page.get_by_label("Prompt").fill("Say hello to the sea")
+        page.get_by_label("Prompt").press("Control+Enter")  # commits the text area inside the form
+        page.get_by_role("button", name="Send").click()
+        page.get_by_text("tokens").nth(1).wait_for(timeout=180000)      # both columns have answered
+        answers = rq.try_history(ws, job)[0]["answers"]
+        assert [a["target"] for a in answers] == ["base", job]
+        panel = page.locator('[data-testid="stHorizontalBlock"]').filter(has_text="Base model (tiny-demo)").last
+        cols = panel.locator('[data-testid="stColumn"]')
+        assert cols.count() == 2
+        assert "Base model (tiny-demo)" in cols.nth(0).inner_text() and "t-sft" in cols.nth(1).inner_text()
+        for col, a in zip((cols.nth(0), cols.nth(1)), answers):
+            assert a["text"].split()[0] in col.inner_text() and f"{a['tokens']} tokens" in col.inner_text()
+        page.screenshot(path=str(shots / "try-it.png"), full_page=True)
+
+        page.get_by_role("button", name="Export merged model").click()
+        page.get_by_text("Ollama Modelfile").wait_for(timeout=240000)
+        page.get_by_text("FROM ./merged").wait_for()
+        page.get_by_text("--enable-lora").first.wait_for()
+        page.screenshot(path=str(shots / "export.png"), full_page=True)
+        page.get_by_role("button", name="Register", exact=True).click()
+        page.get_by_text("Registered as base model").first.wait_for(timeout=30000)
+        wait_for(lambda: any(p == (rq.export_dir(run_dir) / "merged").resolve() for p in list_models(ws).values()))
+        browser.close()
+        sp.stop()
