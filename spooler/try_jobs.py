@@ -9,19 +9,17 @@ finishes it first.
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from jobs import requests as rq
 from jobs.atomic import read_json
 from jobs.registry import valid_name
-from jobs.state import now_iso, queue_order
+from jobs.state import now_iso, queue_order, read_state
+from jobs.steer import runnable
 
 from . import procs
+from .runners import Handle
 
 log = logging.getLogger("tunedeck.spooler")
 
@@ -32,17 +30,11 @@ class Helper:
     slot: int
     pid: int
     started: float | None
-    popen: subprocess.Popen | None     # None when adopted after a spooler restart
+    handle: Handle | None = None       # the runner's handle; rebuilt from pid and start time after a restart
     base_model: str | None = None
     job_id: str | None = None          # export: the run being exported
     request_id: str | None = None
     asked_to_exit: bool = False
-
-    def done(self) -> tuple[bool, int | None]:
-        if self.popen is not None:
-            code = self.popen.poll()
-            return code is not None, code
-        return not procs.alive(self.pid, self.started), None
 
 
 class UseModel:
@@ -85,8 +77,13 @@ class UseModel:
                 self._yield_one(keep=wanted_bases)  # another base's idle worker makes room
                 break
             self._launch(ptr, free[0])
-        if not self.d.free_slots() and queue_order(self.ws, self.d._queue_cache):
+        if not self.d.free_slots() and self._training_waits():
             self._yield_one(keep=wanted_bases)      # trainings always win over an idle try worker
+
+    def _training_waits(self) -> bool:
+        if not any(h.kind == "try" for h in self.helpers.values()):
+            return False
+        return any(runnable(read_state(self.ws.run_dir(j)) or {}) for j in queue_order(self.ws, self.d._queue_cache))
 
     def _yield_one(self, keep: set) -> None:
         if any(h.asked_to_exit for h in self.helpers.values()):
@@ -97,7 +94,7 @@ class UseModel:
             state = (read_json(rq.worker_file(self.ws, h.slot)) or {}).get("state")
             if state == rq.WorkerState.IDLE.value:
                 h.asked_to_exit = True
-                procs.signal_group(h.pid, signal.SIGTERM)
+                self.d.runner.stop_now(self._handle(h), hard=False)  # SIGTERM: it exits between answers
                 log.info("try worker for %s on slot %d asked to exit: the slot is needed", h.base_model, h.slot)
                 return
 
@@ -108,7 +105,7 @@ class UseModel:
             logf = rq.workers_dir(self.ws) / f"slot-{slot}.log"
             argv = [sys.executable, "-m", "trainer.try_worker", "--home", str(self.ws.home), "--base",
                     ptr["base_model"], "--slot", str(slot), "--idle", f"{self.idle:g}"]
-            helper = Helper("try", slot, 0, None, None, base_model=ptr["base_model"])
+            helper = Helper("try", slot, 0, None, base_model=ptr["base_model"])
         else:
             run_dir = self.ws.run_dir(ptr["job_id"])
             if not rq.claim(self.ws, ptr["request_id"]):
@@ -117,27 +114,32 @@ class UseModel:
                                   slot=slot, gpu=gpu, host=self.d.host)
             logf = rq.export_dir(run_dir) / "export.log"
             argv = [sys.executable, "-m", "trainer.export", str(run_dir), "--request", ptr["request_id"]]
-            helper = Helper("export", slot, 0, None, None, base_model=ptr.get("base_model"), job_id=ptr["job_id"],
+            helper = Helper("export", slot, 0, None, base_model=ptr.get("base_model"), job_id=ptr["job_id"],
                             request_id=ptr["request_id"])
         try:
-            p = spawn(argv, logf, gpu)
-        except OSError as e:
+            h = self.d.runner.spawn(f"{helper.kind}-{slot}", argv, logf, [gpu])
+        except (OSError, RuntimeError, NotImplementedError) as e:
             if helper.kind == "export":
                 self._fail_export(helper, f"could not start the exporter: {e}")
             else:
-                log.error("could not start a try worker: %s", e)
+                self._refuse(ptr, f"could not start a try worker: {e}")
             return
-        helper.pid, helper.popen, helper.started = p.pid, p, procs.create_time(p.pid)
+        helper.pid, helper.started, helper.handle = h.pid, h.started, h
         if helper.kind == "export":
-            rq.write_export_state(self.ws.run_dir(helper.job_id), pid=p.pid, pid_create_time=helper.started)
+            rq.write_export_state(self.ws.run_dir(helper.job_id), pid=h.pid, pid_create_time=h.started)
         self.helpers[slot] = helper
         log.info("started %s on slot %d (%s), pid %d", f"a try worker for {helper.base_model}" if helper.kind == "try"
-                 else f"the export of {helper.job_id}", slot, gpu or "cpu", p.pid)
+                 else f"the export of {helper.job_id}", slot, gpu or "cpu", h.pid)
+
+    def _handle(self, h: Helper) -> Handle:
+        if h.handle is None:  # adopted after a restart: the runner finds it by pid and start time
+            h.handle = Handle(f"{h.kind}-{h.slot}", self.ws.home, pid=h.pid, started=h.started)
+        return h.handle
 
     # ------------------------------------------------------------ end
     def reap(self) -> None:
         for slot, h in list(self.helpers.items()):
-            finished, code = h.done()
+            finished, code = self.d.runner.poll(self._handle(h))
             if not finished:
                 continue
             del self.helpers[slot]
@@ -185,7 +187,7 @@ class UseModel:
         """Warm workers hold memory for nobody once the spooler stops; exports finish unless told otherwise."""
         for h in self.helpers.values():
             if h.kind == "try" or stop_exports:
-                procs.signal_group(h.pid, signal.SIGTERM)
+                self.d.runner.stop_now(self._handle(h), hard=False)
 
     # ------------------------------------------------------------ restart
     def _adopt(self) -> None:
@@ -193,7 +195,7 @@ class UseModel:
         for w in rq.list_workers(self.ws):
             slot = w.get("slot")
             if isinstance(slot, int) and procs.alive(w.get("pid"), w.get("pid_create_time")):
-                self.helpers[slot] = Helper("try", slot, w["pid"], w.get("pid_create_time"), None,
+                self.helpers[slot] = Helper("try", slot, w["pid"], w.get("pid_create_time"),
                                             base_model=w.get("base_model"))
             elif isinstance(slot, int):
                 rq.worker_file(self.ws, slot).unlink(missing_ok=True)
@@ -201,7 +203,7 @@ class UseModel:
             run_dir = self.ws.run_dir(ptr.get("job_id", ""))
             if ptr.get("kind") == "export":
                 st = rq.export_state(run_dir)
-                h = Helper("export", st.get("slot", -1), st.get("pid") or 0, st.get("pid_create_time"), None,
+                h = Helper("export", st.get("slot", -1), st.get("pid") or 0, st.get("pid_create_time"),
                            base_model=ptr.get("base_model"), job_id=ptr.get("job_id"), request_id=ptr["request_id"])
                 if st.get("status") == rq.ExportStatus.EXPORTING.value and procs.alive(h.pid, h.started) \
                         and h.slot not in self.helpers:
@@ -215,18 +217,6 @@ class UseModel:
                 pid = (ans.get("worker") or {}).get("pid")
                 if not any(h.pid == pid or (pid is None and h.base_model == ptr.get("base_model"))
                            for h in self.helpers.values()):
-                    self._fail_orphans(Helper("try", -1, pid or 0, None, None, base_model=ptr.get("base_model")),
+                    self._fail_orphans(Helper("try", -1, pid or 0, None, base_model=ptr.get("base_model")),
                                        "unknown")
 
-
-def spawn(argv: list[str], log_path: Path, gpu: str | None) -> subprocess.Popen:
-    """Start a helper in its own session with the slot's GPU, its output appended to log_path."""
-    env = dict(os.environ)
-    env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(procs.REPO), env.get("PYTHONPATH")]))
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as logf:
-        return subprocess.Popen(argv, cwd=procs.REPO, env=env, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, start_new_session=True)
