@@ -1,6 +1,7 @@
 """In the browser: type a prompt on a trained run's details page and see the base and tuned answers side by side;
 export the merged model and register it as a base model. Real trainer, real spooler, real try worker."""
 import os
+import re
 from pathlib import Path
 
 from jobs import requests as rq
@@ -24,10 +25,11 @@ def test_try_it_answers_side_by_side_then_export_and_register(ws, dashboard):  #
         page.get_by_text("Trainings").first.wait_for(timeout=60000)
         page.goto(f"{dashboard}/training?id={job}")
         page.get_by_role("tab", name="Try & export").click()
-        page.get_by_label("Prompt").fill("Say hello to the sea")
-        page.get_by_label("Prompt").press("Control+Enter")  # commits the text area inside the form
+        page.get_by_label("Prompt", exact=True).fill("Say hello to the sea")
         page.get_by_role("button", name="Send").click()
-        page.get_by_text("tokens").nth(1).wait_for(timeout=180000)      # both columns have answered
+        wait_for(lambda: [h["status"] for h in rq.try_history(ws, job)] == ["done"], 240)
+        timing = page.get_by_text(re.compile(r"^\d+\.\d\d s · \d+ tokens$"))
+        wait_for(lambda: timing.count() == 2, 30)                       # both columns show their answer and time
         answers = rq.try_history(ws, job)[0]["answers"]
         assert [a["target"] for a in answers] == ["base", job]
         panel = page.locator('[data-testid="stHorizontalBlock"]').filter(has_text="Base model (tiny-demo)").last
@@ -39,9 +41,11 @@ def test_try_it_answers_side_by_side_then_export_and_register(ws, dashboard):  #
         page.screenshot(path=str(shots / "try-it.png"), full_page=True)
 
         page.get_by_role("button", name="Export merged model").click()
-        page.get_by_text("Ollama Modelfile").wait_for(timeout=240000)
-        page.get_by_text("FROM ./merged").wait_for()
-        page.get_by_text("--enable-lora").first.wait_for()
+        wait_for(lambda: rq.export_state(run_dir).get("status") == "done", 300)
+        code = page.locator('[data-testid="stCode"]')
+        code.filter(has_text="FROM ./merged").wait_for(timeout=30000)
+        code.filter(has_text="--enable-lora").wait_for()
+        code.filter(has_text="PeftModel.from_pretrained").wait_for()
         page.screenshot(path=str(shots / "export.png"), full_page=True)
         page.get_by_role("button", name="Register", exact=True).click()
         page.get_by_text("Registered as base model").first.wait_for(timeout=30000)
