@@ -152,6 +152,9 @@ ZH = {
     "methods.rewards": "GRPO 奖励函数",
 }
 
+from .i18n_sweeps import EN as _EN_SWEEPS, ZH as _ZH_SWEEPS  # noqa: E402 - sweeps, groups, steering, settings
+EN.update(_EN_SWEEPS)
+ZH.update(_ZH_SWEEPS)
 from .i18n_use import EN as _USE_EN, ZH as _USE_ZH  # noqa: E402 - try it and export live in their own catalog
 EN.update(_USE_EN)
 ZH.update(_USE_ZH)

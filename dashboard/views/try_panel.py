@@ -44,6 +44,7 @@ def render_compare(jobs: list[dict]) -> None:
     st.header(t("try.title"))
     ready = [j for j in jobs if rq.has_adapter(j["dir"])]
     ready = [j for j in ready if j["spec"].get("base_model") == ready[0]["spec"].get("base_model")]  # one base
+    ready = ready[:rq.MAX_TARGETS - 1]  # a large sweep: its first runs, and the base model
     if not ready:
         st.caption(t("try.none_answerable"))
         return
