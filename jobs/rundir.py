@@ -13,6 +13,7 @@ class RunDir:
     """runs/<job_id>/ and every file in it. `RunDir(path)`, or `Workspace.run(job_id)`."""
 
     path: Path
+    STEER_REQUEST = "steer.json"
 
     def __post_init__(self):
         object.__setattr__(self, "path", Path(self.path))
@@ -51,6 +52,11 @@ class RunDir:
     def stop_request(self) -> Path:
         """Touched by the spooler; the trainer finishes its step, saves and exits."""
         return self.path / "stop"
+
+    @property
+    def steer_request(self) -> Path:
+        """Priority or hold for a job already waiting in a backend queue (Slurm); the daemon applies it there."""
+        return self.path / self.STEER_REQUEST
 
     # --- written by the trainer
     @property
