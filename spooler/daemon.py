@@ -17,10 +17,12 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
-from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_state, update_state)
+from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_state, update_state,
+                        write_queue_snapshot)
 from jobs.workspace import Workspace
 
 from . import procs
+from .leftovers import sweep_leftovers
 from .pickup import Pickup
 
 log = logging.getLogger("tunedeck.spooler")
@@ -52,6 +54,8 @@ class Options:
     stop_jobs: bool = False
     trainer_cmd: list[str] = field(default_factory=procs.default_trainer_cmd)
     tick: float = 0.25
+    sweep_every: float = 60.0     # how often leftovers of a crash are looked for
+    sweep_age: float = 600.0      # how old a temp file or half-built folder must be to count as left over
 
 
 class _Wake(FileSystemEventHandler):
@@ -76,7 +80,10 @@ class Daemon:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.pickup = Pickup(ws, settle=opts.settle)
-        self.positions: dict[str, int] = {}
+        self._order: list[str] = []            # the queue as last read; _head is the next one to try
+        self._order_at, self._order_dirty, self._head = 0.0, True, 0
+        self._snapshot: list[str] | None = None
+        self._snapshot_at = 0.0
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
@@ -89,8 +96,7 @@ class Daemon:
         log.info("spooler on %s: %d slot(s) %s, %s, home %s", self.host, len(self.slot_gpus),
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
         self._safely(self.recover)
-        self._safely(self.sweep_leftovers)
-        last_scan = last_pass = last_recover = 0.0
+        last_scan = last_pass = last_recover = last_sweep = 0.0
         try:
             while not self.stopping.is_set():
                 woke = self.wake.wait(self.opts.tick)
@@ -99,6 +105,7 @@ class Daemon:
                 new = []
                 if woke or now - last_scan >= self.opts.rescan or self.pickup.pending:
                     new = self.pickup.scan()
+                    self._order_dirty = self._order_dirty or bool(new)
                     if now - last_scan >= self.opts.rescan:
                         last_scan = now
                 # A full pass reads every state.json: do it on news, else about once a second.
@@ -111,6 +118,9 @@ class Daemon:
                 if now - last_recover >= 10.0:  # another daemon may have died holding jobs
                     last_recover = now
                     self._safely(self.recover)
+                if now - last_sweep >= self.opts.sweep_every:  # the first pass runs at start
+                    last_sweep = now
+                    self._safely(self.sweep_leftovers)
         finally:
             if observer is not None:
                 observer.stop()
@@ -156,7 +166,7 @@ class Daemon:
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
-        fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
+        fns = (self.reap, self.handle_cancels, self.heartbeat, self.snapshot_queue) if light else \
             (self.reap, self.handle_cancels, self.schedule, self.heartbeat)
         for fn in fns:
             self._safely(fn)
@@ -168,16 +178,14 @@ class Daemon:
         except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
             log.exception("%s failed", fn.__name__)
 
-    def sweep_leftovers(self, min_age: float = 600.0) -> None:
-        """Half-built or half-deleted run folders left by a crash (hidden, so never listed as jobs)."""
-        import shutil
-        now = time.time()
-        for d in self.ws.runs.glob(".*"):
-            try:
-                if d.is_dir() and d.name.startswith((".new-", ".trash-")) and now - d.stat().st_mtime > min_age:
-                    shutil.rmtree(d, ignore_errors=True)
-            except OSError:
-                pass
+    def sweep_leftovers(self, min_age: float | None = None) -> None:
+        """Leftovers of a kill -9, removed once they are older than `min_age` (never touched by a live writer
+        that long): half-built or half-deleted run folders (hidden, so never listed as jobs) and the temp files
+        of atomic writes (.state.json.*.tmp and the like) in run folders, the spool and the workspace home."""
+        removed = sweep_leftovers(self.ws, self.opts.sweep_age if min_age is None else min_age)
+        if removed:
+            log.info("removed %d leftover temp file(s) or folder(s) older than %.0f s", removed,
+                     self.opts.sweep_age if min_age is None else min_age)
 
     def heartbeat(self, stopped: bool = False) -> None:
         slots = [r.job_id for r in self.running.values()]
@@ -201,31 +209,38 @@ class Daemon:
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
     def schedule(self) -> None:
-        order = []
-        for job_id in queue_order(self.ws, self._queue_cache):
-            run_dir = self.ws.run_dir(job_id)
-            if (run_dir / "cancel").exists() and update_state(
-                    run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
-                    finished_at=now_iso(), queue_position=None):
-                continue
-            order.append(job_id)
+        """Start queued jobs on free slots. The queue is re-read from the run folders when new jobs arrived or
+        every rescan interval, not per start, so a start costs O(1) writes however long the queue is; a stale
+        entry is harmless because the claim checks the job's current status under its lock."""
+        now = time.monotonic()
+        if self._order_dirty or now - self._order_at >= self.opts.rescan:
+            self._order = queue_order(self.ws, self._queue_cache)
+            self._order_at, self._order_dirty, self._head = now, False, 0
         for slot in self.free_slots():
-            while order:
-                job_id = order.pop(0)
+            while self._head < len(self._order):
+                job_id = self._order[self._head]
+                self._head += 1
+                if (self.ws.run_dir(job_id) / "cancel").exists() and update_state(
+                        self.ws.run_dir(job_id), expect=("queued",), status="cancelled",
+                        error="cancelled before it started", finished_at=now_iso()):
+                    continue
                 if self.start(job_id, slot):
                     break
-        positions = {j: i + 1 for i, j in enumerate(order)}
-        for job_id, pos in positions.items():
-            if self.positions.get(job_id) != pos:
-                update_state(self.ws.run_dir(job_id), expect=("queued",), queue_position=pos)
-        self.positions = positions
+        self.snapshot_queue()
+
+    def snapshot_queue(self, every: float = 0.5) -> None:
+        """queue.json for readers (positions), written when the queue changed, at most every `every` seconds."""
+        waiting = self._order[self._head:]
+        if waiting == self._snapshot or time.monotonic() - self._snapshot_at < every:
+            return
+        write_queue_snapshot(self.ws, waiting)
+        self._snapshot, self._snapshot_at = waiting, time.monotonic()
 
     def start(self, job_id: str, slot: int) -> bool:
         run_dir = self.ws.run_dir(job_id)
         gpu = self.slot_gpus[slot]
         claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host, slot=slot, gpu=gpu,
-                               started_at=now_iso(), pid=None, pid_create_time=None, queue_position=None,
-                               **self.ident)
+                               started_at=now_iso(), pid=None, pid_create_time=None, **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
         for f in ("stop", "cancel", "outcome.json", "trainer.json"):
