@@ -73,6 +73,8 @@ EN = {
     "datasets.delete_confirm": "Delete dataset {name}? Jobs that already ran keep their results.",
     "models.title": "Base models", "models.register": "Register a local model folder", "models.name": "Name",
     "models.path": "Folder path", "models.register_btn": "Check and register",
+    "models.roots": "Only folders under these model roots can be registered here: {roots}. Add roots as "
+                    "\"model_roots\" in workspace/config.json; anything else needs models/<name>.json from a shell.",
     "models.registered": "Registered {name}.", "models.none": "No models registered.",
     "models.arch": "Architecture", "models.params": "Parameters", "models.size": "Size on disk",
     "models.context": "Context length", "models.chat": "Chat template", "models.chat_fallback": "ChatML fallback",
@@ -144,6 +146,8 @@ ZH = {
     "datasets.hist_stats": "{n} 行，最长 {max} 个词元，平均 {mean:.1f}",
     "datasets.delete_confirm": "删除数据集 {name}？已运行任务的结果会保留。",
     "models.title": "基础模型", "models.register": "注册本地模型目录", "models.name": "名称", "models.path": "目录路径",
+    "models.roots": "此处只能注册以下模型根目录中的文件夹：{roots}。可在 workspace/config.json 的 \"model_roots\" 中添加根目录；"
+                    "其他位置需在命令行中编写 models/<名称>.json。",
     "models.register_btn": "检查并注册", "models.registered": "已注册 {name}。", "models.none": "尚未注册模型。",
     "models.arch": "架构", "models.params": "参数量", "models.size": "磁盘占用", "models.context": "上下文长度",
     "models.chat": "对话模板", "models.chat_fallback": "使用 ChatML 备用模板", "models.unregister": "取消注册",

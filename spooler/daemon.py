@@ -1,6 +1,7 @@
 """The daemon loop: pickup, schedule queued jobs onto slots, watch running ones, handle cancel."""
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -17,6 +18,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
+from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
 from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_state, update_state,
                         write_queue_snapshot)
 from jobs.workspace import Workspace
@@ -40,6 +42,7 @@ class Running:
     termed: bool = False
     killed: bool = False
     beat_at: float = 0.0                        # last heartbeat written to state.json
+    no_space: bool = False                      # finishing it hit a full disk; retried each pass
 
 
 @dataclass
@@ -56,6 +59,14 @@ class Options:
     tick: float = 0.25
     sweep_every: float = 60.0     # how often leftovers of a crash are looked for
     sweep_age: float = 600.0      # how old a temp file or half-built folder must be to count as left over
+
+
+def disk_nearly_full(run_dir: Path, below: int = 1 << 20) -> bool:
+    """Whether a trainer that died without a reason most likely died of a full disk."""
+    try:
+        return free_bytes(run_dir) < below
+    except OSError:
+        return False
 
 
 class _Wake(FileSystemEventHandler):
@@ -77,6 +88,7 @@ class Daemon:
         gpus = opts.gpus if opts.gpus is not None else procs.detect_gpus()
         self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
         self.running: dict[str, Running] = {}
+        self._unfinished: dict[str, tuple[Running, int | None]] = {}  # ended; status not written yet (full disk)
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.pickup = Pickup(ws, settle=opts.settle)
@@ -192,12 +204,19 @@ class Daemon:
         if not stopped and time.time() - self._hb[0] < 2.0 and slots == self._hb[1]:
             return
         self._hb = (time.time(), slots)
-        atomic_write_json(self.ws.spooler_heartbeat, {
+        beat = {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if r.slot == i), None)}
                       for i, g in enumerate(self.slot_gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
-        })
+        }
+        try:
+            atomic_write_json(self.ws.spooler_heartbeat, beat)
+        except OSError as e:  # a full disk: stay visibly alive by rewriting the heartbeat in place
+            if not is_no_space(e):
+                raise
+            beat["problem"] = NO_SPACE
+            rewrite_in_place(self.ws.spooler_heartbeat, json.dumps(beat).encode())
         now = time.time()
         for r in self.running.values():  # the job's own heartbeat, at most every 5 s
             if now - r.beat_at >= 5:
@@ -268,7 +287,19 @@ class Daemon:
                     continue
                 code = None
             del self.running[job_id]
-            self.finish(r, code)
+            self._unfinished[job_id] = (r, code)
+        for job_id, (r, code) in list(self._unfinished.items()):
+            try:
+                self.finish(r, code)
+            except OSError as e:
+                if not is_no_space(e):
+                    raise
+                if not r.no_space:  # once per job: the log may be on the same full disk
+                    r.no_space = True
+                    log.error("%s ended but its status cannot be written (%s); retrying until there is space",
+                              job_id, NO_SPACE)
+                continue
+            del self._unfinished[job_id]
 
     def finish(self, r: Running, code: int | None) -> None:
         outcome = read_json(r.run_dir / "outcome.json") or {}
@@ -287,6 +318,8 @@ class Daemon:
             status, error = "failed", f"trainer was killed by {name}; retry resumes from the last checkpoint"
         elif outcome.get("error"):
             status, error = "failed", outcome["error"]
+        elif code == EXIT_NO_SPACE or r.no_space or (code != EXIT_OK and disk_nearly_full(r.run_dir)):
+            status, error = "failed", f"{NO_SPACE}: the trainer could not write; free some space, then retry"
         elif code is None:
             status, error = "failed", "trainer died without a result; see train.log"
         else:
@@ -323,7 +356,8 @@ class Daemon:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
         for run_dir in list_run_dirs(self.ws):
             st = read_state(run_dir)
-            if run_dir.name in self.running or not st or st.get("status") != "running" \
+            if run_dir.name in self.running or run_dir.name in self._unfinished or not st \
+                    or st.get("status") != "running" \
                     or st.get("host") != self.host:
                 continue
             if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
