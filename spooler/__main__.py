@@ -9,6 +9,7 @@ import sys
 from jobs.workspace import Workspace
 
 from . import cli
+from .runners import RUNNERS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds between sweeps for temp files and half-built run folders left by a crash")
     ap.add_argument("--sweep-age", type=float, default=600.0, help="age in seconds at which such leftovers are removed")
     ap.add_argument("--trainer-cmd", help="command that runs one job (default: python -m trainer)")
+    ap.add_argument("--runner", default="local", choices=RUNNERS,
+                    help="where jobs run: local (default) processes on this machine")
     args = ap.parse_args(argv)
     if args.slots < 1:
         ap.error(f"--slots must be ≥ 1 (got {args.slots})")
@@ -54,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%Y-%m-%d %H:%M:%S")
     from .daemon import Daemon, Options
     opts = Options(slots=args.slots, poll=args.poll, rescan=args.rescan, settle=args.settle, grace=args.grace,
-                   auto_resume=args.auto_resume, stop_jobs=args.stop_jobs, sweep_every=args.sweep_every,
-                   sweep_age=args.sweep_age)
+                   auto_resume=args.auto_resume, stop_jobs=args.stop_jobs, runner=args.runner,
+                   sweep_every=args.sweep_every, sweep_age=args.sweep_age)
     if args.gpus is not None:
         opts.gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
     elif args.slots and not _has_gpu():
