@@ -98,30 +98,37 @@ def create_run(ws: Workspace, job_id: str, spec: dict, **state: Any) -> bool:
     return True
 
 
-def list_run_dirs(ws: Workspace) -> list[Path]:
-    if not ws.runs.is_dir():
+def _job_entries(ws: Workspace) -> list[os.DirEntry]:
+    """Job folders only: no symlinks, no hidden or foreign names."""
+    try:
+        with os.scandir(ws.runs) as it:
+            return [e for e in it if is_job_id(e.name) and e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
         return []
-    with os.scandir(ws.runs) as it:  # job folders only: no symlinks, no hidden or foreign names
-        return sorted((Path(e.path) for e in it if is_job_id(e.name) and e.is_dir(follow_symlinks=False)),
-                      reverse=True)
 
 
-def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
-    """Queued job ids in the order they will run: priority first, then acceptance time (created_at), then id.
+def list_run_dirs(ws: Workspace) -> list[Path]:
+    """Every run folder, newest id first."""
+    return [ws.runs / name for name in sorted((e.name for e in _job_entries(ws)), reverse=True)]
 
-    Acceptance time, not the id: an id comes from a file name or another host's clock, so it cannot jump the queue.
-    With `cache` (a dict kept by the caller), a state.json is re-read only when its mtime or size changed.
+
+def scan_jobs(ws: Workspace, cache: dict | None = None) -> dict[str, tuple]:
+    """job id -> (status, priority, acceptance time) for every run folder.
+
+    With `cache` (a dict kept by the caller) a state.json is re-read only when its mtime or size changed, so a pass
+    over 10,000 runs costs one stat each; the daemon's queue and its recovery pass share one cache.
     """
     cache = {} if cache is None else cache
-    queued = []
-    for d in list_run_dirs(ws):
+    out = {}
+    for e in _job_entries(ws):
         try:
-            s = os.stat(d / "state.json")
+            s = os.stat(os.path.join(e.path, "state.json"))
         except OSError:
             continue
         sig = (s.st_mtime_ns, s.st_size)
-        hit = cache.get(d.name)
+        hit = cache.get(e.name)
         if hit is None or hit[0] != sig:
+            d = Path(e.path)
             st = read_state(d) or {}
             status = st.get("status")
             priority, accepted = 0, ""
@@ -129,9 +136,20 @@ def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
                 priority = (read_spec(d) or {}).get("priority") or 0
                 priority = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
                 accepted = st.get("created_at") if isinstance(st.get("created_at"), str) else ""
-            hit = cache[d.name] = (sig, status, priority, accepted)
-        if hit[1] == "queued":
-            queued.append((-hit[2], hit[3], d.name))
+            hit = cache[e.name] = (sig, status, priority, accepted)
+        out[e.name] = hit[1:]
+    for gone in set(cache) - set(out):
+        del cache[gone]
+    return out
+
+
+def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
+    """Queued job ids in the order they will run: priority first, then acceptance time (created_at), then id.
+
+    Acceptance time, not the id: an id comes from a file name or another host's clock, so it cannot jump the queue.
+    """
+    queued = [(-priority, accepted, job) for job, (status, priority, accepted) in scan_jobs(ws, cache).items()
+              if status == "queued"]
     return [job for *_, job in sorted(queued)]
 
 

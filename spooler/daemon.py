@@ -17,7 +17,7 @@ from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
-from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_spec, read_state,
+from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, now_iso, queue_order, read_spec, read_state, scan_jobs,
                         update_state, write_queue_snapshot)
 from jobs.workspace import Workspace
 
@@ -49,10 +49,19 @@ class Options:
     sweep_age: float = 600.0      # how old a temp file or half-built folder must be to count as left over
 
 
-def disk_nearly_full(run_dir: Path, below: int = 1 << 20) -> bool:
-    """Whether a trainer that died without a reason most likely died of a full disk."""
+NO_SPACE_REASON = f"{NO_SPACE}: the trainer could not write; free some space, then retry"
+
+
+def died_of_full_disk(run_dir: Path, below: int = 1 << 20) -> bool:
+    """Whether a trainer that died without writing its outcome most likely died of a full disk: the disk is still
+    (nearly) full, or the end of its train.log says so."""
     try:
-        return free_bytes(run_dir) < below
+        if free_bytes(run_dir) < below:
+            return True
+        with open(run_dir / "train.log", "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 8192))
+            tail = fh.read().decode("utf-8", "replace")
+        return "No space left on device" in tail or NO_SPACE in tail
     except OSError:
         return False
 
@@ -84,6 +93,7 @@ class Daemon:
         self.pickup = Pickup(ws, settle=opts.settle)
         self._order: list[str] = []            # the queue as last read; _head is the next one to try
         self._order_at, self._order_dirty, self._head = 0.0, True, 0
+        self._scan_cost = 0.0                  # seconds the last full read of the queue took
         self._snapshot: list[str] | None = None
         self._snapshot_at = 0.0
         self.started_at = now_iso()
@@ -118,7 +128,7 @@ class Daemon:
                     last_pass = now
                 else:
                     self.step(light=True)
-                if now - last_recover >= 10.0:  # another daemon may have died holding jobs
+                if now - last_recover >= max(10.0, 20 * self._scan_cost):  # another daemon may have died holding jobs
                     last_recover = now
                     self._safely(self.recover)
                 if now - last_sweep >= self.opts.sweep_every:  # the first pass runs at start
@@ -221,9 +231,11 @@ class Daemon:
         every rescan interval, not per start, so a start costs O(1) writes however long the queue is; a stale
         entry is harmless because the claim checks the job's current status under its lock."""
         now = time.monotonic()
-        if self._order_dirty or now - self._order_at >= self.opts.rescan:
+        if self._order_dirty or now - self._order_at >= max(self.opts.rescan, 10 * self._scan_cost):
             self._order = queue_order(self.ws, self._queue_cache)
-            self._order_at, self._order_dirty, self._head = now, False, 0
+            # A re-read costs one stat per run: with 10,000 runs, keep it to about a tenth of the daemon's time.
+            self._scan_cost = time.monotonic() - now
+            self._order_at, self._order_dirty, self._head = time.monotonic(), False, 0
         for slot in self.free_slots():
             while self._head < len(self._order):
                 job_id = self._order[self._head]
@@ -304,8 +316,8 @@ class Daemon:
             status, error = "failed", f"trainer was killed by {name}; retry resumes from the last checkpoint"
         elif outcome.get("error"):
             status, error = "failed", outcome["error"]
-        elif code == EXIT_NO_SPACE or no_space or disk_nearly_full(r.run_dir):
-            status, error = "failed", f"{NO_SPACE}: the trainer could not write; free some space, then retry"
+        elif code == EXIT_NO_SPACE or no_space or died_of_full_disk(r.run_dir):
+            status, error = "failed", NO_SPACE_REASON
         elif code is None:
             status, error = "failed", "trainer died without a result; see train.log"
         else:
@@ -331,7 +343,10 @@ class Daemon:
     # ------------------------------------------------------------ restart
     def recover(self) -> None:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
-        for run_dir in list_run_dirs(self.ws):
+        # Only runs whose status is "running" are read in full; the rest cost a stat (the queue's cache).
+        running = sorted((j for j, (status, *_) in scan_jobs(self.ws, self._queue_cache).items()
+                          if status == "running"), reverse=True)
+        for run_dir in (self.ws.run_dir(j) for j in running):
             st = read_state(run_dir)
             if run_dir.name in self.running or run_dir.name in self._unfinished or not st \
                     or st.get("status") != "running" or not self.runner.owns(st, self.host):
@@ -362,9 +377,9 @@ class Daemon:
                              attempt=int(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
                 log.info("requeued %s to resume after the spooler stopped", job_id)
             else:
-                update_state(run_dir, expect=("running",), status="failed", error="interrupted: spooler stopped",
-                             finished_at=now_iso())
-                log.info("%s failed: interrupted: spooler stopped", job_id)
+                why = NO_SPACE_REASON if died_of_full_disk(run_dir) else "interrupted: spooler stopped"
+                update_state(run_dir, expect=("running",), status="failed", error=why, finished_at=now_iso())
+                log.info("%s failed: %s", job_id, why)
 
     def _spare_slot(self) -> int:
         free = self.free_slots()

@@ -69,6 +69,7 @@ class Pickup:
         self.ws = ws
         self.settle = settle
         self.pending: dict[str, tuple] = {}   # name -> (size, mtime_ns, stable_since)
+        self.failed: set[str] = set()          # names whose processing raised; logged once
         self.accepted = 0
         self.rejected = 0
 
@@ -87,12 +88,15 @@ class Pickup:
             try:
                 job = self._one(entry)
             except Exception as e:  # noqa: BLE001 - one bad file must never stop the daemon
-                log.exception("could not process %s: %s", escape_invisible(repr(entry.name)), e)
+                if entry.name not in self.failed:  # one traceback per file, not one per rescan
+                    self.failed.add(entry.name)
+                    log.exception("could not process %s: %s", escape_invisible(repr(entry.name)), e)
                 job = self._reject_safely(Path(entry.path), f"could not be processed: {type(e).__name__}")
             if job:
                 new.append(job)
         for gone in set(self.pending) - seen:
             self.pending.pop(gone, None)
+        self.failed &= seen
         return new
 
     def _one(self, entry: os.DirEntry) -> str | None:
