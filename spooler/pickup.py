@@ -205,11 +205,14 @@ class Pickup:
         return new_job_id(st.st_ctime, salt=path.name.encode() + b"\0" + data)
 
     def _accept(self, path: Path, data: bytes, st: os.stat_result, spec: dict) -> str | None:
-        job_id = self._job_id(path, data, st)
         source = {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
-        ds = registry.list_datasets(self.ws).get(spec["dataset"])
-        sha = registry.dataset_info(ds)["sha256"] if ds else None
-        made = create_run(self.ws, job_id, spec, source_file=path.name, source=source, dataset_sha256=sha)
+        named = path.stem if is_job_id(path.stem) and os.path.isdir(self.ws.run_dir(path.stem)) else None
+        job_id = named or self._job_id(path, data, st)
+        made = False
+        if named is None:
+            ds = registry.list_datasets(self.ws).get(spec["dataset"])
+            sha = registry.dataset_info(ds)["sha256"] if ds else None
+            made = create_run(self.ws, job_id, spec, source_file=path.name, source=source, dataset_sha256=sha)
         if not made:
             existing = read_state(self.ws.run_dir(job_id)) or {}
             if existing.get("source") != source:  # not this very file after a crash: a resubmission

@@ -197,6 +197,17 @@ def test_resubmission_under_an_existing_job_id_is_rejected_naming_the_job(ws):
     assert jobs_by_name(ws) == {"first": job} and read_state(ws.run_dir(job))["status"] == "succeeded"
 
 
+def test_resubmission_under_an_old_job_id_is_rejected_too(ws):
+    """However long ago the job ran, a file named after it is refused, never run under a new id."""
+    from jobs.spec import validate
+    old = "20200101-000000-000000-0a0b0c"
+    create_run(ws, old, validate(spec("ancient"), ws).spec)
+    drop(ws, f"{old}.json", spec("again"))
+    Pickup(ws, settle=0).scan()
+    assert jobs_by_name(ws) == {"ancient": old}
+    assert old in reasons(ws)[f"{old}.json"] and "already exists" in reasons(ws)[f"{old}.json"]
+
+
 @pytest.mark.parametrize("name", ["00000101-000000-000000-000000.json", "20000101-000000-000000-abcdef.json",
                                   "19991231-235959-999999-ffffff.json"])
 def test_a_file_name_cannot_pick_an_id_that_jumps_the_queue(ws, name):
