@@ -19,10 +19,12 @@ from jobs.atomic import atomic_write_json, read_json
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
 from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, now_iso, queue_order, read_spec, read_state, scan_jobs,
                         update_state, write_queue_snapshot)
+from jobs.steer import runnable
 from jobs.workspace import Workspace
 
 from . import procs
 from .leftovers import sweep_leftovers
+from .notify import Notifier
 from .pickup import Pickup
 from .runners import STARTING, Handle, make_runner
 
@@ -94,11 +96,13 @@ class Daemon:
         self._order: list[str] = []            # the queue as last read; _head is the next one to try
         self._order_at, self._order_dirty, self._head = 0.0, True, 0
         self._scan_cost = 0.0                  # seconds the last full read of the queue took
+        self._kept: list[str] = []              # tried but still queued (held), so still in queue.json
         self._snapshot: list[str] | None = None
         self._snapshot_at = 0.0
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
+        self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -109,6 +113,7 @@ class Daemon:
                  len(self.slot_gpus),
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
         self._safely(self.recover)
+        self.notifier.start()
         last_scan = last_pass = last_recover = last_sweep = 0.0
         try:
             while not self.stopping.is_set():
@@ -137,6 +142,7 @@ class Daemon:
         finally:
             if observer is not None:
                 observer.stop()
+            self.notifier.stop()
             self.shutdown()
 
     def watch(self):
@@ -235,7 +241,7 @@ class Daemon:
             self._order = queue_order(self.ws, self._queue_cache)
             # A re-read costs one stat per run: with 10,000 runs, keep it to about a tenth of the daemon's time.
             self._scan_cost = time.monotonic() - now
-            self._order_at, self._order_dirty, self._head = time.monotonic(), False, 0
+            self._order_at, self._order_dirty, self._head, self._kept = time.monotonic(), False, 0, []
         for slot in self.free_slots():
             while self._head < len(self._order):
                 job_id = self._order[self._head]
@@ -246,11 +252,13 @@ class Daemon:
                     continue
                 if self.start(job_id, slot):
                     break
+                if (read_state(self.ws.run_dir(job_id)) or {}).get("status") == "queued":
+                    self._kept.append(job_id)  # held: it keeps its place in the queue
         self.snapshot_queue()
 
     def snapshot_queue(self, every: float = 0.5) -> None:
         """queue.json for readers (positions), written when the queue changed, at most every `every` seconds."""
-        waiting = self._order[self._head:]
+        waiting = self._kept + self._order[self._head:]
         if waiting == self._snapshot or time.monotonic() - self._snapshot_at < every:
             return
         write_queue_snapshot(self.ws, waiting)
@@ -259,8 +267,8 @@ class Daemon:
     def start(self, job_id: str, slot: int) -> bool:
         run_dir = self.ws.run_dir(job_id)
         gpu = self.slot_gpus[slot]
-        claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host, slot=slot, gpu=gpu,
-                               started_at=now_iso(), pid=None, pid_create_time=None, **self.ident)
+        claimed = update_state(run_dir, expect=("queued",), guard=runnable, status="running", host=self.host,
+                               slot=slot, gpu=gpu, started_at=now_iso(), pid=None, pid_create_time=None, **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
         for f in ("stop", "cancel", "outcome.json", "trainer.json"):

@@ -19,8 +19,9 @@ from pathlib import Path
 from jobs import registry
 from jobs.atomic import atomic_write_text
 from jobs.display_text import escape_invisible
-from jobs.spec import MAX_SPEC_BYTES, validate
+from jobs.spec import MAX_SPEC_BYTES
 from jobs.state import create_run, is_job_id, new_job_id, read_spec, read_state
+from jobs.sweep import expand, group_id_for_file
 from jobs.workspace import Workspace
 
 log = logging.getLogger("tunedeck.spooler")
@@ -93,13 +94,13 @@ class Pickup:
                     log.exception("could not process %s: %s", escape_invisible(repr(entry.name)), e)
                 job = self._reject_safely(Path(entry.path), f"could not be processed: {type(e).__name__}")
             if job:
-                new.append(job)
+                new.extend(job if isinstance(job, list) else [job])
         for gone in set(self.pending) - seen:
             self.pending.pop(gone, None)
         self.failed &= seen
         return new
 
-    def _one(self, entry: os.DirEntry) -> str | None:
+    def _one(self, entry: os.DirEntry) -> str | list[str] | None:
         name = entry.name
         path = Path(entry.path)
         try:
@@ -130,7 +131,9 @@ class Pickup:
         if isinstance(got, str):
             return self._reject(path, got)
         data, st = got
-        v = validate(data, self.ws)
+        x = expand(data, self.ws, group_id=group_id_for_file(path.stem, path.name.encode() + b"\0" + data,
+                                                             st.st_ctime))
+        v = x.as_validation()
         parse_error = v.errors and v.errors[0].field == "spec" and v.spec is None and (
             not data.strip() or "not valid JSON" in v.errors[0].message)
         if parse_error and not self._settled(name, st):
@@ -143,6 +146,8 @@ class Pickup:
                 return self._reject(path, f"the spec has {len(v.errors)} problem(s); they are not quoted because "
                                           "the file belongs to another user: check it with python -m jobs validate")
             return self._reject(path, "\n".join(str(p) for p in v.errors))
+        if "group" in x.specs[0]:
+            return self._accept_group(path, x.specs)
         return self._accept(path, data, st, v.spec)
 
     def _read(self, path: Path) -> tuple[bytes, os.stat_result] | str | None:
@@ -234,6 +239,22 @@ class Pickup:
         log.info("%s was already queued as %s before a restart; removed it from incoming/",
                  escape_invisible(path.name), job_id)
         return None
+
+    def _accept_group(self, path: Path, specs: list[dict]) -> list[str]:
+        """A sweep: one run per combination, ids derived from the group id, so a crash mid-way never doubles one."""
+        ds = registry.list_datasets(self.ws).get(specs[0]["dataset"])
+        sha = registry.dataset_info(ds)["sha256"] if ds else None
+        made = [s["group"]["job_id"] for s in specs
+                if create_run(self.ws, s["group"]["job_id"], s, source_file=path.name, dataset_sha256=sha)]
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        self.accepted += len(made)
+        if made:
+            log.info("queued sweep %s: %d run(s) of %s from %s", specs[0]["group"]["id"], len(made),
+                     specs[0]["group"]["name"], path.name)
+        return made
 
     def _reject_safely(self, path: Path, reason: str) -> None:
         try:
