@@ -120,3 +120,17 @@ def test_request_files_name_only_job_ids(attack):
     create_run(ws, job, v.spec)
     update_state(ws.run_dir(job), status="failed")
     assert retry_job(ws, job)["status"] == "queued"
+
+
+def test_request_pointers_with_bad_job_ids_are_never_followed(attack):
+    """Try-it and export requests reach the daemon as pointer files; a forged job id in one is ignored."""
+    from jobs import requests as rq
+    ws = attack
+    rq.inbox(ws).mkdir(parents=True, exist_ok=True)
+    rq.taken_dir(ws).mkdir(parents=True, exist_ok=True)
+    for i, bad in enumerate(["../../elsewhere/run", "", None, SYMLINKED_ID + "/..", 7]):
+        rid = f"20260101-000000-00000{i}-abcdef"
+        ptr = {"request_id": rid, "kind": "export", "job_id": bad, "base_model": "tiny-demo"}
+        atomic_write_json(rq.inbox(ws) / f"{rid}.json", ptr)
+        atomic_write_json(rq.taken_dir(ws) / f"{rid}.json", ptr)
+    assert rq.pending(ws) == [] and rq.taken(ws) == []
