@@ -10,7 +10,7 @@ import streamlit as st
 from jobs import jsonl
 from jobs.overview import UNKNOWN, UNREADABLE, job_summary, spooler_alive
 from jobs.rundir import RunDir
-from jobs.state import list_run_dirs
+from jobs.state import list_run_dirs, queue_positions
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
@@ -42,9 +42,11 @@ def _summary_cached(run_dir: str, sig: tuple) -> dict:
 
 def job_rows(ws: Workspace) -> list[dict]:
     rows = []
+    positions = queue_positions(ws)  # from the daemon's queue.json: positions are not kept in each state.json
     for d in list_run_dirs(ws):
         sig = tuple(_sig(f) for f in RunDir(d).live_files)
-        rows.append(_summary_cached(str(d), sig))
+        row = _summary_cached(str(d), sig)
+        rows.append({**row, "queue_position": positions.get(d.name)} if row.get("status") == JobStatus.QUEUED else row)
     return rows
 
 

@@ -22,9 +22,13 @@ MISSING = "—"
 def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
     jobs, missing = [], []
     for i, job_id in enumerate(dict.fromkeys(i for i in ids if i)):
-        run_dir = ws.run_dir(job_id)
+        try:  # ids come from the URL: only real job folders inside runs/ are read
+            run_dir = ws.existing_run(job_id)
+        except (KeyError, ValueError):
+            missing.append(job_id)
+            continue
         try:
-            spec = read_spec(run_dir) if run_dir.is_dir() else None
+            spec = read_spec(run_dir)
             if spec is not None:
                 state, summary = read_state(run_dir) or {}, contract.read(RunDir(run_dir).summary) or {}
         except Unreadable as e:  # listed as missing, with the reason

@@ -74,7 +74,7 @@ STATE = {"status": STATUS, "error": STR.opt, "created_at": ISO.opt, "started_at"
          "resume": BOOL.opt, "pid": INT.opt, "pid_create_time": NUM.opt, "host": STR.opt, "slot": INT.opt,
          "gpu": GPU.opt, "queue_position": INT.opt, "daemon_pid": INT.opt, "daemon_create_time": NUM.opt,
          "daemon_host": STR.opt, "exit_code": INT.opt, "source_file": STR.opt, "dataset_sha256": STR.opt,
-         "runner": STR.opt, "priority": INT.opt, "held": BOOL.opt, "held_at": ISO.opt, "steered_at": ISO.opt}
+         "runner": STR.opt, "source": DICT.opt, "priority": INT.opt, "held": BOOL.opt, "held_at": ISO.opt, "steered_at": ISO.opt}
 SPEC = {"name": STR, "method": STR, "base_model": STR, "dataset": STR, "priority": INT.opt, "params": DICT,
         "parent_job": STR.opt, "notes": STR.opt, "group": DICT.opt}
 PROGRESS = {"step": INT, "total_steps": INT.opt, "percent": NUM.opt, "eta_seconds": NUM.opt,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+STATE_FILE = "state.json"  # also spelled out for the queue scan, which stats thousands of them without a RunDir
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -37,7 +39,7 @@ class RunDir:
     @property
     def state(self) -> Path:
         """status, error, timestamps, pid, host, attempt; changed only under `state_lock`."""
-        return self.path / "state.json"
+        return self.path / STATE_FILE
 
     @property
     def state_lock(self) -> Path:

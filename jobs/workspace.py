@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .job_ids import existing_run, run_path
 from .rundir import RunDir
 
 ENV_HOME = "TUNEDECK_HOME"
@@ -64,11 +65,16 @@ class Workspace:
         return self.home / "spooler.json"
 
     def run_dir(self, job_id: str) -> Path:
-        return self.runs / job_id
+        """runs/<job_id>; a value that is not a job id raises jobs.job_ids.BadJobId (a ValueError)."""
+        return run_path(self.runs, job_id)
+
+    def existing_run(self, job_id: str) -> Path:
+        """The folder of an existing job; BadJobId for a non-id, KeyError when there is no such job."""
+        return existing_run(self.runs, job_id)
 
     def run(self, job_id: str) -> RunDir:
         """The run folder of `job_id`, with its files named (jobs.rundir.RunDir)."""
-        return RunDir(self.runs / job_id)
+        return RunDir(run_path(self.runs, job_id))
 
     @classmethod
     def of_run(cls, run_dir: str | os.PathLike) -> "Workspace":

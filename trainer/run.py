@@ -23,6 +23,7 @@ from filelock import Timeout
 from jobs import registry
 from jobs import logformat
 from jobs.atomic import atomic_write_json, read_json
+from jobs.disk import EXIT_NO_SPACE, NO_SPACE, NoSpace, is_no_space
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import validate
 from jobs.rundir import RunDir
@@ -172,6 +173,7 @@ def build_trainer(r: Run) -> None:
     from transformers.trainer_callback import PrinterCallback
 
     from .callbacks import MetricsCallback
+    from .disk_guard import DiskSpaceCallback
     from .job import Job
 
     model = model_mod.add_lora(r.base, r.params)
@@ -196,6 +198,7 @@ def build_trainer(r: Run) -> None:
     r.trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
     r.trainer.add_callback(r.metrics)
     r.trainer.add_callback(r.stop_cb)
+    r.trainer.add_callback(DiskSpaceCallback(r.rd.path, model, r.model_path))  # after stop_cb: sees its save request
 
 
 def train_steps(r: Run) -> None:
@@ -210,11 +213,15 @@ def train_steps(r: Run) -> None:
 
 
 def save(r: Run) -> None:
-    """A last eval when the final step had none, then the adapter (written aside and renamed into place)."""
+    """A last eval when the final step had none, then the adapter (written aside and renamed into place), once the
+    disk has room for it."""
+    from .disk_guard import check_adapter_space
+
     final_eval = r.prepared.eval and r.spec["method"] != "grpo" and r.metrics.last_eval_step != r.trainer.state.global_step
     if not r.stopped and final_eval:
         r.trainer.evaluate()
     r.metrics.writer.close()
+    check_adapter_space(r.rd.path, r.trainer.model, r.model_path)
     r.adapter = save_adapter(r.trainer.model, r.tokenizer, r.rd.path)
     log.info("adapter saved: %s", r.adapter)
 
@@ -303,13 +310,18 @@ def _run(run_dir: Path, resume: bool) -> int:
         error = _explain(e)
         log.error("%s\n%s", error, traceback.format_exc())
     if error is not None:
-        code = 1
+        code = EXIT_NO_SPACE if error.startswith(NO_SPACE) else 1
     status = {EXIT_OK: JobStatus.SUCCEEDED, EXIT_STOPPED: JobStatus.CANCELLED}.get(code, JobStatus.FAILED)
     if status == JobStatus.CANCELLED:
         error = "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
-    atomic_write_json(rd.outcome, {"exit_code": code, "status": status,
-                                                 "error": error, "finished_at": now_iso()})
-    update_state(run_dir, status=status, error=error, finished_at=now_iso())
+    try:
+        atomic_write_json(rd.outcome, {"exit_code": code, "status": status, "error": error, "finished_at": now_iso()})
+        update_state(run_dir, status=status, error=error, finished_at=now_iso())
+    except OSError as e:
+        if not is_no_space(e):
+            raise
+        log.error("%s: could not record the outcome; the spooler records it from the exit code", NO_SPACE)
+        return EXIT_NO_SPACE if code not in (EXIT_OK, EXIT_STOPPED) else code
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
     for sig, handler in prev_handlers.items():
         signal.signal(sig, handler)
@@ -317,6 +329,10 @@ def _run(run_dir: Path, resume: bool) -> int:
 
 
 def _explain(e: Exception) -> str:
+    if isinstance(e, NoSpace):
+        return str(e)
+    if is_no_space(e):
+        return f"{NO_SPACE}: {getattr(e, 'filename', None) or 'a write'} failed; free some space, then retry"
     name = type(e).__name__
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     if "OutOfMemoryError" in name or "out of memory" in text.lower():

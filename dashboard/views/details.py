@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pandas as pd
 import streamlit as st
 
 from jobs import contract
 from jobs.contract import Unreadable
+from jobs.job_ids import BadJobId, is_job_id
 from jobs.logformat import LEVELS, level_of
 from jobs.overview import UNKNOWN
 from jobs.rundir import RunDir
-from jobs.state import cancel_job, is_job_id, read_spec, read_state, retry_job
+from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 from dashboard.charts import PALETTE, metric_names, overlay
@@ -28,16 +28,21 @@ def render() -> None:
     ws = workspace()
     job_id = st.query_params.get("id", "")
     spooler_banner(ws)
-    if not job_id or not re.fullmatch(r"[A-Za-z0-9._\-]{1,80}", job_id):
+    if not job_id:
         st.title(t("details.title"))
         st.info(t("details.pick"))
         return
-    run_dir = ws.run_dir(job_id)
-    if not run_dir.is_dir():
+    try:
+        run_dir = ws.existing_run(job_id)  # the one job-id check: pattern, and a real folder inside runs/
+    except BadJobId:
+        st.title(t("details.title"))
+        st.error(t("job.bad_id"))
+        return
+    except KeyError:
         if (ws.incoming / f"{job_id}.json").exists():
             st.title(job_id)
             st.info(t("details.submitted"))
-            st.fragment(run_every=1.0)(lambda: st.rerun() if run_dir.is_dir() else None)()
+            st.fragment(run_every=1.0)(lambda: st.rerun() if ws.run_dir(job_id).is_dir() else None)()
             return
         st.title(t("details.title"))
         st.error(t("details.unknown", id=job_id))
@@ -80,7 +85,7 @@ def header(run_dir) -> None:
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
     if status == JobStatus.QUEUED:
-        c2.write(t("details.queue_position", pos=state.get("queue_position") or "?"))
+        c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
         eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == JobStatus.RUNNING and prog.get("eta_seconds") else ""
