@@ -189,6 +189,9 @@ PARAM_HELP_ZH = {
     "logging_steps": "每 N 步写一行指标。", "checkpoint_steps": "每 N 步保存一个可恢复的检查点。",
     "save_total_limit": "保留的检查点数量；更早的会被删除。", "lora_alpha": "LoRA alpha；null 表示 2 × lora_rank。",
     "lora_dropout": "LoRA 层上的 dropout。",
+    "num_gpus": "本任务每个节点使用的 GPU 数（无 GPU 的机器上为 CPU 进程数）；大于 1 时用 torchrun 数据并行训练，"
+                "并占用同样多的 spooler 槽位。",
+    "num_nodes": "本任务使用的机器数；大于 1 需要 spooler 的 Slurm 运行器。",
     "prompt_context_column": "数据集中存在时附加到提示后的可选字段（Alpaca 的 input）。",
     "reward_functions": "按名称选择奖励函数：correctness（与参考答案的数字一致）、format（<reasoning>/<answer> 格式）、"
                         "length_penalty（长度惩罚），以及自定义函数。",

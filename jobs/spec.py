@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import registry
+from .capacity import capacity_problems
 from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
 from .params import COMMON_PARAMS, MANAGED_KEYS, Param
 from .workspace import Workspace
@@ -224,6 +225,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         warn("params.epochs", params.get("epochs"), "ignored: max_steps is set and wins over epochs")
     if params.get("warmup_steps") is not None and "warmup_ratio" in given and params.get("warmup_ratio") != 0.03:
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
+    if check_refs:
+        for f, val, msg in capacity_problems(params, ws):
+            err(f, val, msg)
     for col in ("prompt_input_column", "prompt_output_column"):
         if not params.get(col) and method is not None:
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class Options:
     trainer_cmd: list[str] = field(default_factory=procs.default_trainer_cmd)
     tick: float = 0.25
     runner: str = "local"
+    partition: str | None = None                # slurm: sbatch --partition
+    sbatch_args: list[str] = field(default_factory=list)  # slurm: extra sbatch arguments, as given
 
 
 class _Wake(FileSystemEventHandler):
@@ -60,9 +63,12 @@ class Daemon:
         me = psutil.Process()
         self.ident = {"daemon_pid": me.pid, "daemon_create_time": me.create_time(), "daemon_host": self.host}
         gpus = opts.gpus if opts.gpus is not None else procs.detect_gpus()
-        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
-        self.running: dict[str, Handle] = {}
         self.runner = make_runner(opts.runner, opts)
+        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
+        if self.runner.queues_itself:
+            self.slot_gpus = []  # the cluster's scheduler owns the GPUs
+        self.running: dict[str, Handle] = {}
+        self._needs: dict[str, int] = {}
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.pickup = Pickup(ws, settle=opts.settle)
@@ -145,8 +151,8 @@ class Daemon:
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
-        fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
-            (self.reap, self.handle_cancels, self.schedule, self.heartbeat)
+        fns = (self.reap, self.handle_cancels, self.refresh, self.heartbeat) if light else \
+            (self.reap, self.handle_cancels, self.schedule, self.refresh, self.heartbeat)
         for fn in fns:
             self._safely(fn)
 
@@ -175,6 +181,7 @@ class Daemon:
         self._hb = (time.time(), slots)
         atomic_write_json(self.ws.spooler_heartbeat, {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
+            "runner": self.runner.name,
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None)}
                       for i, g in enumerate(self.slot_gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
@@ -189,7 +196,23 @@ class Daemon:
         busy = {s for r in self.running.values() for s in r.slots}
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
+    def refresh(self) -> None:
+        """Backend facts (Slurm's state, pending reason, node list) into state.json when they change."""
+        for r in list(self.running.values()):
+            facts = self.runner.refresh(r)
+            if facts:
+                update_state(r.run_dir, expect=("running",), **facts)
+
+    def need(self, job_id: str) -> int:
+        """Slots a job takes: its num_gpus (one torchrun process per slot)."""
+        if job_id not in self._needs:
+            params = (read_spec(self.ws.run_dir(job_id)) or {}).get("params") or {}
+            self._needs[job_id] = max(1, int(params.get("num_gpus") or 1))
+        return self._needs[job_id]
+
     def schedule(self) -> None:
+        """Start queued jobs in queue order. A job that needs more slots than are free waits, and so does every
+        job behind it: nothing overtakes it, so a multi-slot job is never starved by a stream of small ones."""
         order = []
         for job_id in queue_order(self.ws, self._queue_cache):
             run_dir = self.ws.run_dir(job_id)
@@ -198,36 +221,52 @@ class Daemon:
                     finished_at=now_iso(), queue_position=None):
                 continue
             order.append(job_id)
-        for slot in self.free_slots():
-            while order:
-                job_id = order.pop(0)
-                if self.start(job_id, slot):
-                    break
+        if self.runner.queues_itself:  # Slurm and the like: hand every job over at once
+            for job_id in order:
+                self.start(job_id, [])
+            order = []
+        free, waiting = self.free_slots(), []
+        for job_id in order:
+            k = self.need(job_id)
+            if k > len(self.slot_gpus):
+                update_state(self.ws.run_dir(job_id), expect=("queued",), status="failed", finished_at=now_iso(),
+                             queue_position=None, error=f"num_gpus={k} but this spooler has only "
+                             f"{len(self.slot_gpus)} slot(s); retry it on a spooler with more")
+                continue
+            if not waiting and k <= len(free):
+                if self.start(job_id, free[:k]):
+                    free = free[k:]
+                continue
+            waiting.append(job_id)
+        order = waiting
         positions = {j: i + 1 for i, j in enumerate(order)}
         for job_id, pos in positions.items():
             if self.positions.get(job_id) != pos:
                 update_state(self.ws.run_dir(job_id), expect=("queued",), queue_position=pos)
         self.positions = positions
 
-    def start(self, job_id: str, slot: int) -> bool:
+    def start(self, job_id: str, slots: list[int]) -> bool:
         run_dir = self.ws.run_dir(job_id)
-        gpu = self.slot_gpus[slot]
-        claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host, slot=slot, gpu=gpu,
-                               started_at=now_iso(), pid=None, pid_create_time=None, queue_position=None,
+        gpus = [self.slot_gpus[s] for s in slots]
+        gpu = ",".join(g for g in gpus if g is not None) or None
+        claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host,
+                               slot=slots[0] if slots else None, slots=slots, gpu=gpu, started_at=now_iso(),
+                               pid=None, pid_create_time=None, queue_position=None, runner=self.runner.name,
                                **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
         for f in ("stop", "cancel", "outcome.json", "trainer.json"):
             (run_dir / f).unlink(missing_ok=True)
         try:
-            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), [gpu], read_spec(run_dir) or {})
-        except (OSError, RuntimeError) as e:
+            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), gpus, read_spec(run_dir) or {})
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
             update_state(run_dir, status="failed", error=f"could not start the trainer: {e}", finished_at=now_iso())
             return False
-        h.slots = [slot]
+        h.slots = list(slots)
         update_state(run_dir, **fields)
         self.running[job_id] = h
-        log.info("started %s on slot %d (%s), %s, attempt %s%s", job_id, slot, gpu or "cpu",
+        where = f"slot(s) {','.join(map(str, slots))} ({gpu or 'cpu'})" if slots else self.runner.name
+        log.info("started %s on %s, %s, attempt %s%s", job_id, where,
                  f"pid {h.pid}" if h.pid else f"{self.runner.name} job {h.external_id}",
                  claimed.get("attempt"), ", resuming" if claimed.get("resume") else "")
         return True
@@ -242,8 +281,8 @@ class Daemon:
 
     def finish(self, r: Running, code: int | None) -> None:
         outcome = read_json(r.run_dir / "outcome.json") or {}
-        if code is None:
-            code = outcome.get("exit_code")
+        if (code is None or code >= 0) and isinstance(outcome.get("exit_code"), int):
+            code = outcome["exit_code"]  # the trainer's own word wins (torchrun and Slurm report no exit code of theirs)
         if code == EXIT_BUSY:
             log.warning("%s: another trainer already runs it; leaving it to that one", r.job_id)
             return
@@ -258,7 +297,7 @@ class Daemon:
         elif outcome.get("error"):
             status, error = "failed", outcome["error"]
         elif code is None:
-            status, error = "failed", "trainer died without a result; see train.log"
+            status, error = "failed", f"{r.ended or 'trainer died'} without a result; see train.log"
         else:
             status, error = "failed", f"trainer exited with code {code}; see train.log"
         if cancelled and status == "failed" and code is None:
@@ -296,8 +335,10 @@ class Daemon:
                 continue  # a trainer is starting up; the next pass sees it
             if h is not None:
                 if not self.runner.queues_itself:
-                    slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
-                    h.slots = [slot]
+                    want = st.get("slots") or ([st["slot"]] if st.get("slot") is not None else [])
+                    free, n = self.free_slots(), max(1, len(want))
+                    h.slots = want if want and all(s in free for s in want) else free[:n] if len(free) >= n \
+                        else [len(self.slot_gpus) + len(self.running) + i for i in range(n)]  # over capacity
                 self.running[job_id] = h
                 update_state(run_dir, **self.ident)
                 log.info("re-adopted %s (%s)", job_id, f"pid {h.pid}" if h.pid else
@@ -316,7 +357,3 @@ class Daemon:
                 update_state(run_dir, expect=("running",), status="failed", error="interrupted: spooler stopped",
                              finished_at=now_iso())
                 log.info("%s failed: interrupted: spooler stopped", job_id)
-
-    def _spare_slot(self) -> int:
-        free = self.free_slots()
-        return free[0] if free else len(self.slot_gpus) + len(self.running)
