@@ -45,4 +45,6 @@ def job_summary(run_dir: Path) -> dict:
         "duration_seconds": duration, "final_loss": summary.get("final_loss"), "final_reward": summary.get("final_reward"),
         "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": spec.get("priority", 0),
         "attempt": st.get("attempt"), "has_state": bool(st),
+        "runner": st.get("runner") or "local", "host": st.get("host"), "slurm_job_id": st.get("slurm_job_id"),
+        "slurm_nodes": st.get("slurm_nodes"), "slurm_reason": st.get("slurm_reason") if status == "running" else None,
     }

@@ -247,6 +247,7 @@ class Daemon:
 
     def start(self, job_id: str, slots: list[int]) -> bool:
         run_dir = self.ws.run_dir(job_id)
+        spec = read_spec(run_dir) or {}
         gpus = [self.slot_gpus[s] for s in slots]
         gpu = ",".join(g for g in gpus if g is not None) or None
         claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host,
@@ -258,7 +259,7 @@ class Daemon:
         for f in ("stop", "cancel", "outcome.json", "trainer.json"):
             (run_dir / f).unlink(missing_ok=True)
         try:
-            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), gpus, read_spec(run_dir) or {})
+            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), gpus, spec)
         except (OSError, RuntimeError, subprocess.SubprocessError) as e:
             update_state(run_dir, status="failed", error=f"could not start the trainer: {e}", finished_at=now_iso())
             return False

@@ -53,7 +53,7 @@ def table(ws, statuses, methods, models, query) -> None:
         "queue": r["queue_position"], "method": r["method"], "base_model": r["base_model"],
         "dataset": r["dataset"], "created": (r["created_at"] or "")[:19].replace("T", " "),
         "duration": fmt_duration(r["duration_seconds"]),
-        "result": _result(r), "job_id": r["job_id"],
+        "result": _result(r), "where": _where(r), "job_id": r["job_id"],
     } for r in rows])
     df["queue"] = df["queue"].astype("Int64")  # blank, not "None", for jobs that are not queued
     event = st.dataframe(
@@ -64,10 +64,19 @@ def table(ws, statuses, methods, models, query) -> None:
             "progress": st.column_config.ProgressColumn(t("col.progress"), min_value=0.0, max_value=1.0, format="percent"),
             "steps": t("col.steps"), "eta": t("col.eta"), "queue": st.column_config.NumberColumn(t("col.queue")),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
-            "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"), "job_id": "id",
+            "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"),
+            "where": t("col.where"), "job_id": "id",
         })
     selected = [rows[i] for i in (event.selection.rows if event else [])]
     actions(ws, selected)
+
+
+def _where(r: dict) -> str:
+    """local: the host; Slurm: the job id and its nodes, or why it still waits."""
+    if r.get("runner") == "slurm" and r.get("slurm_job_id"):
+        where = r.get("slurm_nodes") or (f"{t('where.pending')}: {r['slurm_reason']}" if r.get("slurm_reason") else "")
+        return f"slurm {r['slurm_job_id']}" + (f" · {where}" if where else "")
+    return r.get("host") or ""
 
 
 def _result(r: dict) -> str:
