@@ -17,9 +17,11 @@ from watchdog.observers.polling import PollingObserver
 from jobs.atomic import atomic_write_json, read_json
 from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_spec, read_state,
                         update_state)
+from jobs.steer import runnable
 from jobs.workspace import Workspace
 
 from . import procs
+from .notify import Notifier
 from .pickup import Pickup
 from .runners import STARTING, Handle, make_runner
 
@@ -76,6 +78,7 @@ class Daemon:
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
+        self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -87,6 +90,7 @@ class Daemon:
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
         self._safely(self.recover)
         self._safely(self.sweep_leftovers)
+        self.notifier.start()
         last_scan = last_pass = last_recover = 0.0
         try:
             while not self.stopping.is_set():
@@ -111,6 +115,7 @@ class Daemon:
         finally:
             if observer is not None:
                 observer.stop()
+            self.notifier.stop()
             self.shutdown()
 
     def watch(self):
@@ -221,23 +226,22 @@ class Daemon:
                     finished_at=now_iso(), queue_position=None):
                 continue
             order.append(job_id)
-        if self.runner.queues_itself:  # Slurm and the like: hand every job over at once
-            for job_id in order:
-                self.start(job_id, [])
-            order = []
-        free, waiting = self.free_slots(), []
+        if self.runner.queues_itself:  # Slurm and the like: hand every job over at once; held ones stay
+            order = [j for j in order if not self.start(j, [])]
+        free, waiting, blocked = self.free_slots(), [], False
         for job_id in order:
             k = self.need(job_id)
-            if k > len(self.slot_gpus):
+            if k > len(self.slot_gpus) and not self.runner.queues_itself:
                 update_state(self.ws.run_dir(job_id), expect=("queued",), status="failed", finished_at=now_iso(),
                              queue_position=None, error=f"num_gpus={k} but this spooler has only "
                              f"{len(self.slot_gpus)} slot(s); retry it on a spooler with more")
                 continue
-            if not waiting and k <= len(free):
-                if self.start(job_id, free[:k]):
-                    free = free[k:]
+            if not blocked and k <= len(free) and self.start(job_id, free[:k]):
+                free = free[k:]
                 continue
-            waiting.append(job_id)
+            waiting.append(job_id)  # a held job keeps its place in the queue and holds up nobody
+            if not blocked and not self.runner.queues_itself and runnable(read_state(self.ws.run_dir(job_id)) or {}):
+                blocked = True  # the first runnable job that does not fit: nothing behind it overtakes it
         order = waiting
         positions = {j: i + 1 for i, j in enumerate(order)}
         for job_id, pos in positions.items():
@@ -250,7 +254,7 @@ class Daemon:
         spec = read_spec(run_dir) or {}
         gpus = [self.slot_gpus[s] for s in slots]
         gpu = ",".join(g for g in gpus if g is not None) or None
-        claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host,
+        claimed = update_state(run_dir, expect=("queued",), guard=runnable, status="running", host=self.host,
                                slot=slots[0] if slots else None, slots=slots, gpu=gpu, started_at=now_iso(),
                                pid=None, pid_create_time=None, queue_position=None, runner=self.runner.name,
                                **self.ident)
