@@ -1,6 +1,6 @@
 """The Slurm runner's overhead against the local runner, and DDP scaling of 2 CPU ranks against 1.
 
-python bench/cluster_overhead.py [--rounds 3] [--steps 4] [--ddp-steps 30]
+python bench/cluster_overhead.py [--rounds 3] [--steps 4] [--ddp-steps 30] [--tiny-demo DIR]
 
 1. The same tiny job (tiny-demo SFT, --steps steps) dropped into the spool of a local spooler and of a
    `--runner slurm` spooler on a single-node Slurm started here (tests/slurm_cluster.py), alternately, --rounds
@@ -24,6 +24,7 @@ from pathlib import Path
 from common import REPO, cleanup, fresh_workspace
 
 from jobs.atomic import atomic_write_json, read_json
+from jobs.init import init_workspace
 from jobs.spec import validate
 from jobs.spool import submit
 from jobs.state import create_run, new_job_id, read_state
@@ -127,8 +128,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--ddp-steps", type=int, default=30)
+    ap.add_argument("--tiny-demo", help="an already built tiny-demo folder to copy instead of building one")
     a = ap.parse_args()
-    base = fresh_workspace()
+    if a.tiny_demo:
+        base = Workspace(Path(tempfile.mkdtemp(prefix="tunedeck-bench-"))).ensure()
+        shutil.copytree(a.tiny_demo, base.models / "tiny-demo")
+        init_workspace(base, log=lambda *_: None)
+    else:
+        base = fresh_workspace()
     try:
         print(json.dumps({"slurm_vs_local": runner_overhead(base, a.rounds, a.steps),
                           "ddp_2_vs_1": ddp_scaling(sibling(base), a.ddp_steps)}, indent=2))

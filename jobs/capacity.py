@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from .atomic import read_json
-from .overview import spooler_alive
 from .workspace import Workspace
 
 
 def spooler_limits(ws: Workspace) -> tuple[str, int | None] | None:
     """(runner, slots) of the live spooler; slots is None for a runner that queues jobs itself. None: no spooler."""
+    from .overview import spooler_alive  # here: overview imports the spec module that imports this one
     if not spooler_alive(ws):
         return None
     hb = read_json(ws.spooler_heartbeat) or {}
