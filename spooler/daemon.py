@@ -1,6 +1,7 @@
 """The daemon loop: pickup, schedule queued jobs onto slots, watch running ones, handle cancel."""
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -8,6 +9,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 from watchdog.events import FileSystemEventHandler
@@ -15,15 +17,18 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
-from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_spec, read_state,
-                        update_state)
+from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
+from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, now_iso, queue_order, read_spec, read_state, scan_jobs,
+                        update_state, write_queue_snapshot)
 from jobs.steer import runnable
 from jobs.workspace import Workspace
 
-from . import procs
+from . import procs, steering
+from .leftovers import sweep_leftovers
 from .notify import Notifier
 from .pickup import Pickup
 from .runners import STARTING, Handle, make_runner
+from .try_jobs import UseModel
 
 log = logging.getLogger("tunedeck.spooler")
 
@@ -42,10 +47,30 @@ class Options:
     auto_resume: bool = False
     stop_jobs: bool = False
     trainer_cmd: list[str] = field(default_factory=procs.default_trainer_cmd)
+    try_idle: float = 180.0                     # seconds a warm try worker waits for the next prompt
     tick: float = 0.25
     runner: str = "local"
     partition: str | None = None                # slurm: sbatch --partition
     sbatch_args: list[str] = field(default_factory=list)  # slurm: extra sbatch arguments, as given
+    sweep_every: float = 60.0     # how often leftovers of a crash are looked for
+    sweep_age: float = 600.0      # how old a temp file or half-built folder must be to count as left over
+
+
+NO_SPACE_REASON = f"{NO_SPACE}: the trainer could not write; free some space, then retry"
+
+
+def died_of_full_disk(run_dir: Path, below: int = 1 << 20) -> bool:
+    """Whether a trainer that died without writing its outcome most likely died of a full disk: the disk is still
+    (nearly) full, or the end of its train.log says so."""
+    try:
+        if free_bytes(run_dir) < below:
+            return True
+        with open(run_dir / "train.log", "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 8192))
+            tail = fh.read().decode("utf-8", "replace")
+        return "No space left on device" in tail or NO_SPACE in tail
+    except OSError:
+        return False
 
 
 class _Wake(FileSystemEventHandler):
@@ -71,14 +96,22 @@ class Daemon:
             self.slot_gpus = []  # the cluster's scheduler owns the GPUs
         self.running: dict[str, Handle] = {}
         self._needs: dict[str, int] = {}
+        # Ended, status not written yet (a full disk): job id -> [handle, exit code, whether a write hit ENOSPC]
+        self._unfinished: dict[str, list] = {}
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.pickup = Pickup(ws, settle=opts.settle)
-        self.positions: dict[str, int] = {}
+        self._order: list[str] = []            # the queue as last read; _head is the next one to try
+        self._order_at, self._order_dirty, self._head = 0.0, True, 0
+        self._scan_cost = 0.0                  # seconds the last full read of the queue took
+        self._kept: list[str] = []              # tried but still queued (held), so still in queue.json
+        self._snapshot: list[str] | None = None
+        self._snapshot_at = 0.0
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
         self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
+        self.usemodel = UseModel(self)              # try-it workers and exports: slots ahead of queued trainings
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -89,9 +122,8 @@ class Daemon:
                  len(self.slot_gpus),
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
         self._safely(self.recover)
-        self._safely(self.sweep_leftovers)
         self.notifier.start()
-        last_scan = last_pass = last_recover = 0.0
+        last_scan = last_pass = last_recover = last_sweep = 0.0
         try:
             while not self.stopping.is_set():
                 woke = self.wake.wait(self.opts.tick)
@@ -100,6 +132,7 @@ class Daemon:
                 new = []
                 if woke or now - last_scan >= self.opts.rescan or self.pickup.pending:
                     new = self.pickup.scan()
+                    self._order_dirty = self._order_dirty or bool(new)
                     if now - last_scan >= self.opts.rescan:
                         last_scan = now
                 # A full pass reads every state.json: do it on news, else about once a second.
@@ -109,9 +142,12 @@ class Daemon:
                     last_pass = now
                 else:
                     self.step(light=True)
-                if now - last_recover >= 10.0:  # another daemon may have died holding jobs
+                if now - last_recover >= max(10.0, 20 * self._scan_cost):  # another daemon may have died holding jobs
                     last_recover = now
                     self._safely(self.recover)
+                if now - last_sweep >= self.opts.sweep_every:  # the first pass runs at start
+                    last_sweep = now
+                    self._safely(self.sweep_leftovers)
         finally:
             if observer is not None:
                 observer.stop()
@@ -126,6 +162,7 @@ class Daemon:
                 observer = kind(timeout=1.0) if kind is PollingObserver else kind()
                 observer.schedule(_Wake(self.wake), str(self.ws.incoming), recursive=False)
                 observer.schedule(_Wake(self.wake), str(self.ws.runs), recursive=False)
+                observer.schedule(_Wake(self.wake), str(self.usemodel.inbox), recursive=False)
                 observer.start()
                 return observer, "polling" if kind is PollingObserver else "inotify"
             except Exception as e:  # noqa: BLE001 - e.g. the inotify watch limit is reached
@@ -151,15 +188,20 @@ class Daemon:
             self.reap()
         elif self.running:
             log.info("leaving %d running job(s) alone; the next start re-adopts them", len(self.running))
+        self.usemodel.shutdown(stop_exports=self.opts.stop_jobs)
         self.heartbeat(stopped=True)
         log.info("spooler stopped")
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
-        fns = (self.reap, self.handle_cancels, self.refresh, self.heartbeat) if light else \
-            (self.reap, self.handle_cancels, self.schedule, self.refresh, self.heartbeat)
+        fns = (self.reap, self.handle_cancels, self.refresh, self.heartbeat, self.snapshot_queue) if light else \
+            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.refresh,
+             self.heartbeat)
         for fn in fns:
             self._safely(fn)
+
+    def apply_steering(self) -> None:
+        steering.apply_requests(self.running, self.runner)  # priority/hold of jobs already in Slurm's queue
 
     @staticmethod
     def _safely(fn) -> None:
@@ -168,29 +210,34 @@ class Daemon:
         except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
             log.exception("%s failed", fn.__name__)
 
-    def sweep_leftovers(self, min_age: float = 600.0) -> None:
-        """Half-built or half-deleted run folders left by a crash (hidden, so never listed as jobs)."""
-        import shutil
-        now = time.time()
-        for d in self.ws.runs.glob(".*"):
-            try:
-                if d.is_dir() and d.name.startswith((".new-", ".trash-")) and now - d.stat().st_mtime > min_age:
-                    shutil.rmtree(d, ignore_errors=True)
-            except OSError:
-                pass
+    def sweep_leftovers(self, min_age: float | None = None) -> None:
+        """Leftovers of a kill -9, removed once they are older than `min_age` (never touched by a live writer
+        that long): half-built or half-deleted run folders (hidden, so never listed as jobs) and the temp files
+        of atomic writes (.state.json.*.tmp and the like) in run folders, the spool and the workspace home."""
+        removed = sweep_leftovers(self.ws, self.opts.sweep_age if min_age is None else min_age)
+        if removed:
+            log.info("removed %d leftover temp file(s) or folder(s) older than %.0f s", removed,
+                     self.opts.sweep_age if min_age is None else min_age)
 
     def heartbeat(self, stopped: bool = False) -> None:
         slots = [r.job_id for r in self.running.values()]
         if not stopped and time.time() - self._hb[0] < 2.0 and slots == self._hb[1]:
             return
         self._hb = (time.time(), slots)
-        atomic_write_json(self.ws.spooler_heartbeat, {
+        beat = {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
             "runner": self.runner.name,
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None)}
                       for i, g in enumerate(self.slot_gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
-        })
+        }
+        try:
+            atomic_write_json(self.ws.spooler_heartbeat, beat)
+        except OSError as e:  # a full disk: stay visibly alive by rewriting the heartbeat in place
+            if not is_no_space(e):
+                raise
+            beat["problem"] = NO_SPACE
+            rewrite_in_place(self.ws.spooler_heartbeat, json.dumps(beat).encode())
         now = time.time()
         for r in self.running.values():  # the job's own heartbeat, at most every 5 s
             if now - r.beat_at >= 5:
@@ -198,7 +245,7 @@ class Daemon:
                 update_state(r.run_dir, expect=("running",), heartbeat_at=now_iso())
 
     def free_slots(self) -> list[int]:
-        busy = {s for r in self.running.values() for s in r.slots}
+        busy = {s for r in self.running.values() for s in r.slots} | self.usemodel.busy_slots()
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
     def refresh(self) -> None:
@@ -216,38 +263,55 @@ class Daemon:
         return self._needs[job_id]
 
     def schedule(self) -> None:
-        """Start queued jobs in queue order. A job that needs more slots than are free waits, and so does every
-        job behind it: nothing overtakes it, so a multi-slot job is never starved by a stream of small ones."""
-        order = []
-        for job_id in queue_order(self.ws, self._queue_cache):
+        """Start queued jobs on free slots, in queue order. The queue is re-read from the run folders when new jobs
+        arrived or every rescan interval, not per start, so a start costs O(1) writes however long the queue is; a
+        stale entry is harmless because the claim checks the job's current status under its lock.
+
+        A job with num_gpus = k needs k free slots. The first runnable job that does not fit waits at the head, and
+        nothing behind it overtakes it, so a multi-slot job is never starved by a stream of small ones. A runner
+        that queues jobs itself (Slurm) gets every job at once."""
+        now = time.monotonic()
+        if self._order_dirty or now - self._order_at >= max(self.opts.rescan, 10 * self._scan_cost):
+            self._order = queue_order(self.ws, self._queue_cache)
+            # A re-read costs one stat per run: with 10,000 runs, keep it to about a tenth of the daemon's time.
+            self._scan_cost = time.monotonic() - now
+            self._order_at, self._order_dirty, self._head, self._kept = time.monotonic(), False, 0, []
+        free = self.free_slots()
+        while self._head < len(self._order) and (free or self.runner.queues_itself):
+            job_id = self._order[self._head]
             run_dir = self.ws.run_dir(job_id)
             if (run_dir / "cancel").exists() and update_state(
                     run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
-                    finished_at=now_iso(), queue_position=None):
+                    finished_at=now_iso()):
+                self._head += 1
                 continue
-            order.append(job_id)
-        if self.runner.queues_itself:  # Slurm and the like: hand every job over at once; held ones stay
-            order = [j for j in order if not self.start(j, [])]
-        free, waiting, blocked = self.free_slots(), [], False
-        for job_id in order:
-            k = self.need(job_id)
-            if k > len(self.slot_gpus) and not self.runner.queues_itself:
-                update_state(self.ws.run_dir(job_id), expect=("queued",), status="failed", finished_at=now_iso(),
-                             queue_position=None, error=f"num_gpus={k} but this spooler has only "
-                             f"{len(self.slot_gpus)} slot(s); retry it on a spooler with more")
+            k = 0 if self.runner.queues_itself else self.need(job_id)
+            if k > len(self.slot_gpus):
+                self._head += 1
+                update_state(run_dir, expect=("queued",), status="failed", finished_at=now_iso(),
+                             error=f"num_gpus={k} but this spooler has only {len(self.slot_gpus)} slot(s); "
+                                   "retry it on a spooler with more")
                 continue
-            if not blocked and k <= len(free) and self.start(job_id, free[:k]):
+            if k > len(free):
+                st = read_state(run_dir) or {}
+                if st.get("status") == "queued" and runnable(st):
+                    break  # it waits for k free slots, and so does every job behind it
+            elif self.start(job_id, free[:k]):
+                self._head += 1
                 free = free[k:]
                 continue
-            waiting.append(job_id)  # a held job keeps its place in the queue and holds up nobody
-            if not blocked and not self.runner.queues_itself and runnable(read_state(self.ws.run_dir(job_id)) or {}):
-                blocked = True  # the first runnable job that does not fit: nothing behind it overtakes it
-        order = waiting
-        positions = {j: i + 1 for i, j in enumerate(order)}
-        for job_id, pos in positions.items():
-            if self.positions.get(job_id) != pos:
-                update_state(self.ws.run_dir(job_id), expect=("queued",), queue_position=pos)
-        self.positions = positions
+            self._head += 1
+            if (read_state(run_dir) or {}).get("status") == "queued":
+                self._kept.append(job_id)  # held: it keeps its place in the queue
+        self.snapshot_queue()
+
+    def snapshot_queue(self, every: float = 0.5) -> None:
+        """queue.json for readers (positions), written when the queue changed, at most every `every` seconds."""
+        waiting = self._kept + self._order[self._head:]
+        if waiting == self._snapshot or time.monotonic() - self._snapshot_at < every:
+            return
+        write_queue_snapshot(self.ws, waiting)
+        self._snapshot, self._snapshot_at = waiting, time.monotonic()
 
     def start(self, job_id: str, slots: list[int]) -> bool:
         run_dir = self.ws.run_dir(job_id)
@@ -256,8 +320,7 @@ class Daemon:
         gpu = ",".join(g for g in gpus if g is not None) or None
         claimed = update_state(run_dir, expect=("queued",), guard=runnable, status="running", host=self.host,
                                slot=slots[0] if slots else None, slots=slots, gpu=gpu, started_at=now_iso(),
-                               pid=None, pid_create_time=None, queue_position=None, runner=self.runner.name,
-                               **self.ident)
+                               pid=None, pid_create_time=None, runner=self.runner.name, **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
         for f in ("stop", "cancel", "outcome.json", "trainer.json"):
@@ -282,9 +345,22 @@ class Daemon:
             if not finished:
                 continue
             del self.running[job_id]
-            self.finish(r, code)
+            self._unfinished[job_id] = [r, code, False]
+        for job_id, entry in list(self._unfinished.items()):
+            r, code, no_space = entry
+            try:
+                self.finish(r, code, no_space)
+            except OSError as e:
+                if not is_no_space(e):
+                    raise
+                if not no_space:  # once per job: the log may be on the same full disk
+                    entry[2] = True
+                    log.error("%s ended but its status cannot be written (%s); retrying until there is space",
+                              job_id, NO_SPACE)
+                continue
+            del self._unfinished[job_id]
 
-    def finish(self, r: Running, code: int | None) -> None:
+    def finish(self, r: Running, code: int | None, no_space: bool = False) -> None:
         outcome = read_json(r.run_dir / "outcome.json") or {}
         if (code is None or code >= 0) and isinstance(outcome.get("exit_code"), int):
             code = outcome["exit_code"]  # the trainer's own word wins (torchrun and Slurm report no exit code of theirs)
@@ -301,6 +377,8 @@ class Daemon:
             status, error = "failed", f"trainer was killed by {name}; retry resumes from the last checkpoint"
         elif outcome.get("error"):
             status, error = "failed", outcome["error"]
+        elif code == EXIT_NO_SPACE or no_space or died_of_full_disk(r.run_dir):
+            status, error = "failed", NO_SPACE_REASON
         elif code is None:
             status, error = "failed", f"{r.ended or 'trainer died'} without a result; see train.log"
         else:
@@ -326,10 +404,13 @@ class Daemon:
     # ------------------------------------------------------------ restart
     def recover(self) -> None:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
-        for run_dir in list_run_dirs(self.ws):
+        # Only runs whose status is "running" are read in full; the rest cost a stat (the queue's cache).
+        running = sorted((j for j, (status, *_) in scan_jobs(self.ws, self._queue_cache).items()
+                          if status == "running"), reverse=True)
+        for run_dir in (self.ws.run_dir(j) for j in running):
             st = read_state(run_dir)
-            if run_dir.name in self.running or not st or st.get("status") != "running" \
-                    or not self.runner.owns(st, self.host):
+            if run_dir.name in self.running or run_dir.name in self._unfinished or not st \
+                    or st.get("status") != "running" or not self.runner.owns(st, self.host):
                 continue
             if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
                                                                                  st.get("daemon_create_time")):
@@ -359,6 +440,7 @@ class Daemon:
                              attempt=int(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
                 log.info("requeued %s to resume after the spooler stopped", job_id)
             else:
-                update_state(run_dir, expect=("running",), status="failed", error="interrupted: spooler stopped",
-                             finished_at=now_iso())
-                log.info("%s failed: interrupted: spooler stopped", job_id)
+                why = NO_SPACE_REASON if died_of_full_disk(run_dir) else "interrupted: spooler stopped"
+                update_state(run_dir, expect=("running",), status="failed", error=why, finished_at=now_iso())
+                log.info("%s failed: %s", job_id, why)
+

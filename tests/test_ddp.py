@@ -7,7 +7,7 @@ import sys
 import time
 
 from jobs.spec import validate
-from jobs.state import cancel_job, latest_checkpoint, read_state, retry_job
+from jobs.state import cancel_job, latest_checkpoint, queue_positions, read_state, retry_job
 from jobs.spool import submit
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, spec, starts, statuses, wait_for
@@ -21,7 +21,7 @@ def test_two_slot_job_waits_for_both_slots_and_is_not_overtaken(ws):
         small, _ = submit(ws, spec("small-behind", notes="sleep=0.1"))
         time.sleep(1.0)  # one slot is free all along: the small job must still wait behind the pair
         assert statuses(ws)[pair] == "queued" and statuses(ws)[small] == "queued"
-        assert read_state(ws.run_dir(small))["queue_position"] == 2
+        wait_for(lambda: queue_positions(ws) == {pair: 1, small: 2}, 10)
         wait_for(lambda: all_final(ws, 3), 90)
         assert set(statuses(ws).values()) == {"succeeded"}
         order = sorted((read_state(ws.run_dir(j))["started_at"], j) for j in (first, pair, small))
