@@ -9,6 +9,7 @@ from jobs.state import cancel_job, delete_job, retry_job
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
 from dashboard.nav import page
+from dashboard.views.evaluation_panel import eval_cell, phase_text
 
 
 def render() -> None:
@@ -53,7 +54,8 @@ def table(ws, statuses, methods, models, query) -> None:
         "queue": r["queue_position"], "method": r["method"], "base_model": r["base_model"],
         "dataset": r["dataset"], "created": (r["created_at"] or "")[:19].replace("T", " "),
         "duration": fmt_duration(r["duration_seconds"]),
-        "result": _result(r), "job_id": r["job_id"],
+        "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
+        "result": _result(r), "eval": eval_cell(r), "job_id": r["job_id"],
     } for r in rows])
     df["queue"] = df["queue"].astype("Int64")  # blank, not "None", for jobs that are not queued
     event = st.dataframe(
@@ -65,6 +67,7 @@ def table(ws, statuses, methods, models, query) -> None:
             "steps": t("col.steps"), "eta": t("col.eta"), "queue": st.column_config.NumberColumn(t("col.queue")),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
             "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"), "job_id": "id",
+            "phase": t("col.phase"), "eval": t("col.eval"),
         })
     selected = [rows[i] for i in (event.selection.rows if event else [])]
     actions(ws, selected)
