@@ -42,7 +42,8 @@ def workspace(args) -> Workspace:
 
 
 def held_out(ws, args) -> list[dict]:
-    from trainer import data, model as model_mod
+    from trainer import data
+    from trainer import model as model_mod
     from trainer.evaluate import setup_for
 
     raw = {"method": "sft", "base_model": args.model, "dataset": args.dataset,
@@ -83,8 +84,11 @@ def floor(args) -> None:
         tok.padding_side = "right"
         return out
 
+    from trainer.callbacks import StopCallback
+    stop = StopCallback(ws.home)  # the stop check a real run makes per token and batch is part of the cost
+
     def ours():
-        result = score_model(model, tok, setup)
+        result = score_model(model, tok, setup, should_stop=stop.check)
         aggregate(setup, result)
         return result["answers"]
 
@@ -103,12 +107,12 @@ def floor(args) -> None:
                       "floor_runs": [round(x, 2) for x in t_plain], "evaluation_runs": [round(x, 2) for x in t_ours]}))
 
 
-def one_run(ws, args, eval_rows: int) -> dict:
+def one_run(ws, args, eval_rows: int, max_content: int) -> dict:
     from trainer.run import main
     raw = {"name": "bench", "method": "sft", "base_model": args.model, "dataset": args.dataset,
-           "params": {"max_steps": args.steps, "eval_max_rows": eval_rows, "max_content_length": args.new_tokens,
+           "params": {"max_steps": args.steps, "eval_max_rows": eval_rows, "max_content_length": max_content,
                       "num_sample_prompts": 5, "sample_generations": 1, "checkpoint_steps": 100000,
-                      "max_seq_length": 512, "eval_ratio": 0.1, "seed": 7}}
+                      "eval_ratio": 0.1, "seed": 7}}
     v = validate(raw, ws)
     assert v.ok, v.errors
     job = new_job_id()
@@ -122,13 +126,13 @@ def one_run(ws, args, eval_rows: int) -> dict:
 def share(args) -> None:
     ws = workspace(args)
     shutil.rmtree(ws.home / "cache", ignore_errors=True)  # measure the base model's work too, not a cache hit
-    samples_only = one_run(ws, args, 0)
+    samples_only = one_run(ws, args, 0, 512)  # the defaults: 5 sample prompts, up to 256 new tokens each
     gen = samples_only.get("base_samples", 0) + samples_only.get("tuned_samples", 0)
     out = {"model": args.model, "steps": args.steps, "samples_only": samples_only,
            "sample_share_of_training": round(gen / samples_only["train_seconds"], 3)}
     if args.rows:
         shutil.rmtree(ws.home / "cache", ignore_errors=True)
-        with_eval = one_run(ws, args, args.rows)
+        with_eval = one_run(ws, args, args.rows, args.new_tokens)
         ev = sum(with_eval.get(k, 0) for k in ("base", "tuned", "base_samples", "tuned_samples"))
         out.update(with_evaluation=with_eval, evaluation_vs_training=round(ev / with_eval["train_seconds"], 3))
     print(json.dumps(out))

@@ -21,7 +21,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def demo_home(tmp_path_factory) -> Path:
     """One initialised workspace per test session: the tiny-demo model is built once."""
     from jobs.init import init_workspace
-    home = tmp_path_factory.mktemp("demo")
+    # TUNEDECK_TEST_DEMO=DIR keeps the built demo in DIR across sessions (init is idempotent): a faster rerun
+    home = Path(os.environ["TUNEDECK_TEST_DEMO"]) if os.environ.get("TUNEDECK_TEST_DEMO") else \
+        tmp_path_factory.mktemp("demo")
     init_workspace(Workspace(home), log=lambda *_: None)
     return home
 

@@ -1,9 +1,18 @@
 """The evaluation table on details, Compare (with a shared base shown once, exports) and the Trainings list."""
 import json
 
+import pandas as pd
+import pytest
+
 from jobs.atomic import atomic_write_json
 from jobs.evaluation import EVALUATION_FILE, EVALUATION_ROWS_FILE
-from tests.test_dashboard import fake_run, home, open_page, text_of  # noqa: F401 - home is a fixture
+from tests.test_dashboard import fake_run, open_page, text_of
+
+
+@pytest.fixture
+def home(ws, monkeypatch):
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    return ws
 
 
 def write_eval(ws, job, rouge, ppl, base_rouge=0.2, base_ppl=9.0):
@@ -23,12 +32,13 @@ def test_details_shows_base_tuned_delta_and_rows_that_got_worse(home):
     job = fake_run(home, "evaluated")
     write_eval(home, job, rouge=0.35, ppl=12.0)
     at = open_page("details", id=job)
-    table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
+    element = next(d for d in at.dataframe if "metric" in d.value.columns)
+    table = element.value
     rouge = table[table["metric"] == "rouge_l"].iloc[0]
     assert rouge["base"] == 0.2 and rouge["tuned"] == 0.35 and abs(rouge["delta"] - 0.15) < 1e-9
     ppl = table[table["metric"] == "perplexity"].iloc[0]
     assert ppl["delta"] == 3.0  # worse: perplexity should go down
-    styles = at.dataframe[0].proto.styler.styles if hasattr(at.dataframe[0].proto, "styler") else ""
+    styles = element.proto.arrow_data.styler.styles
     assert "#137333" in styles and "#c5221f" in styles  # green for the better delta, red for the worse
     assert "Held-out evaluation" in text_of(at)
     rows = next(d.value for d in at.dataframe if "tuned_answer" in d.value.columns)
@@ -65,11 +75,11 @@ def test_compare_gains_evaluation_rows_best_marked_base_once(home):
     jobs, _ = cd.load_jobs(home, [a, b])
     table, best = eval_table(jobs, lambda m: f"base · {m}")
     assert best["eval · rouge_l"] == jobs[0]["label"] and best["eval · perplexity"] == jobs[1]["label"]
-    frames = {j["label"]: __import__("pandas").DataFrame() for j in jobs}
+    frames = {j["label"]: pd.DataFrame() for j in jobs}
     finals2, _ = cd.final_metrics(jobs, frames)
-    csv = cd.export_csv(cd.params_table(jobs), __import__("pandas").concat([finals2, table]))
+    csv = cd.export_csv(cd.params_table(jobs), pd.concat([finals2, table]))
     assert "eval · rouge_l" in csv and "base · tiny-demo" in csv
-    html = cd.export_html(jobs, cd.params_table(jobs), __import__("pandas").concat([finals2, table]), [], [])
+    html = cd.export_html(jobs, cd.params_table(jobs), pd.concat([finals2, table]), [], [])
     assert "eval · perplexity" in html and "base · tiny-demo" in html
 
 

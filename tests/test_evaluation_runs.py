@@ -79,6 +79,7 @@ def test_dpo_preference_accuracy_and_margin(ws):
 
 CUSTOM = '''
 DESCRIPTION = "SFT with its own evaluation metric."
+DEFAULT_COLUMNS = {"prompt_input_column": "instruction", "prompt_output_column": "output"}
 PARAMS = []
 
 

@@ -23,6 +23,7 @@ RENAME = {"rewards/chosen": "rewards_chosen", "rewards/rejected": "rewards_rejec
           "train_tokens_per_second": None, "num_input_tokens_seen": "tokens_seen", "num_tokens": "tokens_seen"}
 LOGGED = ("loss", "eval_loss", "reward", "reward_margin", "learning_rate", "grad_norm", "tokens_per_second")
 PROGRESS_MIN_INTERVAL = 0.2  # seconds
+CHECK_INTERVAL = 0.2  # seconds between looks at the stop/cancel files outside training steps
 BASE_COLUMNS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_seconds"]
 
 
@@ -180,12 +181,18 @@ class StopCallback(TrainerCallback):
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.requested = False
+        self._checked_at = 0.0
 
     def request(self, *_):
         self.requested = True
 
     def check(self) -> bool:
-        """Whether a stop was requested; the evaluation, generation and data loops ask this between batches."""
+        """Whether a stop was requested; the evaluation, generation and data loops ask this between batches and
+        tokens, so the request files are looked at most every CHECK_INTERVAL seconds (a signal counts at once)."""
+        now = time.monotonic()
+        if self.requested or now - self._checked_at < CHECK_INTERVAL:
+            return self.requested
+        self._checked_at = now
         return self._check()
 
     def _check(self) -> bool:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from jobs.atomic import atomic_write_json, atomic_write_text
 from jobs.evaluation import EVALUATION_FILE, EVALUATION_ROWS_FILE, REWARD_PREFIX, better
 
 from . import scores
-from .generate import completion_lengths, generate
+from .generate import generate
 from .logprobs import answer_logprobs
 
 log = logging.getLogger("tunedeck.evaluate")
@@ -98,7 +98,8 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
         return {"answers": [""] * n, "per_row": {},
                 "chosen_logp": [s for s, _ in lp[:n]], "rejected_logp": [s for s, _ in lp[n:]]}
     steps = n * (2 if setup.family == "text" else 1)
-    answers = [a[0] for a in generate(model, tokenizer, prompts, setup.max_new_tokens, seed=seed,
+    lengths: list[int] = []
+    answers = [a[0] for a in generate(model, tokenizer, prompts, setup.max_new_tokens, seed=seed, lengths=lengths,
                                       should_stop=should_stop, on_batch=lambda d: report and report(d, steps))]
     per_row: dict[str, list] = {}
     if setup.family == "text":
@@ -110,7 +111,7 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
         per_row["perplexity"] = [math.exp(-s / c) if c else None for s, c in lp]
         per_row["_nll"] = [[-s, c] for s, c in lp]
     else:
-        per_row["completion_length"] = completion_lengths(tokenizer, answers)
+        per_row["completion_length"] = [float(n) for n in lengths]
     for name, fn in setup.metric_fns.items():
         try:
             vals = [float(v) for v in fn(prompts, answers, refs)]

@@ -4,7 +4,7 @@ Prompts are sorted by length so a batch pads little; answers come back in the ca
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import Stopped
 
@@ -32,10 +32,12 @@ def _stop_criteria(should_stop: Callable[[], bool] | None):
 
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, *, sampled: int = 0, seed: int = 0,
              temperature: float = 0.8, should_stop: Callable[[], bool] | None = None,
-             on_batch: Callable[[int], None] | None = None, batch_size: int = GEN_BATCH) -> list[list[str]]:
+             on_batch: Callable[[int], None] | None = None, batch_size: int = GEN_BATCH,
+             lengths: list | None = None) -> list[list[str]]:
     """Per prompt: the greedy answer, then `sampled` sampled ones (seeded, so repeatable).
 
     on_batch(n) is called with the number of prompts finished after each batch. Raises Stopped on request.
+    `lengths`, when given, receives each greedy answer's length in generated tokens (up to its end token).
     """
     import torch
 
@@ -50,7 +52,8 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, *, sampl
     lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     out: list[list[str]] = [[] for _ in prompts]
-    stop = _stop_criteria(should_stop)
+    greedy_len = [0] * len(prompts)
+    stop = _stop_criteria(should_stop) if should_stop else None
     try:
         for start in range(0, len(order), batch_size):
             if should_stop and should_stop():
@@ -72,14 +75,25 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, *, sampl
                 texts_out = tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
                 for i, text in zip(idx, texts_out):
                     out[i].append(text.strip())
+                if k == 0 and lengths is not None:
+                    for i, n in zip(idx, _lengths(ids[:, width:], tokenizer)):
+                        greedy_len[i] = n
             if on_batch:
                 on_batch(min(start + batch_size, len(order)))
     finally:
         tokenizer.padding_side = old_side
         if was_training:
             model.train()
+    if lengths is not None:
+        lengths[:] = greedy_len
     return out
 
 
-def completion_lengths(tokenizer, answers: list[str]) -> list[int]:
-    return [len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers]
+def _lengths(generated, tokenizer) -> list[int]:
+    """Tokens generated per row before its first end (eos) or padding token."""
+    ends = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
+    out = []
+    for row in generated.tolist():
+        n = next((j for j, tok in enumerate(row) if tok in ends), len(row))
+        out.append(n)
+    return out

@@ -1,7 +1,7 @@
 """Log-probabilities of given answers under a model, batched: for perplexity and DPO's implicit rewards."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import Stopped
 from .generate import chat_text

@@ -5,7 +5,7 @@ sample_generations - 1 sampled ones. A greedy answer the evaluation already prod
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .generate import generate as generate_batched
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from jobs.evaluation import delta, improved, read_evaluation, read_rows
-
 from dashboard.i18n import t
+from jobs.evaluation import delta, improved, read_evaluation, read_rows
 
 GREEN, RED = "color: #137333; font-weight: bold", "color: #c5221f; font-weight: bold"
 
