@@ -170,7 +170,7 @@ def retry_job(ws: Workspace, job_id: str) -> dict:
         (run_dir / f).unlink(missing_ok=True)
     new = update_state(run_dir, expect=("failed", "cancelled"), status="queued", error=None,
                        attempt=int(st.get("attempt") or 1) + 1, resume=resume, pid=None,
-                       pid_create_time=None, finished_at=None, requeued_at=now_iso())
+                       pid_create_time=None, finished_at=None, requeued_at=now_iso(), held=False)
     if new is None:
         raise ValueError(f"job {job_id} is {st.get('status')}; only failed or cancelled jobs can be retried")
     return new

@@ -170,3 +170,31 @@ def test_evaluation_json_never_partial_after_kill9(ws):
         assert read_evaluation(run_dir)["metrics"]["rouge_l"]["tuned"] is not None
     else:
         assert read_evaluation(run_dir) is None
+
+
+def test_stop_is_honoured_inside_data_preparation_and_generation(ws):
+    import pytest
+
+    from jobs.registry import list_models
+    from trainer import data, model as model_mod
+    from trainer.errors import Stopped
+    from trainer.generate import generate
+    path = list_models(ws)["tiny-demo"]
+    tok = model_mod.load_tokenizer(path)
+    rows = [{"instruction": f"say {i}", "output": str(i)} for i in range(2000)]
+    params = {"prompt_input_column": "instruction", "prompt_output_column": "output", "prompt_context_column": None,
+              "max_input_length": 32, "max_content_length": 16, "max_seq_length": 64, "eval_ratio": 0.1, "seed": 1,
+              "num_sample_prompts": 1}
+    asked = []
+
+    def stop_after(n):
+        return lambda: asked.append(1) or len(asked) > n
+    with pytest.raises(Stopped):
+        data.prepare(rows, params, tok, "prompt_completion", "big", should_stop=stop_after(2))
+    assert len(asked) == 3  # asked every 256 rows: stopped in the third chunk, not after all 2000 rows
+
+    model = model_mod.load_base(path, "tiny-demo", False)
+    asked.clear()
+    with pytest.raises(Stopped):
+        generate(model, tok, ["a", "b", "c"], 500, should_stop=stop_after(5))
+    assert len(asked) <= 8  # the per-token check ended generation a few tokens in, not after 500 tokens
