@@ -49,8 +49,8 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, *, sampl
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # decoder-only models continue from the right end
     texts = [chat_text(tokenizer, p) for p in prompts]
-    lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    prompt_len = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: prompt_len[i])
     out: list[list[str]] = [[] for _ in prompts]
     greedy_len = [0] * len(prompts)
     stop = _stop_criteria(should_stop) if should_stop else None
