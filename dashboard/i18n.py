@@ -179,6 +179,9 @@ ZH = {
 from .i18n_sweeps import EN as _EN_SWEEPS, ZH as _ZH_SWEEPS  # noqa: E402 - sweeps, groups, steering, settings
 EN.update(_EN_SWEEPS)
 ZH.update(_ZH_SWEEPS)
+from .i18n_use import EN as _USE_EN, ZH as _USE_ZH  # noqa: E402 - try it and export live in their own catalog
+EN.update(_USE_EN)
+ZH.update(_USE_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 
@@ -224,6 +227,7 @@ PARAM_HELP_ZH = {
     "reward_weights": "每个奖励函数一个权重；null 表示等权。", "beta": "KL 惩罚（GRPO）或偏好损失强度（DPO beta）。",
     "temperature": "生成采样温度。", "chosen_column": "包含较优答案的数据集字段。",
     "rejected_column": "包含较差答案的数据集字段。",
+    "report_to": "同时接收本次训练指标的实验跟踪工具；TensorBoard 写入 runs/<job_id>/tb/。",
 }
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import registry
+from . import registry, trackers
 from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
 from .params import COMMON_PARAMS, MANAGED_KEYS, Param
 from .workspace import Workspace
@@ -227,6 +227,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         warn("params.epochs", params.get("epochs"), "ignored: max_steps is set and wins over epochs")
     if params.get("warmup_steps") is not None and "warmup_ratio" in given and params.get("warmup_ratio") != 0.03:
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
+    for msg in trackers.problems(params.get("report_to")):
+        err("params.report_to", params.get("report_to"), msg)
     for col in ("prompt_input_column", "prompt_output_column"):
         if not params.get(col) and method is not None:
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")

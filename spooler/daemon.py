@@ -19,10 +19,11 @@ from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso
 from jobs.steer import runnable
 from jobs.workspace import Workspace
 
-from . import procs
+from . import procs, steering
 from .notify import Notifier
 from .pickup import Pickup
 from .runners import STARTING, Handle, make_runner
+from .try_jobs import UseModel
 
 log = logging.getLogger("tunedeck.spooler")
 
@@ -41,6 +42,7 @@ class Options:
     auto_resume: bool = False
     stop_jobs: bool = False
     trainer_cmd: list[str] = field(default_factory=procs.default_trainer_cmd)
+    try_idle: float = 180.0                     # seconds a warm try worker waits for the next prompt
     tick: float = 0.25
     runner: str = "local"
 
@@ -73,6 +75,7 @@ class Daemon:
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
         self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
+        self.usemodel = UseModel(self)              # try-it workers and exports: slots ahead of queued trainings
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -120,6 +123,7 @@ class Daemon:
                 observer = kind(timeout=1.0) if kind is PollingObserver else kind()
                 observer.schedule(_Wake(self.wake), str(self.ws.incoming), recursive=False)
                 observer.schedule(_Wake(self.wake), str(self.ws.runs), recursive=False)
+                observer.schedule(_Wake(self.wake), str(self.usemodel.inbox), recursive=False)
                 observer.start()
                 return observer, "polling" if kind is PollingObserver else "inotify"
             except Exception as e:  # noqa: BLE001 - e.g. the inotify watch limit is reached
@@ -145,15 +149,19 @@ class Daemon:
             self.reap()
         elif self.running:
             log.info("leaving %d running job(s) alone; the next start re-adopts them", len(self.running))
+        self.usemodel.shutdown(stop_exports=self.opts.stop_jobs)
         self.heartbeat(stopped=True)
         log.info("spooler stopped")
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
         fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
-            (self.reap, self.handle_cancels, self.schedule, self.heartbeat)
+            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.heartbeat)
         for fn in fns:
             self._safely(fn)
+
+    def apply_steering(self) -> None:
+        steering.apply_requests(self.running, self.runner)  # priority/hold of jobs already in Slurm's queue
 
     @staticmethod
     def _safely(fn) -> None:
@@ -191,7 +199,7 @@ class Daemon:
                 update_state(r.run_dir, expect=("running",), heartbeat_at=now_iso())
 
     def free_slots(self) -> list[int]:
-        busy = {s for r in self.running.values() for s in r.slots}
+        busy = {s for r in self.running.values() for s in r.slots} | self.usemodel.busy_slots()
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
     def schedule(self) -> None:

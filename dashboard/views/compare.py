@@ -12,6 +12,7 @@ from dashboard import group_compare as gc
 from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, metrics, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
+from dashboard.views import try_panel
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
 
@@ -37,6 +38,7 @@ def render() -> None:
     if not jobs:
         return
     live(ws, ids, group)
+    try_panel.render_compare(jobs)  # one prompt to every compared run, answers side by side
 
 
 @st.fragment(run_every=3.0)

@@ -11,6 +11,7 @@ from jobs.spec import editable_spec, params_for, validate
 from jobs.spool import submit_any
 from jobs.sweep import expand
 from jobs.state import read_spec
+from jobs.trackers import installed as installed_trackers
 
 from dashboard import sweep_form
 from dashboard.common import spooler_banner, workspace
@@ -189,9 +190,10 @@ def _widget(cell, p, method, columns, rewards):
         return cell.number_input(label, key=key, help=helptext, format="%g", step=_step(p),
                                  placeholder="null" if p.nullable else None)
     if p.type == "str_list":
-        cur = [r for r in (st.session_state.get(key) or []) if r in rewards]
+        options = installed_trackers() if p.name == "report_to" else rewards  # only trackers installed here
+        cur = [r for r in (st.session_state.get(key) or []) if r in options]
         st.session_state[key] = cur
-        return cell.multiselect(label, rewards, key=key, help=helptext)
+        return cell.multiselect(label, options, key=key, help=helptext)
     if p.type == "float_list":
         text = cell.text_input(label, key=key, help=helptext, placeholder="1.0, 0.5")
         return [x.strip() for x in text.split(",") if x.strip()] if text else None
