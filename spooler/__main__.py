@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grace", type=float, default=30.0, help="seconds between stop request, SIGTERM and SIGKILL on cancel")
     ap.add_argument("--auto-resume", action="store_true", help="requeue jobs interrupted by a crash, to resume")
     ap.add_argument("--stop-jobs", action="store_true", help="on shutdown, stop running jobs instead of leaving them")
+    ap.add_argument("--sweep-every", type=float, default=60.0,
+                    help="seconds between sweeps for temp files and half-built run folders left by a crash")
+    ap.add_argument("--sweep-age", type=float, default=600.0, help="age in seconds at which such leftovers are removed")
     ap.add_argument("--trainer-cmd", help="command that runs one job (default: python -m trainer)")
     ap.add_argument("--try-idle", type=float, default=180.0, help="seconds a warm try worker waits before exiting")
     ap.add_argument("--runner", default="local", choices=RUNNERS,
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from .daemon import Daemon, Options
     opts = Options(slots=args.slots, poll=args.poll, rescan=args.rescan, settle=args.settle, grace=args.grace,
                    auto_resume=args.auto_resume, stop_jobs=args.stop_jobs, runner=args.runner,
-                   try_idle=args.try_idle)
+                   try_idle=args.try_idle, sweep_every=args.sweep_every, sweep_age=args.sweep_age)
     if args.gpus is not None:
         opts.gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
     elif args.slots and not _has_gpu():

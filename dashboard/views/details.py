@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from jobs.atomic import read_json
-from jobs.state import cancel_job, read_spec, read_state, retry_job
+from jobs.job_ids import BadJobId, is_job_id
+from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
 
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
@@ -23,16 +24,21 @@ def render() -> None:
     ws = workspace()
     job_id = st.query_params.get("id", "")
     spooler_banner(ws)
-    if not job_id or not re.fullmatch(r"[A-Za-z0-9._\-]{1,80}", job_id):
+    if not job_id:
         st.title(t("details.title"))
         st.info(t("details.pick"))
         return
-    run_dir = ws.run_dir(job_id)
-    if not run_dir.is_dir():
+    try:
+        run_dir = ws.existing_run(job_id)  # the one job-id check: pattern, and a real folder inside runs/
+    except BadJobId:
+        st.title(t("details.title"))
+        st.error(t("job.bad_id"))
+        return
+    except KeyError:
         if (ws.incoming / f"{job_id}.json").exists():
             st.title(job_id)
             st.info(t("details.submitted"))
-            st.fragment(run_every=1.0)(lambda: st.rerun() if run_dir.is_dir() else None)()
+            st.fragment(run_every=1.0)(lambda: st.rerun() if ws.run_dir(job_id).is_dir() else None)()
             return
         st.title(t("details.title"))
         st.error(t("details.unknown", id=job_id))
@@ -63,7 +69,7 @@ def header(run_dir) -> None:
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
     if status == "queued":
-        c2.write(t("details.queue_position", pos=state.get("queue_position") or "?"))
+        c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
         eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == "running" and prog.get("eta_seconds") else ""
@@ -104,7 +110,7 @@ def overview(ws, run_dir) -> None:
                  hide_index=True, width="stretch", height=min(35 * (len(params) + 1) + 3, 600))
     parent = spec.get("parent_job")
     if parent:
-        pspec = read_spec(ws.run_dir(parent))
+        pspec = read_spec(ws.run_dir(parent)) if is_job_id(parent) else None
         if pspec:
             changed = {k: (pspec.get("params", {}).get(k), v) for k, v in params.items()
                        if pspec.get("params", {}).get(k) != v}
