@@ -193,7 +193,7 @@ def test_kill9_daemon_mid_queue_and_mid_job_loses_nothing(ws):
 def test_dead_orphan_fails_or_auto_resumes(ws):
     with Spooler(ws) as sp:
         a, _ = submit(ws, spec("a", notes="sleep=30"))
-        wait_for(lambda: statuses(ws).get(a) == "running")
+        wait_for(lambda: statuses(ws).get(a) == "running" and read_state(ws.run_dir(a)).get("pid"))
         pid = read_state(ws.run_dir(a))["pid"]
         sp.kill9()
     os.kill(pid, signal.SIGKILL)
