@@ -6,7 +6,9 @@ from datetime import datetime
 from pathlib import Path
 
 from . import contract
+
 from .contract import Unreadable
+from .evaluation import headline, read_evaluation
 from .rundir import as_run_dir
 from .state import read_spec, read_state
 from .status import STARTED, JobStatus
@@ -46,6 +48,7 @@ def job_summary(run_dir: Path) -> dict:
     duration = (end or time.time()) - start if start and status in STARTED else None
     total = progress.get("total_steps") or summary.get("total_steps")
     step = progress.get("step") or 0
+    head = headline(spec.get("method", ""), read_evaluation(run_dir)) if summary else None
     return {
         "job_id": rd.job_id, "name": spec.get("name", rd.job_id), "method": spec.get("method", "?"),
         "base_model": spec.get("base_model", "?"), "dataset": spec.get("dataset", "?"), "status": status,
@@ -58,6 +61,12 @@ def job_summary(run_dir: Path) -> dict:
         "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": effective_priority(spec, st),
         "held": is_held(st) and status == JobStatus.QUEUED, "group": group_of(spec),
         "attempt": st.get("attempt"), "has_state": bool(st),
+        "phase": progress.get("phase") if status == JobStatus.RUNNING else None,
+        "phase_done": progress.get("done"), "phase_total": progress.get("total"),
+        "eval_metric": head[0] if head else None, "eval_base": head[1].get("base") if head else None,
+        "eval_tuned": head[1].get("tuned") if head else None, "eval_better": head[1].get("better") if head else None,
+        "runner": st.get("runner") or "local", "host": st.get("host"), "slurm_job_id": st.get("slurm_job_id"),
+        "slurm_nodes": st.get("slurm_nodes"), "slurm_reason": st.get("slurm_reason") if status == JobStatus.RUNNING else None,
     }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import registry, trackers
+from .capacity import capacity_problems
 from .display_text import escape_invisible, name_problem
 from .job_ids import JOB_ID_FORM, is_job_id
 from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
@@ -87,7 +88,7 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     name, priority, parent, notes, group = identity(top, method_name, err)
     decl, given = given_params(top, method, err)
     params = resolve_params(decl, given, method, err, warn)
-    cross_field_rules(params, given, method, err, warn)
+    cross_field_rules(params, given, method, err, warn, ws, check_refs)
     method_check(method, params, ws, err)
     if check_refs:
         dataset_columns(top, decl, params, ws, err)
@@ -277,7 +278,8 @@ def resolve_params(decl: list[Param], given: dict, method: Method | None, err, w
     return params
 
 
-def cross_field_rules(params: dict, given: dict, method: Method | None, err, warn) -> None:
+def cross_field_rules(params: dict, given: dict, method: Method | None, err, warn, ws: Workspace,
+                      check_refs: bool) -> None:
     msl, mil = params.get("max_seq_length"), params.get("max_input_length")
     if isinstance(msl, int) and isinstance(mil, int) and mil > msl:
         err("params.max_input_length", mil, f"must be ≤ max_seq_length ({msl})")
@@ -287,6 +289,9 @@ def cross_field_rules(params: dict, given: dict, method: Method | None, err, war
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
     for msg in trackers.problems(params.get("report_to")):
         err("params.report_to", params.get("report_to"), msg)
+    if check_refs:
+        for f, val, msg in capacity_problems(params, ws):
+            err(f, val, msg)
     for col in ("prompt_input_column", "prompt_output_column"):
         if not params.get(col) and method is not None:
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")

@@ -5,6 +5,7 @@ import json
 import logging
 import signal
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class Options:
     try_idle: float = 180.0                     # seconds a warm try worker waits for the next prompt
     tick: float = 0.25
     runner: str = "local"
+    partition: str | None = None                # slurm: sbatch --partition
+    sbatch_args: list[str] = field(default_factory=list)  # slurm: extra sbatch arguments, as given
     sweep_every: float = 60.0     # how often leftovers of a crash are looked for
     sweep_age: float = 600.0      # how old a temp file or half-built folder must be to count as left over
 
@@ -91,9 +94,12 @@ class Daemon:
         me = psutil.Process()
         self.ident = {"daemon_pid": me.pid, "daemon_create_time": me.create_time(), "daemon_host": self.host}
         gpus = opts.gpus if opts.gpus is not None else procs.detect_gpus()
-        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
-        self.running: dict[str, Handle] = {}
         self.runner = make_runner(opts.runner, opts)
+        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
+        if self.runner.queues_itself:
+            self.slot_gpus = []  # the cluster's scheduler owns the GPUs
+        self.running: dict[str, Handle] = {}
+        self._needs: dict[str, int] = {}
         # Ended, status not written yet (a full disk): job id -> [handle, exit code, whether a write hit ENOSPC]
         self._unfinished: dict[str, list] = {}
         self.wake = threading.Event()
@@ -193,8 +199,9 @@ class Daemon:
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
-        fns = (self.reap, self.handle_cancels, self.heartbeat, self.snapshot_queue) if light else \
-            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.heartbeat)
+        fns = (self.reap, self.handle_cancels, self.refresh, self.heartbeat, self.snapshot_queue) if light else \
+            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.refresh,
+             self.heartbeat)
         for fn in fns:
             self._safely(fn)
 
@@ -236,6 +243,7 @@ class Daemon:
         self._hb = (time.time(), slots)
         beat = {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
+            "runner": self.runner.name,
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None)}
                       for i, g in enumerate(self.slot_gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
@@ -258,30 +266,66 @@ class Daemon:
         busy = {s for r in self.running.values() for s in r.slots} | self.usemodel.busy_slots()
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
+    def refresh(self) -> None:
+        """Backend facts (Slurm's state, pending reason, node list) into state.json when they change."""
+        for r in list(self.running.values()):
+            facts = self.runner.refresh(r)
+            if facts:
+                update_state(r.run_dir, expect=(JobStatus.RUNNING,), **facts)
+
+    def need(self, job_id: str) -> int:
+        """Slots a job takes: its num_gpus (one torchrun process per slot)."""
+        if job_id not in self._needs:
+            params = (read_spec(self.ws.run_dir(job_id)) or {}).get("params") or {}
+            self._needs[job_id] = max(1, int(params.get("num_gpus") or 1))
+        return self._needs[job_id]
+
     def schedule(self) -> None:
-        """Start queued jobs on free slots. The queue is re-read from the run folders when new jobs arrived or
-        every rescan interval, not per start, so a start costs O(1) writes however long the queue is; a stale
-        entry is harmless because the claim checks the job's current status under its lock. A run whose files
-        cannot be read is skipped and logged once (queue_order leaves it out; a claim that meets it is skipped)."""
+        """Start queued jobs on free slots, in queue order. The queue is re-read from the run folders when new jobs
+        arrived or every rescan interval, not per start, so a start costs O(1) writes however long the queue is; a
+        stale entry is harmless because the claim checks the job's current status under its lock.
+
+        A job with num_gpus = k needs k free slots. The first runnable job that does not fit waits at the head, and
+        nothing behind it overtakes it, so a multi-slot job is never starved by a stream of small ones. A runner
+        that queues jobs itself (Slurm) gets every job at once. A run whose files cannot be read is skipped and
+        logged once (queue_order leaves it out; a claim that meets it is skipped)."""
         now = time.monotonic()
         if self._order_dirty or now - self._order_at >= max(self.opts.rescan, 10 * self._scan_cost):
             self._order = queue_order(self.ws, self._queue_cache)
             # A re-read costs one stat per run: with 10,000 runs, keep it to about a tenth of the daemon's time.
             self._scan_cost = time.monotonic() - now
             self._order_at, self._order_dirty, self._head, self._kept = time.monotonic(), False, 0, []
-        for slot in self.free_slots():
-            while self._head < len(self._order):
-                job_id = self._order[self._head]
+        free = self.free_slots()
+        while self._head < len(self._order) and (free or self.runner.queues_itself):
+            job_id = self._order[self._head]
+            run_dir = self.ws.run_dir(job_id)
+            if RunDir(run_dir).cancel_request.exists() and self._per_run(job_id, "cancel", lambda: update_state(
+                    run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED,
+                    error="cancelled before it started", finished_at=now_iso())):
                 self._head += 1
-                rd = self.ws.run(job_id)
-                if rd.cancel_request.exists() and self._per_run(job_id, "cancel", lambda: update_state(
-                        rd, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED,
-                        error="cancelled before it started", finished_at=now_iso())):
-                    continue
-                if self._per_run(job_id, "start", self.start, job_id, slot):
-                    break
-                if (contract.read_or_none(rd.state) or {}).get("status") == JobStatus.QUEUED:
-                    self._kept.append(job_id)  # held: it keeps its place in the queue
+                continue
+            k = 0 if self.runner.queues_itself else self._per_run(job_id, "slots needed", self.need, job_id)
+            if k is None:  # unreadable: skipped and logged
+                self._head += 1
+                continue
+            if k > len(self.slot_gpus):
+                self._head += 1
+                self._per_run(job_id, "fail", lambda: update_state(
+                    run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.FAILED, finished_at=now_iso(),
+                    error=f"num_gpus={k} but this spooler has only {len(self.slot_gpus)} slot(s); "
+                          "retry it on a spooler with more"))
+                continue
+            if k > len(free):
+                st = contract.read_or_none(RunDir(run_dir).state) or {}
+                if st.get("status") == JobStatus.QUEUED and runnable(st):
+                    break  # it waits for k free slots, and so does every job behind it
+            elif self._per_run(job_id, "start", self.start, job_id, free[:k]):
+                self._head += 1
+                free = free[k:]
+                continue
+            self._head += 1
+            if (contract.read_or_none(RunDir(run_dir).state) or {}).get("status") == JobStatus.QUEUED:
+                self._kept.append(job_id)  # held: it keeps its place in the queue
         self.snapshot_queue()
 
     def snapshot_queue(self, every: float = 0.5) -> None:
@@ -292,25 +336,29 @@ class Daemon:
         write_queue_snapshot(self.ws, waiting)
         self._snapshot, self._snapshot_at = waiting, time.monotonic()
 
-    def start(self, job_id: str, slot: int) -> bool:
+    def start(self, job_id: str, slots: list[int]) -> bool:
         run_dir = self.ws.run_dir(job_id)
-        gpu = self.slot_gpus[slot]
+        spec = read_spec(run_dir) or {}
+        gpus = [self.slot_gpus[s] for s in slots]
+        gpu = ",".join(g for g in gpus if g is not None) or None
         claimed = update_state(run_dir, expect=(JobStatus.QUEUED,), guard=runnable, status=JobStatus.RUNNING,
-                               host=self.host, slot=slot, gpu=gpu, started_at=now_iso(), pid=None, pid_create_time=None,
+                               host=self.host, slot=slots[0] if slots else None, slots=slots, gpu=gpu,
+                               started_at=now_iso(), pid=None, pid_create_time=None, runner=self.runner.name,
                                **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
         rd = RunDir(run_dir)
         rd.clear(rd.start_leftovers)
         try:
-            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), [gpu], read_spec(run_dir) or {})
-        except (OSError, RuntimeError) as e:
+            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), gpus, spec)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
             update_state(run_dir, status=JobStatus.FAILED, error=f"could not start the trainer: {e}", finished_at=now_iso())
             return False
-        h.slots = [slot]
+        h.slots = list(slots)
         update_state(run_dir, **fields)
         self.running[job_id] = h
-        log.info("started %s on slot %d (%s), %s, attempt %s%s", job_id, slot, gpu or "cpu",
+        where = f"slot(s) {','.join(map(str, slots))} ({gpu or 'cpu'})" if slots else self.runner.name
+        log.info("started %s on %s, %s, attempt %s%s", job_id, where,
                  f"pid {h.pid}" if h.pid else f"{self.runner.name} job {h.external_id}",
                  claimed.get("attempt"), ", resuming" if claimed.get("resume") else "")
         return True
@@ -340,8 +388,8 @@ class Daemon:
 
     def finish(self, r: Running, code: int | None, no_space: bool = False) -> None:
         outcome = contract.read_or_none(RunDir(r.run_dir).outcome) or {}
-        if code is None:
-            code = outcome.get("exit_code")
+        if (code is None or code >= 0) and isinstance(outcome.get("exit_code"), int):
+            code = outcome["exit_code"]  # the trainer's own word wins (torchrun and Slurm report no exit code of theirs)
         if code == EXIT_BUSY:
             log.warning("%s: another trainer already runs it; leaving it to that one", r.job_id)
             return
@@ -358,7 +406,7 @@ class Daemon:
         elif code == EXIT_NO_SPACE or no_space or died_of_full_disk(r.run_dir):
             status, error = JobStatus.FAILED, NO_SPACE_REASON
         elif code is None:
-            status, error = JobStatus.FAILED, "trainer died without a result; see train.log"
+            status, error = JobStatus.FAILED, f"{r.ended or 'trainer died'} without a result; see train.log"
         else:
             status, error = JobStatus.FAILED, f"trainer exited with code {code}; see train.log"
         if cancelled and status == JobStatus.FAILED and code is None:
@@ -402,8 +450,10 @@ class Daemon:
             return  # a trainer is starting up; the next pass sees it
         if h is not None:
             if not self.runner.queues_itself:
-                slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
-                h.slots = [slot]
+                want = st.get("slots") or ([st["slot"]] if st.get("slot") is not None else [])
+                free, n = self.free_slots(), max(1, len(want))
+                h.slots = want if want and all(s in free for s in want) else free[:n] if len(free) >= n \
+                    else [len(self.slot_gpus) + len(self.running) + i for i in range(n)]  # over capacity
             self.running[job_id] = h
             update_state(run_dir, **self.ident)
             log.info("re-adopted %s (%s)", job_id, f"pid {h.pid}" if h.pid else
@@ -423,6 +473,3 @@ class Daemon:
             update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.FAILED, error=why, finished_at=now_iso())
             log.info("%s failed: %s", job_id, why)
 
-    def _spare_slot(self) -> int:
-        free = self.free_slots()
-        return free[0] if free else len(self.slot_gpus) + len(self.running)

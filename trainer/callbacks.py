@@ -16,11 +16,14 @@ from jobs.atomic import atomic_write_text
 from jobs.metrics import CSV_BASE_COLUMNS as BASE_COLUMNS, ELAPSED, EPOCH, LOWER, METRICS, STEP, TOKENS_SEEN, better, from_trl
 from jobs.rundir import RunDir
 
+from .dist import any_rank
+
 log = logging.getLogger("tunedeck.metrics")
 
 LOGGED = tuple(m.name for m in METRICS.values() if m.in_log)  # the metrics on each step line of train.log
 PROGRESS_MIN_INTERVAL = 0.2  # seconds
 metric_name = from_trl  # TRL's log key -> our metrics.csv column
+CHECK_INTERVAL = 0.2  # seconds between looks at the stop/cancel files outside training steps
 
 
 class MetricsWriter:
@@ -76,13 +79,17 @@ def _int(v) -> int:
 
 
 class MetricsCallback(TrainerCallback):
-    def __init__(self, run_dir: Path, resume_step: int | None = None):
+    """Rank 0 of a torchrun job writes the files (`main`); other ranks only watch for a NaN loss, in step."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None, main: bool = True):
         self.run_dir = run_dir
-        self.writer = MetricsWriter(RunDir(run_dir).metrics, resume_step)
+        self.main = main
+        self.writer = MetricsWriter(RunDir(run_dir).metrics, resume_step) if main else _NoWriter()
         self.t0 = time.time()
         self.offset = 0.0  # elapsed time carried over from before a resume
         if self.writer.rows:
             self.offset = float(self.writer.rows[-1].get(ELAPSED) or 0)
+        evals = [_int(r.get("step")) for r in self.writer.rows if r.get("eval_loss") not in (None, "")]
         self.last_tokens = None
         self.last_t = None
         self.total_steps = 0
@@ -91,7 +98,7 @@ class MetricsCallback(TrainerCallback):
         self.best = {}
         self.last = {}
         self.tokens_seen = 0
-        self.last_eval_step = None
+        self.last_eval_step = evals[-1] if evals else None  # a resume at the final step needs no extra eval
         self._progress_at = 0.0
 
     def elapsed(self) -> float:
@@ -113,10 +120,12 @@ class MetricsCallback(TrainerCallback):
         self.write_progress(state)
 
     def write_progress(self, state) -> None:
+        if not self.main:
+            return
         done = state.global_step - (self.first_step or 0)
         rate = (time.time() - self.t0) / done if done > 0 else None
         left = max(self.total_steps - state.global_step, 0)
-        progress = {"step": state.global_step, "total_steps": self.total_steps,
+        progress = {"phase": "training", "done": None, "total": None, "step": state.global_step, "total_steps": self.total_steps,
                     "percent": round(100 * state.global_step / max(self.total_steps, 1), 2),
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
@@ -141,7 +150,8 @@ class MetricsCallback(TrainerCallback):
             self.tokens_seen = tokens
         if not set(row) - {STEP, EPOCH, ELAPSED, TOKENS_SEEN}:
             return  # the end-of-training summary log: nothing to chart
-        log.info("%s", logformat.step_message(state.global_step, self.total_steps, row, LOGGED))
+        if self.main:
+            log.info("%s", logformat.step_message(state.global_step, self.total_steps, row, LOGGED))
         bad = [row.get(k) for k in ("loss", "eval_loss") if isinstance(row.get(k), float)]
         if any(not math.isfinite(x) for x in bad) and self.nan_step is None:
             self.nan_step = state.global_step
@@ -159,15 +169,36 @@ class MetricsCallback(TrainerCallback):
 
 
 
+class _NoWriter:
+    """Stands in for MetricsWriter on ranks other than 0: metrics.csv has one writer, so one row per step."""
+    rows: list = []
+
+    def write(self, row: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class StopCallback(TrainerCallback):
     """Finish the current step, save a checkpoint, then stop: on SIGTERM or a stop/cancel file."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.requested = False
+        self._checked_at = 0.0
 
     def request(self, *_):
         self.requested = True
+
+    def check(self) -> bool:
+        """Whether a stop was requested; the evaluation, generation and data loops ask this between batches and
+        tokens, so the request files are looked at most every CHECK_INTERVAL seconds (a signal counts at once)."""
+        now = time.monotonic()
+        if self.requested or now - self._checked_at < CHECK_INTERVAL:
+            return self.requested
+        self._checked_at = now
+        return self._check()
 
     def _check(self) -> bool:
         rd = RunDir(self.run_dir)
@@ -176,6 +207,7 @@ class StopCallback(TrainerCallback):
         return self.requested
 
     def on_step_end(self, args, state, control, **kw):
-        if self._check():
+        self.requested = any_rank(self._check())  # every rank stops at the same step, or DDP would hang
+        if self.requested:
             control.should_training_stop = True
             control.should_save = True

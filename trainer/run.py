@@ -31,8 +31,8 @@ from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
-from . import data, model as model_mod, samples, summary
-from .errors import TrainerError
+from . import data, dist, model as model_mod, samples, summary
+from .errors import Stopped, TrainerError
 from .methods import custom, dpo, grpo, sft
 
 RECIPES = {"sft": sft, "grpo": grpo, "dpo": dpo}  # built-in method name -> recipe module (DATA, build)
@@ -55,6 +55,8 @@ def setup_logging(run_dir: Path) -> list:
         handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
     for h in handlers:
         h.setFormatter(fmt)
+        if not dist.is_main():
+            h.addFilter(dist.RankPrefix(dist.rank()))
         root.addHandler(h)
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -108,21 +110,19 @@ class Run:
     device: str = "cpu"
     base: Any = None
     ckpt: Path | None = None
-    before: list | None = None
+    phases: Any = None
+    evals: Any = None
     trainer: Any = None
     metrics: Any = None
     runtime: float = 0.0
     stopped: bool = False
     adapter: Path | None = None
+    rank_done: bool = False   # a torchrun rank other than 0 stops after training: rank 0 saves and evaluates
 
     @property
     def prompts(self) -> list[str]:
         return [s["prompt"] for s in self.prepared.samples]
 
-    @property
-    def generation(self) -> tuple[int, int]:
-        """(answers per prompt, new tokens per answer) for the held-out samples."""
-        return min(self.params["num_generations"], 4), min(self.params["max_content_length"], 256)
 
 
 def setup(r: Run) -> None:
@@ -135,6 +135,10 @@ def setup(r: Run) -> None:
 
     from transformers import set_seed
 
+    from .phases import Phases
+
+    r.phases = Phases(r.rd.path, main=dist.is_main())
+    r.phases.enter("preparing_data")
     set_seed(r.params["seed"])
     r.model_path = registry.list_models(r.ws)[r.spec["base_model"]]
     r.ds_path = registry.list_datasets(r.ws)[r.spec["dataset"]]
@@ -144,10 +148,11 @@ def setup(r: Run) -> None:
                            "Register a Hugging Face model folder on the Base models page")
     r.tokenizer = model_mod.load_tokenizer(r.model_path)
     rows = data.read_jsonl(r.ds_path, r.params["max_samples"], r.spec["dataset"])
-    r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"])
+    r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"], should_stop=r.stop_cb.check)
     log.info("train rows %d, eval rows %d, sample prompts %d", len(r.prepared.train), len(r.prepared.eval),
              len(r.prepared.samples))
     r.device, _ = model_mod.device_and_dtype()
+    r.phases.enter("loading_model")
     r.base = model_mod.load_base(r.model_path, r.spec["base_model"], r.params["load_in_4bit"])
     ctx = getattr(r.base.config, "max_position_embeddings", None)
     if ctx and r.params["max_seq_length"] > ctx:
@@ -157,14 +162,13 @@ def setup(r: Run) -> None:
 
 
 def base_samples(r: Run) -> None:
-    """The base model's answers to the held-out prompts, kept on disk so a resume does not generate them again."""
-    if r.ckpt is not None and r.rd.samples_before.exists():
-        r.before = read_json(r.rd.samples_before)
-    if r.before is None:
-        n_gen, max_new = r.generation
-        log.info("generating base-model answers for %d held-out prompts", len(r.prompts))
-        r.before = samples.generate(r.base, r.tokenizer, r.prompts, max_new, n_gen, r.params["seed"])
-        atomic_write_json(r.rd.samples_before, r.before)
+    """The base model's evaluation and answers to the held-out prompts (rank 0 alone writes them)."""
+    from .eval_run import EvalRun
+
+    r.evals = EvalRun(r.rd.path, r.ws.home, r.model_path, r.params, r.tokenizer, r.phases, r.stop_cb.check,
+                      eval_setup(r.spec, r.params, r.prepared, r.ws), r.prompts)
+    if dist.is_main():
+        r.evals.run_base(r.base)
 
 
 def build_trainer(r: Run) -> None:
@@ -194,7 +198,7 @@ def build_trainer(r: Run) -> None:
         log.info("resuming from %s (step %s)", r.ckpt.name, resume_step)
     elif r.resume:
         log.info("no checkpoint yet: starting from the beginning")
-    r.metrics = MetricsCallback(r.rd.path, resume_step)
+    r.metrics = MetricsCallback(r.rd.path, resume_step, main=dist.is_main())
     r.trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
     r.trainer.add_callback(r.metrics)
     r.trainer.add_callback(r.stop_cb)
@@ -204,7 +208,9 @@ def build_trainer(r: Run) -> None:
 def train_steps(r: Run) -> None:
     """TRL's training loop, from the checkpoint when resuming; a NaN loss ends the job with advice."""
     t0 = time.time()
-    r.trainer.train(resume_from_checkpoint=str(r.ckpt) if r.ckpt else None)
+    r.phases.enter("training")
+    if not finished_checkpoint(r.trainer, r.ckpt):  # a resume from the final checkpoint trains no extra step
+        r.trainer.train(resume_from_checkpoint=str(r.ckpt) if r.ckpt else None)
     r.runtime = time.time() - t0
     if r.metrics.nan_step is not None:
         raise TrainerError(f"loss became NaN at step {r.metrics.nan_step}; lower learning_rate "
@@ -221,24 +227,60 @@ def save(r: Run) -> None:
     if not r.stopped and final_eval:
         r.trainer.evaluate()
     r.metrics.writer.close()
+    if not dist.is_main():
+        r.rank_done = True
+        return
     check_adapter_space(r.rd.path, r.trainer.model, r.model_path)
     r.adapter = save_adapter(r.trainer.model, r.tokenizer, r.rd.path)
     log.info("adapter saved: %s", r.adapter)
 
 
 def tuned_samples(r: Run) -> None:
-    """The tuned model's answers beside the base model's and the reference (skipped after a stop)."""
+    """The tuned model's evaluation and answers beside the base model's and the reference (skipped after a stop).
+    The adapter and the final checkpoint are on disk by now: a stop from here on keeps both."""
     if r.stopped:
         return
-    n_gen, max_new = r.generation
-    log.info("generating tuned-model answers for %d held-out prompts", len(r.prompts))
-    after = samples.generate(r.trainer.model, r.tokenizer, r.prompts, max_new, n_gen, r.params["seed"])
-    samples.write(r.rd.samples, r.prepared.samples, r.before, after)
+    try:
+        after = r.evals.run_tuned(r.trainer.model)
+        samples.write(r.rd.samples, r.prepared.samples, r.evals.before, after)
+    except Stopped:
+        r.stopped = True
+        log.info("stopped during the tuned evaluation; the adapter and the final checkpoint are kept")
 
 
 def write_summary(r: Run) -> None:
+    r.phases.enter("saving")
     summary.write(r.rd.summary, r.trainer.state, r.metrics, r.prepared, r.spec, r.ds_path, r.device, r.adapter,
-                  r.runtime, r.stopped)
+                  r.runtime, r.stopped, r.evals.seconds, world_size=dist.world_size())
+
+
+def eval_setup(spec: dict, params: dict, prepared, ws: Workspace):
+    """What the base and tuned evaluation measure for this method (None when eval_max_rows is 0)."""
+    from . import evaluate
+
+    module = None
+    if spec["method"] not in RECIPES:
+        module = list_methods(ws.methods)[spec["method"]].module
+    rewards = {k: f for k, f in list_rewards(ws.methods).items() if callable(f)}
+    # the sample prompts first: their greedy answers then come from the evaluation instead of a second generation
+    first = [s for s in prepared.samples if any(s is e for e in prepared.eval)]
+    rows = first + [e for e in prepared.eval if not any(e is s for s in first)]
+    return evaluate.setup_for(spec["method"], params, rows, module, rewards)
+
+
+def finished_checkpoint(trainer, ckpt: Path | None) -> bool:
+    """True when the checkpoint is the run's last step: load its weights and state instead of training again."""
+    if ckpt is None:
+        return False
+    from transformers.trainer_callback import TrainerState
+
+    state = TrainerState.load_from_json(str(ckpt / "trainer_state.json"))
+    if not state.max_steps or state.global_step < state.max_steps:
+        return False
+    trainer._load_from_checkpoint(str(ckpt))
+    trainer.state = state
+    log.info("the checkpoint is the final step (%d/%d): no further training", state.global_step, state.max_steps)
+    return True
 
 
 PHASES = (setup, base_samples, build_trainer, train_steps, save, tuned_samples, write_summary)
@@ -248,6 +290,8 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     """Run the phases in order; each is named in train.log, so it shows where a job spent its time or failed."""
     r = Run(RunDir(run_dir), ws, resume, stop_cb)
     for phase in PHASES:
+        if r.rank_done:
+            break
         log.info("phase: %s", phase.__name__.replace("_", " "))
         phase(r)
     return EXIT_STOPPED if r.stopped else EXIT_OK
@@ -264,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lock = RunDir(run_dir).run_lock()
     try:
-        lock.acquire(timeout=0)
+        if dist.is_main():  # one lock per job: rank 0 holds it for the torchrun job
+            lock.acquire(timeout=0)
     except Timeout:
         print(f"error: another trainer is already running {run_dir.name}", file=sys.stderr)
         return EXIT_BUSY
@@ -283,13 +328,13 @@ def _run(run_dir: Path, resume: bool) -> int:
     ws = Workspace.of_run(run_dir)
     rd = RunDir(run_dir)
 
-    import psutil
-    me = psutil.Process()
-    ident = {"pid": me.pid, "pid_create_time": me.create_time(), "host": socket.gethostname()}
-    atomic_write_json(rd.trainer_info, ident)
-    started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
-    update_state(run_dir, status=JobStatus.RUNNING, error=None, started_at=started_at, **ident)
-    rd.outcome.unlink(missing_ok=True)
+    main = dist.is_main()
+    ident = {**dist.launcher_ident(), "host": socket.gethostname()}
+    if main:
+        atomic_write_json(rd.trainer_info, ident)
+        started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
+        update_state(run_dir, status=JobStatus.RUNNING, error=None, started_at=started_at, **ident)
+        rd.outcome.unlink(missing_ok=True)
 
     from .callbacks import StopCallback
     stop_cb = StopCallback(run_dir)
@@ -303,6 +348,8 @@ def _run(run_dir: Path, resume: bool) -> int:
     code = 1
     try:
         code = train(run_dir, ws, resume, stop_cb)
+    except Stopped:
+        code = EXIT_STOPPED
     except TrainerError as e:
         error = str(e)
         log.error("%s\n%s", error, traceback.format_exc())
@@ -313,10 +360,12 @@ def _run(run_dir: Path, resume: bool) -> int:
         code = EXIT_NO_SPACE if error.startswith(NO_SPACE) else 1
     status = {EXIT_OK: JobStatus.SUCCEEDED, EXIT_STOPPED: JobStatus.CANCELLED}.get(code, JobStatus.FAILED)
     if status == JobStatus.CANCELLED:
-        error = "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
+        error = stopped_reason(rd)
     try:
-        atomic_write_json(rd.outcome, {"exit_code": code, "status": status, "error": error, "finished_at": now_iso()})
-        update_state(run_dir, status=status, error=error, finished_at=now_iso())
+        if main:
+            atomic_write_json(rd.outcome, {"exit_code": code, "status": status, "error": error,
+                                           "finished_at": now_iso(), "world_size": dist.world_size()})
+            update_state(run_dir, status=status, error=error, finished_at=now_iso())
     except OSError as e:
         if not is_no_space(e):
             raise
@@ -325,7 +374,17 @@ def _run(run_dir: Path, resume: bool) -> int:
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
     for sig, handler in prev_handlers.items():
         signal.signal(sig, handler)
+    if dist.world_size() > 1 and code == EXIT_STOPPED:
+        return EXIT_OK  # torchrun reads any other code as a crash; outcome.json carries the real one
     return code
+
+
+def stopped_reason(rd: RunDir) -> str:
+    if rd.adapter.is_dir():
+        return "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
+    if latest_checkpoint(rd) is not None:
+        return "stopped on request before training went on; the checkpoint was kept (retry resumes)"
+    return "stopped on request before training started; nothing to keep (retry starts again)"
 
 
 def _explain(e: Exception) -> str:

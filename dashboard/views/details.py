@@ -19,7 +19,7 @@ from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.nav import page
-from dashboard.views import export_panel, try_panel
+from dashboard.views import evaluation_panel, export_panel, try_panel
 
 SHOWN_LEVELS = LEVELS[:4]  # CRITICAL lines go with ERROR
 
@@ -86,10 +86,16 @@ def header(run_dir) -> None:
     c1.markdown(badge(status))
     if status == JobStatus.QUEUED:
         c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
+    elif status == JobStatus.RUNNING and state.get("slurm_state") == "PENDING":
+        c2.write(t("details.slurm_pending", reason=state.get("slurm_reason") or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
         eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == JobStatus.RUNNING and prog.get("eta_seconds") else ""
         c2.progress(pct, text=f"{prog.get('step')}/{prog['total_steps']} ({pct:.0%}){eta}")
+    if status == JobStatus.RUNNING and evaluation_panel.phase_text(prog):
+        done, total = prog.get("done"), prog.get("total")
+        frac = min(1.0, done / total) if isinstance(done, int) and isinstance(total, int) and total > 0 else 0.0
+        c2.progress(frac, text=evaluation_panel.phase_text(prog))
     if status in CANCELLABLE and c3.button(t("action.cancel"), key="d_cancel"):
         cancel_job(workspace(), run_dir.name)
         st.toast(t("toast.cancel_requested"))
@@ -117,9 +123,13 @@ def overview(ws, run_dir) -> None:
         "GPU": state.get("gpu") if state.get("gpu") is not None else "cpu",
         t("details.attempt"): state.get("attempt"), t("details.adapter"): summary.get("adapter") or "—",
         t("details.parent"): spec.get("parent_job") or "—", "job id": run_dir.name,
+        t("details.runner"): state.get("runner") or "local",
     }
+    if state.get("runner") == "slurm":
+        info.update({t("details.slurm_job"): state.get("slurm_job_id"), t("details.nodes"): state.get("slurm_nodes"),
+                     t("details.pending_reason"): state.get("slurm_reason")})
     c1.dataframe(pd.DataFrame({"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()]}),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", height=35 * (len(info) + 1) + 3)
     params = spec.get("params", {})
     c2.dataframe(pd.DataFrame({t("details.param"): list(params),
                                t("details.value"): [json.dumps(v, ensure_ascii=False) for v in params.values()]}),
@@ -149,6 +159,7 @@ def overview(ws, run_dir) -> None:
 
 @st.fragment(run_every=3.0)
 def evaluation(run_dir) -> None:
+    evaluation_panel.metrics_table(run_dir)
     df = metrics(run_dir)
     if df.empty:
         st.info(t("eval.no_metrics"))
@@ -160,6 +171,7 @@ def evaluation(run_dir) -> None:
             chart = overlay({run_dir.name[-6:]: df}, m, "step", smooth, {run_dir.name[-6:]: PALETTE[0]})
             if chart is not None:
                 cols[i % 2].altair_chart(chart, width="stretch")
+    evaluation_panel.row_browser(run_dir)
     st.subheader(t("eval.samples"))
     samples = read_samples(run_dir)
     if not samples:
