@@ -12,6 +12,7 @@ from jobs.state import read_spec, read_state
 
 from .charts import PALETTE
 from .common import read_samples
+from .safe import safe_html
 
 MISSING = "—"
 LOWER_BETTER = {"final_loss", "best_loss", "best_eval_loss", "runtime_seconds", "peak_memory_bytes"}
@@ -106,7 +107,7 @@ def word_diff_html(a: str, b: str) -> tuple[str, str]:
     sm = difflib.SequenceMatcher(a=wa, b=wb, autojunk=False)
     out_a, out_b = [], []
     for op, i1, i2, j1, j2 in sm.get_opcodes():
-        ta, tb = html.escape(" ".join(wa[i1:i2])), html.escape(" ".join(wb[j1:j2]))
+        ta, tb = safe_html(" ".join(wa[i1:i2])), safe_html(" ".join(wb[j1:j2]))  # shown through st.markdown
         if op == "equal":
             out_a.append(ta)
             out_b.append(tb)

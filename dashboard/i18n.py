@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from .safe import md
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 
 EN = {
@@ -25,7 +27,7 @@ EN = {
     "delete.confirm": "Delete {n} job(s) and all their files (adapter, checkpoints, logs)? This cannot be undone.",
     "delete.yes": "Yes, delete",
     "firstrun.title": "Welcome to Tunedeck",
-    "firstrun.body": "No trainings yet. The workspace at `{home}` holds the embedded demo: the `tiny-demo` model and "
+    "firstrun.body": "No trainings yet. The workspace at {home} holds the embedded demo: the `tiny-demo` model and "
                      "the datasets `demo-instruct` (SFT), `demo-math` (GRPO) and `demo-prefs` (DPO). Start a demo "
                      "training, or drop a JSON spec into `spool/incoming/`.",
     "firstrun.demo": "Start a demo SFT training",
@@ -39,7 +41,7 @@ EN = {
     "new.copy_missing": "Job {id} does not exist, so there is nothing to copy.",
     "new.copy_unavailable": "{value} is no longer registered; pick another.",
     "details.title": "Training details", "details.pick": "Open a job from the Trainings page.",
-    "details.unknown": "There is no job with id `{id}`.",
+    "details.unknown": "There is no job with id {id}.",
     "details.submitted": "Submitted: waiting for the spooler to pick it up.",
     "details.no_state": "This run folder has no state.json yet.",
     "details.queue_position": "Queued, position {pos}", "details.started": "Started", "details.finished": "Finished",
@@ -47,7 +49,8 @@ EN = {
     "details.param": "Parameter", "details.value": "Value", "details.this": "This job",
     "details.changed_from_parent": "Changed from the parent", "details.compare_parent": "Compare with parent",
     "details.parent_missing": "The parent job {id} no longer exists.", "details.summary": "Summary",
-    "details.copy": "Copy training",
+    "details.copy": "Copy training", "details.final_loss": "final loss", "details.final_reward": "final reward",
+    "details.last_loss": "last loss",
     "tab.overview": "Overview", "tab.evaluation": "Evaluation", "tab.logs": "Logs",
     "eval.no_metrics": "No metrics yet.", "eval.smoothing": "Smoothing (EMA)", "eval.samples": "Sample outputs",
     "eval.no_samples": "No sample outputs yet.", "eval.prompt": "Prompt", "eval.base": "Base model (before)",
@@ -102,7 +105,7 @@ ZH = {
     "delete.confirm": "删除 {n} 个任务及其全部文件（适配器、检查点、日志）？此操作无法撤销。",
     "delete.yes": "确认删除",
     "firstrun.title": "欢迎使用 Tunedeck",
-    "firstrun.body": "还没有训练任务。位于 `{home}` 的工作区已包含内置演示：`tiny-demo` 模型，以及数据集 "
+    "firstrun.body": "还没有训练任务。位于 {home} 的工作区已包含内置演示：`tiny-demo` 模型，以及数据集 "
                      "`demo-instruct`（SFT）、`demo-math`（GRPO）和 `demo-prefs`（DPO）。可以开始一个演示训练，"
                      "或把 JSON 任务描述放入 `spool/incoming/`。",
     "firstrun.demo": "开始演示 SFT 训练",
@@ -114,13 +117,14 @@ ZH = {
     "new.copy_of": "复制自任务 {id}：所有字段均可修改，新任务会记录其父任务。",
     "new.copy_missing": "任务 {id} 不存在，无法复制。",
     "new.copy_unavailable": "{value} 已不再注册，请另选。",
-    "details.title": "训练详情", "details.pick": "请从训练列表打开一个任务。", "details.unknown": "不存在编号为 `{id}` 的任务。",
+    "details.title": "训练详情", "details.pick": "请从训练列表打开一个任务。", "details.unknown": "不存在编号为 {id} 的任务。",
     "details.submitted": "已提交：等待调度进程接收。", "details.no_state": "该运行目录尚无 state.json。",
     "details.queue_position": "排队中，第 {pos} 位", "details.started": "开始时间", "details.finished": "结束时间",
     "details.host": "主机", "details.attempt": "尝试次数", "details.adapter": "适配器", "details.parent": "父任务",
     "details.param": "参数", "details.value": "值", "details.this": "本任务",
     "details.changed_from_parent": "相对父任务的改动", "details.compare_parent": "与父任务对比",
     "details.parent_missing": "父任务 {id} 已不存在。", "details.summary": "摘要", "details.copy": "复制训练",
+    "details.final_loss": "最终损失", "details.final_reward": "最终奖励", "details.last_loss": "最新损失",
     "tab.overview": "概览", "tab.evaluation": "评估", "tab.logs": "日志",
     "eval.no_metrics": "暂无指标。", "eval.smoothing": "平滑（EMA）", "eval.samples": "样例输出",
     "eval.no_samples": "暂无样例输出。", "eval.prompt": "提示", "eval.base": "基础模型（训练前）",
@@ -156,9 +160,11 @@ CATALOGS = {"en": EN, "zh": ZH}
 
 
 def t(key: str, **kw) -> str:
+    """The text of `key` in the viewer's language. Values filled in are shown as text (names, ids and paths
+    come from users), never read as Markdown: the catalog's own Markdown is the only Markdown."""
     lang = st.session_state.get("lang", "en") if _has_session() else "en"
     text = CATALOGS.get(lang, EN).get(key) or EN.get(key) or key
-    return text.format(**kw) if kw else text
+    return text.format(**{k: md(v) if isinstance(v, str) else v for k, v in kw.items()}) if kw else text
 
 
 def bound_t():

@@ -80,3 +80,13 @@ def add_lora(model, params: dict):
     log.info("LoRA r=%d: %d trainable of %d parameters (%.2f%%)", params["lora_rank"], trainable, total,
              100 * trainable / max(total, 1))
     return model
+
+
+def hide_bitsandbytes() -> None:
+    """Keep bitsandbytes unloaded for a job without 4-bit. PEFT and transformers import it whenever it is
+    installed, and on a CPU it logs a "Failed to load CPU gemm_4bit_forward … pip install kernels" warning
+    into every job's log. A None entry in sys.modules makes it look absent to their availability checks."""
+    import sys
+
+    if "bitsandbytes" not in sys.modules:
+        sys.modules["bitsandbytes"] = None

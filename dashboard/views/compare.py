@@ -1,14 +1,13 @@
 """Compare (/compare?jobs=a,b,c): parameters, overlaid metrics, final metrics, outputs, export."""
 from __future__ import annotations
 
-import html
-
 import streamlit as st
 
 from dashboard import compare_data as cd
 from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, metrics, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
+from dashboard.safe import md, model_text, safe_html
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
 
@@ -34,7 +33,7 @@ def live(ws, ids) -> None:
     jobs, _ = cd.load_jobs(ws, ids)
     cols = st.columns(len(jobs))
     for c, j in zip(cols, jobs):
-        c.markdown(f"<span style='color:{j['color']};font-size:1.4em'>●</span> **{html.escape(j['label'])}**",
+        c.markdown(f"<span style='color:{j['color']};font-size:1.4em'>●</span> **{safe_html(j['label'])}**",
                    unsafe_allow_html=True)
         c.markdown(badge(j["state"].get("status", "unknown")))
     frames = {j["label"]: metrics(j["dir"]) for j in jobs}
@@ -72,7 +71,7 @@ def live(ws, ids) -> None:
             grid[i % 2].altair_chart(chart, width="stretch")
     for j in jobs:
         if frames[j["label"]].empty:
-            st.caption(f"{j['label']}: {t('eval.no_metrics')}")
+            st.caption(f"{md(j['label'])}: {t('eval.no_metrics')}")
 
     st.header(t("compare.final"))
     finals, best = cd.final_metrics(jobs, frames)
@@ -90,18 +89,21 @@ def live(ws, ids) -> None:
         st.caption(t("eval.no_samples"))
     for s in samples:
         with st.container(border=True):
-            st.markdown(f"**{t('eval.prompt')}:** {s['prompt']}")
+            st.markdown(f"**{t('eval.prompt')}**")
+            st.text(s["prompt"])
             cols = st.columns(len(jobs) + 2)
-            cols[0].markdown(f"**{t('eval.base')}**\n\n{s['base']}")
+            cols[0].markdown(f"**{t('eval.base')}**")
+            cols[0].text(model_text(s["base"]))
             answers = list(s["answers"].items())
             if len(answers) == 2:
-                a, b = cd.word_diff_html(answers[0][1], answers[1][1])
+                a, b = cd.word_diff_html(model_text(answers[0][1]), model_text(answers[1][1]))
                 rendered = [a, b]
             else:
-                rendered = [html.escape(v) for _, v in answers]
+                rendered = [safe_html(model_text(v)) for _, v in answers]
             for c, (label, _), text in zip(cols[1:], answers, rendered):
-                c.markdown(f"**{html.escape(label)}**<br>{text}", unsafe_allow_html=True)
-            cols[-1].markdown(f"**{t('eval.reference')}**\n\n{s['reference']}")
+                c.markdown(f"**{safe_html(label)}**<br>{text}", unsafe_allow_html=True)
+            cols[-1].markdown(f"**{t('eval.reference')}**")
+            cols[-1].text(s["reference"])
 
     st.header(t("compare.export"))
     e1, e2 = st.columns(2)

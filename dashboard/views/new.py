@@ -13,6 +13,7 @@ from jobs.state import read_spec
 
 from dashboard.common import spooler_banner, workspace
 from dashboard.i18n import method_description, param_help, t
+from dashboard.safe import md
 from dashboard.nav import page
 
 HOUSEKEEPING = ("eval_ratio", "num_sample_prompts", "seed", "logging_steps", "checkpoint_steps", "save_total_limit",
@@ -72,7 +73,7 @@ def render() -> None:
     c1, c2, c3 = st.columns(3)
     ok_methods = [k for k, m in methods.items() if m.ok]
     method_name = c1.selectbox(t("new.method"), ok_methods, key="m_method")
-    c1.caption(method_description(methods[method_name]))
+    c1.caption(md(method_description(methods[method_name])))
     model_name = c2.selectbox(t("new.model"), list(models), key="m_model", format_func=lambda k: _model_label(k, models))
     ds_name = c3.selectbox(t("new.dataset"), list(datasets), key="m_dataset",
                            format_func=lambda k: _dataset_label(k, datasets))
@@ -120,10 +121,11 @@ def render() -> None:
     for field, msgs in by_field.items():
         target = slots.get(field)
         for kind, msg in msgs:
-            (target or v_placeholder).caption(f"{'❌' if kind == 'error' else '⚠️'} {msg}")
+            (target or v_placeholder).caption(f"{'❌' if kind == 'error' else '⚠️'} {md(msg)}")
     if v.errors:
         with v_placeholder.container():
-            st.error(t("new.errors", n=len(v.errors)) + "\n\n" + "\n".join(f"- `{p.field}`: {p.message}" for p in v.errors))
+            st.error(t("new.errors", n=len(v.errors)) + "\n\n"
+                     + "\n".join(f"- {md(p.field)}: {md(p.message, one_line=True)}" for p in v.errors))
     with st.expander(t("new.spec_json")):
         st.code(json.dumps(v.spec if v.ok else raw, indent=2, ensure_ascii=False), language="json")
     if st.button(t("new.run"), type="primary", disabled=not v.ok, key="btn_run"):
@@ -132,7 +134,7 @@ def render() -> None:
             st.session_state.pop("_prefilled", None)
             st.session_state.pop("m_parent", None)
             st.switch_page(page("training"), query_params={"id": job_id})
-        st.error("; ".join(map(str, v2.errors)))
+        st.error(md("; ".join(map(str, v2.errors))))
 
 
 def _raw(method, model, ds, name, priority, values) -> dict:

@@ -9,6 +9,7 @@ from jobs.state import cancel_job, delete_job, retry_job
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
 from dashboard.nav import page
+from dashboard.safe import md
 
 
 def render() -> None:
@@ -117,7 +118,7 @@ def _try(fn) -> None:
     try:
         fn()
     except (KeyError, ValueError) as e:
-        st.error(str(e.args[0]))
+        st.error(md(e.args[0]))
 
 
 def first_run(ws) -> None:
