@@ -156,6 +156,9 @@ ZH = {
     "methods.rewards": "GRPO 奖励函数",
 }
 
+from .i18n_sweeps import EN as _EN_SWEEPS, ZH as _ZH_SWEEPS  # noqa: E402 - sweeps, groups, steering, settings
+EN.update(_EN_SWEEPS)
+ZH.update(_ZH_SWEEPS)
 CATALOGS = {"en": EN, "zh": ZH}
 
 

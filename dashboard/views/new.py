@@ -8,9 +8,11 @@ import streamlit as st
 from jobs import registry
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import editable_spec, params_for, validate
-from jobs.spool import submit
+from jobs.spool import submit_any
+from jobs.sweep import expand
 from jobs.state import read_spec
 
+from dashboard import sweep_form
 from dashboard.common import spooler_banner, workspace
 from dashboard.i18n import method_description, param_help, t
 from dashboard.safe import md
@@ -38,6 +40,8 @@ def _prefill(ws) -> None:
             st.error(t("new.copy_missing", id=src))
             return
         spec["name"] = f"{spec.get('name', 'job')}-copy"
+        if st.query_params.get("sweep") and sweep_form.prefill(stored):  # Copy on a group copies the sweep
+            spec["name"] = f"{sweep_form.group_of(stored)['name']}-copy"
     if not spec:
         return
     v = validate(spec, ws, check_refs=False)
@@ -112,7 +116,11 @@ def render() -> None:
             values[p.name] = _widget(cell, p, method, columns, rewards)
             slots[p.name] = cell
     raw = _raw(method_name, model_name, ds_name, name, priority, values)
-    v = validate(raw, ws)
+    sweep = sweep_form.section(decl)
+    if sweep:
+        raw["sweep"] = sweep
+    x = expand(raw, ws)  # a plain spec gives one run, a sweep its grid; both validated as the spooler will
+    v = x.as_validation()
     by_field: dict = {}
     for prob in v.errors:
         by_field.setdefault(prob.field.split(".")[-1], []).append(("error", prob.message))
@@ -127,13 +135,16 @@ def render() -> None:
             st.error(t("new.errors", n=len(v.errors)) + "\n\n"
                      + "\n".join(f"- {md(p.field)}: {md(p.message, one_line=True)}" for p in v.errors))
     with st.expander(t("new.spec_json")):
-        st.code(json.dumps(v.spec if v.ok else raw, indent=2, ensure_ascii=False), language="json")
-    if st.button(t("new.run"), type="primary", disabled=not v.ok, key="btn_run"):
-        job_id, v2 = submit(ws, raw)
-        if job_id:
+        st.code(json.dumps(v.spec if v.ok and not sweep else raw, indent=2, ensure_ascii=False), language="json")
+    label = t("sweep.run", n=len(x.specs)) if sweep and x.ok else t("new.run")
+    if st.button(label, type="primary", disabled=not v.ok, key="btn_run"):
+        ids, v2 = submit_any(ws, raw)
+        if ids:
             st.session_state.pop("_prefilled", None)
             st.session_state.pop("m_parent", None)
-            st.switch_page(page("training"), query_params={"id": job_id})
+            if v2.group:  # the group row appears in the list as soon as the spooler expands it
+                st.switch_page(page("trainings"))
+            st.switch_page(page("training"), query_params={"id": ids[0]})
         st.error(md("; ".join(map(str, v2.errors))))
 
 
