@@ -28,10 +28,15 @@ def _now(ws, extra: tuple) -> tuple:
     return stamp(ws), spooler_alive(ws), tuple(sizes)
 
 
-def follow(ws, key: str, extra: tuple[Path, ...] = ()) -> None:
-    """Call at the top of a page: rerun it when the workspace (or a file in `extra`) changes."""
+def follow(ws, key: str, extra: tuple[Path, ...] = (), only_if=None) -> None:
+    """Call at the top of a page: rerun it when the workspace (or a file in `extra`) changes.
+
+    `only_if`, a callable asked after the stamp is taken, keeps a page still when it returns False (Compare
+    follows only while one of its jobs is queued or running)."""
     seen = f"_live_{key}"
     st.session_state[seen] = _now(ws, extra)  # taken before the page reads anything, so no change is missed
+    if only_if is not None and not only_if():
+        return
 
     @st.fragment(run_every=EVERY_SECONDS)
     def _watch() -> None:

@@ -10,11 +10,17 @@ from __future__ import annotations
 # ASCII punctuation (CommonMark's escapable set) plus the characters Streamlit's extensions read.
 _SPECIAL = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _TABLE = {ord(c): f"&#{ord(c)};" for c in _SPECIAL}
+_WJ = "\u2060"  # an invisible word joiner: "http⁠://" and "www⁠." are not turned into links (GFM autolinks)
+
+
+def _no_autolinks(text: str) -> str:
+    return text.replace("://", _WJ + "://").replace("www.", "www" + _WJ + ".").replace("@", _WJ + "@")
 
 
 def md(value, *, one_line: bool = False) -> str:
     """`value` as Markdown source that renders as exactly that text (for st.title, st.error, labels, …)."""
     text = "" if value is None else str(value)
+    text = _no_autolinks(text)
     if one_line:
         text = " ".join(text.split())
         return text.translate(_TABLE)

@@ -238,7 +238,7 @@ def test_compare_diff_toggle_missing_and_export(home):
     params = cd.params_table(jobs)
     finals, best = cd.final_metrics(jobs, {j["label"]: __import__("dashboard.common", fromlist=["x"]).metrics(j["dir"])
                                            for j in jobs})
-    assert best["final_loss"] == jobs[1]["label"]  # lower loss wins
+    assert best["final_loss"] == {jobs[1]["label"]}  # lower loss wins
     text = cd.export_csv(params, finals)
     assert "learning_rate" in text and "final_loss" in text
     from dashboard.charts import overlay
@@ -270,6 +270,22 @@ def test_compare_mixed_methods_and_shared_prompts(home):
     assert only_dpo is not None
     finals, best = cd.final_metrics(jobs, frames)
     assert finals.loc["final_reward", jobs[2]["label"]] == 0.5
+    assert "final_loss" not in best  # one job per method: no loss is ranked against another method's loss
+    assert "None" not in "\n".join(map(str, at.dataframe[1].value.to_numpy().ravel()))
+    assert "MiB" in "\n".join(map(str, at.dataframe[1].value.to_numpy().ravel())) and "final_eval_loss" in finals.index
+
+
+def test_compare_marks_best_only_among_jobs_whose_metric_means_the_same(home):
+    from dashboard import compare_data as cd
+    from dashboard.common import metrics
+    low = fake_run(home, "sft-low", lr=1e-4)
+    high = fake_run(home, "sft-high", lr=1e-2)
+    grpo = fake_run(home, "grpo-lowest", method="grpo", lr=1e-5, batch_size=4)  # the lowest loss of all
+    jobs, _ = cd.load_jobs(home, [low, high, grpo])
+    finals, best = cd.final_metrics(jobs, {j["label"]: metrics(j["dir"]) for j in jobs})
+    assert finals.loc["final_loss", jobs[2]["label"]] < finals.loc["final_loss", jobs[0]["label"]]
+    assert best["final_loss"] == {jobs[0]["label"]}  # the best SFT loss; the GRPO loss is not comparable
+    assert cd.fmt_metric("peak_memory_bytes", 10 ** 8) == "95.4 MiB" and cd.fmt_metric("final_loss", None) == "—"
 
 
 def test_compare_two_jobs_word_diff(home):

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from jobs.state import ACTIVE, read_state
+
 from dashboard import compare_data as cd
 from dashboard import group_compare as gc
 from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, metrics, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
+from dashboard.live import follow
 from dashboard.safe import md, model_text, safe_html
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
@@ -28,6 +31,7 @@ def render() -> None:
         if len(ids) < 2:
             st.info(t("compare.pick"))
             return
+    follow(ws, "compare", only_if=lambda: any_active(ws, ids))  # still once every job has finished
     jobs, missing = cd.load_jobs(ws, ids)
     if missing:
         st.warning(t("compare.missing", ids=", ".join(missing)))
@@ -36,7 +40,10 @@ def render() -> None:
     live(ws, ids, group)
 
 
-@st.fragment(run_every=3.0)
+def any_active(ws, ids) -> bool:
+    return any((read_state(ws.run_dir(i)) or {}).get("status") in ACTIVE for i in ids)
+
+
 def live(ws, ids, group=None) -> None:
     jobs, _ = cd.load_jobs(ws, ids)
     frames = {j["label"]: metrics(j["dir"]) for j in jobs}
@@ -87,9 +94,10 @@ def live(ws, ids, group=None) -> None:
 
     st.header(t("compare.final"))
     finals, best = cd.final_metrics(jobs, frames)
-    styled = finals.style.format(lambda v: "—" if v is None or v != v else (f"{v:.5g}" if isinstance(v, float) else v))
-    styled = styled.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6" if best.get(row.name) == c else ""
-                                       for c in row.index], axis=1)
+    shown = finals.astype(object).apply(lambda row: [cd.fmt_metric(row.name, v) for v in row], axis=1,
+                                        result_type="broadcast")
+    styled = shown.style.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6"
+                                            if c in best.get(row.name, ()) else "" for c in row.index], axis=1)
     st.dataframe(styled, width="stretch")
     st.caption(t("compare.best_note"))
 
