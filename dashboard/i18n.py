@@ -49,6 +49,13 @@ EN = {
     "new.copy_of": "Copy of job {id}: every field is editable; the new job records it as its parent.",
     "new.copy_missing": "Job {id} does not exist, so there is nothing to copy.",
     "new.copy_unavailable": "{value} is no longer registered; pick another.",
+    "new.model_label": "{name} — {arch}, {size} params", "new.dataset_label": "{name} — {rows} rows: {columns}",
+    "new.trunc_none": "No row is cut by these token caps (counted on the first {rows} rows with this model's tokenizer).",
+    "new.trunc_some": "About {n} of the first {rows} rows ({pct:.1f} %) would be cut by these caps: {prompt} by "
+                      "MAX_INPUT_LENGTH, {answer} by MAX_CONTENT_LENGTH, {total} by MAX_SEQ_LENGTH (an estimate with "
+                      "this model's tokenizer; the chat template adds a few tokens).",
+    "new.same_columns": "PROMPT_INPUT_COLUMN and PROMPT_OUTPUT_COLUMN are both {column}: choose the column with the "
+                        "answers for PROMPT_OUTPUT_COLUMN.",
     "details.title": "Training details", "details.pick": "Open a job from the Trainings page.",
     "details.unknown": "There is no job with id {id}.",
     "details.submitted": "Submitted: waiting for the spooler to pick it up.",
@@ -71,8 +78,9 @@ EN = {
     "compare.diff_only": "Differences only", "compare.no_diff": "No differences.", "compare.metrics": "Metrics",
     "compare.x_axis": "X axis", "compare.x.step": "step", "compare.x.epoch": "epoch",
     "compare.x.elapsed": "elapsed time (s)", "compare.x.tokens": "tokens seen", "compare.log": "Log scale",
-    "compare.final": "Final metrics", "compare.best_note": "Best value per row is highlighted (lower loss, higher reward), only among jobs whose "
-                          "metric means the same thing: losses within one method, rewards with the same reward functions.",
+    "compare.final": "Final metrics",
+    "compare.best_note": "Best value per row is highlighted (lower loss, higher reward), only among jobs whose "
+                         "metric means the same thing: losses within one method, rewards with the same reward functions.",
     "compare.outputs": "Outputs", "compare.other_prompts": "{n} other prompt(s) differ between these jobs and are not shown.",
     "compare.export": "Export", "compare.csv": "Download CSV", "compare.html_prepare": "Build HTML report",
     "compare.html": "Download HTML report",
@@ -94,6 +102,8 @@ EN = {
     "methods.howto": "Save a custom method as {path}/<name>.py; it appears here and in New training.",
     "methods.builtin": "built-in", "methods.custom": "custom", "methods.limits": "Allowed",
     "methods.defaults": "Defaults", "methods.rewards": "GRPO reward functions",
+    "methods.type": "Type", "methods.default": "Default", "methods.help": "Help", "methods.name": "Name",
+    "methods.source": "Source",
 }
 
 ZH = {
@@ -135,6 +145,11 @@ ZH = {
     "new.copy_of": "复制自任务 {id}：所有字段均可修改，新任务会记录其父任务。",
     "new.copy_missing": "任务 {id} 不存在，无法复制。",
     "new.copy_unavailable": "{value} 已不再注册，请另选。",
+    "new.model_label": "{name} — {arch}，{size} 参数", "new.dataset_label": "{name} — {rows} 行：{columns}",
+    "new.trunc_none": "这些词元上限不会截断任何行（用该模型的分词器统计前 {rows} 行）。",
+    "new.trunc_some": "前 {rows} 行中约有 {n} 行（{pct:.1f}%）会被截断：{prompt} 行超过 MAX_INPUT_LENGTH，{answer} 行超过 "
+                      "MAX_CONTENT_LENGTH，{total} 行超过 MAX_SEQ_LENGTH（用该模型的分词器估算；对话模板还会增加少量词元）。",
+    "new.same_columns": "PROMPT_INPUT_COLUMN 和 PROMPT_OUTPUT_COLUMN 都是 {column}：请为 PROMPT_OUTPUT_COLUMN 选择包含答案的列。",
     "details.title": "训练详情", "details.pick": "请从训练列表打开一个任务。", "details.unknown": "不存在编号为 {id} 的任务。",
     "details.submitted": "已提交：等待调度进程接收。", "details.no_state": "该运行目录尚无 state.json。",
     "details.queue_position": "排队中，第 {pos} 位", "details.started": "开始时间", "details.finished": "结束时间",
@@ -172,6 +187,7 @@ ZH = {
     "methods.title": "训练方法", "methods.template": "下载自定义方法模板",
     "methods.howto": "把自定义方法保存为 {path}/<名称>.py，它会出现在这里和新建训练中。",
     "methods.builtin": "内置", "methods.custom": "自定义", "methods.limits": "允许范围", "methods.defaults": "默认值",
+    "methods.type": "类型", "methods.default": "默认", "methods.help": "说明", "methods.name": "名称", "methods.source": "来源",
     "methods.rewards": "GRPO 奖励函数",
 }
 
@@ -187,6 +203,36 @@ def t(key: str, **kw) -> str:
     lang = st.session_state.get("lang", "en") if _has_session() else "en"
     text = CATALOGS.get(lang, EN).get(key) or EN.get(key) or key
     return text.format(**{k: md(v) if isinstance(v, str) else v for k, v in kw.items()}) if kw else text
+
+
+def keep_language(changed: bool = False) -> None:
+    """The language lives in the session and in the URL (?lang=zh), so a reload, a bookmark or a link opened in a
+    new tab keeps it. English, the default, leaves the URL clean."""
+    if not changed and "lang" not in st.session_state:
+        wanted = st.query_params.get("lang")
+        st.session_state["lang"] = wanted if wanted in LANGUAGES else "en"
+    lang = st.session_state.get("lang", "en")
+    if lang != "en" and st.query_params.get("lang") != lang:
+        st.query_params["lang"] = lang
+    elif lang == "en" and "lang" in st.query_params:
+        del st.query_params["lang"]
+
+
+def lang_param() -> str:
+    """"&lang=zh" for links the dashboard builds, "" in English."""
+    lang = current_lang()
+    return f"&lang={lang}" if lang != "en" else ""
+
+
+def current_lang() -> str:
+    return st.session_state.get("lang", "en") if _has_session() else "en"
+
+
+def t_text(key: str, **kw) -> str:
+    """Like t(), for places that show plain text (table cells, dropdown options): values are filled in as they are."""
+    lang = st.session_state.get("lang", "en") if _has_session() else "en"
+    text = CATALOGS.get(lang, EN).get(key) or EN.get(key) or key
+    return text.format(**kw) if kw else text
 
 
 def bound_t():
@@ -236,6 +282,20 @@ METHOD_DESC_ZH = {
     "grpo": "组相对策略优化（GRPO）：对答案采样，用奖励函数打分并学习。",
     "dpo": "直接偏好优化（DPO）：在提示 / 较优答案 / 较差答案三元组上训练。",
 }
+
+
+REWARD_HELP_ZH = {
+    "correctness": "答案中的数字与参考答案（GSM8K 的“#### n”形式）一致时为 1.0，否则为 0。",
+    "format": "符合 <reasoning>…</reasoning><answer>…</answer> 格式得 1.0，部分符合得部分分。",
+    "length_penalty": "随生成长度增加的负奖励（0 到 -1）。",
+}
+
+
+def reward_help(name: str, value) -> str:
+    """A reward function's description: built-ins in the viewer's language, custom ones from their docstring."""
+    if not isinstance(value, str):
+        return (getattr(value, "__doc__", None) or "").strip()
+    return REWARD_HELP_ZH.get(name, value) if current_lang() == "zh" else value
 
 
 def method_description(method) -> str:

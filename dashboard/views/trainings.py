@@ -8,7 +8,7 @@ from jobs.state import cancel_job, delete_job, retry_job
 
 from dashboard.group_view import group_actions, grouped, members_of
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
-from dashboard.i18n import bound_t, t
+from dashboard.i18n import bound_t, lang_param, t
 from dashboard.live import follow
 from dashboard.spool_panel import spool_panel
 from dashboard.nav import page
@@ -52,8 +52,9 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         st.info(t("trainings.none_match"))
         return
     rows = grouped(rows, st.session_state.get("expanded_groups", set()), flatten)  # a sweep is one row
+    lang = lang_param()  # the 🔎 link opens a new tab in the same language
     df = pd.DataFrame([{
-        "details": f"/compare?group={r['group_id']}" if r.get("is_group") else f"/training?id={r['job_id']}",
+        "details": (f"/compare?group={r['group_id']}" if r.get("is_group") else f"/training?id={r['job_id']}") + lang,
         "name": r["name"], "status": "⏸️ " + t("status.held") if r.get("held") else
         f"{STATUS_ICONS.get(r['status'], '')} {t('status.' + r['status'])}",
         "progress": float(r["progress"] or 0),
