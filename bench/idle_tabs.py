@@ -93,7 +93,7 @@ def measure(code_dir: Path, ws: Workspace, tabs: int, seconds: float, browser) -
         for _ in range(tabs):
             page = ctx.new_page()
             page.goto(base)
-            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=120_000)
+            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=600_000)  # a cold first render on a busy machine
             pages.append(page)
         time.sleep(10)  # first renders and caches settle
         proc = psutil.Process(server.pid)

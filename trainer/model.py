@@ -88,5 +88,7 @@ def hide_bitsandbytes() -> None:
     into every job's log. A None entry in sys.modules makes it look absent to their availability checks."""
     import sys
 
-    if "bitsandbytes" not in sys.modules:
+    # Only in a fresh trainer process: once transformers is loaded (a test running jobs in-process) it is too late
+    # to matter, and later 4-bit jobs in that process still need the real module.
+    if "bitsandbytes" not in sys.modules and "transformers" not in sys.modules:
         sys.modules["bitsandbytes"] = None
