@@ -36,7 +36,9 @@ def sweep_table(jobs: list[dict], frames: dict, swept: list[str]) -> pd.DataFram
         for m in finals.index:
             row[m] = pd.to_numeric(finals.at[m, j["label"]], errors="coerce")
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    empty = [m for m in finals.index if m in table and table[m].isna().all()]
+    return table.drop(columns=empty)  # metrics no run has (reward for SFT) would be a column of blanks
 
 
 def metric_choices(table: pd.DataFrame) -> list[str]:

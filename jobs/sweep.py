@@ -154,7 +154,7 @@ def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: 
         for i, val in enumerate(vals):
             problems = _check_value(base_raw, pname, val, ws, check_refs)
             for p in problems:
-                err(f"sweep.{pname}[{i}]", val, f"{p.field}: {p.message}")
+                err(f"sweep.{pname}[{i}]", val, p.message)
             if not problems:
                 checked.append(_coerced(base_raw, pname, val, ws))
         if len(set(map(json.dumps, checked))) != len(checked):

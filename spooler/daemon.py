@@ -19,7 +19,7 @@ from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso
 from jobs.steer import runnable
 from jobs.workspace import Workspace
 
-from . import procs
+from . import procs, steering
 from .notify import Notifier
 from .pickup import Pickup
 from .runners import STARTING, Handle, make_runner
@@ -151,9 +151,12 @@ class Daemon:
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
         fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
-            (self.reap, self.handle_cancels, self.schedule, self.heartbeat)
+            (self.reap, self.handle_cancels, self.apply_steering, self.schedule, self.heartbeat)
         for fn in fns:
             self._safely(fn)
+
+    def apply_steering(self) -> None:
+        steering.apply_requests(self.running, self.runner)  # priority/hold of jobs already in Slurm's queue
 
     @staticmethod
     def _safely(fn) -> None:

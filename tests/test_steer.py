@@ -6,7 +6,7 @@ import time
 
 from jobs.spool import submit
 from jobs.spec import validate
-from jobs.state import create_run, new_job_id, read_state
+from jobs.state import create_run, new_job_id, read_state, update_state
 from jobs.steer import hold, move_to_top, release, set_priority
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, spec, starts, wait_for
@@ -82,3 +82,37 @@ def test_move_to_top_and_a_held_job_is_never_claimed_by_two_daemons(ws):
         assert all(len(starts(ws.run_dir(j))) == 1 for j in jobs)  # nothing ran twice
         one.stop()
         two.stop()
+
+
+def test_a_job_already_in_slurms_queue_is_steered_there(ws):
+    """A job handed to a backend that queues itself: the request goes to the daemon, which asks the runner."""
+    from spooler.runners.base import Handle, Runner
+    from spooler.steering import apply_requests, scontrol_commands
+    job = new_job_id()
+    create_run(ws, job, validate(spec("in-slurm"), ws).spec)
+    update_state(ws.run_dir(job), status="running", runner="slurm", slurm_job_id="4242", started_at=None)
+    set_priority(ws, job, 5)
+    hold(ws, job)
+    assert json.loads((ws.run_dir(job) / "steer.json").read_text()).items() >= {"priority": 5, "held": True}.items()
+    assert state(ws, job)["status"] == "running" and "priority" not in state(ws, job)
+
+    class Recording(Runner):  # stands in for the Slurm runner, which turns requests into these commands
+        name = "slurm"
+        queues_itself = True
+        asked: list = []
+
+        def steer(self, h, request):
+            self.asked.append(scontrol_commands("4242", request))
+            return ["scontrol …"]
+
+    runner = Recording()
+    apply_requests({job: Handle(job, ws.run_dir(job), external_id="4242")}, runner)
+    assert runner.asked == [[["scontrol", "update", "JobId=4242", "Nice=-5"], ["scontrol", "hold", "4242"]]]
+    assert not (ws.run_dir(job) / "steer.json").exists()
+    assert state(ws, job)["priority"] == 5 and state(ws, job)["held"] is True
+    release(ws, job)
+    apply_requests({job: Handle(job, ws.run_dir(job), external_id="4242")}, runner)
+    assert runner.asked[-1] == [["scontrol", "release", "4242"]]
+    update_state(ws.run_dir(job), started_at="2026-11-28T06:00:00+00:00")  # now running in Slurm: too late
+    assert "only queued jobs" in cli(ws, "hold", job).stderr
+    assert Runner().steer(None, {"held": True}) == ["the base runner cannot steer a job it has already been given"]

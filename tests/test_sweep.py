@@ -128,3 +128,21 @@ def test_spooler_queues_a_sweep_once_and_submit_prints_its_ids(ws):
         assert sorted(map(len, by_group.values())) == [3, 4]
         assert set(statuses(ws).values()) == {"succeeded"}
         sp.stop()
+
+
+def test_a_2x2_sweep_trains_for_real_on_tiny_demo(ws):
+    raw = {**spec("real-sweep"), "sweep": {"learning_rate": [1e-3, 1e-2], "lora_rank": [2, 4]}}
+    raw["params"].update(max_steps=3, eval_ratio=0, num_sample_prompts=1, max_samples=16, logging_steps=1)
+    with Spooler(ws, trainer=None) as sp:
+        drop(ws, "real.json", raw)
+        wait_for(lambda: all_final(ws, 4), 600, step=0.5)
+        sp.stop()
+    assert set(statuses(ws).values()) == {"succeeded"}
+    seen = set()
+    for d in ws.runs.iterdir():
+        s = json.loads((d / "spec.json").read_text())
+        summary = json.loads((d / "summary.json").read_text())
+        cfg = json.loads((d / "adapter" / "adapter_config.json").read_text())
+        assert cfg["r"] == s["params"]["lora_rank"] and summary["total_steps"] == 3  # each run used its values
+        seen.add(s["name"])
+    assert seen == {"real-sweep-lr1e-3-r2", "real-sweep-lr1e-3-r4", "real-sweep-lr0.01-r2", "real-sweep-lr0.01-r4"}

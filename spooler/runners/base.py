@@ -57,6 +57,12 @@ class Runner:
         """After a restart: a handle when the job still runs, STARTING when unsure yet, None when it is gone."""
         raise NotImplementedError
 
+    def steer(self, h: Handle, request: dict) -> list[str]:
+        """Reorder or hold a job waiting in the backend's own queue: `request` has `priority` and/or `held`
+        (see spooler/steering.py for the scontrol commands). Returns log lines. A backend without a queue of its
+        own never gets here: its queued jobs are steered in state.json."""
+        return [f"the {self.name} runner cannot steer a job it has already been given"]
+
     def stop_now(self, h: Handle, hard: bool) -> None:
         """Shutdown with --stop-jobs: SIGTERM (or SIGKILL when hard) to the job."""
         raise NotImplementedError
