@@ -89,6 +89,7 @@ def measure(code_dir: Path, ws: Workspace, tabs: int, seconds: float, browser) -
     server, base = serve(code_dir, ws)
     try:
         ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        ctx.set_default_timeout(600_000)  # a busy machine: first loads can take minutes
         pages = []
         for _ in range(tabs):
             page = ctx.new_page()

@@ -228,9 +228,10 @@ def current_lang() -> str:
     return st.session_state.get("lang", "en") if _has_session() else "en"
 
 
-def t_text(key: str, **kw) -> str:
-    """Like t(), for places that show plain text (table cells, dropdown options): values are filled in as they are."""
-    lang = st.session_state.get("lang", "en") if _has_session() else "en"
+def t_text(key: str, _lang: str | None = None, **kw) -> str:
+    """Like t(), for places that show plain text (table cells, dropdown options): values are filled in as they are.
+    `_lang` fixes the language for format_func callbacks that may run after the page (see bound_t)."""
+    lang = _lang or (st.session_state.get("lang", "en") if _has_session() else "en")
     text = CATALOGS.get(lang, EN).get(key) or EN.get(key) or key
     return text.format(**kw) if kw else text
 

@@ -1,5 +1,6 @@
 """AppTest covers every page without a browser: empty states, filters, the form, copy, language, compare."""
 import csv
+import html
 import json
 import re
 
@@ -35,7 +36,7 @@ def text_of(at) -> str:
     parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [e.value for e in at.error] + \
             [w.value for w in at.warning] + [i.value for i in at.info] + [t.value for t in at.title] + \
             [s.value for s in at.subheader] + [h.value for h in at.header] + [s.value for s in at.success]
-    return "\n".join(map(str, parts))
+    return html.unescape("\n".join(map(str, parts)))  # user text arrives as character references: read it back
 
 
 def fake_run(ws, name, method="sft", status="succeeded", lr=1e-3, steps=20, metrics=True, dataset=None, **params):

@@ -16,7 +16,7 @@ from dashboard import sweep_form, truncation
 from dashboard.column_pick import best_column
 from dashboard.common import spooler_banner, workspace
 from dashboard.form_defaults import preselect
-from dashboard.i18n import method_description, param_help, t, t_text
+from dashboard.i18n import current_lang, method_description, param_help, t, t_text
 from dashboard.i18n_params import limits_text
 from dashboard.i18n_validation import tr_message
 from dashboard.safe import md
@@ -84,9 +84,10 @@ def render() -> None:
     preselect(ws, ok_methods, list(models), list(datasets))
     method_name = c1.selectbox(t("new.method"), ok_methods, key="m_method")
     c1.caption(md(method_description(methods[method_name])))
-    model_name = c2.selectbox(t("new.model"), list(models), key="m_model", format_func=lambda k: _model_label(k, models))
+    model_name = c2.selectbox(t("new.model"), list(models), key="m_model",
+                              format_func=lambda k, lang=current_lang(): _model_label(k, models, lang))
     ds_name = c3.selectbox(t("new.dataset"), list(datasets), key="m_dataset",
-                           format_func=lambda k: _dataset_label(k, datasets))
+                           format_func=lambda k, lang=current_lang(): _dataset_label(k, datasets, lang))
     c4, c5 = st.columns([3, 1])
     name = c4.text_input(t("new.name"), key="m_name", placeholder=f"{method_name}-{ds_name}")
     priority = c5.number_input(t("new.priority"), step=1, key="m_priority", value=st.session_state.get("m_priority", 0),
@@ -169,16 +170,16 @@ def _raw(method, model, ds, name, priority, values) -> dict:
     return raw
 
 
-def _model_label(name, models) -> str:
+def _model_label(name, models, lang=None) -> str:
     info = registry.model_info(models[name])
     n = info.get("parameters")
     size = f"{n / 1e6:.1f}M" if n and n < 1e9 else (f"{n / 1e9:.1f}B" if n else "?")
-    return t_text("new.model_label", name=name, arch=info["architecture"], size=size)
+    return t_text("new.model_label", lang, name=name, arch=info["architecture"], size=size)
 
 
-def _dataset_label(name, datasets) -> str:
+def _dataset_label(name, datasets, lang=None) -> str:
     info = registry.dataset_info(datasets[name])
-    return t_text("new.dataset_label", name=name, rows=info["rows"], columns=", ".join(info["columns"]))
+    return t_text("new.dataset_label", lang, name=name, rows=info["rows"], columns=", ".join(info["columns"]))
 
 
 def _widget(cell, p, method, columns, rewards):
