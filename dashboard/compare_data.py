@@ -22,8 +22,12 @@ HIGHER_BETTER = {"final_reward", "tokens_per_second"}
 def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
     jobs, missing = [], []
     for i, job_id in enumerate(dict.fromkeys(i for i in ids if i)):
-        run_dir = ws.run_dir(job_id)
-        spec = read_spec(run_dir) if run_dir.is_dir() else None
+        try:  # ids come from the URL: only real job folders inside runs/ are read
+            run_dir = ws.existing_run(job_id)
+        except (KeyError, ValueError):
+            missing.append(job_id)
+            continue
+        spec = read_spec(run_dir)
         if spec is None:
             missing.append(job_id)
             continue

@@ -48,6 +48,7 @@ EN = {
     "new.run": "Run training", "new.need_registry": "Register a base model and a dataset first.",
     "new.copy_of": "Copy of job {id}: every field is editable; the new job records it as its parent.",
     "new.copy_missing": "Job {id} does not exist, so there is nothing to copy.",
+    "job.bad_id": "This link does not name a job: a job id looks like 20261128-053347-301791-b21ccd.",
     "new.copy_unavailable": "{value} is no longer registered; pick another.",
     "new.model_label": "{name} — {arch}, {size} params", "new.dataset_label": "{name} — {rows} rows: {columns}",
     "new.trunc_none": "No row is cut by these token caps (counted on the first {rows} rows with this model's tokenizer).",
@@ -93,6 +94,8 @@ EN = {
     "datasets.delete_confirm": "Delete dataset {name}? Jobs that already ran keep their results.",
     "models.title": "Base models", "models.register": "Register a local model folder", "models.name": "Name",
     "models.path": "Folder path", "models.register_btn": "Check and register",
+    "models.roots": "Only folders under these model roots can be registered here: {roots}. Add roots as "
+                    "\"model_roots\" in workspace/config.json; anything else needs models/<name>.json from a shell.",
     "models.registered": "Registered {name}.", "models.none": "No models registered.",
     "models.arch": "Architecture", "models.params": "Parameters", "models.size": "Size on disk",
     "models.context": "Context length", "models.chat": "Chat template", "models.chat_fallback": "ChatML fallback",
@@ -144,6 +147,7 @@ ZH = {
     "new.run": "开始训练", "new.need_registry": "请先注册基础模型和数据集。",
     "new.copy_of": "复制自任务 {id}：所有字段均可修改，新任务会记录其父任务。",
     "new.copy_missing": "任务 {id} 不存在，无法复制。",
+    "job.bad_id": "此链接没有指向任何任务：任务编号形如 20261128-053347-301791-b21ccd。",
     "new.copy_unavailable": "{value} 已不再注册，请另选。",
     "new.model_label": "{name} — {arch}，{size} 参数", "new.dataset_label": "{name} — {rows} 行：{columns}",
     "new.trunc_none": "这些词元上限不会截断任何行（用该模型的分词器统计前 {rows} 行）。",
@@ -180,6 +184,8 @@ ZH = {
     "datasets.hist_stats": "{n} 行，最长 {max} 个词元，平均 {mean:.1f}",
     "datasets.delete_confirm": "删除数据集 {name}？已运行任务的结果会保留。",
     "models.title": "基础模型", "models.register": "注册本地模型目录", "models.name": "名称", "models.path": "目录路径",
+    "models.roots": "此处只能注册以下模型根目录中的文件夹：{roots}。可在 workspace/config.json 的 \"model_roots\" 中添加根目录；"
+                    "其他位置需在命令行中编写 models/<名称>.json。",
     "models.register_btn": "检查并注册", "models.registered": "已注册 {name}。", "models.none": "尚未注册模型。",
     "models.arch": "架构", "models.params": "参数量", "models.size": "磁盘占用", "models.context": "上下文长度",
     "models.chat": "对话模板", "models.chat_fallback": "使用 ChatML 备用模板", "models.unregister": "取消注册",
@@ -194,6 +200,9 @@ ZH = {
 from .i18n_sweeps import EN as _EN_SWEEPS, ZH as _ZH_SWEEPS  # noqa: E402 - sweeps, groups, steering, settings
 EN.update(_EN_SWEEPS)
 ZH.update(_ZH_SWEEPS)
+from .i18n_use import EN as _USE_EN, ZH as _USE_ZH  # noqa: E402 - try it and export live in their own catalog
+EN.update(_USE_EN)
+ZH.update(_USE_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 
@@ -270,6 +279,7 @@ PARAM_HELP_ZH = {
     "reward_weights": "每个奖励函数一个权重；null 表示等权。", "beta": "KL 惩罚（GRPO）或偏好损失强度（DPO beta）。",
     "temperature": "生成采样温度。", "chosen_column": "包含较优答案的数据集字段。",
     "rejected_column": "包含较差答案的数据集字段。",
+    "report_to": "同时接收本次训练指标的实验跟踪工具；TensorBoard 写入 runs/<job_id>/tb/。",
 }
 
 

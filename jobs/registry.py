@@ -123,7 +123,7 @@ def _safetensors_params(path: Path) -> int:
     return total
 
 
-def register_model(ws: Workspace, name: str, path: str | os.PathLike) -> Path:
+def register_model(ws: Workspace, name: str, path: str | os.PathLike, lineage: dict | None = None) -> Path:
     if not valid_name(name):
         raise RegistryError(f"model name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
     if name in list_models(ws):
@@ -132,7 +132,18 @@ def register_model(ws: Workspace, name: str, path: str | os.PathLike) -> Path:
     problem = model_problem(path) or loading_problem(path)
     if problem:
         raise RegistryError(problem)
-    return atomic_write_json(ws.models / f"{name}.json", {"path": str(path)})
+    entry = {"path": str(path), **({"lineage": lineage} if lineage else {})}  # lineage: where a merged model came from
+    return atomic_write_json(ws.models / f"{name}.json", entry)
+
+
+def register_model_from_browser(ws: Workspace, name: str, path: str) -> Path:
+    """register_model for a path typed into the dashboard: only folders under the model roots (jobs.model_roots);
+    outside them the error is the same whether or not the folder exists."""
+    from .model_roots import outside_roots_message, under_model_roots
+    real = under_model_roots(ws, path)
+    if real is None:
+        raise RegistryError(outside_roots_message(ws))
+    return register_model(ws, name, real)
 
 
 def loading_problem(path: Path) -> str | None:

@@ -7,7 +7,7 @@ import sys
 import time
 
 from jobs.spool import submit
-from jobs.state import read_state
+from jobs.state import queue_positions, read_state
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, drop, gone, spec, starts, statuses, wait_for
 
@@ -102,7 +102,7 @@ def test_priority_then_fifo(ws):
         for name, prio in (("low-1", 0), ("high", 5), ("low-2", 0), ("higher", 9)):
             submit(ws, spec(name, priority=prio, notes="sleep=0.05"))
             time.sleep(0.01)
-        wait_for(lambda: any(read_state(d).get("queue_position") == 4 for d in ws.runs.iterdir()), 10)
+        wait_for(lambda: sorted(queue_positions(ws).values()) == [1, 2, 3, 4], 10)
         wait_for(lambda: all_final(ws, 5), 30)
         order = sorted((read_state(d)["started_at"], json.loads((d / "spec.json").read_text())["name"])
                        for d in ws.runs.iterdir())

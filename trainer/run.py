@@ -20,6 +20,7 @@ from filelock import FileLock, Timeout
 
 from jobs import registry
 from jobs.atomic import atomic_write_json, read_json
+from jobs.disk import EXIT_NO_SPACE, NO_SPACE, NoSpace, is_no_space
 from jobs.methods import BUILTINS, list_methods, list_rewards
 from jobs.spec import validate
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
@@ -95,6 +96,7 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
 
     from . import data, model as model_mod, samples, summary
     from .callbacks import MetricsCallback
+    from .disk_guard import DiskSpaceCallback, check_adapter_space
     from .job import Job
 
     set_seed(params["seed"])
@@ -151,6 +153,7 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
     trainer.add_callback(metrics)
     trainer.add_callback(stop_cb)
+    trainer.add_callback(DiskSpaceCallback(run_dir, model, model_path))  # after stop_cb: sees its save request
 
     t0 = time.time()
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
@@ -163,6 +166,7 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     if not stopped and final_eval:
         trainer.evaluate()
     metrics.writer.close()
+    check_adapter_space(run_dir, trainer.model, model_path)
     adapter = save_adapter(trainer.model, tokenizer, run_dir)
     log.info("adapter saved: %s", adapter)
 
@@ -231,13 +235,19 @@ def _run(run_dir: Path, resume: bool) -> int:
         error = _explain(e)
         log.error("%s\n%s", error, traceback.format_exc())
     if error is not None:
-        code = 1
+        code = EXIT_NO_SPACE if error.startswith(NO_SPACE) else 1
     status = {EXIT_OK: "succeeded", EXIT_STOPPED: "cancelled"}.get(code, "failed")
     if status == "cancelled":
         error = "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
-    atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status,
-                                                 "error": error, "finished_at": now_iso()})
-    update_state(run_dir, status=status, error=error, finished_at=now_iso())
+    try:
+        atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status,
+                                                     "error": error, "finished_at": now_iso()})
+        update_state(run_dir, status=status, error=error, finished_at=now_iso())
+    except OSError as e:
+        if not is_no_space(e):
+            raise
+        log.error("%s: could not record the outcome; the spooler records it from the exit code", NO_SPACE)
+        return EXIT_NO_SPACE if code not in (EXIT_OK, EXIT_STOPPED) else code
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
     for sig, handler in prev_handlers.items():
         signal.signal(sig, handler)
@@ -245,6 +255,10 @@ def _run(run_dir: Path, resume: bool) -> int:
 
 
 def _explain(e: Exception) -> str:
+    if isinstance(e, NoSpace):
+        return str(e)
+    if is_no_space(e):
+        return f"{NO_SPACE}: {getattr(e, 'filename', None) or 'a write'} failed; free some space, then retry"
     name = type(e).__name__
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     if "OutOfMemoryError" in name or "out of memory" in text.lower():

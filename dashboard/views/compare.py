@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from jobs.state import ACTIVE, read_state
+from jobs.state import ACTIVE, is_job_id, read_state
 
 from dashboard import compare_data as cd
 from dashboard import group_compare as gc
@@ -12,6 +12,7 @@ from dashboard.common import badge, metrics, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
 from dashboard.live import follow
 from dashboard.safe import md, model_text, safe_html
+from dashboard.views import try_panel
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
 
@@ -38,10 +39,12 @@ def render() -> None:
     if not jobs:
         return
     live(ws, ids, group)
+    try_panel.render_compare(jobs)  # one prompt to every compared run, answers side by side
 
 
 def any_active(ws, ids) -> bool:
-    return any((read_state(ws.run_dir(i)) or {}).get("status") in ACTIVE for i in ids)
+    """Whether a compared job is queued or running (ids from the URL: only well-formed job ids are looked up)."""
+    return any((read_state(ws.run_dir(i)) or {}).get("status") in ACTIVE for i in ids if is_job_id(i))
 
 
 def live(ws, ids, group=None) -> None:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import pandas as pd
 import streamlit as st
 
 from jobs.atomic import read_json
-from jobs.state import cancel_job, read_spec, read_state, retry_job
+from jobs.job_ids import BadJobId, is_job_id
+from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
 
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
@@ -19,6 +19,7 @@ from dashboard.log_view import LEVELS, filter_lines
 from dashboard.nav import page
 from dashboard.safe import md, model_text
 from dashboard.times import local, parse, utc
+from dashboard.views import export_panel, try_panel
 
 LOG_BOX_PX = 520
 
@@ -27,13 +28,18 @@ def render() -> None:
     ws = workspace()
     job_id = st.query_params.get("id", "")
     spooler_banner(ws)
-    if not job_id or not re.fullmatch(r"[A-Za-z0-9._\-]{1,80}", job_id):
+    if not job_id:
         st.title(t("details.title"))
         st.info(t("details.pick"))
         return
-    run_dir = ws.run_dir(job_id)
-    follow(ws, "details", (run_dir / "train.log",))
-    if not run_dir.is_dir():
+    try:
+        run_dir = ws.existing_run(job_id)  # the one job-id check: pattern, and a real folder inside runs/
+    except BadJobId:
+        st.title(t("details.title"))
+        st.error(t("job.bad_id"))
+        return
+    except KeyError:
+        follow(ws, "details")  # the run folder appears (and the page with it) when the spooler takes the spec
         if (ws.incoming / f"{job_id}.json").exists():
             st.title(job_id)
             st.info(t("details.submitted"))
@@ -41,14 +47,18 @@ def render() -> None:
         st.title(t("details.title"))
         st.error(t("details.unknown", id=job_id))
         return
+    follow(ws, "details", (run_dir / "train.log",))  # live while anything changes, still otherwise
     header(run_dir)
-    tab_o, tab_e, tab_l = st.tabs([t("tab.overview"), t("tab.evaluation"), t("tab.logs")])
+    tab_o, tab_e, tab_l, tab_u = st.tabs([t("tab.overview"), t("tab.evaluation"), t("tab.logs"), t("tab.use")])
     with tab_o:
         overview(ws, run_dir)
     with tab_e:
         evaluation(run_dir)
     with tab_l:
         logs(run_dir)
+    with tab_u:  # try it (base vs tuned) and export
+        try_panel.render_details(run_dir)
+        export_panel.render(run_dir)
 
 
 def header(run_dir) -> None:
@@ -63,7 +73,7 @@ def header(run_dir) -> None:
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
     if status == "queued":
-        c2.write(t("details.queue_position", pos=state.get("queue_position") or "?"))
+        c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
         eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == "running" and prog.get("eta_seconds") else ""
@@ -128,7 +138,7 @@ def overview(ws, run_dir) -> None:
                  hide_index=True, width="stretch", height=_fit(len(params)))
     parent = spec.get("parent_job")
     if parent:
-        pspec = read_spec(ws.run_dir(parent))
+        pspec = read_spec(ws.run_dir(parent)) if is_job_id(parent) else None
         if pspec:
             changed = {k: (pspec.get("params", {}).get(k), v) for k, v in params.items()
                        if pspec.get("params", {}).get(k) != v}

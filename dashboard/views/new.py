@@ -6,11 +6,13 @@ import json
 import streamlit as st
 
 from jobs import registry
+from jobs.job_ids import BadJobId
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import editable_spec, params_for, validate
 from jobs.spool import submit_any
 from jobs.sweep import expand
 from jobs.state import read_spec
+from jobs.trackers import installed as installed_trackers
 
 from dashboard import sweep_form, truncation
 from dashboard.column_pick import best_column
@@ -39,7 +41,13 @@ def _prefill(ws) -> None:
         spec = json.loads(path.read_text()) if path.exists() else None
         parent = None
     else:
-        stored = read_spec(ws.run_dir(src))
+        try:  # the id comes from the URL: only a real job folder inside runs/ is read
+            stored = read_spec(ws.existing_run(src))
+        except BadJobId:
+            st.error(t("job.bad_id"))
+            return
+        except KeyError:
+            stored = None
         spec, parent = (editable_spec(stored), src) if stored else (None, None)
         if spec is None:
             st.error(t("new.copy_missing", id=src))
@@ -207,9 +215,10 @@ def _widget(cell, p, method, columns, rewards):
         return cell.number_input(label, key=key, help=helptext, format="%g", step=_step(p),
                                  placeholder="null" if p.nullable else None)
     if p.type == "str_list":
-        cur = [r for r in (st.session_state.get(key) or []) if r in rewards]
+        options = installed_trackers() if p.name == "report_to" else rewards  # only trackers installed here
+        cur = [r for r in (st.session_state.get(key) or []) if r in options]
         st.session_state[key] = cur
-        return cell.multiselect(label, rewards, key=key, help=helptext)
+        return cell.multiselect(label, options, key=key, help=helptext)
     if p.type == "float_list":
         text = cell.text_input(label, key=key, help=helptext, placeholder="1.0, 0.5")
         return [x.strip() for x in text.split(",") if x.strip()] if text else None

@@ -57,6 +57,11 @@ class Runner:
         """After a restart: a handle when the job still runs, STARTING when unsure yet, None when it is gone."""
         raise NotImplementedError
 
+    def spawn(self, name: str, argv: list[str], log_path: Path, gpus: list[str | None]) -> Handle:
+        """Start a helper (a try worker, an export) on the slots' GPUs, output appended to log_path. poll() and
+        stop_now() work on its handle. NotImplementedError: this runner cannot run helpers."""
+        raise NotImplementedError(f"the {self.name} runner cannot run try-it workers or exports")
+
     def steer(self, h: Handle, request: dict) -> list[str]:
         """Reorder or hold a job waiting in the backend's own queue: `request` has `priority` and/or `held`
         (see spooler/steering.py for the scontrol commands). Returns log lines. A backend without a queue of its

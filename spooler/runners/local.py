@@ -61,6 +61,11 @@ class LocalRunner(Runner):
             return Handle(job_id, run_dir, pid=pid, started=started)
         return STARTING if _lock_held(run_dir) else None
 
+    def spawn(self, name, argv, log_path, gpus):
+        gpu = ",".join(g for g in gpus if g is not None) if any(g is not None for g in gpus) else None
+        p = procs.spawn(argv, log_path, gpu)
+        return Handle(name, log_path.parent, pid=p.pid, started=procs.create_time(p.pid), proc=p)
+
     def stop_now(self, h, hard):
         if h.pid:
             procs.signal_group(h.pid, signal.SIGKILL if hard else signal.SIGTERM)
