@@ -124,6 +124,8 @@ def fmt_metric(metric: str, v) -> str:
     """A final metric as a person reads it: — when missing, MiB/GiB for memory, whole steps, 4-5 digits else."""
     if v is None or (isinstance(v, float) and v != v):
         return "—"
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return str(v)
     if metric.endswith("_bytes"):
         return f"{v / 2**30:.2f} GiB" if v >= 2**30 else f"{v / 2**20:.1f} MiB"
     if metric == "total_steps":
@@ -184,6 +186,7 @@ def export_html(jobs, params: pd.DataFrame, finals: pd.DataFrame, charts: list, 
     head = "".join(f"<th style='color:{j['color']}'>{html.escape(j['label'])}</th>" for j in jobs)
     prow = "".join(f"<tr class='{'diff' if diff[k] else ''}'><td>{html.escape(str(k))}</td>"
                    + "".join(f"<td>{html.escape(str(v))}</td>" for v in params.loc[k]) + "</tr>" for k in params.index)
+    fhead = "".join(f"<th>{html.escape(str(c))}</th>" for c in finals.columns)  # jobs, then any base columns
     frow = "".join(f"<tr><td>{html.escape(str(k))}</td>" + "".join(
         f"<td>{'' if pd.isna(v) else html.escape(f'{v:.6g}' if isinstance(v, float) else str(v))}</td>"
         for v in finals.loc[k]) + "</tr>" for k in finals.index)
@@ -196,5 +199,5 @@ def export_html(jobs, params: pd.DataFrame, finals: pd.DataFrame, charts: list, 
         + f"<p><b>reference:</b> {html.escape(s['reference'])}</p>" for s in samples)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Tunedeck comparison</title>{style}"
             f"</head><body><h1>Tunedeck comparison</h1><h2>Parameters</h2><table><tr><th></th>{head}</tr>{prow}"
-            f"</table><h2>Final metrics</h2><table><tr><th></th>{head}</tr>{frow}</table>"
+            f"</table><h2>Final metrics</h2><table><tr><th></th>{fhead}</tr>{frow}</table>"
             f"<h2>Metrics</h2>{svgs}<h2>Outputs</h2>{outs}</body></html>")

@@ -224,6 +224,10 @@ COMMON_PARAMS: tuple[Param, ...] = (
     Param("eval_ratio", "float", 0.1, "Fraction of rows held out for eval_loss and sample prompts; 0 turns it off.",
           min=0, max=0.5),
     Param("num_sample_prompts", "int", 5, "Held-out prompts answered before and after training.", min=0, max=100),
+    Param("sample_generations", "int", 1, "Answers per sample prompt: the greedy one, plus sampled ones above 1.",
+          min=1, max=16),
+    Param("eval_max_rows", "int", 100, "Held-out rows scored by the base and the tuned model (task metrics); "
+          "0 turns the evaluation off.", min=0, max=100000, typical=(0, 1000), typical_text="50–500"),
     Param("seed", "int", 42, "Random seed for data split, initialisation and sampling.", min=0,
           max=2**32 - 1),
     Param("logging_steps", "int", 1, "Write a metrics row every N steps.", min=1, max=10**8),

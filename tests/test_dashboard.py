@@ -35,7 +35,8 @@ def open_page(page: str, **query) -> AppTest:
 def text_of(at) -> str:
     parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [e.value for e in at.error] + \
             [w.value for w in at.warning] + [i.value for i in at.info] + [t.value for t in at.title] + \
-            [s.value for s in at.subheader] + [h.value for h in at.header] + [s.value for s in at.success]
+            [s.value for s in at.subheader] + [h.value for h in at.header] + [s.value for s in at.success] + \
+            [x.value for x in at.text]
     return html.unescape("\n".join(map(str, parts)))  # user text arrives as character references: read it back
 
 
@@ -117,7 +118,9 @@ def test_broken_run_folders_never_traceback(home):
     assert not at.exception
     at = open_page("details", id="20260101-000000-000000-abcdef")
     assert "no state.json" in text_of(at)
-    at = open_page("details", id="does-not-exist")
+    at = open_page("details", id="does-not-exist")  # not even an id: refused by the one job-id check
+    assert "does not name a job" in text_of(at)
+    at = open_page("details", id="20990101-000000-000000-abcdef")
     assert "no job with id" in text_of(at)
 
 
@@ -139,7 +142,7 @@ def test_new_training_form_validates_live_and_submits(home):
     at.number_input(key="p_lora_rank").set_value(0).run()
     assert any("LORA" in e.value or "lora_rank" in e.value for e in at.error)
     assert at.button(key="btn_run").disabled
-    assert any("must be an integer" in c.value for c in at.caption)
+    assert any("must be an integer" in html.unescape(c.value) for c in at.caption)
     at.number_input(key="p_lora_rank").set_value(16).run()
     at.number_input(key="p_max_steps").set_value(5).run()
     assert not at.button(key="btn_run").disabled
@@ -208,11 +211,14 @@ def test_i18n_catalogs_complete():
 def test_datasets_models_methods_pages(home):
     (home.methods / "broken.py").write_text("import nonexistent_module_xyz\n")
     at = open_page("datasets")
-    assert "demo-instruct" in "\n".join(e.label for e in at.expander)
+    assert "demo-instruct" in html.unescape("\n".join(e.label for e in at.expander))
     at = open_page("models")
     assert "Qwen2ForCausalLM" in text_of(at)
     at.text_input(key="m_reg_name").set_value("bad").run()
     at.text_input(key="m_reg_path").set_value("/nonexistent/folder").run()
+    at.button(key="m_reg_btn").click().run()
+    assert "only folders under the model roots" in text_of(at)  # outside the roots: the same answer for any path
+    at.text_input(key="m_reg_path").set_value(str(home.models / "nonexistent")).run()
     at.button(key="m_reg_btn").click().run()
     assert "not a folder" in text_of(at)
     at = open_page("methods")

@@ -71,7 +71,7 @@ def test_form_starts_on_the_last_used_model_and_dataset(home):
 def test_blank_name_is_flagged_beside_its_field(home):
     at = open_page("new")
     at.text_input(key="m_name").set_value("   ").run()
-    assert any("non-empty string" in html.unescape(c.value) for c in at.caption)
+    assert any(c.value.startswith("❌") and "visible character" in html.unescape(c.value) for c in at.caption)
     assert at.button(key="btn_run").disabled
 
 

@@ -24,6 +24,7 @@ RENAME = {"rewards/chosen": "rewards_chosen", "rewards/rejected": "rewards_rejec
           "train_tokens_per_second": None, "num_input_tokens_seen": "tokens_seen", "num_tokens": "tokens_seen"}
 LOGGED = ("loss", "eval_loss", "reward", "reward_margin", "learning_rate", "grad_norm", "tokens_per_second")
 PROGRESS_MIN_INTERVAL = 0.2  # seconds
+CHECK_INTERVAL = 0.2  # seconds between looks at the stop/cancel files outside training steps
 BASE_COLUMNS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_seconds"]
 
 
@@ -97,6 +98,7 @@ class MetricsCallback(TrainerCallback):
         self.offset = 0.0  # elapsed time carried over from before a resume
         if self.writer.rows:
             self.offset = float(self.writer.rows[-1].get("elapsed_seconds") or 0)
+        evals = [_int(r.get("step")) for r in self.writer.rows if r.get("eval_loss") not in (None, "")]
         self.last_tokens = None
         self.last_t = None
         self.total_steps = 0
@@ -105,7 +107,7 @@ class MetricsCallback(TrainerCallback):
         self.best = {}
         self.last = {}
         self.tokens_seen = 0
-        self.last_eval_step = None
+        self.last_eval_step = evals[-1] if evals else None  # a resume at the final step needs no extra eval
         self._progress_at = 0.0
 
     def elapsed(self) -> float:
@@ -130,7 +132,7 @@ class MetricsCallback(TrainerCallback):
         done = state.global_step - (self.first_step or 0)
         rate = (time.time() - self.t0) / done if done > 0 else None
         left = max(self.total_steps - state.global_step, 0)
-        progress = {"step": state.global_step, "total_steps": self.total_steps,
+        progress = {"phase": "training", "done": None, "total": None, "step": state.global_step, "total_steps": self.total_steps,
                     "percent": round(100 * state.global_step / max(self.total_steps, 1), 2),
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
@@ -181,9 +183,19 @@ class StopCallback(TrainerCallback):
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.requested = False
+        self._checked_at = 0.0
 
     def request(self, *_):
         self.requested = True
+
+    def check(self) -> bool:
+        """Whether a stop was requested; the evaluation, generation and data loops ask this between batches and
+        tokens, so the request files are looked at most every CHECK_INTERVAL seconds (a signal counts at once)."""
+        now = time.monotonic()
+        if self.requested or now - self._checked_at < CHECK_INTERVAL:
+            return self.requested
+        self._checked_at = now
+        return self._check()
 
     def _check(self) -> bool:
         if not self.requested and ((self.run_dir / "stop").exists() or (self.run_dir / "cancel").exists()):

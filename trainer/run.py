@@ -26,7 +26,7 @@ from jobs.spec import validate
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
 from jobs.workspace import Workspace
 
-from .errors import TrainerError
+from .errors import Stopped, TrainerError
 
 log = logging.getLogger("tunedeck")
 
@@ -97,8 +97,12 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     from . import data, model as model_mod, samples, summary
     from .callbacks import MetricsCallback
     from .disk_guard import DiskSpaceCallback, check_adapter_space
+    from .eval_run import EvalRun
     from .job import Job
+    from .phases import Phases
 
+    phases = Phases(run_dir)
+    phases.enter("preparing_data")
     set_seed(params["seed"])
     model_path = registry.list_models(ws)[spec["base_model"]]
     ds_path = registry.list_datasets(ws)[spec["dataset"]]
@@ -108,27 +112,22 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
                            "Register a Hugging Face model folder on the Base models page")
     tokenizer = model_mod.load_tokenizer(model_path)
     rows = data.read_jsonl(ds_path, params["max_samples"], spec["dataset"])
-    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"])
+    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"], should_stop=stop_cb.check)
     log.info("train rows %d, eval rows %d, sample prompts %d", len(prepared.train), len(prepared.eval),
              len(prepared.samples))
     device, _ = model_mod.device_and_dtype()
+    phases.enter("loading_model")
     base = model_mod.load_base(model_path, spec["base_model"], params["load_in_4bit"])
     ctx = getattr(base.config, "max_position_embeddings", None)
     if ctx and params["max_seq_length"] > ctx:
         log.warning("max_seq_length %d is longer than the model's context (%d tokens); longer sequences may "
                     "degrade or fail", params["max_seq_length"], ctx)
 
-    n_gen = min(params["num_generations"], 4)
-    max_new = min(params["max_content_length"], 256)
     prompts = [s["prompt"] for s in prepared.samples]
     ckpt = latest_checkpoint(run_dir) if resume else None
-    before = None
-    if ckpt is not None and (run_dir / "samples_before.json").exists():
-        before = read_json(run_dir / "samples_before.json")
-    if before is None:
-        log.info("generating base-model answers for %d held-out prompts", len(prompts))
-        before = samples.generate(base, tokenizer, prompts, max_new, n_gen, params["seed"])
-        atomic_write_json(run_dir / "samples_before.json", before)
+    evals = EvalRun(run_dir, ws.home, model_path, params, tokenizer, phases, stop_cb.check,
+                    eval_setup(spec, params, prepared, ws), prompts)
+    evals.run_base(base)
 
     model = model_mod.add_lora(base, params)
     job = Job(run_dir, spec, params, model, tokenizer, prepared, kind, device,
@@ -156,7 +155,9 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     trainer.add_callback(DiskSpaceCallback(run_dir, model, model_path))  # after stop_cb: sees its save request
 
     t0 = time.time()
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    phases.enter("training")
+    if not finished_checkpoint(trainer, ckpt):  # a resume from the final checkpoint trains no extra step
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     runtime = time.time() - t0
     if metrics.nan_step is not None:
         raise TrainerError(f"loss became NaN at step {metrics.nan_step}; lower learning_rate "
@@ -170,13 +171,46 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     adapter = save_adapter(trainer.model, tokenizer, run_dir)
     log.info("adapter saved: %s", adapter)
 
-    if not stopped:
-        log.info("generating tuned-model answers for %d held-out prompts", len(prompts))
-        after = samples.generate(trainer.model, tokenizer, prompts, max_new, n_gen, params["seed"])
-        samples.write(run_dir / "samples.jsonl", prepared.samples, before, after)
+    if not stopped:  # the adapter and the final checkpoint are on disk: a stop from here on keeps both
+        try:
+            after = evals.run_tuned(trainer.model)
+            samples.write(run_dir / "samples.jsonl", prepared.samples, evals.before, after)
+        except Stopped:
+            stopped = True
+            log.info("stopped during the tuned evaluation; the adapter and the final checkpoint are kept")
+    phases.enter("saving")
     summary.write(run_dir / "summary.json", trainer.state, metrics, prepared, spec, ds_path, device, adapter,
-                  runtime, stopped)
+                  runtime, stopped, evals.seconds)
     return EXIT_STOPPED if stopped else EXIT_OK
+
+
+def eval_setup(spec: dict, params: dict, prepared, ws: Workspace):
+    """What the base and tuned evaluation measure for this method (None when eval_max_rows is 0)."""
+    from . import evaluate
+
+    module = None
+    if spec["method"] not in BUILTINS:
+        module = list_methods(ws.methods)[spec["method"]].module
+    rewards = {k: f for k, f in list_rewards(ws.methods).items() if callable(f)}
+    # the sample prompts first: their greedy answers then come from the evaluation instead of a second generation
+    first = [s for s in prepared.samples if any(s is e for e in prepared.eval)]
+    rows = first + [e for e in prepared.eval if not any(e is s for s in first)]
+    return evaluate.setup_for(spec["method"], params, rows, module, rewards)
+
+
+def finished_checkpoint(trainer, ckpt: Path | None) -> bool:
+    """True when the checkpoint is the run's last step: load its weights and state instead of training again."""
+    if ckpt is None:
+        return False
+    from transformers.trainer_callback import TrainerState
+
+    state = TrainerState.load_from_json(str(ckpt / "trainer_state.json"))
+    if not state.max_steps or state.global_step < state.max_steps:
+        return False
+    trainer._load_from_checkpoint(str(ckpt))
+    trainer.state = state
+    log.info("the checkpoint is the final step (%d/%d): no further training", state.global_step, state.max_steps)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,6 +262,8 @@ def _run(run_dir: Path, resume: bool) -> int:
     code = 1
     try:
         code = train(run_dir, ws, resume, stop_cb)
+    except Stopped:
+        code = EXIT_STOPPED
     except TrainerError as e:
         error = str(e)
         log.error("%s\n%s", error, traceback.format_exc())
@@ -238,7 +274,7 @@ def _run(run_dir: Path, resume: bool) -> int:
         code = EXIT_NO_SPACE if error.startswith(NO_SPACE) else 1
     status = {EXIT_OK: "succeeded", EXIT_STOPPED: "cancelled"}.get(code, "failed")
     if status == "cancelled":
-        error = "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
+        error = stopped_reason(run_dir)
     try:
         atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status,
                                                      "error": error, "finished_at": now_iso()})
@@ -252,6 +288,14 @@ def _run(run_dir: Path, resume: bool) -> int:
     for sig, handler in prev_handlers.items():
         signal.signal(sig, handler)
     return code
+
+
+def stopped_reason(run_dir: Path) -> str:
+    if (run_dir / "adapter").is_dir():
+        return "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
+    if latest_checkpoint(run_dir) is not None:
+        return "stopped on request before training went on; the checkpoint was kept (retry resumes)"
+    return "stopped on request before training started; nothing to keep (retry starts again)"
 
 
 def _explain(e: Exception) -> str:

@@ -1,11 +1,13 @@
 """Compare (/compare?jobs=a,b,c): parameters, overlaid metrics, final metrics, outputs, export."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from jobs.state import ACTIVE, is_job_id, read_state
 
 from dashboard import compare_data as cd
+from dashboard import compare_eval
 from dashboard import group_compare as gc
 from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, metrics, spooler_banner, workspace
@@ -97,12 +99,16 @@ def live(ws, ids, group=None) -> None:
 
     st.header(t("compare.final"))
     finals, best = cd.final_metrics(jobs, frames)
-    shown = finals.astype(object).apply(lambda row: [cd.fmt_metric(row.name, v) for v in row], axis=1,
+    evals, eval_best = compare_eval.eval_table(jobs, lambda m, tr=bound_t(): tr("compare.base_of").format(model=m))
+    if not evals.empty:
+        finals = pd.concat([finals, evals])
+        best = {**best, **{k: (v if isinstance(v, set) else {v}) for k, v in eval_best.items()}}
+    shown = finals.astype(object).apply(lambda row: [cd.fmt_metric(str(row.name), v) for v in row], axis=1,
                                         result_type="broadcast")
     styled = shown.style.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6"
                                             if c in best.get(row.name, ()) else "" for c in row.index], axis=1)
     st.dataframe(styled, width="stretch")
-    st.caption(t("compare.best_note"))
+    st.caption(t("compare.best_note") + (" " + t("compare.eval_note") if not evals.empty else ""))
 
     st.header(t("compare.outputs"))
     shown_jobs = jobs
@@ -115,6 +121,8 @@ def live(ws, ids, group=None) -> None:
         st.info(t("compare.other_prompts", n=n_other))
     if not samples:
         st.caption(t("eval.no_samples"))
+    elif st.toggle(t("compare.sort_disagreement"), key="c_sort_disagree"):
+        samples = compare_eval.sort_by_disagreement(samples)
     for s in samples:
         with st.container(border=True):
             st.markdown(f"**{t('eval.prompt')}**")

@@ -19,7 +19,7 @@ from dashboard.log_view import LEVELS, filter_lines
 from dashboard.nav import page
 from dashboard.safe import md, model_text
 from dashboard.times import local, parse, utc
-from dashboard.views import export_panel, try_panel
+from dashboard.views import evaluation_panel, export_panel, try_panel
 
 LOG_BOX_PX = 520
 
@@ -78,6 +78,10 @@ def header(run_dir) -> None:
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
         eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == "running" and prog.get("eta_seconds") else ""
         c2.progress(pct, text=f"{prog.get('step')}/{prog['total_steps']} ({pct:.0%}){eta}")
+    if status == "running" and evaluation_panel.phase_text(prog):
+        done, total = prog.get("done"), prog.get("total")
+        frac = min(1.0, done / total) if isinstance(done, int) and isinstance(total, int) and total > 0 else 0.0
+        c2.progress(frac, text=evaluation_panel.phase_text(prog))
     if status in ("queued", "running") and c3.button(t("action.cancel"), key="d_cancel"):
         cancel_job(workspace(), run_dir.name)
         st.toast(t("toast.cancel_requested"))
@@ -160,6 +164,7 @@ def overview(ws, run_dir) -> None:
 
 
 def evaluation(run_dir) -> None:
+    evaluation_panel.metrics_table(run_dir)
     df = metrics(run_dir)
     if df.empty:
         st.info(t("eval.no_metrics"))
@@ -171,6 +176,7 @@ def evaluation(run_dir) -> None:
             chart = overlay({run_dir.name[-6:]: df}, m, "step", smooth, {run_dir.name[-6:]: PALETTE[0]})
             if chart is not None:
                 cols[i % 2].altair_chart(chart, width="stretch")
+    evaluation_panel.row_browser(run_dir)
     st.subheader(t("eval.samples"))
     samples = read_samples(run_dir)
     if not samples:

@@ -13,6 +13,7 @@ from dashboard.live import follow
 from dashboard.spool_panel import spool_panel
 from dashboard.nav import page
 from dashboard.safe import md
+from dashboard.views.evaluation_panel import eval_cell, phase_text
 
 
 def render() -> None:
@@ -63,7 +64,8 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         "queue": r["queue_position"], "method": r["method"], "base_model": r["base_model"],
         "dataset": r["dataset"], "created": (r["created_at"] or "")[:19].replace("T", " "),
         "duration": fmt_duration(r["duration_seconds"]),
-        "result": _result(r), "job_id": r["job_id"],
+        "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
+        "result": _result(r), "eval": eval_cell(r), "job_id": r["job_id"],
     } for r in rows])
     df["queue"] = df["queue"].astype("Int64")  # blank, not "None", for jobs that are not queued
     shown_ids = [r["job_id"] for r in rows]
@@ -77,6 +79,7 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
             "steps": t("col.steps"), "eta": t("col.eta"), "queue": st.column_config.NumberColumn(t("col.queue")),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
             "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"), "job_id": "id",
+            "phase": t("col.phase"), "eval": t("col.eval"),
         })
     chosen = set(st.session_state.get(SELECTED, []))
     picked = [r for r in rows if r["job_id"] in chosen]
