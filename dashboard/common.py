@@ -118,5 +118,6 @@ def fmt_duration(seconds) -> str:
 
 
 def spooler_banner(ws: Workspace) -> None:
+    box = st.container()  # always there, so the elements below keep their place (and a table its ticks) when it changes
     if not spooler_alive(ws):
-        st.warning(t("spooler.down"), icon="⚠️")
+        box.warning(t("spooler.down"), icon="⚠️")

@@ -18,6 +18,11 @@ def _when(mtime: float) -> str:
 
 def spool_panel(ws) -> list[dict]:
     """Draws both sections when they have entries; returns the waiting specs."""
+    with st.container():  # always there, so the job table below keeps its place (and its ticks) when these come and go
+        return _sections(ws)
+
+
+def _sections(ws) -> list[dict]:
     waiting = waiting_specs(ws)
     if waiting:
         st.subheader(t("spool.waiting", n=len(waiting)))

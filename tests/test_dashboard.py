@@ -140,7 +140,7 @@ def test_new_training_form_validates_live_and_submits(home):
     at = open_page("new")
     assert at.selectbox(key="m_method").value == "sft"
     at.number_input(key="p_lora_rank").set_value(0).run()
-    assert any("LORA" in e.value or "lora_rank" in e.value for e in at.error)
+    assert any("LORA" in e.value or "lora_rank" in html.unescape(e.value) for e in at.error)
     assert at.button(key="btn_run").disabled
     assert any("must be an integer" in html.unescape(c.value) for c in at.caption)
     at.number_input(key="p_lora_rank").set_value(16).run()

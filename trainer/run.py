@@ -87,9 +87,6 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     if not v.ok:
         raise TrainerError("the spec is not valid any more: " + "; ".join(map(str, v.errors)))
     spec, params = v.spec, v.spec["params"]
-    if not params["load_in_4bit"]:
-        from .model import hide_bitsandbytes
-        hide_bitsandbytes()
     kind, build = recipe_for(spec["method"], ws)
 
     from transformers import set_seed
