@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import registry, trackers
+from .capacity import capacity_problems
 from .display_text import escape_invisible, name_problem
 from .job_ids import JOB_ID_FORM, is_job_id
 from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
@@ -242,6 +243,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
              "is the same column as prompt_input_column: the model would learn to repeat its prompt")
     for msg in trackers.problems(params.get("report_to")):
         err("params.report_to", params.get("report_to"), msg)
+    if check_refs:
+        for f, val, msg in capacity_problems(params, ws):
+            err(f, val, msg)
     for col in ("prompt_input_column", "prompt_output_column"):
         if not params.get(col) and method is not None:
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")

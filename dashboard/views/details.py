@@ -74,6 +74,8 @@ def header(run_dir) -> None:
     c1.markdown(badge(status))
     if status == "queued":
         c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
+    elif status == "running" and state.get("slurm_state") == "PENDING":
+        c2.write(t("details.slurm_pending", reason=state.get("slurm_reason") or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
         eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == "running" and prog.get("eta_seconds") else ""
@@ -131,7 +133,11 @@ def overview(ws, run_dir) -> None:
         "GPU": state.get("gpu") if state.get("gpu") is not None else "cpu",
         t("details.attempt"): state.get("attempt"), t("details.adapter"): summary.get("adapter") or "—",
         t("details.parent"): spec.get("parent_job") or "—", "job id": run_dir.name,
+        t("details.runner"): state.get("runner") or "local",
     }
+    if state.get("runner") == "slurm":
+        info.update({t("details.slurm_job"): state.get("slurm_job_id"), t("details.nodes"): state.get("slurm_nodes"),
+                     t("details.pending_reason"): state.get("slurm_reason")})
     utc_col = {label: utc(state.get(key)) for label, key in times.items()}
     c1.dataframe(pd.DataFrame({"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()],
                                "UTC": [utc_col.get(k, "") for k in info]}),

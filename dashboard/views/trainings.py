@@ -65,7 +65,7 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         "dataset": r["dataset"], "created": (r["created_at"] or "")[:19].replace("T", " "),
         "duration": fmt_duration(r["duration_seconds"]),
         "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
-        "result": _result(r), "eval": eval_cell(r), "job_id": r["job_id"],
+        "result": _result(r), "eval": eval_cell(r), "where": _where(r), "job_id": r["job_id"],
     } for r in rows])
     df["queue"] = df["queue"].astype("Int64")  # blank, not "None", for jobs that are not queued
     shown_ids = [r["job_id"] for r in rows]
@@ -79,7 +79,7 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
             "steps": t("col.steps"), "eta": t("col.eta"), "queue": st.column_config.NumberColumn(t("col.queue")),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
             "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"), "job_id": "id",
-            "phase": t("col.phase"), "eval": t("col.eval"),
+            "phase": t("col.phase"), "eval": t("col.eval"), "where": t("col.where"),
         })
     chosen = set(st.session_state.get(SELECTED, []))
     picked = [r for r in rows if r["job_id"] in chosen]
@@ -106,6 +106,14 @@ def _on_select() -> None:
     shown = st.session_state.get("_shown_ids", [])
     rows = st.session_state["jobs_table"]["selection"]["rows"]
     st.session_state[SELECTED] = [shown[i] for i in rows if i < len(shown)]
+
+
+def _where(r: dict) -> str:
+    """local: the host; Slurm: the job id and its nodes, or why it still waits."""
+    if r.get("runner") == "slurm" and r.get("slurm_job_id"):
+        where = r.get("slurm_nodes") or (f"{t('where.pending')}: {r['slurm_reason']}" if r.get("slurm_reason") else "")
+        return f"slurm {r['slurm_job_id']}" + (f" · {where}" if where else "")
+    return r.get("host") or ""
 
 
 def _result(r: dict) -> str:
