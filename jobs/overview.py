@@ -54,4 +54,6 @@ def job_summary(run_dir: Path) -> dict:
         "phase_done": progress.get("done"), "phase_total": progress.get("total"),
         "eval_metric": head[0] if head else None, "eval_base": head[1].get("base") if head else None,
         "eval_tuned": head[1].get("tuned") if head else None, "eval_better": head[1].get("better") if head else None,
+        "runner": st.get("runner") or "local", "host": st.get("host"), "slurm_job_id": st.get("slurm_job_id"),
+        "slurm_nodes": st.get("slurm_nodes"), "slurm_reason": st.get("slurm_reason") if status == "running" else None,
     }

@@ -235,6 +235,11 @@ COMMON_PARAMS: tuple[Param, ...] = (
     Param("save_total_limit", "int", 2, "Checkpoints kept; older ones are deleted.", min=1, max=100),
     Param("lora_alpha", "int", None, "LoRA alpha; null means 2 × lora_rank.", min=1, max=65536, nullable=True),
     Param("lora_dropout", "float", 0.05, "Dropout on the LoRA layers.", min=0, max=0.9, max_exclusive=False),
+    Param("num_gpus", "int", 1, "GPUs per node for this job (CPU processes on a machine without GPUs); more than 1 "
+          "trains data-parallel under torchrun and takes that many spooler slots.", min=1, max=64, typical=(1, 8),
+          typical_text="1, 2, 4, 8"),
+    Param("num_nodes", "int", 1, "Machines for this job; more than 1 needs the spooler's Slurm runner.", min=1,
+          max=1024, typical=(1, 16), typical_text="1–16"),
     Param("report_to", "str_list", ["none"], "Experiment trackers that also receive the run's metrics; TensorBoard "
           "writes to runs/<job_id>/tb/.", choices=TRACKER_CHOICES),
 )

@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trainer-cmd", help="command that runs one job (default: python -m trainer)")
     ap.add_argument("--try-idle", type=float, default=180.0, help="seconds a warm try worker waits before exiting")
     ap.add_argument("--runner", default="local", choices=RUNNERS,
-                    help="where jobs run: local (default) processes on this machine")
+                    help="where jobs run: local (default) processes on this machine, or slurm (sbatch)")
+    ap.add_argument("--partition", help="slurm: the partition to submit to")
+    ap.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                    help="slurm: one more sbatch argument, e.g. --sbatch-arg=--time=2:00:00 (repeatable)")
     args = ap.parse_args(argv)
     if args.slots < 1:
         ap.error(f"--slots must be ≥ 1 (got {args.slots})")
@@ -78,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         opts.gpus = []
     if args.trainer_cmd:
         opts.trainer_cmd = args.trainer_cmd.split()
-    Daemon(Workspace.at(args.home), opts).run()
+    opts.partition, opts.sbatch_args = args.partition, args.sbatch_arg
+    try:
+        daemon = Daemon(Workspace.at(args.home), opts)
+    except RuntimeError as e:  # e.g. --runner slurm without Slurm's commands
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    daemon.run()
     return 0
 
 

@@ -5,6 +5,7 @@ import json
 import logging
 import signal
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class Options:
     try_idle: float = 180.0                     # seconds a warm try worker waits for the next prompt
     tick: float = 0.25
     runner: str = "local"
+    partition: str | None = None                # slurm: sbatch --partition
+    sbatch_args: list[str] = field(default_factory=list)  # slurm: extra sbatch arguments, as given
     sweep_every: float = 60.0     # how often leftovers of a crash are looked for
     sweep_age: float = 600.0      # how old a temp file or half-built folder must be to count as left over
 
@@ -87,9 +90,12 @@ class Daemon:
         me = psutil.Process()
         self.ident = {"daemon_pid": me.pid, "daemon_create_time": me.create_time(), "daemon_host": self.host}
         gpus = opts.gpus if opts.gpus is not None else procs.detect_gpus()
-        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
-        self.running: dict[str, Handle] = {}
         self.runner = make_runner(opts.runner, opts)
+        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
+        if self.runner.queues_itself:
+            self.slot_gpus = []  # the cluster's scheduler owns the GPUs
+        self.running: dict[str, Handle] = {}
+        self._needs: dict[str, int] = {}
         # Ended, status not written yet (a full disk): job id -> [handle, exit code, whether a write hit ENOSPC]
         self._unfinished: dict[str, list] = {}
         self.wake = threading.Event()
@@ -188,8 +194,9 @@ class Daemon:
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
-        fns = (self.reap, self.handle_cancels, self.heartbeat, self.snapshot_queue) if light else \
-            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.heartbeat)
+        fns = (self.reap, self.handle_cancels, self.refresh, self.heartbeat, self.snapshot_queue) if light else \
+            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.refresh,
+             self.heartbeat)
         for fn in fns:
             self._safely(fn)
 
@@ -219,6 +226,7 @@ class Daemon:
         self._hb = (time.time(), slots)
         beat = {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
+            "runner": self.runner.name,
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None)}
                       for i, g in enumerate(self.slot_gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
@@ -240,28 +248,61 @@ class Daemon:
         busy = {s for r in self.running.values() for s in r.slots} | self.usemodel.busy_slots()
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
+    def refresh(self) -> None:
+        """Backend facts (Slurm's state, pending reason, node list) into state.json when they change."""
+        for r in list(self.running.values()):
+            facts = self.runner.refresh(r)
+            if facts:
+                update_state(r.run_dir, expect=("running",), **facts)
+
+    def need(self, job_id: str) -> int:
+        """Slots a job takes: its num_gpus (one torchrun process per slot)."""
+        if job_id not in self._needs:
+            params = (read_spec(self.ws.run_dir(job_id)) or {}).get("params") or {}
+            self._needs[job_id] = max(1, int(params.get("num_gpus") or 1))
+        return self._needs[job_id]
+
     def schedule(self) -> None:
-        """Start queued jobs on free slots. The queue is re-read from the run folders when new jobs arrived or
-        every rescan interval, not per start, so a start costs O(1) writes however long the queue is; a stale
-        entry is harmless because the claim checks the job's current status under its lock."""
+        """Start queued jobs on free slots, in queue order. The queue is re-read from the run folders when new jobs
+        arrived or every rescan interval, not per start, so a start costs O(1) writes however long the queue is; a
+        stale entry is harmless because the claim checks the job's current status under its lock.
+
+        A job with num_gpus = k needs k free slots. The first runnable job that does not fit waits at the head, and
+        nothing behind it overtakes it, so a multi-slot job is never starved by a stream of small ones. A runner
+        that queues jobs itself (Slurm) gets every job at once."""
         now = time.monotonic()
         if self._order_dirty or now - self._order_at >= max(self.opts.rescan, 10 * self._scan_cost):
             self._order = queue_order(self.ws, self._queue_cache)
             # A re-read costs one stat per run: with 10,000 runs, keep it to about a tenth of the daemon's time.
             self._scan_cost = time.monotonic() - now
             self._order_at, self._order_dirty, self._head, self._kept = time.monotonic(), False, 0, []
-        for slot in self.free_slots():
-            while self._head < len(self._order):
-                job_id = self._order[self._head]
+        free = self.free_slots()
+        while self._head < len(self._order) and (free or self.runner.queues_itself):
+            job_id = self._order[self._head]
+            run_dir = self.ws.run_dir(job_id)
+            if (run_dir / "cancel").exists() and update_state(
+                    run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
+                    finished_at=now_iso()):
                 self._head += 1
-                if (self.ws.run_dir(job_id) / "cancel").exists() and update_state(
-                        self.ws.run_dir(job_id), expect=("queued",), status="cancelled",
-                        error="cancelled before it started", finished_at=now_iso()):
-                    continue
-                if self.start(job_id, slot):
-                    break
-                if (read_state(self.ws.run_dir(job_id)) or {}).get("status") == "queued":
-                    self._kept.append(job_id)  # held: it keeps its place in the queue
+                continue
+            k = 0 if self.runner.queues_itself else self.need(job_id)
+            if k > len(self.slot_gpus):
+                self._head += 1
+                update_state(run_dir, expect=("queued",), status="failed", finished_at=now_iso(),
+                             error=f"num_gpus={k} but this spooler has only {len(self.slot_gpus)} slot(s); "
+                                   "retry it on a spooler with more")
+                continue
+            if k > len(free):
+                st = read_state(run_dir) or {}
+                if st.get("status") == "queued" and runnable(st):
+                    break  # it waits for k free slots, and so does every job behind it
+            elif self.start(job_id, free[:k]):
+                self._head += 1
+                free = free[k:]
+                continue
+            self._head += 1
+            if (read_state(run_dir) or {}).get("status") == "queued":
+                self._kept.append(job_id)  # held: it keeps its place in the queue
         self.snapshot_queue()
 
     def snapshot_queue(self, every: float = 0.5) -> None:
@@ -272,24 +313,28 @@ class Daemon:
         write_queue_snapshot(self.ws, waiting)
         self._snapshot, self._snapshot_at = waiting, time.monotonic()
 
-    def start(self, job_id: str, slot: int) -> bool:
+    def start(self, job_id: str, slots: list[int]) -> bool:
         run_dir = self.ws.run_dir(job_id)
-        gpu = self.slot_gpus[slot]
+        spec = read_spec(run_dir) or {}
+        gpus = [self.slot_gpus[s] for s in slots]
+        gpu = ",".join(g for g in gpus if g is not None) or None
         claimed = update_state(run_dir, expect=("queued",), guard=runnable, status="running", host=self.host,
-                               slot=slot, gpu=gpu, started_at=now_iso(), pid=None, pid_create_time=None, **self.ident)
+                               slot=slots[0] if slots else None, slots=slots, gpu=gpu, started_at=now_iso(),
+                               pid=None, pid_create_time=None, runner=self.runner.name, **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
         for f in ("stop", "cancel", "outcome.json", "trainer.json"):
             (run_dir / f).unlink(missing_ok=True)
         try:
-            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), [gpu], read_spec(run_dir) or {})
-        except (OSError, RuntimeError) as e:
+            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), gpus, spec)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
             update_state(run_dir, status="failed", error=f"could not start the trainer: {e}", finished_at=now_iso())
             return False
-        h.slots = [slot]
+        h.slots = list(slots)
         update_state(run_dir, **fields)
         self.running[job_id] = h
-        log.info("started %s on slot %d (%s), %s, attempt %s%s", job_id, slot, gpu or "cpu",
+        where = f"slot(s) {','.join(map(str, slots))} ({gpu or 'cpu'})" if slots else self.runner.name
+        log.info("started %s on %s, %s, attempt %s%s", job_id, where,
                  f"pid {h.pid}" if h.pid else f"{self.runner.name} job {h.external_id}",
                  claimed.get("attempt"), ", resuming" if claimed.get("resume") else "")
         return True
@@ -317,8 +362,8 @@ class Daemon:
 
     def finish(self, r: Running, code: int | None, no_space: bool = False) -> None:
         outcome = read_json(r.run_dir / "outcome.json") or {}
-        if code is None:
-            code = outcome.get("exit_code")
+        if (code is None or code >= 0) and isinstance(outcome.get("exit_code"), int):
+            code = outcome["exit_code"]  # the trainer's own word wins (torchrun and Slurm report no exit code of theirs)
         if code == EXIT_BUSY:
             log.warning("%s: another trainer already runs it; leaving it to that one", r.job_id)
             return
@@ -335,7 +380,7 @@ class Daemon:
         elif code == EXIT_NO_SPACE or no_space or died_of_full_disk(r.run_dir):
             status, error = "failed", NO_SPACE_REASON
         elif code is None:
-            status, error = "failed", "trainer died without a result; see train.log"
+            status, error = "failed", f"{r.ended or 'trainer died'} without a result; see train.log"
         else:
             status, error = "failed", f"trainer exited with code {code}; see train.log"
         if cancelled and status == "failed" and code is None:
@@ -376,8 +421,10 @@ class Daemon:
                 continue  # a trainer is starting up; the next pass sees it
             if h is not None:
                 if not self.runner.queues_itself:
-                    slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
-                    h.slots = [slot]
+                    want = st.get("slots") or ([st["slot"]] if st.get("slot") is not None else [])
+                    free, n = self.free_slots(), max(1, len(want))
+                    h.slots = want if want and all(s in free for s in want) else free[:n] if len(free) >= n \
+                        else [len(self.slot_gpus) + len(self.running) + i for i in range(n)]  # over capacity
                 self.running[job_id] = h
                 update_state(run_dir, **self.ident)
                 log.info("re-adopted %s (%s)", job_id, f"pid {h.pid}" if h.pid else
@@ -397,6 +444,3 @@ class Daemon:
                 update_state(run_dir, expect=("running",), status="failed", error=why, finished_at=now_iso())
                 log.info("%s failed: %s", job_id, why)
 
-    def _spare_slot(self) -> int:
-        free = self.free_slots()
-        return free[0] if free else len(self.slot_gpus) + len(self.running)

@@ -161,7 +161,7 @@ def test_failed_trainer_and_killed_trainer_then_queue_goes_on(ws):
         bad, _ = submit(ws, spec("bad", notes="exit=3"))
         victim, _ = submit(ws, spec("victim", notes="sleep=30"))
         after, _ = submit(ws, spec("after"))
-        wait_for(lambda: statuses(ws).get(victim) == "running", 20)
+        wait_for(lambda: statuses(ws).get(victim) == "running" and read_state(ws.run_dir(victim)).get("pid"), 20)
         assert read_state(ws.run_dir(bad))["error"] == "fake failure 3"
         os.kill(read_state(ws.run_dir(victim))["pid"], signal.SIGKILL)
         wait_for(lambda: statuses(ws).get(after) == "succeeded", 20)
@@ -193,7 +193,7 @@ def test_kill9_daemon_mid_queue_and_mid_job_loses_nothing(ws):
 def test_dead_orphan_fails_or_auto_resumes(ws):
     with Spooler(ws) as sp:
         a, _ = submit(ws, spec("a", notes="sleep=30"))
-        wait_for(lambda: statuses(ws).get(a) == "running")
+        wait_for(lambda: statuses(ws).get(a) == "running" and read_state(ws.run_dir(a)).get("pid"))
         pid = read_state(ws.run_dir(a))["pid"]
         sp.kill9()
     os.kill(pid, signal.SIGKILL)

@@ -10,6 +10,9 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from jobs.atomic import atomic_write_text
+from jobs.changes import bump_run
+
+from .dist import any_rank
 import json
 import logging
 
@@ -90,9 +93,12 @@ def _int(v) -> int:
 
 
 class MetricsCallback(TrainerCallback):
-    def __init__(self, run_dir: Path, resume_step: int | None = None):
+    """Rank 0 of a torchrun job writes the files (`main`); other ranks only watch for a NaN loss, in step."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None, main: bool = True):
         self.run_dir = run_dir
-        self.writer = MetricsWriter(run_dir / "metrics.csv", resume_step)
+        self.main = main
+        self.writer = MetricsWriter(run_dir / "metrics.csv", resume_step) if main else _NoWriter()
         self.t0 = time.time()
         self.offset = 0.0  # elapsed time carried over from before a resume
         if self.writer.rows:
@@ -128,6 +134,8 @@ class MetricsCallback(TrainerCallback):
         self.write_progress(state)
 
     def write_progress(self, state) -> None:
+        if not self.main:
+            return
         done = state.global_step - (self.first_step or 0)
         rate = (time.time() - self.t0) / done if done > 0 else None
         left = max(self.total_steps - state.global_step, 0)
@@ -136,6 +144,7 @@ class MetricsCallback(TrainerCallback):
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
         atomic_write_text(self.run_dir / "progress.json", json.dumps(progress) + "\n", durable=False)
+        bump_run(self.run_dir)  # open dashboards re-read the run only when the stamp moved
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not logs:
@@ -157,8 +166,9 @@ class MetricsCallback(TrainerCallback):
             self.tokens_seen = tokens
         if not set(row) - {"step", "epoch", "elapsed_seconds", "tokens_seen"}:
             return  # the end-of-training summary log: nothing to chart
-        log.info("step %s/%s %s", state.global_step, self.total_steps,
-                 " ".join(f"{k}={row[k]:.4g}" for k in LOGGED if isinstance(row.get(k), (int, float))))
+        if self.main:
+            log.info("step %s/%s %s", state.global_step, self.total_steps,
+                     " ".join(f"{k}={row[k]:.4g}" for k in LOGGED if isinstance(row.get(k), (int, float))))
         bad = [row.get(k) for k in ("loss", "eval_loss") if isinstance(row.get(k), float)]
         if any(not math.isfinite(x) for x in bad) and self.nan_step is None:
             self.nan_step = state.global_step
@@ -173,6 +183,17 @@ class MetricsCallback(TrainerCallback):
             self.last_eval_step = state.global_step
         self.writer.write(row)
 
+
+
+class _NoWriter:
+    """Stands in for MetricsWriter on ranks other than 0: metrics.csv has one writer, so one row per step."""
+    rows: list = []
+
+    def write(self, row: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class StopCallback(TrainerCallback):
@@ -201,6 +222,7 @@ class StopCallback(TrainerCallback):
         return self.requested
 
     def on_step_end(self, args, state, control, **kw):
-        if self._check():
+        self.requested = any_rank(self._check())  # every rank stops at the same step, or DDP would hang
+        if self.requested:
             control.should_training_stop = True
             control.should_save = True

@@ -16,8 +16,9 @@ MIN_INTERVAL = 0.2  # seconds between progress writes inside a phase
 
 
 class Phases:
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, main: bool = True):
         self.path = Path(run_dir) / "progress.json"
+        self.main = main  # under torchrun only rank 0 writes progress.json
         self.current: str | None = None
         self._at = 0.0
 
@@ -31,7 +32,7 @@ class Phases:
 
     def _write(self, fields: dict, force: bool) -> None:
         now = time.time()
-        if not force and now - self._at < MIN_INTERVAL:
+        if not self.main or (not force and now - self._at < MIN_INTERVAL):
             return
         self._at = now
         progress = read_json(self.path) or {}

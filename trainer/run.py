@@ -26,6 +26,7 @@ from jobs.spec import validate
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
 from jobs.workspace import Workspace
 
+from . import dist
 from .errors import Stopped, TrainerError
 
 log = logging.getLogger("tunedeck")
@@ -46,6 +47,8 @@ def setup_logging(run_dir: Path) -> list:
         handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
     for h in handlers:
         h.setFormatter(fmt)
+        if not dist.is_main():
+            h.addFilter(dist.RankPrefix(dist.rank()))
         root.addHandler(h)
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -98,7 +101,7 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     from .job import Job
     from .phases import Phases
 
-    phases = Phases(run_dir)
+    phases = Phases(run_dir, main=dist.is_main())
     phases.enter("preparing_data")
     set_seed(params["seed"])
     model_path = registry.list_models(ws)[spec["base_model"]]
@@ -124,7 +127,8 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     ckpt = latest_checkpoint(run_dir) if resume else None
     evals = EvalRun(run_dir, ws.home, model_path, params, tokenizer, phases, stop_cb.check,
                     eval_setup(spec, params, prepared, ws), prompts)
-    evals.run_base(base)
+    if dist.is_main():  # rank 0 alone answers the sample prompts and writes the files
+        evals.run_base(base)
 
     model = model_mod.add_lora(base, params)
     job = Job(run_dir, spec, params, model, tokenizer, prepared, kind, device,
@@ -144,7 +148,7 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
         log.info("resuming from %s (step %s)", ckpt.name, resume_step)
     elif resume:
         log.info("no checkpoint yet: starting from the beginning")
-    metrics = MetricsCallback(run_dir, resume_step)
+    metrics = MetricsCallback(run_dir, resume_step, main=dist.is_main())
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
     trainer.add_callback(metrics)
@@ -164,6 +168,8 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     if not stopped and final_eval:
         trainer.evaluate()
     metrics.writer.close()
+    if not dist.is_main():
+        return EXIT_STOPPED if stopped else EXIT_OK
     check_adapter_space(run_dir, trainer.model, model_path)
     adapter = save_adapter(trainer.model, tokenizer, run_dir)
     log.info("adapter saved: %s", adapter)
@@ -177,7 +183,7 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
             log.info("stopped during the tuned evaluation; the adapter and the final checkpoint are kept")
     phases.enter("saving")
     summary.write(run_dir / "summary.json", trainer.state, metrics, prepared, spec, ds_path, device, adapter,
-                  runtime, stopped, evals.seconds)
+                  runtime, stopped, evals.seconds, world_size=dist.world_size())
     return EXIT_STOPPED if stopped else EXIT_OK
 
 
@@ -221,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lock = FileLock(str(run_dir / "run.lock"))
     try:
-        lock.acquire(timeout=0)
+        if dist.is_main():  # one lock per job: rank 0 holds it for the torchrun job
+            lock.acquire(timeout=0)
     except Timeout:
         print(f"error: another trainer is already running {run_dir.name}", file=sys.stderr)
         return EXIT_BUSY
@@ -239,13 +246,13 @@ def main(argv: list[str] | None = None) -> int:
 def _run(run_dir: Path, resume: bool) -> int:
     ws = Workspace(run_dir.parent.parent)
 
-    import psutil
-    me = psutil.Process()
-    ident = {"pid": me.pid, "pid_create_time": me.create_time(), "host": socket.gethostname()}
-    atomic_write_json(run_dir / "trainer.json", ident)
-    started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
-    update_state(run_dir, status="running", error=None, started_at=started_at, **ident)
-    (run_dir / "outcome.json").unlink(missing_ok=True)
+    main = dist.is_main()
+    ident = {**dist.launcher_ident(), "host": socket.gethostname()}
+    if main:
+        atomic_write_json(run_dir / "trainer.json", ident)
+        started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
+        update_state(run_dir, status="running", error=None, started_at=started_at, **ident)
+        (run_dir / "outcome.json").unlink(missing_ok=True)
 
     from .callbacks import StopCallback
     stop_cb = StopCallback(run_dir)
@@ -273,9 +280,10 @@ def _run(run_dir: Path, resume: bool) -> int:
     if status == "cancelled":
         error = stopped_reason(run_dir)
     try:
-        atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status,
-                                                     "error": error, "finished_at": now_iso()})
-        update_state(run_dir, status=status, error=error, finished_at=now_iso())
+        if main:
+            atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status, "error": error,
+                                                         "finished_at": now_iso(), "world_size": dist.world_size()})
+            update_state(run_dir, status=status, error=error, finished_at=now_iso())
     except OSError as e:
         if not is_no_space(e):
             raise
@@ -284,6 +292,8 @@ def _run(run_dir: Path, resume: bool) -> int:
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
     for sig, handler in prev_handlers.items():
         signal.signal(sig, handler)
+    if dist.world_size() > 1 and code == EXIT_STOPPED:
+        return EXIT_OK  # torchrun reads any other code as a crash; outcome.json carries the real one
     return code
 
 
