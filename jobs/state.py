@@ -16,6 +16,7 @@ from filelock import FileLock
 
 from . import contract
 from .atomic import atomic_write_json, read_json
+from .changes import bump, bump_run
 from .contract import Unreadable
 from .job_ids import JOB_ID_RE, is_job_id  # noqa: F401 - re-exported: older callers import them from here
 from .rundir import STATE_FILE, as_run_dir
@@ -79,6 +80,7 @@ def update_state(run_dir: Path, expect: tuple | frozenset | None = None, guard=N
         state.update(changes)
         state["updated_at"] = now_iso()
         atomic_write_json(rd.state, state)
+        bump_run(rd.path)
         return state
 
 
@@ -101,6 +103,7 @@ def create_run(ws: Workspace, job_id: str, spec: dict, **state: Any) -> bool:
             os.rename(tmp.path, final)
         except OSError:  # another daemon made it first
             return False
+        bump(ws.home)
     finally:
         if tmp.path.exists():
             shutil.rmtree(tmp.path, ignore_errors=True)
@@ -238,4 +241,5 @@ def delete_job(ws: Workspace, job_id: str) -> None:
             atomic_write_json(as_run_dir(run_dir).state, st)
     trash = ws.runs / f".trash-{job_id}-{secrets.token_hex(3)}"
     os.rename(run_dir, trash)
+    bump(ws.home)
     shutil.rmtree(trash, ignore_errors=True)

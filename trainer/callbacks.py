@@ -13,6 +13,7 @@ from transformers import TrainerCallback
 
 from jobs import logformat
 from jobs.atomic import atomic_write_text
+from jobs.changes import bump_run
 from jobs.metrics import CSV_BASE_COLUMNS as BASE_COLUMNS, ELAPSED, EPOCH, LOWER, METRICS, STEP, TOKENS_SEEN, better, from_trl
 from jobs.rundir import RunDir
 
@@ -130,6 +131,7 @@ class MetricsCallback(TrainerCallback):
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
         atomic_write_text(RunDir(self.run_dir).progress, json.dumps(progress) + "\n", durable=False)
+        bump_run(self.run_dir)  # open dashboards re-read the run only when the stamp moved
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not logs:
