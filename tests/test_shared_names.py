@@ -74,10 +74,10 @@ def test_dashboard_best_marks_follow_the_declaration():
     import pandas as pd
 
     from dashboard.compare_data import final_metrics
-    jobs = [{"label": "a", "summary": {"final_loss": 1.0, "final_reward": 0.2}},
-            {"label": "b", "summary": {"final_loss": 2.0, "final_reward": 0.9}}]
+    jobs = [{"label": "a", "spec": {"method": "grpo"}, "summary": {"final_loss": 1.0, "final_reward": 0.2}},
+            {"label": "b", "spec": {"method": "grpo"}, "summary": {"final_loss": 2.0, "final_reward": 0.9}}]
     _, best = final_metrics(jobs, {"a": pd.DataFrame(), "b": pd.DataFrame()})
-    assert best["final_loss"] == "a" and best["final_reward"] == "b" and "total_steps" not in best
+    assert best["final_loss"] == {"a"} and best["final_reward"] == {"b"} and "total_steps" not in best
 
 
 def test_log_lines_the_trainer_writes_parse_by_level():
