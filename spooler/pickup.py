@@ -170,6 +170,8 @@ class Pickup:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 return "not a regular file"
+            if st.st_nlink == 0:  # another daemon accepted it and unlinked it while we opened it
+                return None
             if st.st_nlink > 1:  # a hard link may be someone's private file: never read or quote it
                 return (f"the file has {st.st_nlink} hard links; hard links are not accepted, "
                         "copy the spec into incoming/ instead")

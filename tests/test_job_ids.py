@@ -85,7 +85,7 @@ def test_copy_training_refuses_outside_runs(attack, bad):
     assert at.error  # says why instead of filling the form
 
 
-@pytest.mark.parametrize("cmd", ["cancel", "retry"])
+@pytest.mark.parametrize("cmd", ["cancel", "retry", "hold", "release"])
 def test_spooler_cli_refuses_outside_runs(attack, cmd, capsys):
     ws = attack
     outside = ws.home.parent / "elsewhere" / "run"
