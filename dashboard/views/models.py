@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from jobs import registry
+from jobs.requests import model_lineage
 
 from dashboard.common import workspace
 from dashboard.i18n import t
@@ -40,6 +41,9 @@ def render() -> None:
                 f"- {t('models.context')}: {info['context_length'] or '?'}\n"
                 f"- {t('models.chat')}: {'✅' if info['chat_template'] else '— ' + t('models.chat_fallback')}\n"
                 f"- `{info['path']}`")
+            for step in model_lineage(ws, name)[:1]:  # a merged model registered from a run: where it came from
+                st.caption(t("export.lineage", model=name, job=step["job_id"], method=step.get("method"),
+                             base=step.get("base_model"), dataset=step.get("dataset")))
             if st.toggle(t("models.unregister"), key=f"unreg_{name}"):
                 st.caption(t("models.unregister_note"))
                 if st.button(t("delete.yes"), key=f"unreg_yes_{name}"):
