@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from jobs.overview import job_summary, spooler_alive
-from jobs.state import list_run_dirs
+from jobs.state import list_run_dirs, queue_positions
 from jobs.workspace import Workspace
 
 from .i18n import t
@@ -39,9 +39,11 @@ def _summary_cached(run_dir: str, sig: tuple) -> dict:
 
 def job_rows(ws: Workspace) -> list[dict]:
     rows = []
+    positions = queue_positions(ws)  # from the daemon's queue.json: positions are not kept in each state.json
     for d in list_run_dirs(ws):
         sig = tuple(_sig(d / f) for f in ("state.json", "progress.json", "summary.json", "spec.json"))
-        rows.append(_summary_cached(str(d), sig))
+        row = _summary_cached(str(d), sig)
+        rows.append({**row, "queue_position": positions.get(d.name)} if row.get("status") == "queued" else row)
     return rows
 
 

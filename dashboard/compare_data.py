@@ -21,8 +21,12 @@ HIGHER_BETTER = {"final_reward", "tokens_per_second"}
 def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
     jobs, missing = [], []
     for i, job_id in enumerate(dict.fromkeys(i for i in ids if i)):
-        run_dir = ws.run_dir(job_id)
-        spec = read_spec(run_dir) if run_dir.is_dir() else None
+        try:  # ids come from the URL: only real job folders inside runs/ are read
+            run_dir = ws.existing_run(job_id)
+        except (KeyError, ValueError):
+            missing.append(job_id)
+            continue
+        spec = read_spec(run_dir)
         if spec is None:
             missing.append(job_id)
             continue
@@ -134,6 +138,7 @@ def export_html(jobs, params: pd.DataFrame, finals: pd.DataFrame, charts: list, 
     head = "".join(f"<th style='color:{j['color']}'>{html.escape(j['label'])}</th>" for j in jobs)
     prow = "".join(f"<tr class='{'diff' if diff[k] else ''}'><td>{html.escape(str(k))}</td>"
                    + "".join(f"<td>{html.escape(str(v))}</td>" for v in params.loc[k]) + "</tr>" for k in params.index)
+    fhead = "".join(f"<th>{html.escape(str(c))}</th>" for c in finals.columns)  # jobs, then any base columns
     frow = "".join(f"<tr><td>{html.escape(str(k))}</td>" + "".join(
         f"<td>{'' if pd.isna(v) else html.escape(f'{v:.6g}' if isinstance(v, float) else str(v))}</td>"
         for v in finals.loc[k]) + "</tr>" for k in finals.index)
@@ -146,5 +151,5 @@ def export_html(jobs, params: pd.DataFrame, finals: pd.DataFrame, charts: list, 
         + f"<p><b>reference:</b> {html.escape(s['reference'])}</p>" for s in samples)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Tunedeck comparison</title>{style}"
             f"</head><body><h1>Tunedeck comparison</h1><h2>Parameters</h2><table><tr><th></th>{head}</tr>{prow}"
-            f"</table><h2>Final metrics</h2><table><tr><th></th>{head}</tr>{frow}</table>"
+            f"</table><h2>Final metrics</h2><table><tr><th></th>{fhead}</tr>{frow}</table>"
             f"<h2>Metrics</h2>{svgs}<h2>Outputs</h2>{outs}</body></html>")

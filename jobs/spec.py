@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import registry, trackers
+from .capacity import capacity_problems
+from .display_text import escape_invisible, name_problem
+from .job_ids import JOB_ID_FORM, is_job_id
 from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
 from .params import COMMON_PARAMS, MANAGED_KEYS, Param
 from .workspace import Workspace
@@ -28,7 +31,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        shown = json.dumps(self.value, ensure_ascii=False, default=str)
+        try:
+            shown = escape_invisible(json.dumps(self.value, ensure_ascii=False, default=str))
+        except ValueError:  # an integer with more digits than Python will print
+            shown = "(a number too large to show)"
         if len(shown) > 80:
             shown = shown[:77] + "..."
         return f"{self.field}: {self.message} (got {shown})"
@@ -155,8 +161,11 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     name = top.get("name")
     if name is None:
         name = f"{method_name or 'job'}-{top.get('dataset') or 'data'}"
-    if not isinstance(name, str) or not name.strip() or len(name) > 120 or re.search(r"[\x00-\x1f]", name):
-        err("name", name, "must be a non-empty string of at most 120 characters without control characters")
+    why = name_problem(name)
+    if why is None and not name.strip():
+        why = "must not be empty"
+    if why:
+        err("name", name, why)
 
     priority = top.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
@@ -165,8 +174,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         else:
             err("priority", priority, "must be an integer from -1000 to 1000 (higher runs sooner)")
     parent = top.get("parent_job")
-    if parent is not None and (not isinstance(parent, str) or not re.fullmatch(r"[A-Za-z0-9._\-]{1,80}", parent)):
-        err("parent_job", parent, "must be a job id")
+    if parent is not None and not is_job_id(parent):
+        err("parent_job", parent, f"must be a job id ({JOB_ID_FORM}) or null")
     notes = top.get("notes", "")
     if not isinstance(notes, str):
         err("notes", notes, "must be a string")
@@ -229,6 +238,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
     for msg in trackers.problems(params.get("report_to")):
         err("params.report_to", params.get("report_to"), msg)
+    if check_refs:
+        for f, val, msg in capacity_problems(params, ws):
+            err(f, val, msg)
     for col in ("prompt_input_column", "prompt_output_column"):
         if not params.get(col) and method is not None:
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")

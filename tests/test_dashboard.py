@@ -116,7 +116,9 @@ def test_broken_run_folders_never_traceback(home):
     assert not at.exception
     at = open_page("details", id="20260101-000000-000000-abcdef")
     assert "no state.json" in text_of(at)
-    at = open_page("details", id="does-not-exist")
+    at = open_page("details", id="does-not-exist")  # not even an id: refused by the one job-id check
+    assert "does not name a job" in text_of(at)
+    at = open_page("details", id="20990101-000000-000000-abcdef")
     assert "no job with id" in text_of(at)
 
 
@@ -212,6 +214,9 @@ def test_datasets_models_methods_pages(home):
     assert "Qwen2ForCausalLM" in text_of(at)
     at.text_input(key="m_reg_name").set_value("bad").run()
     at.text_input(key="m_reg_path").set_value("/nonexistent/folder").run()
+    at.button(key="m_reg_btn").click().run()
+    assert "only folders under the model roots" in text_of(at)  # outside the roots: the same answer for any path
+    at.text_input(key="m_reg_path").set_value(str(home.models / "nonexistent")).run()
     at.button(key="m_reg_btn").click().run()
     assert "not a folder" in text_of(at)
     at = open_page("methods")

@@ -7,9 +7,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import TrainerError
+from .errors import Stopped, TrainerError
 
 log = logging.getLogger("tunedeck.data")
+STOP_CHECK_ROWS = 256
 
 
 @dataclass
@@ -77,8 +78,10 @@ class Truncator:
         return "", True, 0
 
 
-def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: str) -> Prepared:
-    """kind: 'prompt_completion' (sft, grpo, custom) or 'preference' (dpo)."""
+def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: str, should_stop=None) -> Prepared:
+    """kind: 'prompt_completion' (sft, grpo, custom) or 'preference' (dpo).
+
+    should_stop() is asked every STOP_CHECK_ROWS rows, so a stop request during a long preparation is honoured."""
     cols = list(rows[0])
     need = [params["prompt_input_column"], params["prompt_output_column"]]
     if kind == "preference":
@@ -90,7 +93,9 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
     ctx_col = params.get("prompt_context_column")
     tr = Truncator(tokenizer)
     out, truncated, dropped = [], 0, 0
-    for row in rows:
+    for n, row in enumerate(rows):
+        if should_stop is not None and n % STOP_CHECK_ROWS == 0 and should_stop():
+            raise Stopped()
         prompt = _as_text(row.get(params["prompt_input_column"])).strip()
         context = _as_text(row.get(ctx_col)).strip() if ctx_col else ""
         if context:

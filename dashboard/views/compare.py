@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import html
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import compare_data as cd
+from dashboard import compare_eval
 from dashboard import group_compare as gc
 from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, metrics, spooler_banner, workspace
@@ -90,11 +92,14 @@ def live(ws, ids, group=None) -> None:
 
     st.header(t("compare.final"))
     finals, best = cd.final_metrics(jobs, frames)
+    evals, eval_best = compare_eval.eval_table(jobs, lambda m, tr=bound_t(): tr("compare.base_of").format(model=m))
+    if not evals.empty:
+        finals, best = pd.concat([finals, evals]), {**best, **eval_best}
     styled = finals.style.format(lambda v: "—" if v is None or v != v else (f"{v:.5g}" if isinstance(v, float) else v))
     styled = styled.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6" if best.get(row.name) == c else ""
                                        for c in row.index], axis=1)
     st.dataframe(styled, width="stretch")
-    st.caption(t("compare.best_note"))
+    st.caption(t("compare.best_note") + (" " + t("compare.eval_note") if not evals.empty else ""))
 
     st.header(t("compare.outputs"))
     shown_jobs = jobs
@@ -107,6 +112,8 @@ def live(ws, ids, group=None) -> None:
         st.info(t("compare.other_prompts", n=n_other))
     if not samples:
         st.caption(t("eval.no_samples"))
+    elif st.toggle(t("compare.sort_disagreement"), key="c_sort_disagree"):
+        samples = compare_eval.sort_by_disagreement(samples)
     for s in samples:
         with st.container(border=True):
             st.markdown(f"**{t('eval.prompt')}:** {s['prompt']}")

@@ -8,13 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from jobs.atomic import read_json
-from jobs.state import cancel_job, read_spec, read_state, retry_job
+from jobs.job_ids import BadJobId, is_job_id
+from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
 
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.nav import page
-from dashboard.views import export_panel, try_panel
+from dashboard.views import evaluation_panel, export_panel, try_panel
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -23,16 +24,21 @@ def render() -> None:
     ws = workspace()
     job_id = st.query_params.get("id", "")
     spooler_banner(ws)
-    if not job_id or not re.fullmatch(r"[A-Za-z0-9._\-]{1,80}", job_id):
+    if not job_id:
         st.title(t("details.title"))
         st.info(t("details.pick"))
         return
-    run_dir = ws.run_dir(job_id)
-    if not run_dir.is_dir():
+    try:
+        run_dir = ws.existing_run(job_id)  # the one job-id check: pattern, and a real folder inside runs/
+    except BadJobId:
+        st.title(t("details.title"))
+        st.error(t("job.bad_id"))
+        return
+    except KeyError:
         if (ws.incoming / f"{job_id}.json").exists():
             st.title(job_id)
             st.info(t("details.submitted"))
-            st.fragment(run_every=1.0)(lambda: st.rerun() if run_dir.is_dir() else None)()
+            st.fragment(run_every=1.0)(lambda: st.rerun() if ws.run_dir(job_id).is_dir() else None)()
             return
         st.title(t("details.title"))
         st.error(t("details.unknown", id=job_id))
@@ -63,11 +69,17 @@ def header(run_dir) -> None:
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
     if status == "queued":
-        c2.write(t("details.queue_position", pos=state.get("queue_position") or "?"))
+        c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
+    elif status == "running" and state.get("slurm_state") == "PENDING":
+        c2.write(t("details.slurm_pending", reason=state.get("slurm_reason") or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
         eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == "running" and prog.get("eta_seconds") else ""
         c2.progress(pct, text=f"{prog.get('step')}/{prog['total_steps']} ({pct:.0%}){eta}")
+    if status == "running" and evaluation_panel.phase_text(prog):
+        done, total = prog.get("done"), prog.get("total")
+        frac = min(1.0, done / total) if isinstance(done, int) and isinstance(total, int) and total > 0 else 0.0
+        c2.progress(frac, text=evaluation_panel.phase_text(prog))
     if status in ("queued", "running") and c3.button(t("action.cancel"), key="d_cancel"):
         cancel_job(workspace(), run_dir.name)
         st.toast(t("toast.cancel_requested"))
@@ -91,16 +103,20 @@ def overview(ws, run_dir) -> None:
         "GPU": state.get("gpu") if state.get("gpu") is not None else "cpu",
         t("details.attempt"): state.get("attempt"), t("details.adapter"): summary.get("adapter") or "—",
         t("details.parent"): spec.get("parent_job") or "—", "job id": run_dir.name,
+        t("details.runner"): state.get("runner") or "local",
     }
+    if state.get("runner") == "slurm":
+        info.update({t("details.slurm_job"): state.get("slurm_job_id"), t("details.nodes"): state.get("slurm_nodes"),
+                     t("details.pending_reason"): state.get("slurm_reason")})
     c1.dataframe(pd.DataFrame({"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()]}),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", height=35 * (len(info) + 1) + 3)
     params = spec.get("params", {})
     c2.dataframe(pd.DataFrame({t("details.param"): list(params),
                                t("details.value"): [json.dumps(v, ensure_ascii=False) for v in params.values()]}),
                  hide_index=True, width="stretch", height=min(35 * (len(params) + 1) + 3, 600))
     parent = spec.get("parent_job")
     if parent:
-        pspec = read_spec(ws.run_dir(parent))
+        pspec = read_spec(ws.run_dir(parent)) if is_job_id(parent) else None
         if pspec:
             changed = {k: (pspec.get("params", {}).get(k), v) for k, v in params.items()
                        if pspec.get("params", {}).get(k) != v}
@@ -123,6 +139,7 @@ def overview(ws, run_dir) -> None:
 
 @st.fragment(run_every=3.0)
 def evaluation(run_dir) -> None:
+    evaluation_panel.metrics_table(run_dir)
     df = metrics(run_dir)
     if df.empty:
         st.info(t("eval.no_metrics"))
@@ -134,6 +151,7 @@ def evaluation(run_dir) -> None:
             chart = overlay({run_dir.name[-6:]: df}, m, "step", smooth, {run_dir.name[-6:]: PALETTE[0]})
             if chart is not None:
                 cols[i % 2].altair_chart(chart, width="stretch")
+    evaluation_panel.row_browser(run_dir)
     st.subheader(t("eval.samples"))
     samples = read_samples(run_dir)
     if not samples:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from jobs import registry
+from jobs.model_roots import model_roots
 from jobs.requests import model_lineage
 
 from dashboard.common import workspace
@@ -16,9 +17,10 @@ def render() -> None:
     with st.expander(t("models.register")):
         name = st.text_input(t("models.name"), key="m_reg_name")
         path = st.text_input(t("models.path"), key="m_reg_path", placeholder="/data/models/Qwen2.5-0.5B-Instruct")
+        st.caption(t("models.roots", roots=", ".join(str(r) for r in model_roots(ws))))
         if st.button(t("models.register_btn"), type="primary", key="m_reg_btn", disabled=not (name and path)):
             try:
-                registry.register_model(ws, name.strip(), path.strip())
+                registry.register_model_from_browser(ws, name.strip(), path)
                 st.success(t("models.registered", name=name))
             except registry.RegistryError as e:
                 st.error(str(e))

@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from jobs import registry
+from jobs.job_ids import BadJobId
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import editable_spec, params_for, validate
 from jobs.spool import submit_any
@@ -34,7 +35,13 @@ def _prefill(ws) -> None:
         spec = json.loads(path.read_text()) if path.exists() else None
         parent = None
     else:
-        stored = read_spec(ws.run_dir(src))
+        try:  # the id comes from the URL: only a real job folder inside runs/ is read
+            stored = read_spec(ws.existing_run(src))
+        except BadJobId:
+            st.error(t("job.bad_id"))
+            return
+        except KeyError:
+            stored = None
         spec, parent = (editable_spec(stored), src) if stored else (None, None)
         if spec is None:
             st.error(t("new.copy_missing", id=src))

@@ -10,6 +10,7 @@ from dashboard.group_view import group_actions, grouped, members_of
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
 from dashboard.nav import page
+from dashboard.views.evaluation_panel import eval_cell, phase_text
 
 
 def render() -> None:
@@ -57,7 +58,8 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         "queue": r["queue_position"], "method": r["method"], "base_model": r["base_model"],
         "dataset": r["dataset"], "created": (r["created_at"] or "")[:19].replace("T", " "),
         "duration": fmt_duration(r["duration_seconds"]),
-        "result": _result(r), "job_id": r["job_id"],
+        "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
+        "result": _result(r), "eval": eval_cell(r), "where": _where(r), "job_id": r["job_id"],
     } for r in rows])
     df["queue"] = df["queue"].astype("Int64")  # blank, not "None", for jobs that are not queued
     event = st.dataframe(
@@ -69,10 +71,19 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
             "steps": t("col.steps"), "eta": t("col.eta"), "queue": st.column_config.NumberColumn(t("col.queue")),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
             "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"), "job_id": "id",
+            "phase": t("col.phase"), "eval": t("col.eval"), "where": t("col.where"),
         })
     picked = [rows[i] for i in (event.selection.rows if event else []) if i < len(rows)]
     actions(ws, members_of(picked))
     group_actions(ws, picked)
+
+
+def _where(r: dict) -> str:
+    """local: the host; Slurm: the job id and its nodes, or why it still waits."""
+    if r.get("runner") == "slurm" and r.get("slurm_job_id"):
+        where = r.get("slurm_nodes") or (f"{t('where.pending')}: {r['slurm_reason']}" if r.get("slurm_reason") else "")
+        return f"slurm {r['slurm_job_id']}" + (f" · {where}" if where else "")
+    return r.get("host") or ""
 
 
 def _result(r: dict) -> str:
