@@ -236,6 +236,11 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         warn("params.epochs", params.get("epochs"), "ignored: max_steps is set and wins over epochs")
     if params.get("warmup_steps") is not None and "warmup_ratio" in given and params.get("warmup_ratio") != 0.03:
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
+    if check_refs and isinstance(msl, int):
+        context_warning(v, registry.list_models(ws).get(top.get("base_model") or ""), top.get("base_model"), msl)
+    if params.get("prompt_input_column") and params.get("prompt_input_column") == params.get("prompt_output_column"):
+        warn("params.prompt_output_column", params["prompt_output_column"],
+             "is the same column as prompt_input_column: the model would learn to repeat its prompt")
     for msg in trackers.problems(params.get("report_to")):
         err("params.report_to", params.get("report_to"), msg)
     if check_refs:
@@ -277,6 +282,20 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         **({"group": group} if group is not None else {}),
     }
     return v
+
+
+def context_warning(v: Validation, model_path, model_name, msl: int) -> None:
+    """max_seq_length beyond the model's context: one warning naming the model's limit (instead of the generic
+    typical-range one), since positions past it were never trained and may not exist."""
+    if model_path is None:
+        return
+    ctx = registry.model_info(model_path).get("context_length")
+    if not isinstance(ctx, int) or isinstance(ctx, bool) or msl <= ctx:
+        return
+    v.warnings[:] = [w for w in v.warnings if w.field != "params.max_seq_length"]
+    v.warnings.append(Problem("params.max_seq_length", msl,
+                              f"longer than the context of model {model_name!r}, {ctx} tokens; sequences past "
+                              f"{ctx} tokens are cut or run past what the model was trained on (use ≤ {ctx})"))
 
 
 def load_and_validate(path, ws: Workspace) -> Validation:

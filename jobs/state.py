@@ -14,6 +14,7 @@ from typing import Any
 from filelock import FileLock
 
 from .atomic import atomic_write_json, read_json
+from .changes import bump, bump_run
 from .job_ids import JOB_ID_RE, is_job_id  # noqa: F401 - re-exported: older callers import them from here
 from .workspace import Workspace
 
@@ -73,6 +74,7 @@ def update_state(run_dir: Path, expect: tuple | None = None, guard=None, **chang
         state.update(changes)
         state["updated_at"] = now_iso()
         atomic_write_json(run_dir / "state.json", state)
+        bump_run(run_dir)
         return state
 
 
@@ -95,6 +97,7 @@ def create_run(ws: Workspace, job_id: str, spec: dict, **state: Any) -> bool:
             os.rename(tmp, final)
         except OSError:  # another daemon made it first
             return False
+        bump(ws.home)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -224,4 +227,5 @@ def delete_job(ws: Workspace, job_id: str) -> None:
             atomic_write_json(run_dir / "state.json", st)
     trash = ws.runs / f".trash-{job_id}-{secrets.token_hex(3)}"
     os.rename(run_dir, trash)
+    bump(ws.home)
     shutil.rmtree(trash, ignore_errors=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from jobs.atomic import atomic_write_text
+from jobs.changes import bump_run
 
 from .dist import any_rank
 import json
@@ -143,6 +144,7 @@ class MetricsCallback(TrainerCallback):
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
         atomic_write_text(self.run_dir / "progress.json", json.dumps(progress) + "\n", durable=False)
+        bump_run(self.run_dir)  # open dashboards re-read the run only when the stamp moved
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not logs:

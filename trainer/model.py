@@ -82,6 +82,21 @@ def add_lora(model, params: dict):
     return model
 
 
+def hide_bitsandbytes(run_dir) -> None:
+    """Keep bitsandbytes unloaded for a job without 4-bit. PEFT (and through it the trainer's own imports) loads it
+    whenever it is installed, and on a CPU it logs a "Failed to load CPU gemm_4bit_forward … pip install kernels"
+    warning into every job's log. A None entry in sys.modules makes it look absent to their availability checks.
+    Called by `python -m trainer` before anything else is imported; a process that runs several jobs (the tests)
+    does not call it, since a later 4-bit job there needs the real module."""
+    import sys
+
+    from jobs.atomic import read_json
+    spec = read_json(Path(run_dir) / "spec.json")
+    params = spec.get("params") if isinstance(spec, dict) else None
+    if isinstance(params, dict) and params.get("load_in_4bit") is False and "bitsandbytes" not in sys.modules:
+        sys.modules["bitsandbytes"] = None
+
+
 def _local_gpu() -> int:
     """This rank's GPU under torchrun (LOCAL_RANK), else the first visible one."""
     import os

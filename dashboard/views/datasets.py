@@ -12,6 +12,7 @@ from jobs import registry
 
 from dashboard.common import workspace
 from dashboard.i18n import t
+from dashboard.safe import md
 
 
 def render() -> None:
@@ -26,9 +27,9 @@ def render() -> None:
                 report = registry.register_dataset(ws, name, up.getvalue())
                 st.success(t("datasets.registered", name=name, rows=report.rows))
             except registry.JsonlError as e:
-                st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {err}" for err in e.errors))
+                st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {md(err, one_line=True)}" for err in e.errors))
             except registry.RegistryError as e:
-                st.error(str(e))
+                st.error(md(e))
     sets = registry.list_datasets(ws)
     if not sets:
         st.info(t("datasets.none"))
@@ -37,10 +38,10 @@ def render() -> None:
         try:
             info = registry.dataset_info(path)
         except OSError as e:
-            st.error(f"{name}: {e}")
+            st.error(md(f"{name}: {e}"))
             continue
-        with st.expander(f"**{name}** — {info['rows']} {t('datasets.rows')} · {', '.join(info['columns'])}"):
-            st.caption(f"{path} · {info['size_bytes'] / 1024:.1f} KiB · sha256 {info['sha256'][:16]}")
+        with st.expander(f"**{md(name)}** — {info['rows']} {t('datasets.rows')} · {md(', '.join(info['columns']), one_line=True)}"):
+            st.caption(f"{md(path)} · {info['size_bytes'] / 1024:.1f} KiB · sha256 {info['sha256'][:16]}")
             st.dataframe(preview(path), hide_index=True, width="stretch")
             models = registry.list_models(ws)
             if models and info["columns"]:

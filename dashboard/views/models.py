@@ -9,6 +9,7 @@ from jobs.requests import model_lineage
 
 from dashboard.common import workspace
 from dashboard.i18n import t
+from dashboard.safe import md
 
 
 def render() -> None:
@@ -23,7 +24,7 @@ def render() -> None:
                 registry.register_model_from_browser(ws, name.strip(), path)
                 st.success(t("models.registered", name=name))
             except registry.RegistryError as e:
-                st.error(str(e))
+                st.error(md(e))
     models = registry.list_models(ws)
     if not models:
         st.info(t("models.none"))
@@ -32,17 +33,17 @@ def render() -> None:
     for i, (name, path) in enumerate(models.items()):
         info = registry.model_info(path)
         with cols[i % 3].container(border=True):
-            st.subheader(name)
+            st.subheader(md(name, one_line=True))
             if info["problem"]:
-                st.error(info["problem"])
+                st.error(md(info["problem"]))
             n = info["parameters"]
             st.markdown(
-                f"- {t('models.arch')}: `{info['architecture']}`\n"
+                f"- {t('models.arch')}: {md(info['architecture'], one_line=True)}\n"
                 f"- {t('models.params')}: {f'{n:,}' if n else '?'}\n"
                 f"- {t('models.size')}: {info['size_bytes'] / 2**20:.1f} MiB\n"
                 f"- {t('models.context')}: {info['context_length'] or '?'}\n"
                 f"- {t('models.chat')}: {'✅' if info['chat_template'] else '— ' + t('models.chat_fallback')}\n"
-                f"- `{info['path']}`")
+                f"- {md(info['path'], one_line=True)}")
             for step in model_lineage(ws, name)[:1]:  # a merged model registered from a run: where it came from
                 st.caption(t("export.lineage", model=name, job=step["job_id"], method=step.get("method"),
                              base=step.get("base_model"), dataset=step.get("dataset")))
