@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from jobs import contract
+from jobs import requests as rq
 from jobs.contract import Unreadable
 from jobs.overview import spooler_alive
 from jobs.rundir import RunDir
@@ -44,13 +45,16 @@ def status_data(ws: Workspace) -> dict:
         hb = {}
         unreadable.append({"job_id": None, "error": str(e)})
     return {"spooler_running": spooler_alive(ws), "slots": hb.get("slots") or [], "running": running,
-            "queue": queue, "recent_failures": failures, "unreadable": unreadable}
+            "queue": queue, "recent_failures": failures, "try_workers": rq.list_workers(ws), "unreadable": unreadable}
 
 
 def print_status(data: dict) -> None:
     print(f"spooler: {'running' if data['spooler_running'] else 'NOT running'}")
     for s in data["slots"]:
         print(f"  slot {s['slot']} ({'gpu ' + str(s['gpu']) if s.get('gpu') is not None else 'cpu'}): {s.get('job') or 'idle'}")
+    for w in data.get("try_workers", []):  # warm try-it workers hold a slot too (jobs/requests.py)
+        print(f"  slot {w['slot']}: try worker for {w['base_model']} ({w['state']}, pid {w['pid']}, "
+              f"{(w.get('memory_bytes') or 0) / 2**20:,.0f} MiB, {w.get('served', 0)} answered)")
     print(f"running ({len(data['running'])}):")
     for r in data["running"]:
         eta = f", ETA {r['eta_seconds']:.0f}s" if r.get("eta_seconds") else ""
