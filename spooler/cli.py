@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from jobs import requests as rq
 from jobs.atomic import read_json
 from jobs.overview import spooler_alive
 from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
@@ -33,13 +34,16 @@ def status_data(ws: Workspace) -> dict:
                       "held": is_held(st)})
     hb = read_json(ws.spooler_heartbeat) or {}
     return {"spooler_running": spooler_alive(ws), "slots": hb.get("slots", []), "running": running,
-            "queue": queue, "recent_failures": failures}
+            "queue": queue, "recent_failures": failures, "try_workers": rq.list_workers(ws)}
 
 
 def print_status(data: dict) -> None:
     print(f"spooler: {'running' if data['spooler_running'] else 'NOT running'}")
     for s in data["slots"]:
         print(f"  slot {s['slot']} ({'gpu ' + str(s['gpu']) if s['gpu'] is not None else 'cpu'}): {s['job'] or 'idle'}")
+    for w in data.get("try_workers", []):  # warm try-it workers hold a slot too (jobs/requests.py)
+        print(f"  slot {w['slot']}: try worker for {w['base_model']} ({w['state']}, pid {w['pid']}, "
+              f"{(w.get('memory_bytes') or 0) / 2**20:,.0f} MiB, {w.get('served', 0)} answered)")
     print(f"running ({len(data['running'])}):")
     for r in data["running"]:
         eta = f", ETA {r['eta_seconds']:.0f}s" if r.get("eta_seconds") else ""

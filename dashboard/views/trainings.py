@@ -28,11 +28,14 @@ def render() -> None:
         return
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
     statuses = c1.multiselect(t("filter.status"), ["queued", "running", "succeeded", "failed", "cancelled"],
+                              placeholder=t("filter.any"),
                               format_func=lambda s, tr=bound_t(): tr("status." + s),
                               key=f"f_status_{st.session_state.get('lang', 'en')}")  # translated labels: one per language
     rows_all = job_rows(ws)
-    methods = c2.multiselect(t("filter.method"), sorted({r["method"] for r in rows_all}), key="f_method")
-    models = c3.multiselect(t("filter.model"), sorted({r["base_model"] for r in rows_all}), key="f_model")
+    methods = c2.multiselect(t("filter.method"), sorted({r["method"] for r in rows_all}), key="f_method",
+                             placeholder=t("filter.any"))
+    models = c3.multiselect(t("filter.model"), sorted({r["base_model"] for r in rows_all}), key="f_model",
+                            placeholder=t("filter.any"))
     query = c4.text_input(t("filter.search"), key="f_search", placeholder=t("filter.search_hint"))
     flatten = st.toggle(t("group.flatten"), key="f_flatten")
     table(ws, statuses, methods, models, query, flatten)
