@@ -28,6 +28,8 @@ from jobs.init import init_workspace
 from jobs.spec import validate
 from jobs.spool import submit
 from jobs.state import create_run, new_job_id, read_state
+from jobs.rundir import RunDir
+from jobs.status import FINAL, JobStatus
 from jobs.workspace import Workspace
 
 sys.path.insert(0, str(REPO))
@@ -55,11 +57,11 @@ def one_job(ws: Workspace, steps: int) -> dict:
     assert job, v.errors
     run_dir, started = ws.run_dir(job), None
     while True:
-        if started is None and (run_dir / "trainer.json").exists():
+        if started is None and RunDir(run_dir).trainer_info.exists():
             started = time.time()
         st = read_state(run_dir) or {}
-        if st.get("status") in ("succeeded", "failed", "cancelled"):
-            assert st["status"] == "succeeded", st
+        if st.get("status") in FINAL:
+            assert st["status"] == JobStatus.SUCCEEDED, st
             return {"to_trainer_start_s": started - t0, "to_succeeded_s": _ts(st["finished_at"]) - t0}
         time.sleep(0.02)
 
@@ -116,7 +118,7 @@ def ddp_scaling(ws: Workspace, steps: int, rounds: int) -> dict:
             subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env={**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": "",
                                 "OMP_NUM_THREADS": threads})
-            s = read_json(ws.run_dir(job) / "summary.json")
+            s = read_json(ws.run(job).summary)
             assert s["world_size"] == ranks
             runs[ranks].append({"steps_per_s": s["total_steps"] / s["train_runtime_this_attempt"],
                                 "tokens_per_s": s["tokens_per_second"]})

@@ -12,6 +12,7 @@ EN = {
     "nav.compare": "Compare", "nav.datasets": "Datasets", "nav.models": "Base models", "nav.methods": "Methods",
     "status.queued": "queued", "status.running": "running", "status.succeeded": "succeeded",
     "status.failed": "failed", "status.cancelled": "cancelled", "status.unknown": "unknown",
+    "status.unreadable": "unreadable", "run.unreadable": "This run's files cannot be read, so it is not shown: {reason}",
     "spooler.down": "The spooler is not running: new jobs wait in the spool until it starts "
                     "(`python -m spooler`). Running jobs are not affected.",
     "trainings.title": "Trainings", "trainings.none_match": "No jobs match the filters.",
@@ -130,6 +131,7 @@ ZH = {
     "nav.datasets": "数据集", "nav.models": "基础模型", "nav.methods": "训练方法",
     "status.queued": "排队中", "status.running": "运行中", "status.succeeded": "成功", "status.failed": "失败",
     "status.cancelled": "已取消", "status.unknown": "未知",
+    "status.unreadable": "无法读取", "run.unreadable": "该任务的文件无法读取，因此不予显示：{reason}",
     "spooler.down": "调度守护进程未运行：新任务会留在投递目录中，直到它启动（`python -m spooler`）。正在运行的任务不受影响。",
     "trainings.title": "训练列表", "trainings.none_match": "没有符合筛选条件的任务。",
     "filter.status": "状态", "filter.method": "方法", "filter.model": "基础模型", "filter.search": "搜索",

@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import jsonl
 from .atomic import atomic_write_bytes, atomic_write_json, read_json
 from .workspace import Workspace
 
@@ -180,15 +181,23 @@ def list_datasets(ws: Workspace) -> dict[str, Path]:
 
 
 def first_row_keys(path: Path) -> list[str] | None:
+    """The keys of the first row, or None when the file cannot be read or its first row is bad."""
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    return list(row) if isinstance(row, dict) else None
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        for _, row in jsonl.scan(path):
+            return None if isinstance(row, jsonl.BadLine) else list(row)
+    except OSError:
         return None
     return None
+
+
+def first_row_problem(path: Path) -> str | None:
+    """Why the first row gives no columns ("line N: ..."), or None when it does."""
+    try:
+        for _, row in jsonl.scan(path):
+            return str(row) if isinstance(row, jsonl.BadLine) else None
+    except OSError as e:
+        return f"cannot be read: {e.strerror}"
+    return "the file has no rows"
 
 
 def sha256_file(path: Path) -> str:
@@ -221,31 +230,20 @@ class JsonlReport:
 
 
 def check_jsonl(data: bytes, max_errors: int = 20) -> JsonlReport:
-    """UTF-8, every line a JSON object, every line with the first line's keys."""
+    """UTF-8, every line a JSON object, every line with the first line's keys (jobs.jsonl's error policy)."""
     errors: list[str] = []
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        return JsonlReport(0, [], [f"line {line}: not UTF-8 text ({e.reason} at byte {e.start})"])
     columns: list | None = None
     rows = 0
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as e:
-            errors.append(f"line {n}: invalid JSON ({e.msg} at column {e.colno})")
+    for n, row in jsonl.scan(data):
+        if isinstance(row, jsonl.BadLine):
+            errors.append(str(row))
         else:
-            if not isinstance(row, dict):
-                errors.append(f"line {n}: expected a JSON object, got {type(row).__name__}")
-            elif columns is None:
+            if columns is None:
                 columns = list(row)
             else:
                 missing = [c for c in columns if c not in row]
                 if missing:
-                    errors.append(f"line {n}: missing key(s) {', '.join(missing)} that line 1 has")
+                    errors.append(f"line {n}: missing key(s) {', '.join(missing)} that the first row has")
             rows += 1
         if len(errors) >= max_errors:
             errors.append("… stopped after the first errors")

@@ -7,6 +7,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs import jsonl
+
 from .errors import Stopped, TrainerError
 
 log = logging.getLogger("tunedeck.data")
@@ -25,28 +27,13 @@ class Prepared:
 
 
 def read_jsonl(path: Path, limit: int, name: str) -> list[dict]:
-    rows: list[dict] = []
+    """The dataset's rows through jobs.jsonl; the first bad line ends the job with its true line number."""
     try:
-        fh = open(path, encoding="utf-8-sig")
+        rows = jsonl.read(path, limit=limit if limit > 0 else None)
     except OSError as e:
         raise TrainerError(f"dataset {name!r} cannot be read ({e.strerror}); re-upload it on the Datasets page")
-    with fh:
-        try:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except (ValueError, RecursionError) as e:
-                    raise TrainerError(f"dataset {name!r}: invalid JSON on line {n} ({getattr(e, 'msg', 'nested too deeply')}); "
-                                       "fix or remove that line")
-                if not isinstance(row, dict):
-                    raise TrainerError(f"dataset {name!r}: line {n} is not a JSON object")
-                rows.append(row)
-                if 0 < limit <= len(rows):
-                    break
-        except UnicodeDecodeError:
-            raise TrainerError(f"dataset {name!r} is not UTF-8 text (near line {len(rows) + 1}); save it as UTF-8")
+    except jsonl.BadLine as e:
+        raise TrainerError(f"dataset {name!r}: {e}; fix or remove that line") from None
     if not rows:
         raise TrainerError(f"dataset {name!r} is empty; upload a JSONL file with at least one row")
     return rows
