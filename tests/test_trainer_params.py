@@ -124,15 +124,31 @@ def test_same_seed_same_losses(ws):
     assert [r["loss"] for r in train_rows(a)] == [r["loss"] for r in train_rows(b)]
 
 
-def test_stop_file_saves_adapter_and_checkpoint(ws):
+def test_stop_file_saves_adapter_and_checkpoint(ws, monkeypatch):
+    run_dir = make_run(ws, max_steps=50)
+
+    class StopAfterFirstStep(Probe):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 1:
+                (run_dir / "stop").touch()
+
+    from jobs.state import EXIT_STOPPED, latest_checkpoint
+    assert run(run_dir, monkeypatch, StopAfterFirstStep()) == EXIT_STOPPED
+    st = state(run_dir)
+    assert st["status"] == "cancelled" and (run_dir / "adapter" / "adapter_config.json").exists()
+    assert latest_checkpoint(run_dir) is not None
+    assert 1 <= summary(run_dir)["total_steps"] <= 2
+
+
+def test_stop_before_training_ends_at_once_and_keeps_nothing(ws):
+    """A stop already requested ends the job during data preparation: no step, no adapter, a reason that says so."""
     run_dir = make_run(ws, max_steps=50)
     (run_dir / "stop").touch()
     from jobs.state import EXIT_STOPPED, latest_checkpoint
     assert run(run_dir) == EXIT_STOPPED
     st = state(run_dir)
-    assert st["status"] == "cancelled" and (run_dir / "adapter" / "adapter_config.json").exists()
-    assert latest_checkpoint(run_dir) is not None
-    assert summary(run_dir)["total_steps"] == 1
+    assert st["status"] == "cancelled" and "before training started" in (st.get("error") or "")
+    assert not (run_dir / "adapter").exists() and latest_checkpoint(run_dir) is None
 
 
 @pytest.mark.parametrize("case", ["missing_column", "empty", "bad_json_line", "not_a_model", "nan_loss",
