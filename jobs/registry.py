@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from .atomic import atomic_write_bytes, atomic_write_json, read_json
+from .atomic import atomic_write_json, read_json
 from .workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
@@ -169,15 +172,26 @@ def list_datasets(ws: Workspace) -> dict[str, Path]:
 
 
 def first_row_keys(path: Path) -> list[str] | None:
+    """The first row's keys, or None when the first non-blank line is not a JSON object."""
+    return first_row_problem(path)[0]
+
+
+def first_row_problem(path: Path) -> tuple[list[str] | None, str | None]:
+    """(keys of the first row, None) or (None, "line N: what is wrong") — the true line, read in binary."""
+    from .dataset_scan import decode_line, iter_lines
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    return list(row) if isinstance(row, dict) else None
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return None
+        with open(path, "rb") as fh:
+            for n, raw in iter_lines(fh):
+                if raw is None:
+                    return None, f"line {n}: longer than the cap for one row"
+                row, problem = decode_line(n, raw)
+                if problem:
+                    return None, problem
+                if row is not None:
+                    return list(row), None
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror})"
+    return None, "the file has no rows"
 
 
 def sha256_file(path: Path) -> str:
@@ -207,54 +221,74 @@ class JsonlReport:
     rows: int
     columns: list
     errors: list  # "line N: ..." strings
+    format: str = "column"
+    stats: dict | None = None
 
 
-def check_jsonl(data: bytes, max_errors: int = 20) -> JsonlReport:
-    """UTF-8, every line a JSON object, every line with the first line's keys."""
-    errors: list[str] = []
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        return JsonlReport(0, [], [f"line {line}: not UTF-8 text ({e.reason} at byte {e.start})"])
-    columns: list | None = None
-    rows = 0
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as e:
-            errors.append(f"line {n}: invalid JSON ({e.msg} at column {e.colno})")
-        else:
-            if not isinstance(row, dict):
-                errors.append(f"line {n}: expected a JSON object, got {type(row).__name__}")
-            elif columns is None:
-                columns = list(row)
-            else:
-                missing = [c for c in columns if c not in row]
-                if missing:
-                    errors.append(f"line {n}: missing key(s) {', '.join(missing)} that line 1 has")
-            rows += 1
-        if len(errors) >= max_errors:
-            errors.append("… stopped after the first errors")
-            break
-    if rows == 0 and not errors:
-        errors.append("the file has no rows")
-    return JsonlReport(rows, columns or [], errors)
+def check_jsonl(data: bytes | IO[bytes], max_errors: int = 20, fmt: str = "auto") -> JsonlReport:
+    """UTF-8, every line a JSON object that fits the dataset's format; errors name the true line."""
+    from .dataset_scan import scan
+    rep = scan(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data, fmt, max_errors=max_errors)
+    return JsonlReport(rep.rows, rep.columns, rep.errors, rep.format, rep.stats())
 
 
-def register_dataset(ws: Workspace, name: str, data: bytes, overwrite: bool = False) -> JsonlReport:
-    """Check the upload and write it as workspace/datasets/<name>.jsonl; returns the check's report."""
+def meta_path(ws: Workspace, name: str) -> Path:
+    return ws.datasets / f"{name}.meta.json"
+
+
+def dataset_meta(ws: Workspace, name: str) -> dict:
+    """What the upload found (format, detected, turns, roles, tools), and the user's format override."""
+    meta = read_json(meta_path(ws, name), {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def set_dataset_format(ws: Workspace, name: str, fmt: str) -> dict:
+    """The user's override of the detected format; re-checks every row in that format first."""
+    from .formats import CHOICES
+    if fmt not in CHOICES:
+        raise RegistryError(f"dataset format {fmt!r} is not known; allowed: {', '.join(CHOICES)}")
+    path = ws.datasets / f"{name}.jsonl"
+    with open(path, "rb") as fh:
+        report = check_jsonl(fh, fmt=fmt)
+    if report.errors:
+        raise JsonlError(report.errors)
+    meta = dict(report.stats or {}, override=None if fmt == "auto" else fmt)
+    atomic_write_json(meta_path(ws, name), meta)
+    return meta
+
+
+def register_dataset(ws: Workspace, name: str, data: bytes | IO[bytes], overwrite: bool = False,
+                     fmt: str = "auto") -> JsonlReport:
+    """Check the upload and write it as workspace/datasets/<name>.jsonl; returns the check's report.
+
+    `data` may be bytes or a binary file object: it is streamed line by line into a temporary file beside the
+    target and renamed into place only when every line passed, so memory stays bounded for any file size.
+    """
+    from .dataset_scan import scan
+    from .formats import CHOICES
     if not valid_name(name):
         raise RegistryError(f"dataset name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
+    if fmt not in CHOICES:
+        raise RegistryError(f"dataset format {fmt!r} is not known; allowed: {', '.join(CHOICES)}")
     target = ws.datasets / f"{name}.jsonl"
     if target.exists() and not overwrite:
         raise RegistryError(f"a dataset named {name!r} already exists")
-    report = check_jsonl(data)
-    if report.errors:
-        raise JsonlError(report.errors)
-    atomic_write_bytes(target, data)
+    ws.datasets.mkdir(parents=True, exist_ok=True)
+    src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    fd, tmp = tempfile.mkstemp(dir=ws.datasets, prefix=f".{name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            rep = scan(src, fmt, sink=sink)
+            if rep.errors:
+                raise JsonlError(rep.errors)
+            sink.flush()
+            os.fsync(sink.fileno())
+        report = JsonlReport(rep.rows, rep.columns, rep.errors, rep.format, rep.stats())
+        atomic_write_json(meta_path(ws, name), dict(report.stats, override=None if fmt == "auto" else fmt))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return report
 
 
@@ -263,3 +297,4 @@ def unregister_dataset(ws: Workspace, name: str) -> None:
     if not path.is_file():
         raise RegistryError(f"no dataset named {name!r} is registered")
     path.unlink()
+    meta_path(ws, name).unlink(missing_ok=True)
