@@ -295,12 +295,16 @@ def check_row(row: Any, fmt: str, params: dict | None = None) -> str | None:
 
 
 def prompt_and_reference(conv: dict) -> tuple[list, str]:
-    """GRPO and samples: the conversation up to the last user turn, and the last assistant turn's text."""
+    """GRPO, samples and evaluation: the conversation up to its last assistant turn, and that turn's text.
+
+    Without tool turns at the end this is the conversation through the last user turn; with them, the tool
+    results the final answer builds on are part of the prompt.
+    """
     msgs = conv["messages"]
-    last_user = max(i for i, m in enumerate(msgs) if m["role"] == "user")
-    answers = [m for m in msgs[last_user:] if m["role"] == "assistant" and not m.get("tool_calls")]
-    reference = answers[-1]["content"] if answers else msgs[-1].get("content", "")
-    return msgs[: last_user + 1], reference
+    last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
+    answer = msgs[last]
+    reference = answer.get("content") or json.dumps(answer.get("tool_calls", []), ensure_ascii=False)
+    return msgs[:last], reference
 
 
 def has_tools(conv: dict) -> bool:

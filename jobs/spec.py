@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import registry
+from . import format_check, registry
 from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
 from .params import COMMON_PARAMS, MANAGED_KEYS, Param
 from .workspace import Workspace
@@ -224,8 +224,17 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         warn("params.epochs", params.get("epochs"), "ignored: max_steps is set and wins over epochs")
     if params.get("warmup_steps") is not None and "warmup_ratio" in given and params.get("warmup_ratio") != 0.03:
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
+    ds_path = registry.list_datasets(ws).get(top.get("dataset")) if check_refs and isinstance(top.get("dataset"),
+                                                                                              str) else None
+    fmt = params.get("dataset_format")
+    if ds_path is not None:
+        fmt = format_check.effective_format(fmt, ds_path)
+        model_path = registry.list_models(ws).get(top.get("base_model"))
+        if method is not None:
+            for f, val, msg in format_check.check(method.name, params, fmt, ds_path, top.get("base_model"), model_path):
+                err(f, val, msg)
     for col in ("prompt_input_column", "prompt_output_column"):
-        if not params.get(col) and method is not None:
+        if not params.get(col) and method is not None and format_check.uses_columns(fmt):
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")
 
     if method is not None and method.check is not None:
@@ -239,15 +248,16 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     # --- columns must exist in the dataset
     if check_refs and isinstance(top.get("dataset"), str):
         ds = registry.list_datasets(ws).get(top["dataset"])
-        cols = registry.first_row_keys(ds) if ds else None
+        cols, first_problem = registry.first_row_problem(ds) if ds else (None, None)
         if ds is not None and cols is None:
-            with open(ds, "rb") as fh:
-                empty = not fh.read(4096).strip()
+            empty = first_problem == "the file has no rows"
             err("dataset", top["dataset"], "the dataset is empty; upload rows first" if empty else
-                "the dataset's first line is not a JSON object, so its columns are unknown")
+                f"the dataset's first row cannot be read ({first_problem}), so its columns are unknown")
         if cols is not None:
             for p in decl:
                 val = params.get(p.name)
+                if p.name in format_check.COLUMN_PARAMS and not format_check.uses_columns(fmt):
+                    continue  # conversations carry their own roles
                 if p.column and isinstance(val, str) and val and val not in cols:
                     err(f"params.{p.name}", val, "no such column in dataset "
                         f"{top['dataset']!r}; its columns are: " + ", ".join(cols) + _suggest(val, cols))

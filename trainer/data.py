@@ -24,28 +24,27 @@ class Prepared:
 
 
 def read_jsonl(path: Path, limit: int, name: str) -> list[dict]:
+    """Rows of a registered dataset; a bad line is reported by its true line number."""
+    from jobs.dataset_scan import decode_line, iter_lines
+
     rows: list[dict] = []
     try:
-        fh = open(path, encoding="utf-8-sig")
+        fh = open(path, "rb")
     except OSError as e:
         raise TrainerError(f"dataset {name!r} cannot be read ({e.strerror}); re-upload it on the Datasets page")
     with fh:
-        try:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except (ValueError, RecursionError) as e:
-                    raise TrainerError(f"dataset {name!r}: invalid JSON on line {n} ({getattr(e, 'msg', 'nested too deeply')}); "
-                                       "fix or remove that line")
-                if not isinstance(row, dict):
-                    raise TrainerError(f"dataset {name!r}: line {n} is not a JSON object")
-                rows.append(row)
-                if 0 < limit <= len(rows):
-                    break
-        except UnicodeDecodeError:
-            raise TrainerError(f"dataset {name!r} is not UTF-8 text (near line {len(rows) + 1}); save it as UTF-8")
+        for n, raw in iter_lines(fh):
+            if raw is None:
+                raise TrainerError(f"dataset {name!r}: line {n} is longer than the cap for one row; split or "
+                                   "shorten it")
+            row, problem = decode_line(n, raw)
+            if problem:
+                raise TrainerError(f"dataset {name!r}: {problem}; fix or remove that line")
+            if row is None:
+                continue
+            rows.append(row)
+            if 0 < limit <= len(rows):
+                break
     if not rows:
         raise TrainerError(f"dataset {name!r} is empty; upload a JSONL file with at least one row")
     return rows
@@ -77,8 +76,18 @@ class Truncator:
         return "", True, 0
 
 
-def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: str) -> Prepared:
-    """kind: 'prompt_completion' (sft, grpo, custom) or 'preference' (dpo)."""
+def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: str, fmt: str = "column") -> Prepared:
+    """kind: 'prompt_completion' (sft, grpo, custom) or 'preference' (dpo); fmt: the dataset's format."""
+    from jobs import formats
+
+    multi_turn = fmt in ("messages", "sharegpt") or (fmt == "alpaca" and any(r.get("history") for r in rows))
+    if multi_turn and kind != "preference":
+        from .chat_data import prepare_conversations
+        out, truncated, dropped = prepare_conversations(rows, params, tokenizer, kind, fmt, dataset_name)
+        return _split(out, rows, truncated, dropped, params, dataset_name)
+    if kind == "preference" and any(isinstance(rows[0].get(k), list) for k in ("prompt", "chosen", "rejected")):
+        out, dropped = _preference_messages(rows, params, dataset_name)
+        return _split(out, rows, 0, dropped, params, dataset_name)
     cols = list(rows[0])
     need = [params["prompt_input_column"], params["prompt_output_column"]]
     if kind == "preference":
@@ -117,7 +126,35 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
             dropped += 1
             continue
         truncated += cut_any
+        system = _as_text(row.get("system")).strip() if fmt == "alpaca" else ""
+        if system or params.get("system_prompt"):
+            item["prompt_messages"] = formats.with_system([{"role": "user", "content": prompt}],
+                                                          system or params["system_prompt"])
         out.append(item)
+    return _split(out, rows, truncated, dropped, params, dataset_name)
+
+
+def _preference_messages(rows: list[dict], params: dict, dataset_name: str) -> tuple[list[dict], int]:
+    """Preference rows whose prompt / chosen / rejected are message lists."""
+    from jobs import formats
+
+    out, dropped = [], 0
+    for n, row in enumerate(rows, 1):
+        try:
+            pref = formats.preference(row, params)
+        except formats.FormatError as e:
+            raise TrainerError(f"dataset {dataset_name!r}, row {n}: {e}") from None
+        users = [m["content"] for m in pref["prompt"] if m["role"] == "user"]
+        out.append({"prompt": users[-1] if users else "", "prompt_messages": pref["prompt"],
+                    "chosen_messages": pref["chosen"], "rejected_messages": pref["rejected"],
+                    "chosen": pref["chosen"][-1]["content"], "rejected": pref["rejected"][-1]["content"],
+                    "reference": pref["chosen"][-1]["content"]})
+    return out, dropped
+
+
+def _split(out: list[dict], rows: list[dict], truncated: int, dropped: int, params: dict,
+           dataset_name: str) -> Prepared:
+    """Shuffle with the job's seed and hold out eval rows (eval_ratio, at most max_eval_rows)."""
     if not out:
         raise TrainerError(f"no usable rows in dataset {dataset_name!r}: all {len(rows)} were dropped "
                            "(empty prompt or answer, or the prompt alone exceeds max_seq_length)")
@@ -128,7 +165,7 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
     rng.shuffle(order)
     n_eval = int(round(len(out) * params["eval_ratio"])) if params["eval_ratio"] > 0 else 0
     if params["eval_ratio"] > 0 and len(out) >= 4:
-        n_eval = max(1, min(n_eval, len(out) // 2))
+        n_eval = max(1, min(n_eval, len(out) // 2, params.get("max_eval_rows") or n_eval))
     else:
         n_eval = 0
     eval_idx = set(order[:n_eval])
@@ -140,12 +177,15 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
 
 
 def chat(item: dict, kind: str) -> dict:
-    """Conversational records for TRL."""
-    rec = {"prompt": [{"role": "user", "content": item["prompt"]}]}
+    """Conversational records for TRL; a conversation item is already token ids with assistant masks."""
+    if "input_ids" in item:
+        return {"input_ids": item["input_ids"], "assistant_masks": item["assistant_masks"],
+                "prompt": item["prompt_messages"], "reference": item["reference"]}
+    rec = {"prompt": item.get("prompt_messages") or [{"role": "user", "content": item["prompt"]}]}
     if kind == "preference":
-        rec["chosen"] = [{"role": "assistant", "content": item["chosen"]}]
-        rec["rejected"] = [{"role": "assistant", "content": item["rejected"]}]
-    elif kind == "prompt_completion":
+        rec["chosen"] = item.get("chosen_messages") or [{"role": "assistant", "content": item["chosen"]}]
+        rec["rejected"] = item.get("rejected_messages") or [{"role": "assistant", "content": item["rejected"]}]
+    elif kind == "prompt_completion" and "completion" in item:
         rec["completion"] = [{"role": "assistant", "content": item["completion"]}]
     rec["reference"] = item["reference"]
     return rec

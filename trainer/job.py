@@ -20,6 +20,19 @@ class Job:
     device: str
     custom_rewards: dict = field(default_factory=dict)
 
+    @property
+    def conversational(self) -> bool:
+        """Multi-turn rows, already tokenized with assistant masks."""
+        return bool(self.data.train) and "input_ids" in self.data.train[0]
+
+    def eval_every(self) -> float | int:
+        """eval_steps, else four evaluations per run, never closer than 10 steps (an eval is not free)."""
+        p = self.params
+        if p.get("eval_steps"):
+            return p["eval_steps"]
+        total = p["max_steps"] or p["epochs"] * -(-len(self.data.train) // (p["batch_size"] * p["grad_accum_steps"]))
+        return max(10, total // 4) if total >= 40 else 0.25
+
     def train_dataset(self, *columns: str):
         return to_dataset(self.data.train, self.kind, columns)
 
@@ -51,7 +64,7 @@ class Job:
             save_steps=p["checkpoint_steps"],
             save_total_limit=p["save_total_limit"],
             eval_strategy="steps" if has_eval else "no",
-            eval_steps=0.25 if has_eval else None,
+            eval_steps=self.eval_every() if has_eval else None,
             seed=p["seed"],
             data_seed=p["seed"],
             use_cpu=not on_gpu,

@@ -103,7 +103,9 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
                            "Register a Hugging Face model folder on the Base models page")
     tokenizer = model_mod.load_tokenizer(model_path)
     rows = data.read_jsonl(ds_path, params["max_samples"], spec["dataset"])
-    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"])
+    from jobs.format_check import effective_format
+    fmt = effective_format(params.get("dataset_format"), ds_path)
+    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"], fmt)
     log.info("train rows %d, eval rows %d, sample prompts %d", len(prepared.train), len(prepared.eval),
              len(prepared.samples))
     device, _ = model_mod.device_and_dtype()
@@ -115,7 +117,7 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
 
     n_gen = min(params["num_generations"], 4)
     max_new = min(params["max_content_length"], 256)
-    prompts = [s["prompt"] for s in prepared.samples]
+    prompts = [s.get("prompt_messages") or s["prompt"] for s in prepared.samples]
     ckpt = latest_checkpoint(run_dir) if resume else None
     before = None
     if ckpt is not None and (run_dir / "samples_before.json").exists():

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, n: int, seed: int) -> list[list[str]]:
-    """Per prompt: the greedy answer first, then n-1 sampled ones (seeded, so repeatable)."""
+def generate(model, tokenizer, prompts: list, max_new_tokens: int, n: int, seed: int) -> list[list[str]]:
+    """Per prompt (a string, or a conversation up to its last assistant turn): the greedy answer first, then
+    n-1 sampled ones (seeded, so repeatable)."""
     import torch
 
     if not prompts:
@@ -13,8 +14,8 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, n: int, 
     device = next(model.parameters()).device
     out = []
     for prompt in prompts:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                             add_generation_prompt=True)
+        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         enc = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
         answers = []
         for i in range(max(1, n)):

@@ -17,7 +17,10 @@ def render() -> None:
         path = st.text_input(t("models.path"), key="m_reg_path", placeholder="/data/models/Qwen2.5-0.5B-Instruct")
         if st.button(t("models.register_btn"), type="primary", key="m_reg_btn", disabled=not (name and path)):
             try:
-                registry.register_model(ws, name.strip(), path.strip())
+                if path.strip().lower().endswith(".gguf"):
+                    register_gguf(ws, name.strip(), path.strip())
+                else:
+                    registry.register_model(ws, name.strip(), path.strip())
                 st.success(t("models.registered", name=name))
             except registry.RegistryError as e:
                 st.error(str(e))
@@ -45,6 +48,15 @@ def render() -> None:
                 if st.button(t("delete.yes"), key=f"unreg_yes_{name}"):
                     registry.unregister_model(ws, name)
                     st.rerun()
+
+
+def register_gguf(ws, name: str, path: str) -> None:
+    """A .gguf file (Ollama, llama.cpp) is converted into workspace/models/<name>/, with a progress bar."""
+    from jobs.gguf_import import import_gguf
+
+    bar = st.progress(0.0, text=t("models.converting"))
+    import_gguf(ws, name, path, progress=lambda f, _msg: bar.progress(f, text=t("models.converting")))
+    bar.empty()
 
 
 if __name__ == "__main__":
