@@ -67,7 +67,7 @@ def main() -> None:
                 sys.exit(f"{mode} failed: {out.stderr.strip().splitlines()[-1]}")
             n, fmt, secs, rss = out.stdout.split()
             print(f"{mode:6s}: {n} rows as {fmt} in {float(secs):.1f} s, peak RSS {int(rss) / 1e6:.0f} MB "
-                  f"({(int(rss) - idle) / 1e6:.0f} MB above the bare interpreter; wall {time.perf_counter() - t0:.1f} s)")
+                  f"({max(0, int(rss) - idle) / 1e6:.0f} MB above the bare interpreter; wall {time.perf_counter() - t0:.1f} s)")
 
 
 if __name__ == "__main__":

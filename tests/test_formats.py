@@ -45,7 +45,8 @@ def test_sharegpt_with_tools_becomes_openai_messages():
     assert conv["tools"][0]["type"] == "function" and conv["tools"][0]["function"]["name"] == "weather"
     assert formats.has_tools(conv)
     prompt, reference = formats.prompt_and_reference(conv)
-    assert prompt[-1] == {"role": "user", "content": "Weather in Paris?"} and reference == "It is 21 degrees."
+    # the prompt is the conversation up to the last assistant turn: the tool result the answer builds on is in it
+    assert [m["role"] for m in prompt] == ["user", "assistant", "tool"] and reference == "It is 21 degrees."
 
 
 def test_alpaca_history_and_system_prompt():

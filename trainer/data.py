@@ -63,8 +63,17 @@ class Truncator:
     def count(self, text: str) -> int:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
-    def cut(self, text: str, limit: int) -> tuple[str, bool, int]:
-        """The text within `limit` tokens, whether it was cut, and its token count."""
+    def lengths(self, texts: list[str]) -> list[int]:
+        """Token counts in batches: the fast tokenizer's own loop, not one Python call per row (1M rows: minutes)."""
+        out: list[int] = []
+        for i in range(0, len(texts), 10000):
+            out += [len(ids) for ids in self.tok(texts[i:i + 10000], add_special_tokens=False)["input_ids"]]
+        return out
+
+    def cut(self, text: str, limit: int, known: int | None = None) -> tuple[str, bool, int]:
+        """The text within `limit` tokens, whether it was cut, and its token count (`known`: counted already)."""
+        if known is not None and known <= limit:
+            return text, False, known
         ids = self.tok(text, add_special_tokens=False)["input_ids"]
         if len(ids) <= limit:
             return text, False, len(ids)
@@ -99,25 +108,28 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
     ctx_col = params.get("prompt_context_column")
     tr = Truncator(tokenizer)
     out, truncated, dropped = [], 0, 0
+    answers = ["chosen", "rejected"] if kind == "preference" else ["completion"]
+    sources = {k: params[f"{k}_column"] if kind == "preference" else params["prompt_output_column"] for k in answers}
+    prompts = []
     for row in rows:
         prompt = _as_text(row.get(params["prompt_input_column"])).strip()
         context = _as_text(row.get(ctx_col)).strip() if ctx_col else ""
-        if context:
-            prompt = f"{prompt}\n\n{context}"
-        prompt, cut_p, prompt_tokens = tr.cut(prompt, params["max_input_length"])
+        prompts.append(f"{prompt}\n\n{context}" if context else prompt)
+    texts = {k: [_as_text(row.get(src)).strip() for row in rows] for k, src in sources.items()}
+    prompt_lens = tr.lengths(prompts)
+    text_lens = {k: tr.lengths(v) for k, v in texts.items()}
+    for i, row in enumerate(rows):
+        prompt, cut_p, prompt_tokens = tr.cut(prompts[i], params["max_input_length"], prompt_lens[i])
         if not prompt:
             dropped += 1
             continue
         reference = _as_text(row.get(params["prompt_output_column"])).strip()
         item = {"prompt": prompt, "reference": reference}
-        answers = ["chosen", "rejected"] if kind == "preference" else ["completion"]
         cut_any = cut_p
         budget = params["max_seq_length"] - prompt_tokens - 8  # room for the chat template's tokens
         ok = budget > 0
         for key in answers:
-            src = params[f"{key}_column"] if kind == "preference" else params["prompt_output_column"]
-            text = _as_text(row.get(src)).strip()
-            text, c1, _ = tr.cut(text, min(params["max_content_length"], max(budget, 0)))
+            text, c1, _ = tr.cut(texts[key][i], min(params["max_content_length"], max(budget, 0)), text_lens[key][i])
             cut_any |= c1
             if not text:
                 ok = False
@@ -198,3 +210,18 @@ def to_dataset(items: list[dict], kind: str, columns: tuple = ()):
     if columns:
         recs = [{k: r[k] for k in columns} for r in recs]
     return Dataset.from_list(recs) if recs else None
+
+
+def to_iterable_dataset(items: list[dict], kind: str, columns: tuple, seed: int):
+    """The rows as a lazy dataset, in a seeded shuffled order: TRL tokenizes each batch as it is trained, so a
+    million-row dataset starts training at once instead of after tokenizing everything."""
+    from datasets import IterableDataset
+
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+
+    def rows():
+        for i in order:
+            rec = chat(items[i], kind)
+            yield {k: rec[k] for k in columns} if columns else rec
+    return IterableDataset.from_generator(rows)

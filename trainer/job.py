@@ -5,7 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import Prepared, to_dataset
+from .data import Prepared, to_dataset, to_iterable_dataset
+
+STREAM_ROWS = 50_000  # SFT on more training rows than this streams them to TRL (tokenized as trained)
 
 
 @dataclass
@@ -27,13 +29,22 @@ class Job:
 
     def eval_every(self) -> float | int:
         """eval_steps, else four evaluations per run, never closer than 10 steps (an eval is not free)."""
-        p = self.params
-        if p.get("eval_steps"):
-            return p["eval_steps"]
-        total = p["max_steps"] or p["epochs"] * -(-len(self.data.train) // (p["batch_size"] * p["grad_accum_steps"]))
+        if self.params.get("eval_steps"):
+            return self.params["eval_steps"]
+        total = self.total_steps()
         return max(10, total // 4) if total >= 40 else 0.25
 
+    @property
+    def streams(self) -> bool:
+        return self.spec.get("method") == "sft" and len(self.data.train) > STREAM_ROWS
+
+    def total_steps(self) -> int:
+        p = self.params
+        return p["max_steps"] or p["epochs"] * -(-len(self.data.train) // (p["batch_size"] * p["grad_accum_steps"]))
+
     def train_dataset(self, *columns: str):
+        if self.streams:
+            return to_iterable_dataset(self.data.train, self.kind, columns, self.params["seed"])
         return to_dataset(self.data.train, self.kind, columns)
 
     def eval_dataset(self, *columns: str):
@@ -51,7 +62,7 @@ class Job:
         args = dict(
             output_dir=str(self.run_dir / "checkpoints"),
             num_train_epochs=p["epochs"],
-            max_steps=p["max_steps"] or -1,
+            max_steps=p["max_steps"] or (self.total_steps() if self.streams else -1),  # a stream has no length
             per_device_train_batch_size=p["batch_size"],
             per_device_eval_batch_size=p["batch_size"],
             gradient_accumulation_steps=p["grad_accum_steps"],
