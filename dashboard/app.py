@@ -22,7 +22,8 @@ pages = [
     st.Page("views/datasets.py", title=t("nav.datasets"), icon="🗂️", url_path="datasets"),
     st.Page("views/models.py", title=t("nav.models"), icon="🧠", url_path="models"),
     st.Page("views/methods.py", title=t("nav.methods"), icon="🧪", url_path="methods"),
+    st.Page("views/settings.py", title=t("nav.settings"), icon="⚙️", url_path="settings"),
 ]
 nav.PAGES.clear()
-nav.PAGES.update(zip(["trainings", "new", "training", "compare", "datasets", "models", "methods"], pages))
+nav.PAGES.update(zip(["trainings", "new", "training", "compare", "datasets", "models", "methods", "settings"], pages))
 st.navigation(pages).run()

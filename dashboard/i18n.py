@@ -164,6 +164,12 @@ ZH = {
     "methods.rewards": "GRPO 奖励函数",
 }
 
+from .i18n_sweeps import EN as _EN_SWEEPS, ZH as _ZH_SWEEPS  # noqa: E402 - sweeps, groups, steering, settings
+EN.update(_EN_SWEEPS)
+ZH.update(_ZH_SWEEPS)
+from .i18n_use import EN as _USE_EN, ZH as _USE_ZH  # noqa: E402 - try it and export live in their own catalog
+EN.update(_USE_EN)
+ZH.update(_USE_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 
@@ -212,6 +218,7 @@ PARAM_HELP_ZH = {
     "system_prompt": "为每个没有系统消息的对话前置的系统消息；样例提示同样使用。",
     "max_eval_rows": "无论数据多大，最多评估这么多留出行。",
     "eval_steps": "每 N 步评估一次；null 表示每次运行评估四次，且间隔不少于 10 步。",
+    "report_to": "同时接收本次训练指标的实验跟踪工具；TensorBoard 写入 runs/<job_id>/tb/。",
 }
 
 

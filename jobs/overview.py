@@ -7,6 +7,8 @@ from pathlib import Path
 
 from .atomic import read_json
 from .state import read_spec, read_state
+from .steer import effective_priority, is_held
+from .sweep import group_of
 from .workspace import Workspace
 
 HEARTBEAT_MAX_AGE = 10.0
@@ -43,6 +45,7 @@ def job_summary(run_dir: Path) -> dict:
         "queue_position": st.get("queue_position") if status == "queued" else None,
         "created_at": st.get("created_at"), "started_at": st.get("started_at"), "finished_at": st.get("finished_at"),
         "duration_seconds": duration, "final_loss": summary.get("final_loss"), "final_reward": summary.get("final_reward"),
-        "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": spec.get("priority", 0),
+        "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": effective_priority(spec, st),
+        "held": is_held(st) and status == "queued", "group": group_of(spec),
         "attempt": st.get("attempt"), "has_state": bool(st),
     }

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .trackers import CHOICES as TRACKER_CHOICES
+
 TYPES = ("int", "float", "bool", "str", "str_list", "float_list")
 _MISSING = object()
 
@@ -97,7 +99,10 @@ class Param:
                 value = [v.strip() for v in value.split(",") if v.strip()]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 return None, "must be a list of names (or a comma-separated string)"
-            return [v.strip() for v in value], None
+            value = [v.strip() for v in value]
+            if self.choices and any(v not in self.choices for v in value):
+                return None, "must be a list from: " + ", ".join(self.choices)
+            return value, None
         if t == "float_list":
             if isinstance(value, str):
                 value = [v for v in value.split(",") if v.strip()]
@@ -128,7 +133,8 @@ class Param:
         elif self.type == "str":
             base = {"type": "string"}
         elif self.type == "str_list":
-            base = {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]}
+            item = {"type": "string", **({"enum": list(self.choices)} if self.choices else {})}
+            base = {"anyOf": [{"type": "array", "items": item}, {"type": "string"}]}
         else:
             base = {"type": "array", "items": {"type": "number"}}
         if self.type in ("int", "float"):
@@ -138,7 +144,7 @@ class Param:
                 base["exclusiveMaximum" if self.max_exclusive else "maximum"] = self.max
             if self.extra_allowed:
                 base = {"anyOf": [base, {"enum": list(self.extra_allowed)}]}
-        if self.choices:
+        if self.choices and self.type != "str_list":
             base["enum"] = list(self.choices)
         if self.nullable:
             base = {"anyOf": [base, {"type": "null"}]}
@@ -223,6 +229,8 @@ COMMON_PARAMS: tuple[Param, ...] = (
     Param("save_total_limit", "int", 2, "Checkpoints kept; older ones are deleted.", min=1, max=100),
     Param("lora_alpha", "int", None, "LoRA alpha; null means 2 × lora_rank.", min=1, nullable=True),
     Param("lora_dropout", "float", 0.05, "Dropout on the LoRA layers.", min=0, max=0.9, max_exclusive=False),
+    Param("report_to", "str_list", ["none"], "Experiment trackers that also receive the run's metrics; TensorBoard "
+          "writes to runs/<job_id>/tb/.", choices=TRACKER_CHOICES),
 )
 
 # Keys that the system owns: a spec that sets them is rejected with this reason.

@@ -126,7 +126,7 @@ def _safetensors_params(path: Path) -> int:
     return total
 
 
-def register_model(ws: Workspace, name: str, path: str | os.PathLike) -> Path:
+def register_model(ws: Workspace, name: str, path: str | os.PathLike, lineage: dict | None = None) -> Path:
     if not valid_name(name):
         raise RegistryError(f"model name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
     if name in list_models(ws):
@@ -135,7 +135,8 @@ def register_model(ws: Workspace, name: str, path: str | os.PathLike) -> Path:
     problem = model_problem(path) or loading_problem(path)
     if problem:
         raise RegistryError(problem)
-    return atomic_write_json(ws.models / f"{name}.json", {"path": str(path)})
+    entry = {"path": str(path), **({"lineage": lineage} if lineage else {})}  # lineage: where a merged model came from
+    return atomic_write_json(ws.models / f"{name}.json", entry)
 
 
 def loading_problem(path: Path) -> str | None:

@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import format_check, registry
+from . import format_check, registry, trackers
 from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
 from .params import COMMON_PARAMS, MANAGED_KEYS, Param
 from .workspace import Workspace
 
-TOP_KEYS = ("name", "method", "base_model", "dataset", "priority", "params", "parent_job", "notes")
+TOP_KEYS = ("name", "method", "base_model", "dataset", "priority", "params", "parent_job", "notes", "group")
 TOP_ALIASES = {"model_path": "base_model", "dataset_path": "dataset", "model": "base_model"}
 MAX_SPEC_BYTES = 1 << 20
 
@@ -170,6 +170,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     notes = top.get("notes", "")
     if not isinstance(notes, str):
         err("notes", notes, "must be a string")
+    group = top.get("group")  # set by sweep expansion (jobs/sweep.py); kept so a run knows its sweep
+    if group is not None and not (isinstance(group, dict) and isinstance(group.get("id"), str)):
+        err("group", group, "must be the sweep record written by the spooler; submit a \"sweep\" instead")
 
     # --- params
     raw_params = top.get("params", {})
@@ -224,6 +227,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         warn("params.epochs", params.get("epochs"), "ignored: max_steps is set and wins over epochs")
     if params.get("warmup_steps") is not None and "warmup_ratio" in given and params.get("warmup_ratio") != 0.03:
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
+    for msg in trackers.problems(params.get("report_to")):
+        err("params.report_to", params.get("report_to"), msg)
     ds_path = registry.list_datasets(ws).get(top.get("dataset")) if check_refs and isinstance(top.get("dataset"),
                                                                                               str) else None
     fmt = params.get("dataset_format")
@@ -267,6 +272,7 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     v.spec = {
         "name": name.strip(), "method": method.name, "base_model": top["base_model"], "dataset": top["dataset"],
         "priority": priority, "parent_job": parent, "notes": notes, "params": params,
+        **({"group": group} if group is not None else {}),
     }
     return v
 

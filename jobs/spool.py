@@ -22,3 +22,24 @@ def submit(ws: Workspace, raw: dict) -> tuple[str | None, Validation]:
     tmp = atomic_write_json(ws.spool_tmp / f"{job_id}.json", v.spec)
     os.rename(tmp, ws.incoming / f"{job_id}.json")
     return job_id, v
+
+
+def submit_any(ws: Workspace, raw: dict):
+    """Like `submit`, for a plain spec or a sweep. Returns (job ids, Expansion); no ids when invalid.
+
+    A sweep is spooled as one file named <group_id>.json; the spooler expands it into the same run ids printed here.
+    """
+    from .sweep import expand, is_sweep
+    if not is_sweep(raw):
+        job_id, v = submit(ws, raw)
+        from .sweep import Expansion
+        return ([job_id] if job_id else []), Expansion(specs=[v.spec] if v.ok else [], errors=v.errors,
+                                                       warnings=v.warnings)
+    x = expand(raw, ws, group_id=new_job_id())
+    if not x.ok:
+        return [], x
+    ws.ensure()
+    gid = x.group["id"]
+    tmp = atomic_write_json(ws.spool_tmp / f"{gid}.json", raw)
+    os.rename(tmp, ws.incoming / f"{gid}.json")
+    return [s["group"]["job_id"] for s in x.specs], x

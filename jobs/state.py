@@ -58,17 +58,20 @@ def read_spec(run_dir: Path) -> dict | None:
     return sp if isinstance(sp, dict) else None
 
 
-def update_state(run_dir: Path, expect: tuple | None = None, **changes: Any) -> dict | None:
+def update_state(run_dir: Path, expect: tuple | None = None, guard=None, **changes: Any) -> dict | None:
     """Apply `changes` to state.json under the job's lock.
 
     With `expect`, the change happens only when the current status is one of those;
     otherwise nothing is written and None is returned. That is how two processes
     that race on one job (two daemons, a daemon and a cancel) never both win.
+    `guard(state)`, when given, must also hold (e.g. a held job is not claimed).
     """
     run_dir = Path(run_dir)
     with _lock(run_dir):
         state = read_state(run_dir) or {}
         if expect is not None and state.get("status") not in expect:
+            return None
+        if guard is not None and not guard(state):
             return None
         state.update(changes)
         state["updated_at"] = now_iso()
@@ -122,8 +125,10 @@ def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
         sig = (s.st_mtime_ns, s.st_size)
         hit = cache.get(d.name)
         if hit is None or hit[0] != sig:
-            status = (read_state(d) or {}).get("status")
-            priority = int((read_spec(d) or {}).get("priority") or 0) if status == "queued" else 0
+            from .steer import effective_priority  # a steered priority in state.json wins over the spec's
+            state = read_state(d) or {}
+            status = state.get("status")
+            priority = effective_priority(read_spec(d), state) if status == "queued" else 0
             hit = cache[d.name] = (sig, status, priority)
         if hit[1] == "queued":
             queued.append((-hit[2], d.name))
@@ -165,7 +170,7 @@ def retry_job(ws: Workspace, job_id: str) -> dict:
         (run_dir / f).unlink(missing_ok=True)
     new = update_state(run_dir, expect=("failed", "cancelled"), status="queued", error=None,
                        attempt=int(st.get("attempt") or 1) + 1, resume=resume, pid=None,
-                       pid_create_time=None, finished_at=None, requeued_at=now_iso())
+                       pid_create_time=None, finished_at=None, requeued_at=now_iso(), held=False)
     if new is None:
         raise ValueError(f"job {job_id} is {st.get('status')}; only failed or cancelled jobs can be retried")
     return new

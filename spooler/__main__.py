@@ -1,5 +1,6 @@
 """python -m spooler [--home DIR] [options]          run the daemon
-python -m spooler status|submit|cancel|retry ...     talk to the workspace"""
+python -m spooler status|submit|cancel|retry|priority|hold|release ...     talk to the workspace
+python -m spooler try|export ...     use a trained model"""
 from __future__ import annotations
 
 import argparse
@@ -8,14 +9,15 @@ import sys
 
 from jobs.workspace import Workspace
 
-from . import cli
+from . import cli, use_cli
+from .runners import RUNNERS
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="workspace folder (default $TUNEDECK_HOME or ./workspace)")
-    if argv and argv[0] in ("status", "submit", "cancel", "retry"):
+    if argv and argv[0] in ("status", "submit", "cancel", "retry", "priority", "hold", "release", "try", "export"):
         ap = argparse.ArgumentParser(prog="python -m spooler", parents=[common])
         sub = ap.add_subparsers(dest="cmd", required=True)
         s = sub.add_parser("status", parents=[common], help="running jobs, the queue, slots, recent failures")
@@ -23,18 +25,29 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser("submit", parents=[common], help="validate a spec and drop it into the spool").add_argument("spec")
         sub.add_parser("cancel", parents=[common], help="cancel a queued or running job").add_argument("job_id")
         sub.add_parser("retry", parents=[common], help="requeue a failed or cancelled job").add_argument("job_id")
+        pr = sub.add_parser("priority", parents=[common], help="set a queued job's priority (N or 'top')")
+        pr.add_argument("job_id")
+        pr.add_argument("value", help="an integer from -1000 to 1000 (higher runs sooner), or top")
+        sub.add_parser("hold", parents=[common], help="keep a queued job from starting").add_argument("job_id")
+        sub.add_parser("release", parents=[common], help="let a held job start again").add_argument("job_id")
+        use_cli.add_parsers(sub, common)
         args = ap.parse_args(argv)
         ws = Workspace.at(args.home)
+        if args.cmd in ("try", "export"):
+            return use_cli.cmd_try(ws, args) if args.cmd == "try" else use_cli.cmd_export(ws, args)
         if args.cmd == "status":
             return cli.cmd_status(ws, args.json)
         if args.cmd == "submit":
             return cli.cmd_submit(ws, args.spec)
         if args.cmd == "cancel":
             return cli.cmd_cancel(ws, args.job_id)
+        if args.cmd in ("priority", "hold", "release"):
+            return cli.cmd_steer(ws, args.cmd, args.job_id, getattr(args, "value", None))
         return cli.cmd_retry(ws, args.job_id)
 
     ap = argparse.ArgumentParser(prog="python -m spooler", parents=[common],
-                                 description="Tunedeck's spooler daemon (subcommands: status, submit, cancel, retry).")
+                                 description="Tunedeck's spooler daemon (subcommands: status, submit, cancel, retry, "
+                                             "priority, hold, release, try, export).")
     ap.add_argument("--slots", type=int, default=1, help="CPU slots when there is no GPU (default 1)")
     ap.add_argument("--gpus", help="GPU indices to use, e.g. 0,1 (default: all detected)")
     ap.add_argument("--poll", action="store_true", help="poll the spool (NFS and other filesystems without inotify)")
@@ -44,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--auto-resume", action="store_true", help="requeue jobs interrupted by a crash, to resume")
     ap.add_argument("--stop-jobs", action="store_true", help="on shutdown, stop running jobs instead of leaving them")
     ap.add_argument("--trainer-cmd", help="command that runs one job (default: python -m trainer)")
+    ap.add_argument("--try-idle", type=float, default=180.0, help="seconds a warm try worker waits before exiting")
+    ap.add_argument("--runner", default="local", choices=RUNNERS,
+                    help="where jobs run: local (default) processes on this machine")
     args = ap.parse_args(argv)
     if args.slots < 1:
         ap.error(f"--slots must be ≥ 1 (got {args.slots})")
@@ -51,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%Y-%m-%d %H:%M:%S")
     from .daemon import Daemon, Options
     opts = Options(slots=args.slots, poll=args.poll, rescan=args.rescan, settle=args.settle, grace=args.grace,
-                   auto_resume=args.auto_resume, stop_jobs=args.stop_jobs)
+                   auto_resume=args.auto_resume, stop_jobs=args.stop_jobs, runner=args.runner,
+                   try_idle=args.try_idle)
     if args.gpus is not None:
         opts.gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
     elif args.slots and not _has_gpu():

@@ -8,7 +8,8 @@ from pathlib import Path
 from jobs.atomic import read_json
 from jobs.overview import spooler_alive
 from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
-from jobs.spool import submit
+from jobs.spool import submit_any
+from jobs.steer import effective_priority, hold, is_held, move_to_top, release, set_priority
 from jobs.workspace import Workspace
 
 
@@ -27,7 +28,9 @@ def status_data(ws: Workspace) -> dict:
     queue = []
     for pos, job in enumerate(queue_order(ws), 1):
         sp = read_spec(ws.run_dir(job)) or {}
-        queue.append({"position": pos, "job_id": job, "name": sp.get("name"), "priority": sp.get("priority", 0)})
+        st = read_state(ws.run_dir(job)) or {}
+        queue.append({"position": pos, "job_id": job, "name": sp.get("name"), "priority": effective_priority(sp, st),
+                      "held": is_held(st)})
     hb = read_json(ws.spooler_heartbeat) or {}
     return {"spooler_running": spooler_alive(ws), "slots": hb.get("slots", []), "running": running,
             "queue": queue, "recent_failures": failures}
@@ -44,7 +47,8 @@ def print_status(data: dict) -> None:
               f" ({r.get('percent') or 0}%{eta})")
     print(f"queue ({len(data['queue'])}):")
     for q in data["queue"]:
-        print(f"  {q['position']:>3}. {q['job_id']}  {q['name']}  priority {q['priority']}")
+        print(f"  {q['position']:>3}. {q['job_id']}  {q['name']}  priority {q['priority']}"
+              + ("  HELD" if q.get("held") else ""))
     print(f"recent failures ({len(data['recent_failures'])}):")
     for f in data["recent_failures"]:
         print(f"  {f['job_id']}  {f['name']}: {f['error']}")
@@ -67,15 +71,17 @@ def cmd_submit(ws: Workspace, path: str) -> int:
     except (ValueError, UnicodeDecodeError) as e:
         print(f"{path}: not valid JSON: {e}", file=sys.stderr)
         return 1
-    job_id, v = submit(ws, spec)
+    job_ids, v = submit_any(ws, spec)
     for w in v.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    if job_id is None:
+    if not job_ids:
         print(f"{path}: {len(v.errors)} problem(s):", file=sys.stderr)
         for e in v.errors:
             print(f"  - {e}", file=sys.stderr)
         return 1
-    print(job_id)
+    if v.group:
+        print(f"sweep {v.group['id']}: {len(job_ids)} run(s)", file=sys.stderr)
+    print("\n".join(job_ids))
     return 0
 
 
@@ -96,3 +102,33 @@ def cmd_retry(ws: Workspace, job_id: str) -> int:
     except (KeyError, ValueError) as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 1
+
+
+def cmd_steer(ws: Workspace, cmd: str, job_id: str, value: str | None = None) -> int:
+    """priority JOB_ID N|top, hold JOB_ID, release JOB_ID: state changes under the job's lock, queued jobs only."""
+    try:
+        if cmd == "priority":
+            if value == "top":
+                st = move_to_top(ws, job_id)
+            else:
+                try:
+                    n = int(value)
+                except (TypeError, ValueError):
+                    raise ValueError(f"priority: must be an integer from -1000 to 1000 or 'top' (got {value!r})")
+                st = set_priority(ws, job_id, n)
+            print(f"{job_id}: priority {st['priority']}, queue position {_position(ws, job_id)}")
+        elif cmd == "hold":
+            hold(ws, job_id)
+            print(f"{job_id}: held at queue position {_position(ws, job_id)}; it starts only after release")
+        else:
+            release(ws, job_id)
+            print(f"{job_id}: released, queue position {_position(ws, job_id)}")
+        return 0
+    except (KeyError, ValueError) as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 1
+
+
+def _position(ws: Workspace, job_id: str) -> int | None:
+    order = queue_order(ws)
+    return order.index(job_id) + 1 if job_id in order else None

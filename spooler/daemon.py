@@ -4,40 +4,31 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
-from filelock import FileLock, Timeout
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
-from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_state, update_state)
+from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_spec, read_state,
+                        update_state)
+from jobs.steer import runnable
 from jobs.workspace import Workspace
 
-from . import procs
+from . import procs, steering
+from .notify import Notifier
 from .pickup import Pickup
+from .runners import STARTING, Handle, make_runner
+from .try_jobs import UseModel
 
 log = logging.getLogger("tunedeck.spooler")
 
 
-@dataclass
-class Running:
-    job_id: str
-    run_dir: Path
-    slot: int
-    pid: int | None
-    started: float | None
-    popen: subprocess.Popen | None = None       # None when adopted after a restart
-    cancel_at: float | None = None
-    termed: bool = False
-    killed: bool = False
-    beat_at: float = 0.0                        # last heartbeat written to state.json
+Running = Handle  # a job in flight, as the runner reports it
 
 
 @dataclass
@@ -51,7 +42,9 @@ class Options:
     auto_resume: bool = False
     stop_jobs: bool = False
     trainer_cmd: list[str] = field(default_factory=procs.default_trainer_cmd)
+    try_idle: float = 180.0                     # seconds a warm try worker waits for the next prompt
     tick: float = 0.25
+    runner: str = "local"
 
 
 class _Wake(FileSystemEventHandler):
@@ -72,7 +65,8 @@ class Daemon:
         self.ident = {"daemon_pid": me.pid, "daemon_create_time": me.create_time(), "daemon_host": self.host}
         gpus = opts.gpus if opts.gpus is not None else procs.detect_gpus()
         self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
-        self.running: dict[str, Running] = {}
+        self.running: dict[str, Handle] = {}
+        self.runner = make_runner(opts.runner, opts)
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.pickup = Pickup(ws, settle=opts.settle)
@@ -80,16 +74,20 @@ class Daemon:
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
+        self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
+        self.usemodel = UseModel(self)              # try-it workers and exports: slots ahead of queued trainings
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         observer, how = self.watch()
-        log.info("spooler on %s: %d slot(s) %s, %s, home %s", self.host, len(self.slot_gpus),
+        log.info("spooler on %s (%s runner): %d slot(s) %s, %s, home %s", self.host, self.runner.name,
+                 len(self.slot_gpus),
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
         self._safely(self.recover)
         self._safely(self.sweep_leftovers)
+        self.notifier.start()
         last_scan = last_pass = last_recover = 0.0
         try:
             while not self.stopping.is_set():
@@ -102,8 +100,8 @@ class Daemon:
                     if now - last_scan >= self.opts.rescan:
                         last_scan = now
                 # A full pass reads every state.json: do it on news, else about once a second.
-                if woke or new or now - last_pass >= 1.0 or any(r.popen and r.popen.poll() is not None
-                                                                for r in self.running.values()):
+                if woke or new or now - last_pass >= 1.0 or any(
+                        r.proc is not None and r.proc.poll() is not None for r in self.running.values()):
                     self.step()
                     last_pass = now
                 else:
@@ -114,6 +112,7 @@ class Daemon:
         finally:
             if observer is not None:
                 observer.stop()
+            self.notifier.stop()
             self.shutdown()
 
     def watch(self):
@@ -124,6 +123,7 @@ class Daemon:
                 observer = kind(timeout=1.0) if kind is PollingObserver else kind()
                 observer.schedule(_Wake(self.wake), str(self.ws.incoming), recursive=False)
                 observer.schedule(_Wake(self.wake), str(self.ws.runs), recursive=False)
+                observer.schedule(_Wake(self.wake), str(self.usemodel.inbox), recursive=False)
                 observer.start()
                 return observer, "polling" if kind is PollingObserver else "inotify"
             except Exception as e:  # noqa: BLE001 - e.g. the inotify watch limit is reached
@@ -138,28 +138,30 @@ class Daemon:
         if self.opts.stop_jobs:
             for r in list(self.running.values()):
                 (r.run_dir / "stop").touch()
-                if r.pid:
-                    procs.signal_group(r.pid, signal.SIGTERM)
+                self.runner.stop_now(r, hard=False)
             deadline = time.monotonic() + self.opts.grace
             while self.running and time.monotonic() < deadline:
                 self.reap()
                 time.sleep(0.2)
             for r in list(self.running.values()):
-                if r.pid:
-                    procs.signal_group(r.pid, signal.SIGKILL)
+                self.runner.stop_now(r, hard=True)
             time.sleep(0.2)
             self.reap()
         elif self.running:
             log.info("leaving %d running job(s) alone; the next start re-adopts them", len(self.running))
+        self.usemodel.shutdown(stop_exports=self.opts.stop_jobs)
         self.heartbeat(stopped=True)
         log.info("spooler stopped")
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
         fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
-            (self.reap, self.handle_cancels, self.schedule, self.heartbeat)
+            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.heartbeat)
         for fn in fns:
             self._safely(fn)
+
+    def apply_steering(self) -> None:
+        steering.apply_requests(self.running, self.runner)  # priority/hold of jobs already in Slurm's queue
 
     @staticmethod
     def _safely(fn) -> None:
@@ -186,7 +188,7 @@ class Daemon:
         self._hb = (time.time(), slots)
         atomic_write_json(self.ws.spooler_heartbeat, {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
-            "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if r.slot == i), None)}
+            "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None)}
                       for i, g in enumerate(self.slot_gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
         })
@@ -197,7 +199,7 @@ class Daemon:
                 update_state(r.run_dir, expect=("running",), heartbeat_at=now_iso())
 
     def free_slots(self) -> list[int]:
-        busy = {r.slot for r in self.running.values()}
+        busy = {s for r in self.running.values() for s in r.slots} | self.usemodel.busy_slots()
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
     def schedule(self) -> None:
@@ -209,11 +211,13 @@ class Daemon:
                     finished_at=now_iso(), queue_position=None):
                 continue
             order.append(job_id)
+        started: set[str] = set()  # a held job is skipped by start() and keeps its place in the queue
         for slot in self.free_slots():
-            while order:
-                job_id = order.pop(0)
-                if self.start(job_id, slot):
-                    break
+            job_id = next((j for j in order if j not in started and self.start(j, slot)), None)
+            if job_id is None:
+                break
+            started.add(job_id)
+        order = [j for j in order if j not in started]
         positions = {j: i + 1 for i, j in enumerate(order)}
         for job_id, pos in positions.items():
             if self.positions.get(job_id) != pos:
@@ -223,35 +227,31 @@ class Daemon:
     def start(self, job_id: str, slot: int) -> bool:
         run_dir = self.ws.run_dir(job_id)
         gpu = self.slot_gpus[slot]
-        claimed = update_state(run_dir, expect=("queued",), status="running", host=self.host, slot=slot, gpu=gpu,
-                               started_at=now_iso(), pid=None, pid_create_time=None, queue_position=None,
-                               **self.ident)
+        claimed = update_state(run_dir, expect=("queued",), guard=runnable, status="running", host=self.host,
+                               slot=slot, gpu=gpu, started_at=now_iso(), pid=None, pid_create_time=None,
+                               queue_position=None, **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
         for f in ("stop", "cancel", "outcome.json", "trainer.json"):
             (run_dir / f).unlink(missing_ok=True)
         try:
-            p = procs.launch(self.opts.trainer_cmd, run_dir, bool(claimed.get("resume")), gpu)
-        except OSError as e:
+            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), [gpu], read_spec(run_dir) or {})
+        except (OSError, RuntimeError) as e:
             update_state(run_dir, status="failed", error=f"could not start the trainer: {e}", finished_at=now_iso())
             return False
-        started = procs.create_time(p.pid)
-        update_state(run_dir, pid=p.pid, pid_create_time=started)
-        self.running[job_id] = Running(job_id, run_dir, slot, p.pid, started, popen=p)
-        log.info("started %s on slot %d (%s), pid %d, attempt %s%s", job_id, slot, gpu or "cpu", p.pid,
+        h.slots = [slot]
+        update_state(run_dir, **fields)
+        self.running[job_id] = h
+        log.info("started %s on slot %d (%s), %s, attempt %s%s", job_id, slot, gpu or "cpu",
+                 f"pid {h.pid}" if h.pid else f"{self.runner.name} job {h.external_id}",
                  claimed.get("attempt"), ", resuming" if claimed.get("resume") else "")
         return True
 
     def reap(self) -> None:
         for job_id, r in list(self.running.items()):
-            if r.popen is not None:
-                code = r.popen.poll()
-                if code is None:
-                    continue
-            else:
-                if procs.alive(r.pid, r.started):
-                    continue
-                code = None
+            finished, code = self.runner.poll(r)
+            if not finished:
+                continue
             del self.running[job_id]
             self.finish(r, code)
 
@@ -284,24 +284,15 @@ class Daemon:
         log.info("%s %s%s", r.job_id, final, f": {error}" if error and final != "succeeded" else "")
 
     def handle_cancels(self) -> None:
+        """A cancel file asks the runner to stop the job: the stop file first, then harder steps after --grace."""
         now = time.monotonic()
         for r in self.running.values():
             if r.cancel_at is None:
-                if (r.run_dir / "cancel").exists():
-                    r.cancel_at = now
-                    (r.run_dir / "stop").touch()  # cooperative first: the trainer saves and exits
-                    log.info("%s: stop requested", r.job_id)
-                continue
-            if not r.pid:
-                continue
-            if not r.termed and now - r.cancel_at >= self.opts.grace:
-                r.termed = True
-                procs.signal_group(r.pid, signal.SIGTERM)
-                log.info("%s: SIGTERM after %.0fs grace", r.job_id, self.opts.grace)
-            elif r.termed and not r.killed and now - r.cancel_at >= 2 * self.opts.grace:
-                r.killed = True
-                procs.signal_group(r.pid, signal.SIGKILL)
-                log.info("%s: SIGKILL", r.job_id)
+                if not (r.run_dir / "cancel").exists():
+                    continue
+                r.cancel_at = now
+            for line in self.runner.cancel(r, now - r.cancel_at, self.opts.grace):
+                log.info("%s: %s", r.job_id, line)
 
     # ------------------------------------------------------------ restart
     def recover(self) -> None:
@@ -309,24 +300,24 @@ class Daemon:
         for run_dir in list_run_dirs(self.ws):
             st = read_state(run_dir)
             if run_dir.name in self.running or not st or st.get("status") != "running" \
-                    or st.get("host") != self.host:
+                    or not self.runner.owns(st, self.host):
                 continue
             if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
                                                                                  st.get("daemon_create_time")):
                 continue  # another live daemon on this host owns it
             job_id = run_dir.name
-            pid, started = st.get("pid"), st.get("pid_create_time")
-            if not pid:  # crashed between claim and launch: trust trainer.json, then the run lock
-                t = read_json(run_dir / "trainer.json") or {}
-                pid, started = t.get("pid"), t.get("pid_create_time")
-            if procs.alive(pid, started):
-                slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
-                self.running[job_id] = Running(job_id, run_dir, slot, pid, started)
+            h = self.runner.adopt(job_id, run_dir, st)
+            if h == STARTING:
+                continue  # a trainer is starting up; the next pass sees it
+            if h is not None:
+                if not self.runner.queues_itself:
+                    slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
+                    h.slots = [slot]
+                self.running[job_id] = h
                 update_state(run_dir, **self.ident)
-                log.info("re-adopted %s (pid %s)", job_id, pid)
+                log.info("re-adopted %s (%s)", job_id, f"pid {h.pid}" if h.pid else
+                         f"{self.runner.name} job {h.external_id}")
                 continue
-            if self._lock_held(run_dir):
-                continue  # a trainer is starting up; the next start sees its pid
             outcome = read_json(run_dir / "outcome.json")
             if outcome:
                 update_state(run_dir, expect=("running",), status=outcome.get("status", "failed"),
@@ -344,13 +335,3 @@ class Daemon:
     def _spare_slot(self) -> int:
         free = self.free_slots()
         return free[0] if free else len(self.slot_gpus) + len(self.running)
-
-    @staticmethod
-    def _lock_held(run_dir: Path) -> bool:
-        lock = FileLock(str(run_dir / "run.lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            return True
-        lock.release()
-        return False

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from jobs import registry
 from jobs.atomic import atomic_write_text
-from jobs.spec import MAX_SPEC_BYTES, validate
+from jobs.spec import MAX_SPEC_BYTES
+from jobs.sweep import expand, group_id_for_file
 from jobs.state import create_run, is_job_id, new_job_id, read_spec
 from jobs.workspace import Workspace
 
@@ -49,12 +50,12 @@ class Pickup:
                 log.exception("could not process %r: %s", entry.name, e)
                 job = self._reject_safely(Path(entry.path), f"could not be processed: {type(e).__name__}: {e}")
             if job:
-                new.append(job)
+                new.extend(job if isinstance(job, list) else [job])
         for gone in set(self.pending) - seen:
             self.pending.pop(gone, None)
         return new
 
-    def _one(self, entry: os.DirEntry) -> str | None:
+    def _one(self, entry: os.DirEntry) -> str | list[str] | None:
         name = entry.name
         if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
             return None  # an editor's or copier's temp file; it gets renamed when done
@@ -84,7 +85,9 @@ class Pickup:
             return None
         except OSError as e:
             return self._reject(path, f"the file cannot be read ({e.strerror})")
-        v = validate(data, self.ws)
+        x = expand(data, self.ws, group_id=group_id_for_file(path.stem, path.name.encode() + b"\0" + data,
+                                                             st.st_mtime))
+        v = x.as_validation()
         parse_error = v.errors and v.errors[0].field == "spec" and v.spec is None and (
             not data.strip() or "not valid JSON" in v.errors[0].message)
         if parse_error and not self._settled(name, st):
@@ -94,6 +97,8 @@ class Pickup:
             return self._reject(path, "the file is empty")
         if not v.ok:
             return self._reject(path, "\n".join(str(p) for p in v.errors))
+        if "group" in x.specs[0]:
+            return self._accept_group(path, x.specs)
         return self._accept(path, data, st, v.spec)
 
     def _settled(self, name: str, st: os.stat_result) -> bool:
@@ -126,6 +131,22 @@ class Pickup:
                      path.name)
             return job_id
         return None
+
+    def _accept_group(self, path: Path, specs: list[dict]) -> list[str]:
+        """A sweep: one run per combination, ids derived from the group id, so a crash mid-way never doubles one."""
+        ds = registry.list_datasets(self.ws).get(specs[0]["dataset"])
+        sha = registry.dataset_info(ds)["sha256"] if ds else None
+        made = [s["group"]["job_id"] for s in specs
+                if create_run(self.ws, s["group"]["job_id"], s, source_file=path.name, dataset_sha256=sha)]
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        self.accepted += len(made)
+        if made:
+            log.info("queued sweep %s: %d run(s) of %s from %s", specs[0]["group"]["id"], len(made),
+                     specs[0]["group"]["name"], path.name)
+        return made
 
     def _reject_safely(self, path: Path, reason: str) -> None:
         try:

@@ -32,6 +32,19 @@ def launch(cmd: list[str], run_dir: Path, resume: bool, gpu: str | None) -> subp
         log.close()
 
 
+def spawn(argv: list[str], log_path: Path, gpu: str | None) -> subprocess.Popen:
+    """A helper process (try worker, export) in its own session with the slot's GPU, output appended to log_path."""
+    env = dict(os.environ)
+    env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def create_time(pid: int) -> float | None:
     try:
         return psutil.Process(pid).create_time()

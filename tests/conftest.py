@@ -19,8 +19,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory) -> Path:
-    """One initialised workspace per test session: the tiny-demo model is built once."""
+    """One initialised workspace per test session: the tiny-demo model is built once.
+
+    TUNEDECK_TEST_DEMO=DIR reuses a workspace that `python -m jobs init --home DIR` built (read only), which spares a
+    busy machine the build in every session.
+    """
     from jobs.init import init_workspace
+    from jobs.registry import model_problem
+    cached = os.environ.get("TUNEDECK_TEST_DEMO")
+    if cached and model_problem(Path(cached) / "models" / "tiny-demo") is None:
+        return Path(cached)
     home = tmp_path_factory.mktemp("demo")
     init_workspace(Workspace(home), log=lambda *_: None)
     return home

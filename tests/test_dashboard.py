@@ -125,7 +125,7 @@ def test_details_tabs_and_logs(home):
     at = open_page("details", id=job)
     txt = text_of(at)
     assert "boom: something broke" in txt and "tuned detailed answer" in txt
-    assert [t.label for t in at.tabs] == ["Overview", "Evaluation", "Logs"]
+    assert [t.label for t in at.tabs] == ["Overview", "Evaluation", "Logs", "Try & export"]
     logs = at.code[-1].value
     assert "careful" in logs and "broke" in logs
     at.multiselect(key="d_levels").set_value(["ERROR"]).run()

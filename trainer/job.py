@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs import trackers
+
 from .data import Prepared, to_dataset, to_iterable_dataset
 
 STREAM_ROWS = 50_000  # SFT on more training rows than this streams them to TRL (tokenized as trained)
@@ -80,12 +82,12 @@ class Job:
             data_seed=p["seed"],
             use_cpu=not on_gpu,
             bf16=on_gpu and torch.cuda.is_bf16_supported(),
-            report_to="none",
             disable_tqdm=True,
             include_num_input_tokens_seen=True,
             dataloader_num_workers=0,
             logging_nan_inf_filter=False,  # a NaN loss must reach metrics.csv and fail the job
         )
+        args.update(trackers.training_args(p.get("report_to"), self.run_dir, self.spec.get("name") or self.run_dir.name))
         # TRL turns activation checkpointing on by default; it only pays off on a GPU's memory.
         args["gradient_checkpointing"] = on_gpu
         if on_gpu:  # non-reentrant checkpointing works with frozen base weights and LoRA inputs

@@ -6,9 +6,11 @@ import html
 import streamlit as st
 
 from dashboard import compare_data as cd
+from dashboard import group_compare as gc
 from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, metrics, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
+from dashboard.views import try_panel
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
 
@@ -17,28 +19,37 @@ def render() -> None:
     ws = workspace()
     st.title(t("compare.title"))
     spooler_banner(ws)
-    ids = [i.strip() for i in st.query_params.get("jobs", "").split(",") if i.strip()][:10]
-    if len(ids) < 2:
-        st.info(t("compare.pick"))
-        return
+    group = None
+    if st.query_params.get("group"):  # a sweep: all its runs, with the group sections on top
+        ids, group = gc.group_ids(ws, st.query_params["group"])
+        if not ids:
+            st.warning(t("compare.group_missing", id=st.query_params["group"]))
+            return
+    else:
+        ids = [i.strip() for i in st.query_params.get("jobs", "").split(",") if i.strip()][:10]
+        if len(ids) < 2:
+            st.info(t("compare.pick"))
+            return
     jobs, missing = cd.load_jobs(ws, ids)
     if missing:
         st.warning(t("compare.missing", ids=", ".join(missing)))
     if not jobs:
         return
-    live(ws, ids)
+    live(ws, ids, group)
+    try_panel.render_compare(jobs)  # one prompt to every compared run, answers side by side
 
 
 @st.fragment(run_every=3.0)
-def live(ws, ids) -> None:
+def live(ws, ids, group=None) -> None:
     jobs, _ = cd.load_jobs(ws, ids)
-    cols = st.columns(len(jobs))
+    frames = {j["label"]: metrics(j["dir"]) for j in jobs}
+    colors = {j["label"]: j["color"] for j in jobs}
+    metric = gc.render_group(ws, group, jobs, frames) if group else None
+    cols = st.columns(len(jobs)) if len(jobs) <= 10 else []  # a large group is listed in its table instead
     for c, j in zip(cols, jobs):
         c.markdown(f"<span style='color:{j['color']};font-size:1.4em'>●</span> **{html.escape(j['label'])}**",
                    unsafe_allow_html=True)
         c.markdown(badge(j["state"].get("status", "unknown")))
-    frames = {j["label"]: metrics(j["dir"]) for j in jobs}
-    colors = {j["label"]: j["color"] for j in jobs}
 
     st.header(t("compare.params"))
     params = cd.params_table(jobs)
@@ -57,20 +68,23 @@ def live(ws, ids) -> None:
                      key=f"c_x_{st.session_state.get('lang', 'en')}")  # translated labels: one widget per language
     smooth = c2.slider(t("eval.smoothing"), 0.0, 0.99, 0.6, 0.01, key="c_smooth")
     log_scale = c3.toggle(t("compare.log"), key="c_log")
+    curves = frames
+    if group and len(jobs) > 5 and st.toggle(t("compare.top5"), value=len(jobs) > 10, key="c_top5"):
+        curves = {k: frames[k] for k in gc.top_labels(jobs, frames, metric, 5)[0]}
     names = []
-    for df in frames.values():
+    for df in curves.values():
         names += [m for m in metric_names(df) if m not in names]
     charts = []
     if not names:
         st.info(t("eval.no_metrics"))
     grid = st.columns(2)
     for i, m in enumerate(names):
-        with_metric = {k: v for k, v in frames.items() if m in v}
+        with_metric = {k: v for k, v in curves.items() if m in v}
         chart = overlay(with_metric, m, x, smooth, {k: colors[k] for k in with_metric}, log_scale)
         if chart is not None:
             charts.append(chart)
             grid[i % 2].altair_chart(chart, width="stretch")
-    for j in jobs:
+    for j in jobs[:10]:
         if frames[j["label"]].empty:
             st.caption(f"{j['label']}: {t('eval.no_metrics')}")
 
@@ -83,7 +97,12 @@ def live(ws, ids) -> None:
     st.caption(t("compare.best_note"))
 
     st.header(t("compare.outputs"))
-    samples, n_other = cd.shared_samples(jobs)
+    shown_jobs = jobs
+    if group and len(jobs) > 2 * gc.SHOWN_OUTPUTS:  # 64 answers per prompt would be unreadable
+        top, bottom = gc.top_labels(jobs, frames, metric, gc.SHOWN_OUTPUTS)
+        shown_jobs = [j for j in jobs if j["label"] in top + bottom]
+        st.caption(t("compare.outputs_limited", k=gc.SHOWN_OUTPUTS, metric=metric or "—"))
+    samples, n_other = cd.shared_samples(shown_jobs)
     if n_other:
         st.info(t("compare.other_prompts", n=n_other))
     if not samples:
@@ -91,7 +110,7 @@ def live(ws, ids) -> None:
     for s in samples:
         with st.container(border=True):
             st.markdown(f"**{t('eval.prompt')}:** {s['prompt']}")
-            cols = st.columns(len(jobs) + 2)
+            cols = st.columns(len(shown_jobs) + 2)
             cols[0].markdown(f"**{t('eval.base')}**\n\n{s['base']}")
             answers = list(s["answers"].items())
             if len(answers) == 2:

@@ -14,6 +14,7 @@ from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.nav import page
+from dashboard.views import export_panel, try_panel
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -37,13 +38,16 @@ def render() -> None:
         st.error(t("details.unknown", id=job_id))
         return
     header(run_dir)
-    tab_o, tab_e, tab_l = st.tabs([t("tab.overview"), t("tab.evaluation"), t("tab.logs")])
+    tab_o, tab_e, tab_l, tab_u = st.tabs([t("tab.overview"), t("tab.evaluation"), t("tab.logs"), t("tab.use")])
     with tab_o:
         overview(ws, run_dir)
     with tab_e:
         evaluation(run_dir)
     with tab_l:
         logs(run_dir)
+    with tab_u:  # try it (base vs tuned) and export
+        try_panel.render_details(run_dir)
+        export_panel.render(run_dir)
 
 
 @st.fragment(run_every=2.0)

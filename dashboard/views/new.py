@@ -9,9 +9,12 @@ from jobs import registry
 from jobs.format_check import COLUMN_PARAMS, effective_format, uses_columns
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import editable_spec, params_for, validate
-from jobs.spool import submit
+from jobs.spool import submit_any
+from jobs.sweep import expand
 from jobs.state import read_spec
+from jobs.trackers import installed as installed_trackers
 
+from dashboard import sweep_form
 from dashboard.common import spooler_banner, workspace
 
 from dashboard.i18n import method_description, param_help, t
@@ -39,6 +42,8 @@ def _prefill(ws) -> None:
             st.error(t("new.copy_missing", id=src))
             return
         spec["name"] = f"{spec.get('name', 'job')}-copy"
+        if st.query_params.get("sweep") and sweep_form.prefill(stored):  # Copy on a group copies the sweep
+            spec["name"] = f"{sweep_form.group_of(stored)['name']}-copy"
     if not spec:
         return
     v = validate(spec, ws, check_refs=False)
@@ -117,7 +122,11 @@ def render() -> None:
             values[p.name] = _widget(cell, p, method, columns, rewards)
             slots[p.name] = cell
     raw = _raw(method_name, model_name, ds_name, name, priority, values)
-    v = validate(raw, ws)
+    sweep = sweep_form.section(decl)
+    if sweep:
+        raw["sweep"] = sweep
+    x = expand(raw, ws)  # a plain spec gives one run, a sweep its grid; both validated as the spooler will
+    v = x.as_validation()
     by_field: dict = {}
     for prob in v.errors:
         by_field.setdefault(prob.field.split(".")[-1], []).append(("error", prob.message))
@@ -131,13 +140,16 @@ def render() -> None:
         with v_placeholder.container():
             st.error(t("new.errors", n=len(v.errors)) + "\n\n" + "\n".join(f"- `{p.field}`: {p.message}" for p in v.errors))
     with st.expander(t("new.spec_json")):
-        st.code(json.dumps(v.spec if v.ok else raw, indent=2, ensure_ascii=False), language="json")
-    if st.button(t("new.run"), type="primary", disabled=not v.ok, key="btn_run"):
-        job_id, v2 = submit(ws, raw)
-        if job_id:
+        st.code(json.dumps(v.spec if v.ok and not sweep else raw, indent=2, ensure_ascii=False), language="json")
+    label = t("sweep.run", n=len(x.specs)) if sweep and x.ok else t("new.run")
+    if st.button(label, type="primary", disabled=not v.ok, key="btn_run"):
+        ids, v2 = submit_any(ws, raw)
+        if ids:
             st.session_state.pop("_prefilled", None)
             st.session_state.pop("m_parent", None)
-            st.switch_page(page("training"), query_params={"id": job_id})
+            if v2.group:  # the group row appears in the list as soon as the spooler expands it
+                st.switch_page(page("trainings"))
+            st.switch_page(page("training"), query_params={"id": ids[0]})
         st.error("; ".join(map(str, v2.errors)))
 
 
@@ -184,9 +196,10 @@ def _widget(cell, p, method, columns, rewards):
         return cell.number_input(label, key=key, help=helptext, format="%g", step=_step(p),
                                  placeholder="null" if p.nullable else None)
     if p.type == "str_list":
-        cur = [r for r in (st.session_state.get(key) or []) if r in rewards]
+        options = installed_trackers() if p.name == "report_to" else rewards  # only trackers installed here
+        cur = [r for r in (st.session_state.get(key) or []) if r in options]
         st.session_state[key] = cur
-        return cell.multiselect(label, rewards, key=key, help=helptext)
+        return cell.multiselect(label, options, key=key, help=helptext)
     if p.type == "float_list":
         text = cell.text_input(label, key=key, help=helptext, placeholder="1.0, 0.5")
         return [x.strip() for x in text.split(",") if x.strip()] if text else None

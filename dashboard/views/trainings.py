@@ -6,6 +6,7 @@ import streamlit as st
 
 from jobs.state import cancel_job, delete_job, retry_job
 
+from dashboard.group_view import group_actions, grouped, members_of
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
 from dashboard.nav import page
@@ -26,11 +27,12 @@ def render() -> None:
     methods = c2.multiselect(t("filter.method"), sorted({r["method"] for r in rows_all}), key="f_method")
     models = c3.multiselect(t("filter.model"), sorted({r["base_model"] for r in rows_all}), key="f_model")
     query = c4.text_input(t("filter.search"), key="f_search", placeholder=t("filter.search_hint"))
-    table(ws, statuses, methods, models, query)
+    flatten = st.toggle(t("group.flatten"), key="f_flatten")
+    table(ws, statuses, methods, models, query, flatten)
 
 
 @st.fragment(run_every=2.0)
-def table(ws, statuses, methods, models, query) -> None:
+def table(ws, statuses, methods, models, query, flatten=False) -> None:
     rows = job_rows(ws)
     if statuses:
         rows = [r for r in rows if r["status"] in statuses]
@@ -44,9 +46,11 @@ def table(ws, statuses, methods, models, query) -> None:
     if not rows:
         st.info(t("trainings.none_match"))
         return
+    rows = grouped(rows, st.session_state.get("expanded_groups", set()), flatten)  # a sweep is one row
     df = pd.DataFrame([{
-        "details": f"/training?id={r['job_id']}",
-        "name": r["name"], "status": f"{STATUS_ICONS.get(r['status'], '')} {t('status.' + r['status'])}",
+        "details": f"/compare?group={r['group_id']}" if r.get("is_group") else f"/training?id={r['job_id']}",
+        "name": r["name"], "status": "⏸️ " + t("status.held") if r.get("held") else
+        f"{STATUS_ICONS.get(r['status'], '')} {t('status.' + r['status'])}",
         "progress": float(r["progress"] or 0),
         "steps": f"{r['step'] or 0}/{r['total_steps'] or '?'}",
         "eta": fmt_duration(r["eta_seconds"]) if r["eta_seconds"] else "",
@@ -66,11 +70,14 @@ def table(ws, statuses, methods, models, query) -> None:
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
             "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"), "job_id": "id",
         })
-    selected = [rows[i] for i in (event.selection.rows if event else [])]
-    actions(ws, selected)
+    picked = [rows[i] for i in (event.selection.rows if event else []) if i < len(rows)]
+    actions(ws, members_of(picked))
+    group_actions(ws, picked)
 
 
 def _result(r: dict) -> str:
+    if r.get("is_group"):
+        return r["best"] or ""
     if r["final_reward"] is not None:
         return f"reward {r['final_reward']:.4g}"
     if r["final_loss"] is not None:

@@ -1,0 +1,130 @@
+"""Sweep groups in the Trainings list: one collapsible row per group, group actions and queue steering."""
+from __future__ import annotations
+
+import streamlit as st
+
+from jobs.steer import hold, move_to_top, release, set_priority
+
+from dashboard.i18n import t
+from dashboard.nav import page
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+def headline(r: dict) -> tuple[str, float, bool] | None:
+    """(metric, value, higher is better) for ranking runs: a declared headline metric when the run has one, else the
+    final reward, else the final loss."""
+    h = r.get("headline")
+    if isinstance(h, dict) and isinstance(h.get("value"), (int, float)):
+        return h.get("name", "headline"), float(h["value"]), bool(h.get("higher_is_better", True))
+    if r.get("final_reward") is not None:
+        return "reward", float(r["final_reward"]), True
+    if r.get("final_loss") is not None:
+        return "loss", float(r["final_loss"]), False
+    return None
+
+
+def best_run(rows: list[dict]) -> dict | None:
+    scored = [(headline(r), r) for r in rows if r["status"] == "succeeded" and headline(r)]
+    if not scored:
+        return None
+    higher = scored[0][0][2]
+    return (max if higher else min)(scored, key=lambda x: x[0][1])[1]
+
+
+def group_row(gid: str, members: list[dict]) -> dict:
+    """A row with the job rows' keys, summarising the group."""
+    g = members[0]["group"]
+    done = sum(r["status"] in FINAL for r in members)
+    total = max(int(g.get("size") or 0), len(members))
+    statuses = {r["status"] for r in members}
+    status = next((s for s in ("running", "queued", "failed", "cancelled", "succeeded") if s in statuses), "unknown")
+    best = best_run(members)
+    h = headline(best) if best else None
+    return {**members[0], "job_id": f"group:{gid}", "group_id": gid, "is_group": True, "members": members,
+            "name": f"📁 {g.get('name')} · {t('group.runs', n=len(members))}", "status": status,
+            "progress": done / total if total else 0.0, "step": done, "total_steps": total, "eta_seconds": None,
+            "queue_position": None, "duration_seconds": None, "final_loss": None, "final_reward": None,
+            "best": best and t("group.best", name=best["name"], metric=f"{h[0]} {h[1]:.4g}"),
+            "error": None, "held": False, "created_at": min(r["created_at"] or "" for r in members)}
+
+
+def grouped(rows: list[dict], expanded: set[str], flatten: bool) -> list[dict]:
+    """Job rows with each group folded into one row (its runs follow it when expanded)."""
+    if flatten:
+        return rows
+    by_group: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.get("group"):
+            by_group.setdefault(r["group"]["id"], []).append(r)
+    out, placed = [], set()
+    for r in rows:
+        g = r.get("group")
+        if not g:
+            out.append(r)
+            continue
+        if g["id"] in placed:
+            continue
+        placed.add(g["id"])
+        members = sorted(by_group[g["id"]], key=lambda m: m["group"].get("index", 0))
+        out.append(group_row(g["id"], members))
+        if g["id"] in expanded:
+            out += [{**m, "name": f"   ↳ {m['name']}"} for m in members]
+    return out
+
+
+def members_of(selected: list[dict]) -> list[dict]:
+    """The job rows behind a selection: a group stands for all its runs."""
+    out, seen = [], set()
+    for r in selected:
+        for m in (r["members"] if r.get("is_group") else [r]):
+            if m["job_id"] not in seen:
+                seen.add(m["job_id"])
+                out.append(m)
+    return out
+
+
+def group_actions(ws, selected: list[dict]) -> None:
+    """Buttons for selected groups (expand, compare, copy the sweep) and for queued jobs (steer the queue)."""
+    groups = [r for r in selected if r.get("is_group")]
+    jobs = members_of(selected)
+    queued = [r for r in jobs if r["status"] == "queued"]
+    cols = st.columns(7)
+    if cols[0].button(t("group.expand"), disabled=not groups, key="btn_group_expand"):
+        exp = st.session_state.setdefault("expanded_groups", set())
+        for g in groups:
+            exp.symmetric_difference_update({g["group_id"]})
+        st.session_state.pop("jobs_table", None)
+        st.rerun()
+    if cols[1].button(t("group.compare"), disabled=len(groups) != 1, key="btn_group_compare"):
+        st.switch_page(page("compare"), query_params={"group": groups[0]["group_id"]})
+    if cols[2].button(t("group.copy"), disabled=len(groups) != 1, key="btn_group_copy"):
+        st.switch_page(page("new"), query_params={"copy": groups[0]["members"][0]["job_id"], "sweep": "1"})
+    if cols[3].button(t("steer.top"), disabled=not queued, key="btn_top"):
+        for r in reversed(queued):  # the first selected ends up first
+            _try(lambda: move_to_top(ws, r["job_id"]))
+        st.toast(t("steer.done"))
+    if cols[4].button(t("steer.hold"), disabled=not any(not r.get("held") for r in queued), key="btn_hold"):
+        for r in queued:
+            if not r.get("held"):
+                _try(lambda: hold(ws, r["job_id"]))
+        st.toast(t("steer.done"))
+    if cols[5].button(t("steer.release"), disabled=not any(r.get("held") for r in queued), key="btn_release"):
+        for r in queued:
+            if r.get("held"):
+                _try(lambda: release(ws, r["job_id"]))
+        st.toast(t("steer.done"))
+    with cols[6].popover(t("steer.priority"), disabled=not queued):
+        n = st.number_input(t("steer.priority"), min_value=-1000, max_value=1000, step=1,
+                            value=int(queued[0]["priority"]) if queued else 0, key="steer_priority")
+        if st.button(t("steer.set"), key="btn_set_priority"):
+            for r in queued:
+                _try(lambda: set_priority(ws, r["job_id"], int(n)))
+            st.toast(t("steer.done"))
+
+
+def _try(fn) -> None:
+    try:
+        fn()
+    except (KeyError, ValueError) as e:
+        st.error(str(e.args[0]))

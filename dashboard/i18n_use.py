@@ -1,0 +1,61 @@
+"""UI strings of "Try it" and "Export", merged into dashboard/i18n.py's catalogs."""
+
+EN = {
+    "tab.use": "Try & export",
+    "try.title": "Try it", "try.prompt": "Prompt", "try.system": "System prompt (optional)",
+    "try.models": "Models that answer", "try.base": "Base model", "try.include_base": "The base model answers too",
+    "try.max_new_tokens": "Max new tokens", "try.temperature": "Temperature", "try.top_p": "Top-p", "try.seed": "Seed",
+    "try.greedy": "Greedy (no sampling)", "try.send": "Send",
+    "try.needs_adapter": "Try it opens when the run has finished or stopped: it needs the run's adapter.",
+    "try.none_answerable": "None of these jobs has an adapter yet, so none can answer prompts.",
+    "try.status.waiting": "Waiting for a free slot…", "try.status.loading": "Loading the model…",
+    "try.status.generating": "Generating…", "try.status.failed": "Failed: {error}",
+    "try.timing": "{seconds:.2f} s · {tokens} tokens", "try.warm": "answered by a warm worker (no model load)",
+    "try.loaded": "the worker loaded the model ({seconds:.1f} s)",
+    "try.history": "History ({n})", "try.download": "Download history (JSONL)", "try.no_history": "No prompts yet.",
+    "try.rule": "A warm worker keeps the base model and the adapters it has used in memory on one slot and exits "
+                "after {idle} idle; a queued training always takes the slot of an idle worker.",
+    "export.title": "Export", "export.button": "Export merged model",
+    "export.what": "Merges the adapter into the base model and writes export/merged/ (safetensors, config, tokenizer, "
+                   "chat template), an Ollama Modelfile, the vLLM command and a PEFT snippet.",
+    "export.status.waiting": "Export queued: waiting for a free slot…", "export.status.exporting": "Merging…",
+    "export.status.failed": "Export failed: {error}", "export.done": "Merged model ({dtype}, {size}) in `{path}`",
+    "export.again": "Export again", "export.modelfile": "Ollama Modelfile",
+    "export.modelfile_help": "Save beside merged/ as Modelfile, then: ollama create {name} -f Modelfile",
+    "export.vllm": "Serve the adapter with vLLM (no merge needed)", "export.peft": "Load base + adapter with PEFT",
+    "export.register": "Register as a base model", "export.register_name": "New base model name",
+    "export.register_button": "Register", "export.registered": "Registered as base model {name}.",
+    "export.registered_as": "Registered as base model: {names}",
+    "export.train_on_it": "New training on {name}",
+    "export.lineage": "Base model {model} came from job {job} ({method} of {base} on {dataset}).",
+}
+
+ZH = {
+    "tab.use": "试用与导出",
+    "try.title": "试一试", "try.prompt": "提示", "try.system": "系统提示（可选）",
+    "try.models": "回答的模型", "try.base": "基础模型", "try.include_base": "基础模型也回答",
+    "try.max_new_tokens": "最多生成词元数", "try.temperature": "温度", "try.top_p": "Top-p", "try.seed": "随机种子",
+    "try.greedy": "贪心解码（不采样）", "try.send": "发送",
+    "try.needs_adapter": "训练完成或停止后才能试用：需要这次训练的适配器。",
+    "try.none_answerable": "这些任务都还没有适配器，无法回答提示。",
+    "try.status.waiting": "正在等待空闲槽位…", "try.status.loading": "正在加载模型…",
+    "try.status.generating": "正在生成…", "try.status.failed": "失败：{error}",
+    "try.timing": "{seconds:.2f} 秒 · {tokens} 个词元", "try.warm": "由常驻进程回答（未重新加载模型）",
+    "try.loaded": "进程加载了模型（{seconds:.1f} 秒）",
+    "try.history": "历史（{n}）", "try.download": "下载历史（JSONL）", "try.no_history": "还没有提示。",
+    "try.rule": "常驻进程在一个槽位上把基础模型和用过的适配器保留在内存中，空闲 {idle} 后退出；"
+                "排队的训练总是优先占用空闲进程的槽位。",
+    "export.title": "导出", "export.button": "导出合并后的模型",
+    "export.what": "把适配器合并进基础模型，写入 export/merged/（safetensors、配置、分词器、对话模板），"
+                   "以及 Ollama Modelfile、vLLM 命令和 PEFT 代码片段。",
+    "export.status.waiting": "导出已排队：正在等待空闲槽位…", "export.status.exporting": "正在合并…",
+    "export.status.failed": "导出失败：{error}", "export.done": "合并后的模型（{dtype}，{size}）位于 `{path}`",
+    "export.again": "重新导出", "export.modelfile": "Ollama Modelfile",
+    "export.modelfile_help": "保存为 merged/ 旁边的 Modelfile，然后运行：ollama create {name} -f Modelfile",
+    "export.vllm": "用 vLLM 部署适配器（无需合并）", "export.peft": "用 PEFT 加载基础模型 + 适配器",
+    "export.register": "注册为基础模型", "export.register_name": "新基础模型名称",
+    "export.register_button": "注册", "export.registered": "已注册为基础模型 {name}。",
+    "export.registered_as": "已注册为基础模型：{names}",
+    "export.train_on_it": "在 {name} 上新建训练",
+    "export.lineage": "基础模型 {model} 来自任务 {job}（在 {dataset} 上对 {base} 做 {method}）。",
+}

@@ -1,0 +1,105 @@
+"""Export on the details page: queue a merged-model export, show the serving files with copy buttons, and register
+the merged model as a new base model in one click."""
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from jobs import registry
+from jobs import requests as rq
+from jobs.atomic import read_json
+from jobs.state import read_spec
+
+from dashboard.common import workspace
+from dashboard.i18n import bound_t, t
+from dashboard.nav import page
+
+
+def render(run_dir) -> None:
+    st.subheader(t("export.title"))
+    lineage(run_dir)
+    if not rq.has_adapter(run_dir):
+        st.caption(t("try.needs_adapter"))
+        return
+    st.caption(t("export.what"))
+    status(run_dir)
+
+
+def lineage(run_dir) -> None:
+    """Where this run's base model came from, when it is a registered merged model."""
+    ws = workspace()
+    spec = read_spec(run_dir) or {}
+    for step in rq.model_lineage(ws, spec.get("base_model", "")):
+        st.info(t("export.lineage", model=step["model"], job=step["job_id"], method=step.get("method"),
+                  base=step.get("base_model"), dataset=step.get("dataset")), icon="🧬")
+
+
+@st.fragment(run_every=2.0)
+def status(run_dir) -> None:
+    ws = workspace()
+    tr = bound_t()
+    st_ = rq.export_state(run_dir)
+    cur = st_.get("status")
+    if cur in (rq.ExportStatus.WAITING.value, rq.ExportStatus.EXPORTING.value):
+        st.info(tr(f"export.status.{cur}"), icon="⏳")
+        return
+    if cur == rq.ExportStatus.FAILED.value:
+        st.error(t("export.status.failed", error=st_.get("error") or "?"))
+    label = t("export.again") if cur == rq.ExportStatus.DONE.value else t("export.button")
+    if st.button(label, key="x_export", type="secondary" if cur == rq.ExportStatus.DONE.value else "primary"):
+        try:
+            rq.submit_export(ws, run_dir.name)
+            st.rerun()
+        except rq.RequestError as e:
+            st.error(str(e))
+    if cur != rq.ExportStatus.DONE.value:
+        return
+    size = f"{(st_.get('size_bytes') or 0) / 2**20:,.1f} MiB"
+    st.success(t("export.done", dtype=st_.get("dtype"), size=size, path=st_.get("merged")))
+    if st_.get("note"):
+        st.info(st_["note"])
+    out = rq.export_dir(run_dir)
+    # st.code shows a copy button on each block.
+    st.markdown(f"**{t('export.modelfile')}**")
+    st.caption(t("export.modelfile_help", name=st_.get("lora_name") or run_dir.name))
+    st.code(_read(out / rq.MODELFILE), language=None)
+    st.markdown(f"**{t('export.vllm')}**")
+    st.code(st_.get("vllm_command") or "", language="bash")
+    st.markdown(f"**{t('export.peft')}**")
+    st.code(_read(out / rq.PEFT_SNIPPET), language="python")
+    register(run_dir)
+
+
+def register(run_dir) -> None:
+    ws = workspace()
+    merged = (rq.export_dir(run_dir) / rq.MERGED_DIR).resolve()
+    already = [name for name in registry.list_models(ws)
+               if (read_json(ws.models / f"{name}.json") or {}).get("lineage", {}).get("job_id") == run_dir.name]
+    st.markdown(f"**{t('export.register')}**")
+    if already:
+        st.caption(t("export.registered_as", names=", ".join(already)))
+    spec = read_spec(run_dir) or {}
+    default = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{spec.get('name') or 'run'}-{run_dir.name[-6:]}").strip("-.")[:64]
+    c1, c2 = st.columns([3, 1])
+    name = c1.text_input(t("export.register_name"), value=default, key="x_reg_name")
+    c2.write("")
+    if c2.button(t("export.register_button"), key="x_register"):
+        try:
+            rq.register_merged(ws, run_dir.name, name.strip())
+            st.session_state["x_registered"] = name.strip()
+        except registry.RegistryError as e:
+            st.error(str(e))
+    done = st.session_state.get("x_registered")
+    if done and done in registry.list_models(ws) and registry.list_models(ws)[done] == merged:
+        st.success(t("export.registered", name=done))
+        if st.button(t("export.train_on_it", name=done), key="x_train_on"):
+            st.session_state["m_model"] = done  # the New training form's base model
+            st.switch_page(page("new"))
+
+
+def _read(path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""

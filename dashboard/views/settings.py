@@ -1,0 +1,61 @@
+"""Settings (/settings): notification targets in workspace/config.json and the last 20 delivery attempts."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from jobs.notify_config import (DEFAULT_DASHBOARD_URL, FORMATS, PER, check_entries, config_path, read_config,
+                                recent_attempts, write_notify)
+from jobs.state import FINAL
+
+from dashboard.common import spooler_banner, workspace
+from dashboard.i18n import t
+
+
+def render() -> None:
+    ws = workspace()
+    st.title(t("settings.title"))
+    spooler_banner(ws)
+    st.header(t("settings.notify"))
+    st.caption(t("settings.notify_help"))
+    cfg = read_config(ws)
+    entries, problems = check_entries(cfg.get("notify"))
+    for p in problems:
+        st.error(p)
+    df = pd.DataFrame([{"url": e["url"], "on": ", ".join(e["on"]), "format": e["format"], "per": e["per"]}
+                       for e in entries], columns=["url", "on", "format", "per"])
+    edited = st.data_editor(df, num_rows="dynamic", hide_index=True, width="stretch", key="notify_editor",
+                            column_config={
+                                "url": st.column_config.TextColumn(t("col.url"), width="large"),
+                                "on": st.column_config.TextColumn(t("col.on"), default=", ".join(FINAL)),
+                                "format": st.column_config.SelectboxColumn(t("col.format"), options=list(FORMATS),
+                                                                           default="slack"),
+                                "per": st.column_config.SelectboxColumn(t("col.per"), options=list(PER),
+                                                                        default="run")})
+    url = st.text_input(t("settings.dashboard_url"), value=cfg.get("dashboard_url") or DEFAULT_DASHBOARD_URL,
+                        key="dashboard_url")
+    if st.button(t("settings.save"), type="primary", key="btn_save_notify"):
+        rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in edited.to_dict("records")]
+        rows = [{k: v for k, v in r.items() if v is not None} for r in rows if any(v for v in r.values())]
+        bad = write_notify(ws, rows, url)
+        if bad:
+            st.error(t("settings.invalid") + "\n\n" + "\n".join(f"- {b}" for b in bad))
+        else:
+            st.success(t("settings.saved", path=str(config_path(ws))))
+
+    st.header(t("settings.attempts"))
+    tries = recent_attempts(ws, 20)
+    if not tries:
+        st.caption(t("settings.no_attempts"))
+        return
+    st.dataframe(pd.DataFrame([{"when": a.get("at", "")[:19].replace("T", " "), "subject": a.get("subject"),
+                                "target": a.get("target"), "format": a.get("format"), "try": a.get("try"),
+                                "ok": "✅" if a.get("ok") else "❌", "detail": a.get("detail")} for a in tries]),
+                 hide_index=True, width="stretch",
+                 column_config={"when": t("col.when"), "subject": t("col.subject"), "target": t("col.target"),
+                                "format": t("col.format"), "try": t("col.try"), "ok": t("col.ok"),
+                                "detail": t("col.detail")})
+
+
+if __name__ == "__main__":
+    render()

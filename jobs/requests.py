@@ -1,0 +1,344 @@
+"""Requests to use a trained model: "try it" prompts and merged-model exports.
+
+The dashboard and the CLI write a request; the spooler runs it on a slot, ahead of queued trainings; a process in
+trainer/ answers it. They meet only on disk, through the names declared here:
+
+    runs/<job_id>/try/<request_id>.json          the request (prompt, settings, which models answer); never changed
+    runs/<job_id>/try/<request_id>.answer.json   the answers, rewritten atomically as the status moves on
+    runs/<job_id>/export/status.json             the export's status; merged/, Modelfile, vllm.sh, load_with_peft.py
+    spool/requests/<request_id>.json             a pointer per open request: what the spooler schedules
+    spool/requests/taken/<request_id>.json       the pointer once a worker or exporter has claimed it
+    spool/workers/slot-<n>.json                  a warm try worker: pid, base model, state, memory held
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from enum import Enum
+from pathlib import Path
+
+from .atomic import atomic_write_json, read_json
+from .state import is_job_id, new_job_id, now_iso, read_spec, read_state
+from .workspace import Workspace
+
+TRY_DIR = "try"
+EXPORT_DIR = "export"
+EXPORT_STATUS = "status.json"
+MERGED_DIR = "merged"
+MODELFILE = "Modelfile"
+VLLM_SCRIPT = "vllm.sh"
+PEFT_SNIPPET = "load_with_peft.py"
+ANSWER_SUFFIX = ".answer.json"
+BASE = "base"                 # the target that means "the base model, without any adapter"
+MAX_PROMPT_CHARS = 20_000
+MAX_TARGETS = 10
+
+
+class TryStatus(str, Enum):
+    WAITING = "waiting"        # no worker has it yet: waiting for a free slot
+    LOADING = "loading"        # a worker is loading the base model or an adapter
+    GENERATING = "generating"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ExportStatus(str, Enum):
+    WAITING = "waiting"
+    EXPORTING = "exporting"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class WorkerState(str, Enum):
+    LOADING = "loading"
+    IDLE = "idle"
+    BUSY = "busy"
+
+
+FINAL_TRY = (TryStatus.DONE.value, TryStatus.FAILED.value)
+FINAL_EXPORT = (ExportStatus.DONE.value, ExportStatus.FAILED.value)
+
+# Generation settings of a try request: name -> (default, lo, hi, kind).
+SETTINGS = {
+    "max_new_tokens": (128, 1, 4096, int),
+    "temperature": (0.7, 0.0, 2.0, float),
+    "top_p": (0.95, 0.0, 1.0, float),
+    "seed": (42, 0, 2**31 - 1, int),
+}
+
+
+class RequestError(ValueError):
+    """A request that cannot be accepted; the message names the field, the value and what is allowed."""
+
+
+def inbox(ws: Workspace) -> Path:
+    return ws.spool / "requests"
+
+
+def taken_dir(ws: Workspace) -> Path:
+    return inbox(ws) / "taken"
+
+
+def workers_dir(ws: Workspace) -> Path:
+    return ws.spool / "workers"
+
+
+def try_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / TRY_DIR
+
+
+def export_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / EXPORT_DIR
+
+
+def adapter_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "adapter"
+
+
+def has_adapter(run_dir: Path) -> bool:
+    return (adapter_dir(run_dir) / "adapter_config.json").is_file()
+
+
+# ---------------------------------------------------------------- try it
+def normalize_settings(raw: dict | None) -> dict:
+    """Fill defaults and check ranges; `greedy` true means no sampling (temperature and top_p are unused)."""
+    raw = dict(raw or {})
+    out: dict = {"greedy": raw.pop("greedy", False)}
+    if not isinstance(out["greedy"], bool):
+        raise RequestError(f"greedy: must be true or false (got {out['greedy']!r})")
+    for name, (default, lo, hi, kind) in SETTINGS.items():
+        val = raw.pop(name, default)
+        ok = isinstance(val, (int, float)) and not isinstance(val, bool) and math.isfinite(val) and lo <= val <= hi
+        if ok and kind is int and float(val) != int(val):
+            ok = False
+        if not ok:
+            what = "an integer" if kind is int else "a number"
+            raise RequestError(f"{name}: must be {what} from {lo:g} to {hi:g} (got {val!r})")
+        out[name] = kind(val)
+    if not out["greedy"] and out["temperature"] == 0:
+        raise RequestError("temperature: must be above 0 when sampling; turn on greedy for deterministic answers (got 0)")
+    if raw:
+        raise RequestError(f"{sorted(raw)[0]}: unknown generation setting; allowed: greedy, " + ", ".join(SETTINGS))
+    return out
+
+
+def answerable(ws: Workspace, job_id: str) -> tuple[dict, str | None]:
+    """The run's spec and why it cannot answer prompts (None when it can)."""
+    if not is_job_id(job_id):
+        return {}, f"job id {job_id!r} is not a job id"
+    run_dir = ws.run_dir(job_id)
+    spec = read_spec(run_dir)
+    if spec is None:
+        return {}, f"job {job_id}: no such job"
+    if not has_adapter(run_dir):
+        status = (read_state(run_dir) or {}).get("status", "unknown")
+        return spec, f"job {job_id} has no adapter yet (it is {status}); only finished or stopped runs can answer"
+    return spec, None
+
+
+def build_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", include_base: bool = True,
+              settings: dict | None = None, owner: str | None = None) -> dict:
+    """Check a try request and return it, ready to submit. Raises RequestError with a one-line reason."""
+    job_ids = list(dict.fromkeys(job_ids))
+    if not job_ids and not owner:
+        raise RequestError("jobs: name at least one job (got none)")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise RequestError("prompt: must be a non-empty text (got an empty prompt)")
+    if len(prompt) > MAX_PROMPT_CHARS or len(system or "") > MAX_PROMPT_CHARS:
+        raise RequestError(f"prompt: at most {MAX_PROMPT_CHARS} characters (got {max(len(prompt), len(system or ''))})")
+    if len(job_ids) + include_base > MAX_TARGETS:
+        raise RequestError(f"jobs: at most {MAX_TARGETS} models answer one prompt (got {len(job_ids) + include_base})")
+    base_model = None
+    for job_id in job_ids or [owner]:
+        spec, why = answerable(ws, job_id)
+        if why and (job_ids or not spec):
+            raise RequestError(why)
+        if base_model is None:
+            base_model = spec.get("base_model")
+        elif spec.get("base_model") != base_model:
+            raise RequestError(f"job {job_id}: trained on base model {spec.get('base_model')!r}, not {base_model!r}; "
+                               "one prompt goes to runs of the same base model")
+    targets = ([BASE] if include_base else []) + job_ids
+    if not targets:
+        raise RequestError("targets: choose the base model or at least one run (got none)")
+    return {"request_id": new_job_id(), "kind": "try", "job_id": owner or job_ids[0], "base_model": base_model,
+            "targets": targets, "prompt": prompt, "system": system or "", "settings": normalize_settings(settings),
+            "created_at": now_iso()}
+
+
+def submit_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", include_base: bool = True,
+               settings: dict | None = None, owner: str | None = None) -> str:
+    """Write the request into runs/<owner>/try/ and its pointer into the spool; returns the request id."""
+    req = build_try(ws, job_ids, prompt, system, include_base, settings, owner)
+    atomic_write_json(try_dir(ws.run_dir(req["job_id"])) / f"{req['request_id']}.json", req)
+    _point(ws, req)
+    return req["request_id"]
+
+
+def _point(ws: Workspace, req: dict) -> None:
+    # Written after the request itself, so a pointer always finds its request.
+    atomic_write_json(inbox(ws) / f"{req['request_id']}.json",
+                      {k: req[k] for k in ("request_id", "kind", "job_id", "base_model", "created_at")})
+
+
+def read_try(ws: Workspace, job_id: str, request_id: str) -> dict | None:
+    """The request with its answers and current status merged in; None when there is no such request."""
+    d = try_dir(ws.run_dir(job_id))
+    req = read_json(d / f"{request_id}.json")
+    if not isinstance(req, dict):
+        return None
+    ans = read_json(d / f"{request_id}{ANSWER_SUFFIX}") or {}
+    return {**req, "status": ans.get("status", TryStatus.WAITING.value), "answers": ans.get("answers", []),
+            "error": ans.get("error"), "worker": ans.get("worker"), "loaded_model": ans.get("loaded_model"),
+            "load_seconds": ans.get("load_seconds"), "answered_at": ans.get("finished_at")}
+
+
+def write_answer(run_dir: Path, request_id: str, **fields) -> None:
+    path = try_dir(run_dir) / f"{request_id}{ANSWER_SUFFIX}"
+    cur = read_json(path) or {}
+    cur.update(fields, updated_at=now_iso())
+    atomic_write_json(path, cur)
+
+
+def try_history(ws: Workspace, job_id: str) -> list[dict]:
+    """Every try request of a run, newest first, with its answers."""
+    d = try_dir(ws.run_dir(job_id))
+    if not d.is_dir():
+        return []
+    ids = sorted((p.name[:-5] for p in d.glob("*.json") if not p.name.endswith(ANSWER_SUFFIX)
+                  and not p.name.startswith(".")), reverse=True)
+    return [r for r in (read_try(ws, job_id, i) for i in ids) if r]
+
+
+def history_jsonl(ws: Workspace, job_id: str) -> str:
+    """One line per request, newest first: prompt, settings and every model's answer with its time."""
+    keep = ("request_id", "created_at", "base_model", "targets", "system", "prompt", "settings", "status",
+            "answers", "error")
+    return "".join(json.dumps({k: r.get(k) for k in keep}, ensure_ascii=False) + "\n" for r in try_history(ws, job_id))
+
+
+# ---------------------------------------------------------------- export
+def export_problem(ws: Workspace, job_id: str, free_bytes: int | None = None) -> str | None:
+    """Why the run cannot be exported now (no adapter, no room on disk, one already under way), or None."""
+    spec, why = answerable(ws, job_id)
+    if why:
+        return why.replace("can answer", "can be exported").replace("answer prompts", "be exported")
+    run_dir = ws.run_dir(job_id)
+    cur = export_state(run_dir)
+    if cur.get("status") in (ExportStatus.WAITING.value, ExportStatus.EXPORTING.value):
+        return f"job {job_id}: an export is already {cur['status']}"
+    from .registry import list_models
+    base = list_models(ws).get(spec.get("base_model"))
+    if base is None or not Path(base).is_dir():
+        return f"job {job_id}: its base model {spec.get('base_model')!r} is not registered any more"
+    need = merged_size_estimate(Path(base))
+    free = shutil.disk_usage(run_dir).free if free_bytes is None else free_bytes
+    if free < need:
+        return (f"not enough disk space for the merged model: it needs about {need / 2**20:,.0f} MiB and "
+                f"{free / 2**20:,.0f} MiB are free on {run_dir.anchor or '/'}")
+    return None
+
+
+def merged_size_estimate(base: Path) -> int:
+    """The merged model is the base's weights in their original dtype, plus tokenizer files; 10 % headroom."""
+    weights = sum(p.stat().st_size for pat in ("*.safetensors", "*.bin") for p in base.glob(pat))
+    return int(weights * 1.1) + 32 * 2**20
+
+
+def submit_export(ws: Workspace, job_id: str, free_bytes: int | None = None) -> str:
+    why = export_problem(ws, job_id, free_bytes)
+    if why:
+        raise RequestError(why)
+    spec = read_spec(ws.run_dir(job_id)) or {}
+    req = {"request_id": new_job_id(), "kind": "export", "job_id": job_id, "base_model": spec.get("base_model"),
+           "created_at": now_iso()}
+    write_export_state(ws.run_dir(job_id), reset=True, status=ExportStatus.WAITING.value,
+                       request_id=req["request_id"], requested_at=req["created_at"])
+    _point(ws, req)
+    return req["request_id"]
+
+
+def export_state(run_dir: Path) -> dict:
+    st = read_json(export_dir(run_dir) / EXPORT_STATUS)
+    return st if isinstance(st, dict) else {}
+
+
+def write_export_state(run_dir: Path, reset: bool = False, **fields) -> dict:
+    cur = {} if reset else export_state(run_dir)
+    cur.update(fields, updated_at=now_iso())
+    atomic_write_json(export_dir(run_dir) / EXPORT_STATUS, cur)
+    return cur
+
+
+# ---------------------------------------------------------------- the spool side
+def pending(ws: Workspace) -> list[dict]:
+    """Open request pointers, oldest first."""
+    d = inbox(ws)
+    if not d.is_dir():
+        return []
+    out = []
+    for p in sorted(d.glob("*.json")):
+        ptr = read_json(p)
+        if isinstance(ptr, dict) and ptr.get("request_id") == p.stem:
+            out.append(ptr)
+    return out
+
+
+def taken(ws: Workspace) -> list[dict]:
+    d = taken_dir(ws)
+    return [p for p in (read_json(f) for f in sorted(d.glob("*.json"))) if isinstance(p, dict)] if d.is_dir() else []
+
+
+def claim(ws: Workspace, request_id: str) -> bool:
+    """Take a pointer out of the inbox; exactly one claimant wins (rename is atomic)."""
+    taken_dir(ws).mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(inbox(ws) / f"{request_id}.json", taken_dir(ws) / f"{request_id}.json")
+        return True
+    except OSError:
+        return False
+
+
+def close(ws: Workspace, request_id: str) -> None:
+    (taken_dir(ws) / f"{request_id}.json").unlink(missing_ok=True)
+    (inbox(ws) / f"{request_id}.json").unlink(missing_ok=True)
+
+
+def worker_file(ws: Workspace, slot: int) -> Path:
+    return workers_dir(ws) / f"slot-{slot}.json"
+
+
+def list_workers(ws: Workspace) -> list[dict]:
+    d = workers_dir(ws)
+    return [w for w in (read_json(p) for p in sorted(d.glob("slot-*.json"))) if isinstance(w, dict)] if d.is_dir() else []
+
+
+# ---------------------------------------------------------------- a merged model as a new base model
+def register_merged(ws: Workspace, job_id: str, name: str) -> Path:
+    """Register runs/<job_id>/export/merged as base model `name`, recording where it came from."""
+    from .registry import RegistryError, register_model
+    run_dir = ws.run_dir(job_id) if is_job_id(job_id) else None
+    st = export_state(run_dir) if run_dir else {}
+    if st.get("status") != ExportStatus.DONE.value:
+        raise RegistryError(f"job {job_id}: export it first (its export is {st.get('status') or 'not started'})")
+    spec = read_spec(run_dir) or {}
+    lineage = {"job_id": job_id, "job_name": spec.get("name"), "method": spec.get("method"),
+               "base_model": spec.get("base_model"), "dataset": spec.get("dataset"),
+               "exported_at": st.get("finished_at"), "registered_at": now_iso()}
+    return register_model(ws, name, export_dir(run_dir) / MERGED_DIR, lineage=lineage)
+
+
+def model_lineage(ws: Workspace, name: str) -> list[dict]:
+    """The chain of trainings behind a registered model, newest first (empty for an original base model)."""
+    chain, seen = [], set()
+    while name and name not in seen:
+        seen.add(name)
+        entry = read_json(ws.models / f"{name}.json") or {}
+        step = entry.get("lineage") if isinstance(entry, dict) else None
+        if not isinstance(step, dict):
+            break
+        chain.append({"model": name, **step})
+        name = step.get("base_model")
+    return chain

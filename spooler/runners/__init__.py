@@ -1,0 +1,16 @@
+"""Runners: what "run this job" means. `local` starts trainers on this machine; `slurm` hands them to sbatch."""
+from __future__ import annotations
+
+from .base import Handle, Runner, STARTING
+
+RUNNERS = ("local",)
+
+
+def make_runner(name: str, opts) -> Runner:
+    if name == "local":
+        from .local import LocalRunner
+        return LocalRunner(opts)
+    raise ValueError(f"runner: {name!r} is not known; choose one of {', '.join(RUNNERS)}")
+
+
+__all__ = ["Handle", "Runner", "STARTING", "RUNNERS", "make_runner"]

@@ -1,0 +1,222 @@
+"""Try-it workers and exports on the spooler's slots.
+
+Rule: a try or export request gets a free slot before any queued training (it is short and someone is waiting for
+it). One warm try worker per base model answers every try request for that base and exits after --try-idle seconds
+without one. A training always wins over an idle try worker: when trainings wait and no slot is free, an idle worker
+is asked to exit (SIGTERM) and the training takes its slot on the next pass. A worker in the middle of an answer
+finishes it first.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+from jobs import requests as rq
+from jobs.atomic import read_json
+from jobs.registry import valid_name
+from jobs.state import now_iso, queue_order, read_state
+from jobs.steer import runnable
+
+from . import procs
+from .runners import Handle
+
+log = logging.getLogger("tunedeck.spooler")
+
+
+@dataclass
+class Helper:
+    kind: str                          # "try" (a warm worker) or "export"
+    slot: int
+    pid: int
+    started: float | None
+    handle: Handle | None = None       # the runner's handle; rebuilt from pid and start time after a restart
+    base_model: str | None = None
+    job_id: str | None = None          # export: the run being exported
+    request_id: str | None = None
+    asked_to_exit: bool = False
+
+
+class UseModel:
+    """Owns the slots that try workers and exports hold; the daemon asks it before scheduling trainings."""
+
+    def __init__(self, daemon):
+        self.d = daemon
+        self.ws = daemon.ws
+        self.idle = float(getattr(daemon.opts, "try_idle", 180.0))
+        self.helpers: dict[int, Helper] = {}
+        self.inbox = rq.inbox(self.ws)
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self._adopt()
+
+    def busy_slots(self) -> set[int]:
+        return set(self.helpers)
+
+    # ------------------------------------------------------------ one pass, before trainings are scheduled
+    def step(self) -> None:
+        self.reap()
+        pend = rq.pending(self.ws)
+        served = {h.base_model for h in self.helpers.values() if h.kind == "try" and not h.asked_to_exit}
+        wanted_bases = {p.get("base_model") for p in pend if p.get("kind") == "try"}
+        needs, seen = [], set()
+        for ptr in pend:
+            if ptr.get("kind") == "try":
+                base = ptr.get("base_model")
+                if not isinstance(base, str) or not valid_name(base):
+                    self._refuse(ptr, f"base_model: not a registered model name (got {base!r})")
+                elif base not in served and base not in seen:
+                    seen.add(base)
+                    needs.append(ptr)
+            elif ptr.get("kind") == "export":
+                needs.append(ptr)
+            else:
+                self._refuse(ptr, f"kind: must be try or export (got {ptr.get('kind')!r})")
+        for ptr in needs:
+            free = self.d.free_slots()
+            if not free:
+                self._yield_one(keep=wanted_bases)  # another base's idle worker makes room
+                break
+            self._launch(ptr, free[0])
+        if not self.d.free_slots() and self._training_waits():
+            self._yield_one(keep=wanted_bases)      # trainings always win over an idle try worker
+
+    def _training_waits(self) -> bool:
+        if not any(h.kind == "try" for h in self.helpers.values()):
+            return False
+        return any(runnable(read_state(self.ws.run_dir(j)) or {}) for j in queue_order(self.ws, self.d._queue_cache))
+
+    def _yield_one(self, keep: set) -> None:
+        if any(h.asked_to_exit for h in self.helpers.values()):
+            return  # a slot is already on its way back
+        for h in self.helpers.values():
+            if h.kind != "try" or h.base_model in keep:
+                continue
+            state = (read_json(rq.worker_file(self.ws, h.slot)) or {}).get("state")
+            if state == rq.WorkerState.IDLE.value:
+                h.asked_to_exit = True
+                self.d.runner.stop_now(self._handle(h), hard=False)  # SIGTERM: it exits between answers
+                log.info("try worker for %s on slot %d asked to exit: the slot is needed", h.base_model, h.slot)
+                return
+
+    # ------------------------------------------------------------ start
+    def _launch(self, ptr: dict, slot: int) -> None:
+        gpu = self.d.slot_gpus[slot] if slot < len(self.d.slot_gpus) else None
+        if ptr["kind"] == "try":
+            logf = rq.workers_dir(self.ws) / f"slot-{slot}.log"
+            argv = [sys.executable, "-m", "trainer.try_worker", "--home", str(self.ws.home), "--base",
+                    ptr["base_model"], "--slot", str(slot), "--idle", f"{self.idle:g}"]
+            helper = Helper("try", slot, 0, None, base_model=ptr["base_model"])
+        else:
+            run_dir = self.ws.run_dir(ptr["job_id"])
+            if not rq.claim(self.ws, ptr["request_id"]):
+                return
+            rq.write_export_state(run_dir, status=rq.ExportStatus.EXPORTING.value, started_at=now_iso(),
+                                  slot=slot, gpu=gpu, host=self.d.host)
+            logf = rq.export_dir(run_dir) / "export.log"
+            argv = [sys.executable, "-m", "trainer.export", str(run_dir), "--request", ptr["request_id"]]
+            helper = Helper("export", slot, 0, None, base_model=ptr.get("base_model"), job_id=ptr["job_id"],
+                            request_id=ptr["request_id"])
+        try:
+            h = self.d.runner.spawn(f"{helper.kind}-{slot}", argv, logf, [gpu])
+        except (OSError, RuntimeError, NotImplementedError) as e:
+            if helper.kind == "export":
+                self._fail_export(helper, f"could not start the exporter: {e}")
+            else:
+                self._refuse(ptr, f"could not start a try worker: {e}")
+            return
+        helper.pid, helper.started, helper.handle = h.pid, h.started, h
+        if helper.kind == "export":
+            rq.write_export_state(self.ws.run_dir(helper.job_id), pid=h.pid, pid_create_time=h.started)
+        self.helpers[slot] = helper
+        log.info("started %s on slot %d (%s), pid %d", f"a try worker for {helper.base_model}" if helper.kind == "try"
+                 else f"the export of {helper.job_id}", slot, gpu or "cpu", h.pid)
+
+    def _handle(self, h: Helper) -> Handle:
+        if h.handle is None:  # adopted after a restart: the runner finds it by pid and start time
+            h.handle = Handle(f"{h.kind}-{h.slot}", self.ws.home, pid=h.pid, started=h.started)
+        return h.handle
+
+    # ------------------------------------------------------------ end
+    def reap(self) -> None:
+        for slot, h in list(self.helpers.items()):
+            finished, code = self.d.runner.poll(self._handle(h))
+            if not finished:
+                continue
+            del self.helpers[slot]
+            if h.kind == "try":
+                rq.worker_file(self.ws, slot).unlink(missing_ok=True)
+                self._fail_orphans(h, code)
+                log.info("try worker for %s on slot %d exited (%s)", h.base_model, slot, code)
+            else:
+                st = rq.export_state(self.ws.run_dir(h.job_id))
+                if st.get("status") != rq.ExportStatus.DONE.value:
+                    self._fail_export(h, st.get("error") if st.get("status") == rq.ExportStatus.FAILED.value
+                                      else f"the exporter stopped without a result (exit code {code}); "
+                                           "see export/export.log")
+                rq.close(self.ws, h.request_id)
+                log.info("export of %s %s", h.job_id, rq.export_state(self.ws.run_dir(h.job_id)).get("status"))
+
+    def _fail_orphans(self, h: Helper, code) -> None:
+        """Requests the worker had claimed but not answered end as failed, never stuck on 'loading'."""
+        for ptr in rq.taken(self.ws):
+            if ptr.get("kind") != "try":
+                continue
+            run_dir = self.ws.run_dir(ptr.get("job_id", ""))
+            ans = read_json(rq.try_dir(run_dir) / f"{ptr['request_id']}{rq.ANSWER_SUFFIX}") or {}
+            pid = (ans.get("worker") or {}).get("pid")
+            mine = pid == h.pid or (pid is None and ptr.get("base_model") == h.base_model)
+            if mine and ans.get("status") not in rq.FINAL_TRY:
+                rq.write_answer(run_dir, ptr["request_id"], status=rq.TryStatus.FAILED.value, finished_at=now_iso(),
+                                error=f"the try worker stopped (exit code {code}); see spool/workers/slot-{h.slot}.log")
+                rq.close(self.ws, ptr["request_id"])
+
+    def _fail_export(self, h: Helper, error: str) -> None:
+        rq.write_export_state(self.ws.run_dir(h.job_id), status=rq.ExportStatus.FAILED.value, error=error,
+                              finished_at=now_iso())
+        rq.close(self.ws, h.request_id)
+
+    def _refuse(self, ptr: dict, error: str) -> None:
+        log.warning("request %s refused: %s", ptr.get("request_id"), error)
+        run_dir = self.ws.run_dir(str(ptr.get("job_id")))
+        if ptr.get("kind") == "try" and (rq.try_dir(run_dir) / f"{ptr['request_id']}.json").is_file():
+            rq.write_answer(run_dir, ptr["request_id"], status=rq.TryStatus.FAILED.value, error=error,
+                            finished_at=now_iso())
+        rq.close(self.ws, ptr["request_id"])
+
+    def shutdown(self, stop_exports: bool) -> None:
+        """Warm workers hold memory for nobody once the spooler stops; exports finish unless told otherwise."""
+        for h in self.helpers.values():
+            if h.kind == "try" or stop_exports:
+                self.d.runner.stop_now(self._handle(h), hard=False)
+
+    # ------------------------------------------------------------ restart
+    def _adopt(self) -> None:
+        """After a spooler restart: live workers and exporters keep their slots; dead ones are settled."""
+        for w in rq.list_workers(self.ws):
+            slot = w.get("slot")
+            if isinstance(slot, int) and procs.alive(w.get("pid"), w.get("pid_create_time")):
+                self.helpers[slot] = Helper("try", slot, w["pid"], w.get("pid_create_time"),
+                                            base_model=w.get("base_model"))
+            elif isinstance(slot, int):
+                rq.worker_file(self.ws, slot).unlink(missing_ok=True)
+        for ptr in rq.taken(self.ws):
+            run_dir = self.ws.run_dir(ptr.get("job_id", ""))
+            if ptr.get("kind") == "export":
+                st = rq.export_state(run_dir)
+                h = Helper("export", st.get("slot", -1), st.get("pid") or 0, st.get("pid_create_time"),
+                           base_model=ptr.get("base_model"), job_id=ptr.get("job_id"), request_id=ptr["request_id"])
+                if st.get("status") == rq.ExportStatus.EXPORTING.value and procs.alive(h.pid, h.started) \
+                        and h.slot not in self.helpers:
+                    self.helpers[h.slot] = h
+                elif st.get("status") not in rq.FINAL_EXPORT:
+                    self._fail_export(h, "interrupted: the spooler stopped during the export; export again")
+                else:
+                    rq.close(self.ws, ptr["request_id"])
+            elif ptr.get("kind") == "try":
+                ans = read_json(rq.try_dir(run_dir) / f"{ptr['request_id']}{rq.ANSWER_SUFFIX}") or {}
+                pid = (ans.get("worker") or {}).get("pid")
+                if not any(h.pid == pid or (pid is None and h.base_model == ptr.get("base_model"))
+                           for h in self.helpers.values()):
+                    self._fail_orphans(Helper("try", -1, pid or 0, None, base_model=ptr.get("base_model")),
+                                       "unknown")
+

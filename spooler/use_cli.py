@@ -1,0 +1,93 @@
+"""`python -m spooler try|export`: ask a trained model a prompt, or queue a merged-model export."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from jobs import requests as rq
+from jobs.overview import spooler_alive
+from jobs.workspace import Workspace
+
+
+def add_parsers(sub, common) -> None:
+    t = sub.add_parser("try", parents=[common], help="send a prompt to trained runs (and the base model); print answers")
+    t.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+    t.add_argument("--prompt", required=True)
+    t.add_argument("--system", default="", help="optional system prompt")
+    t.add_argument("--base", action="store_true", help="the base model answers too")
+    t.add_argument("--max-new-tokens", type=int, default=rq.SETTINGS["max_new_tokens"][0])
+    t.add_argument("--temperature", type=float, default=rq.SETTINGS["temperature"][0])
+    t.add_argument("--top-p", type=float, default=rq.SETTINGS["top_p"][0])
+    t.add_argument("--seed", type=int, default=rq.SETTINGS["seed"][0])
+    t.add_argument("--greedy", action="store_true", help="no sampling: the most likely token each step")
+    t.add_argument("--timeout", type=float, default=600, help="seconds to wait for the answers")
+    e = sub.add_parser("export", parents=[common], help="queue a merged-model export of a run")
+    e.add_argument("job_id")
+    e.add_argument("--wait", action="store_true", help="wait for the export and print where it is")
+    e.add_argument("--timeout", type=float, default=3600)
+
+
+def cmd_try(ws: Workspace, args: argparse.Namespace) -> int:
+    settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
+                "seed": args.seed, "greedy": args.greedy}
+    try:
+        rid = rq.submit_try(ws, args.job_ids, args.prompt, args.system, args.base, settings)
+    except rq.RequestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    owner = args.job_ids[0]
+    if not spooler_alive(ws):
+        print("note: the spooler is not running; the request waits until it starts (python -m spooler)",
+              file=sys.stderr)
+    end, shown = time.time() + args.timeout, None
+    while time.time() < end:
+        r = rq.read_try(ws, owner, rid) or {}
+        if r.get("status") != shown:
+            shown = r.get("status")
+            print(f"[{shown}]", file=sys.stderr)
+        if r.get("status") in rq.FINAL_TRY:
+            break
+        time.sleep(0.2)
+    else:
+        print(f"error: no answer within {args.timeout:g}s; request {rid} stays queued (runs/{owner}/try/)",
+              file=sys.stderr)
+        return 1
+    if r["status"] == rq.TryStatus.FAILED.value:
+        print(f"error: {r.get('error')}", file=sys.stderr)
+        return 1
+    for a in r["answers"]:
+        label = "base model" if a["target"] == rq.BASE else a["target"]
+        print(f"=== {label}  ({a['seconds']:.2f}s, {a['tokens']} tokens)")
+        print(a["text"])
+    w = r.get("worker") or {}
+    print(f"(request {rid}; worker pid {w.get('pid')}, "
+          f"{'loaded the model' if r.get('loaded_model') else 'model already warm'})", file=sys.stderr)
+    return 0
+
+
+def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
+    try:
+        rid = rq.submit_export(ws, args.job_id)
+    except rq.RequestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    run_dir = ws.run_dir(args.job_id)
+    print(f"{args.job_id}: export queued (request {rid}); it writes {rq.export_dir(run_dir) / rq.MERGED_DIR}")
+    if not args.wait:
+        return 0
+    end = time.time() + args.timeout
+    while time.time() < end:
+        st = rq.export_state(run_dir)
+        if st.get("status") in rq.FINAL_EXPORT:
+            if st["status"] == rq.ExportStatus.FAILED.value:
+                print(f"error: export failed: {st.get('error')}", file=sys.stderr)
+                return 1
+            print(f"merged model: {st.get('merged')}")
+            if st.get("note"):
+                print(st["note"])
+            print(f"serve the adapter without merging:\n  {st.get('vllm_command')}")
+            return 0
+        time.sleep(0.5)
+    print(f"error: the export did not finish within {args.timeout:g}s", file=sys.stderr)
+    return 1

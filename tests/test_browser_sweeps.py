@@ -1,0 +1,48 @@
+"""In a real browser: a sweep group in the Trainings list, compared by group, the best run one click away."""
+import os
+from pathlib import Path
+
+from jobs.spec import validate
+from jobs.state import create_run, new_job_id
+from jobs.steer import hold
+from tests.test_browser_e2e import ARGS, CHROMIUM, dashboard, pytestmark  # noqa: F401 - fixture and skip mark
+from tests.test_dashboard_sweeps import make_group
+
+
+def test_group_row_compare_by_group_and_best_run(ws, dashboard):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+    shots = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    x = make_group(ws)
+    waiting = new_job_id()
+    create_run(ws, waiting, validate({"name": "waiting-job", "method": "sft", "base_model": "tiny-demo",
+                                      "dataset": "demo-instruct"}, ws).spec)
+    hold(ws, waiting)
+    best_id = x.specs[2]["group"]["job_id"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 2400, "height": 1000})
+        page.goto(dashboard)  # the root first (streamlit/streamlit#9992)
+        cells = page.locator('[role="gridcell"]')
+        page.get_by_text("Flatten groups").wait_for(timeout=60000)
+        # glide-data-grid keeps its cells in an accessibility table: attached, not visible
+        cells.filter(has_text="📁 lr-rank · 4 runs").first.wait_for(state="attached", timeout=30000)
+        cells.filter(has_text="best: lr-rank-lr1e-3-r8 (loss 1.08)").first.wait_for(state="attached")
+        cells.filter(has_text="held").first.wait_for(state="attached")
+        page.screenshot(path=str(shots / "sweeps-trainings.png"), full_page=True)
+
+        page.goto(f"{dashboard}/compare?group={x.group['id']}")
+        page.get_by_text("Sweep lr-rank: 4 runs").wait_for(timeout=60000)
+        page.get_by_text("Swept parameters against final metrics").wait_for()
+        cells.filter(has_text="lr-rank-lr2e-4-r16").first.wait_for(state="attached", timeout=30000)
+        page.locator('[data-testid="stVegaLiteChart"]').nth(1).wait_for(timeout=30000)  # lr and rank vs the metric
+        page.screenshot(path=str(shots / "sweeps-compare.png"), full_page=True)
+        href = page.get_by_role("link", name="lr-rank-lr1e-3-r8").get_attribute("href")
+        assert href.endswith(f"/training?id={best_id}")
+        page.goto(dashboard + href if href.startswith("/") else href)
+        page.get_by_text("lr-rank-lr1e-3-r8").first.wait_for(timeout=30000)
+
+        page.goto(f"{dashboard}/settings")
+        page.get_by_text("Last 20 delivery attempts").wait_for(timeout=60000)
+        page.screenshot(path=str(shots / "sweeps-settings.png"), full_page=True)
+        browser.close()

@@ -1,0 +1,54 @@
+"""In the browser: type a prompt on a trained run's details page and see the base and tuned answers side by side;
+export the merged model and register it as a base model. Real trainer, real spooler, real try worker."""
+import os
+import re
+from pathlib import Path
+
+from jobs import requests as rq
+from jobs.registry import list_models
+from tests.spool_helpers import FAKE, Spooler, wait_for
+from tests.test_browser_e2e import ARGS, CHROMIUM, dashboard, pytestmark  # noqa: F401 - fixture and skip mark
+from tests.trainer_helpers import make_run, run
+
+
+def test_try_it_answers_side_by_side_then_export_and_register(ws, dashboard):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+    shots = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    run_dir = make_run(ws, max_steps=3, eval_ratio=0, num_sample_prompts=0, learning_rate=5e-3)
+    assert run(run_dir) == 0
+    job = run_dir.name
+    with Spooler(ws, "--try-idle", "120", trainer=FAKE) as sp, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(dashboard)  # the first deep link after a server start can show a spurious "Page not found"
+        page.get_by_text("Trainings").first.wait_for(timeout=60000)
+        page.goto(f"{dashboard}/training?id={job}")
+        page.get_by_role("tab", name="Try & export").click()
+        page.get_by_label("Prompt", exact=True).fill("Say hello to the sea")
+        page.get_by_role("button", name="Send").click()
+        wait_for(lambda: [h["status"] for h in rq.try_history(ws, job)] == ["done"], 240)
+        timing = page.get_by_text(re.compile(r"^\d+\.\d\d s · \d+ tokens$"))
+        wait_for(lambda: timing.count() == 2, 30)                       # both columns show their answer and time
+        answers = rq.try_history(ws, job)[0]["answers"]
+        assert [a["target"] for a in answers] == ["base", job]
+        panel = page.locator('[data-testid="stHorizontalBlock"]').filter(has_text="Base model (tiny-demo)").last
+        cols = panel.locator('[data-testid="stColumn"]')
+        assert cols.count() == 2
+        assert "Base model (tiny-demo)" in cols.nth(0).inner_text() and "t-sft" in cols.nth(1).inner_text()
+        for col, a in zip((cols.nth(0), cols.nth(1)), answers):
+            assert a["text"].split()[0] in col.inner_text() and f"{a['tokens']} tokens" in col.inner_text()
+        page.screenshot(path=str(shots / "try-it.png"), full_page=True)
+
+        page.get_by_role("button", name="Export merged model").click()
+        wait_for(lambda: rq.export_state(run_dir).get("status") == "done", 300)
+        code = page.locator('[data-testid="stCode"]')
+        code.filter(has_text="FROM ./merged").wait_for(timeout=30000)
+        code.filter(has_text="--enable-lora").wait_for()
+        code.filter(has_text="PeftModel.from_pretrained").wait_for()
+        page.screenshot(path=str(shots / "export.png"), full_page=True)
+        page.get_by_role("button", name="Register", exact=True).click()
+        page.get_by_text("Registered as base model").first.wait_for(timeout=30000)
+        wait_for(lambda: any(p == (rq.export_dir(run_dir) / "merged").resolve() for p in list_models(ws).values()))
+        browser.close()
+        sp.stop()

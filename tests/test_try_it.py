@@ -1,0 +1,104 @@
+"""Try it: prompts answered by the base model and trained runs through the spooler's warm try worker."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from jobs import requests as rq
+from jobs.atomic import atomic_write_json
+from jobs.workspace import Workspace
+from tests.conftest import REPO
+from tests.spool_helpers import FAKE, Spooler, drop, gone, spec, statuses, wait_for
+from tests.trainer_helpers import make_run, run
+
+GREEDY = {"greedy": True, "max_new_tokens": 12}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, demo_home):
+    """One workspace with one real SFT run (tiny-demo, a few steps) shared by this module's tests."""
+    ws = Workspace(tmp_path_factory.mktemp("try") / "ws").ensure()
+    atomic_write_json(ws.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
+    for f in (demo_home / "datasets").glob("*.jsonl"):
+        (ws.datasets / f.name).write_bytes(f.read_bytes())
+    run_dir = make_run(ws, max_steps=4, learning_rate=5e-3, eval_ratio=0, num_sample_prompts=0)
+    assert run(run_dir) == 0
+    return ws, run_dir.name
+
+
+def wait_answer(ws, owner, rid, timeout=120):
+    wait_for(lambda: rq.read_try(ws, owner, rid)["status"] in rq.FINAL_TRY, timeout, 0.1)
+    r = rq.read_try(ws, owner, rid)
+    assert r["status"] == "done", r.get("error")
+    return r
+
+
+def test_request_answered_by_base_and_run_then_warm_worker_reuses_the_model(trained):
+    ws, job = trained
+    with Spooler(ws, "--try-idle", "60", trainer=FAKE) as sp:
+        rid = rq.submit_try(ws, [job], "Say hello", include_base=True, settings=GREEDY)
+        assert rq.read_try(ws, job, rid)["status"] == "waiting"
+        first = wait_answer(ws, job, rid)
+        assert [a["target"] for a in first["answers"]] == ["base", job]
+        assert all(a["seconds"] > 0 and a["tokens"] > 0 for a in first["answers"])
+        assert first["loaded_model"] is True
+
+        rid2 = rq.submit_try(ws, [job], "Say hello", include_base=True, settings=GREEDY)
+        second = wait_answer(ws, job, rid2)
+        assert second["worker"]["pid"] == first["worker"]["pid"]       # the same warm worker
+        assert second["loaded_model"] is False and second["load_seconds"] < first["load_seconds"]
+        # greedy answers are deterministic: the warm model answers exactly as the freshly loaded one did
+        assert [a["text"] for a in second["answers"]] == [a["text"] for a in first["answers"]]
+
+        hist = rq.try_history(ws, job)
+        assert [h["request_id"] for h in hist] == [rid2, rid]            # newest first
+        lines = [json.loads(x) for x in rq.history_jsonl(ws, job).splitlines()]
+        assert [x["request_id"] for x in lines] == [rid2, rid] and lines[0]["answers"][1]["target"] == job
+        assert not rq.pending(ws) and not rq.taken(ws)
+        sp.stop()
+    wait_for(lambda: gone(first["worker"]["pid"]), 30)  # the spooler's stop takes the warm worker with it
+
+
+def test_training_takes_the_slot_of_an_idle_try_worker(trained):
+    ws, job = trained
+    with Spooler(ws, "--try-idle", "300", trainer=FAKE) as sp:
+        r = wait_answer(ws, job, rq.submit_try(ws, [job], "2+2?", include_base=False, settings=GREEDY))
+        pid = r["worker"]["pid"]
+        assert rq.list_workers(ws)[0]["state"] == "idle"
+        drop(ws, "train.json", spec("after-try"))
+        wait_for(lambda: "succeeded" in [s for d, s in statuses(ws).items() if d != job], 60)
+        wait_for(lambda: gone(pid), 30)                               # it yielded long before its 300 s idle time
+        assert "asked to exit: the slot is needed" in sp.text()
+        sp.stop()
+
+
+def test_cli_prints_the_answers(trained):
+    ws, job = trained
+    with Spooler(ws, "--try-idle", "30", trainer=FAKE) as sp:
+        out = subprocess.run([sys.executable, "-m", "spooler", "try", job, "--home", str(ws.home), "--prompt",
+                              "Name a colour", "--base", "--greedy", "--max-new-tokens", "8"],
+                             cwd=REPO, capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, out.stderr
+        assert "=== base model" in out.stdout and f"=== {job}" in out.stdout
+        bad = subprocess.run([sys.executable, "-m", "spooler", "try", job, "--home", str(ws.home), "--prompt", "x",
+                              "--temperature", "5"], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 1 and bad.stderr.strip() == "error: temperature: must be a number from 0 to 2 (got 5.0)"
+        sp.stop()
+
+
+def test_bad_requests_are_refused_with_a_reason(trained, ws):
+    tws, job = trained
+    with pytest.raises(rq.RequestError, match="prompt: must be a non-empty"):
+        rq.submit_try(tws, [job], "  ")
+    with pytest.raises(rq.RequestError, match="no such job"):
+        rq.submit_try(tws, ["20260101-000000-000000-abcdef"], "hi")
+    with pytest.raises(rq.RequestError, match="is not a job id"):
+        rq.submit_try(tws, ["../../etc"], "hi")
+    with pytest.raises(rq.RequestError, match="max_new_tokens: must be an integer from 1 to 4096"):
+        rq.submit_try(tws, [job], "hi", settings={"max_new_tokens": 0})
+    with pytest.raises(rq.RequestError, match="top_k: unknown generation setting"):
+        rq.submit_try(tws, [job], "hi", settings={"top_k": 3})
+    queued = make_run(ws)  # never trained: no adapter
+    with pytest.raises(rq.RequestError, match="has no adapter yet"):
+        rq.submit_try(ws, [queued.name], "hi")

@@ -1,0 +1,129 @@
+"""`python -m trainer.export RUN_DIR`: merge a run's adapter into its base model and write what serves it.
+
+Writes runs/<id>/export/: merged/ (safetensors, config, tokenizer, chat template), Modelfile (Ollama), vllm.sh
+(serve the adapter without merging) and load_with_peft.py, and status.json throughout. A run trained on a 4-bit
+base (QLoRA) merges into the base in its original dtype, never into quantized weights, and status.json says so.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from jobs import registry
+from jobs import requests as rq
+from jobs.atomic import atomic_write_text
+from jobs.state import now_iso, read_spec
+
+log = logging.getLogger("tunedeck.export")
+
+
+class ExportError(Exception):
+    pass
+
+
+def export(run_dir: Path, free_bytes: int | None = None) -> dict:
+    """Merge and write everything; returns the fields for status.json. Raises ExportError with a one-line reason."""
+    from jobs.workspace import Workspace
+    ws = Workspace(run_dir.parent.parent)
+    spec = read_spec(run_dir) or {}
+    adapter = rq.adapter_dir(run_dir)
+    if not rq.has_adapter(run_dir):
+        raise ExportError(f"job {run_dir.name} has no adapter (adapter/adapter_config.json); nothing to merge")
+    base_path = registry.list_models(ws).get(spec.get("base_model"))
+    if base_path is None or registry.model_problem(base_path):
+        raise ExportError(f"base model {spec.get('base_model')!r} is not a registered, loadable model folder")
+    out = rq.export_dir(run_dir)
+    need = rq.merged_size_estimate(Path(base_path))
+    free = shutil.disk_usage(out).free if free_bytes is None else free_bytes
+    if free < need:
+        raise ExportError(f"not enough disk space for the merged model: it needs about {need / 2**20:,.0f} MiB and "
+                          f"{free / 2**20:,.0f} MiB are free")
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from . import serving
+    from .model import load_tokenizer
+
+    t0 = time.perf_counter()
+    # dtype="auto" keeps the dtype the base was saved in; no quantization_config, so a QLoRA run's adapter is
+    # merged into full-precision weights rather than into 4-bit ones.
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto")
+    dtype = str(base.dtype).replace("torch.", "")
+    model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    tokenizer = load_tokenizer(adapter)
+    tmp, final = out / ".merged.tmp", out / rq.MERGED_DIR
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    if not any(tmp.glob("*.safetensors")):
+        raise ExportError("the merged model was not written as safetensors")
+    if final.exists():
+        old = out / ".merged.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(final, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.rename(tmp, final)  # a half-written merged model is never presented
+    del model, base
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+    params = spec.get("params") or {}
+    name = serving.lora_name(spec.get("name", ""), run_dir.name)
+    vllm = serving.vllm_command(Path(base_path), adapter.resolve(), name, int(params.get("lora_rank") or 8))
+    atomic_write_text(out / rq.MODELFILE, serving.modelfile(tokenizer))
+    atomic_write_text(out / rq.VLLM_SCRIPT, "#!/bin/sh\n# Serve the base model with this run's LoRA adapter (no "
+                      f"merge needed):\n{vllm}\n# Or serve the merged model:\n# vllm serve {final.resolve()}\n")
+    atomic_write_text(out / rq.PEFT_SNIPPET, serving.peft_snippet(Path(base_path), adapter.resolve()))
+    note = None
+    if params.get("load_in_4bit"):
+        note = (f"Trained with QLoRA on a 4-bit base: the adapter was merged into the base's original {dtype} "
+                "weights, not into quantized weights.")
+    size = sum(f.stat().st_size for f in final.rglob("*") if f.is_file())
+    log.info("merged %s into %s (%s, %.1f MiB) in %.1fs", adapter, final, dtype, size / 2**20, time.perf_counter() - t0)
+    return {"merged": str(final.resolve()), "dtype": dtype, "note": note, "size_bytes": size,
+            "vllm_command": vllm, "lora_name": name, "base_path": str(base_path), "adapter": str(adapter.resolve()),
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m trainer.export", description="Merge a run's adapter into its base.")
+    ap.add_argument("run_dir")
+    ap.add_argument("--request", help="the request id this export answers")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S")
+    run_dir = Path(args.run_dir).resolve()
+    if not (run_dir / "spec.json").is_file():
+        print(f"error: {run_dir} has no spec.json; pass a run folder (workspace/runs/<job_id>)", file=sys.stderr)
+        return 2
+    rq.export_dir(run_dir).mkdir(exist_ok=True)
+    import psutil
+    me = psutil.Process()
+    rq.write_export_state(run_dir, status=rq.ExportStatus.EXPORTING.value, pid=me.pid,
+                          pid_create_time=me.create_time(), error=None)
+    try:
+        fields = export(run_dir)
+    except ExportError as e:
+        log.error("%s", e)
+        rq.write_export_state(run_dir, status=rq.ExportStatus.FAILED.value, error=str(e), finished_at=now_iso())
+        return 1
+    except Exception as e:  # noqa: BLE001 - any failure ends as a one-line reason, the traceback in export.log
+        log.error("export failed\n%s", traceback.format_exc())
+        text = (str(e).strip().splitlines() or [""])[0]
+        rq.write_export_state(run_dir, status=rq.ExportStatus.FAILED.value, finished_at=now_iso(),
+                              error=f"{type(e).__name__}: {text}; see export/export.log")
+        return 1
+    rq.write_export_state(run_dir, status=rq.ExportStatus.DONE.value, finished_at=now_iso(), **fields)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
