@@ -15,6 +15,7 @@ def test_sft_on_sharegpt_with_tool_calls(ws):
     with open(shared_dataset("sharegpt_en_toolcall.jsonl"), "rb") as fh:
         assert registry.register_dataset(ws, "toolcall", fh).format == "sharegpt"
     run_dir = make_run(ws, "sft", dataset="toolcall", max_samples=24, max_steps=3, max_seq_length=384,
+                       max_input_length=256,
                        system_prompt="You can call functions.")
     assert run(run_dir) == 0, (run_dir / "train.log").read_text()[-2000:]
     assert state(run_dir)["status"] == "succeeded" and train_rows(run_dir)

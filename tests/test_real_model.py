@@ -30,7 +30,7 @@ def real_run(home, method, dataset, **params):
 def test_sft_on_multiturn_conversations_lowers_the_loss(smollm2_home):
     shutil.copy(shared_dataset("messages_en_multiturn.jsonl"), Workspace(smollm2_home).datasets / "multiturn.jsonl")
     run_dir = real_run(smollm2_home, "sft", "multiturn", max_samples=4, max_steps=8, learning_rate=2e-3,
-                       max_seq_length=384)
+                       max_seq_length=384, max_input_length=256)
     losses = [float(r["loss"]) for r in train_rows(run_dir)]
     assert len(losses) == 8
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2 * 0.85, losses
