@@ -7,12 +7,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import streamlit as st  # noqa: E402
 
 from dashboard import nav  # noqa: E402
-from dashboard.i18n import LANGUAGES, t  # noqa: E402
+from dashboard.i18n import LANGUAGES, keep_language, t  # noqa: E402
 
 st.set_page_config(page_title="Tunedeck", page_icon="🎛️", layout="wide")
-if "lang" not in st.session_state:
-    st.session_state["lang"] = "en"
-st.sidebar.selectbox("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
+keep_language()  # from ?lang= on a reload or a new tab, and back into the URL
+st.sidebar.selectbox("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang",
+                     on_change=keep_language, args=(True,))
 
 pages = [
     st.Page("views/trainings.py", title=t("nav.trainings"), icon="📋", url_path="trainings", default=True),

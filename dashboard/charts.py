@@ -10,6 +10,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf"]
 COMMON = ["loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_second"]
 GRPO = ["reward", "reward_std", "kl", "completion_length"]
+PLOT_HEIGHT = 220
 DPO = ["reward_margin", "reward_accuracy", "rewards_chosen", "rewards_rejected"]
 
 
@@ -31,8 +32,10 @@ def series(df: pd.DataFrame, metric: str, x: str, smooth: float) -> pd.DataFrame
 
 
 def overlay(frames: dict[str, pd.DataFrame], metric: str, x: str, smooth: float, colors: dict[str, str],
-            log_scale: bool = False, height: int = 220) -> alt.Chart | None:
-    """frames: label -> metrics DataFrame. One line per label; raw faint, smoothed solid."""
+            log_scale: bool = False, height: int = PLOT_HEIGHT) -> alt.Chart | None:
+    """frames: label -> metrics DataFrame. One line per label; raw faint, smoothed solid.
+
+    `height` is the plot itself; the title and a legend with one full line per job come on top of it."""
     parts = []
     for label, df in frames.items():
         s = series(df, metric, x, smooth)
@@ -43,11 +46,17 @@ def overlay(frames: dict[str, pd.DataFrame], metric: str, x: str, smooth: float,
         return None
     data = pd.concat(parts, ignore_index=True)
     scale = alt.Scale(type="log") if log_scale and (data["raw"] > 0).all() else alt.Scale(zero=False)
-    legend = alt.Legend(orient="bottom", title=None, labelLimit=260) if len(frames) > 1 else None
+    many = len(frames) > 1
+    legend = alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0, symbolType="stroke") if many \
+        else None
     color = alt.Color("job:N", scale=alt.Scale(domain=list(colors), range=[colors[k] for k in colors]), legend=legend)
     base = alt.Chart(data).encode(x=alt.X("x:Q", title=x), color=color)
     raw = base.mark_line(opacity=0.25, strokeWidth=1).encode(y=alt.Y("raw:Q", title=metric, scale=scale))
     smooth_line = base.mark_line(strokeWidth=2).encode(y=alt.Y("smooth:Q", title=metric, scale=scale),
                                                       tooltip=["job:N", "x:Q", "raw:Q", "smooth:Q"])
     layers = [raw, smooth_line] if smooth > 0 else [smooth_line]
-    return alt.layer(*layers).properties(title=metric, height=height)
+    # Streamlit fits the whole chart (title, axes, legend) into `height`: add room for them, so the plot keeps its size.
+    total = height + 70 + (18 * len(parts) if many else 0)
+    return alt.layer(*layers).properties(
+        title=alt.TitleParams(metric, fontSize=14, offset=6), height=total,
+        padding={"left": 5, "right": 10, "top": 10, "bottom": 5})

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from jobs.changes import stamp
 from jobs.overview import job_summary, spooler_alive
-from jobs.state import list_run_dirs
+from jobs.state import list_run_dirs, queue_positions
 from jobs.workspace import Workspace
 
 from .i18n import t
@@ -38,10 +39,20 @@ def _summary_cached(run_dir: str, sig: tuple) -> dict:
 
 
 def job_rows(ws: Workspace) -> list[dict]:
+    """Every job's row, newest first. Keyed on the workspace change stamp, so while it holds still every
+    browser tab gets the rows from one shared cache entry without a single stat of a run folder."""
+    return _rows_at(str(ws.home), stamp(ws))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _rows_at(home: str, changes: tuple) -> list[dict]:
+    ws = Workspace(Path(home))
     rows = []
+    positions = queue_positions(ws)  # from the daemon's queue.json: positions are not kept in each state.json
     for d in list_run_dirs(ws):
         sig = tuple(_sig(d / f) for f in ("state.json", "progress.json", "summary.json", "spec.json"))
-        rows.append(_summary_cached(str(d), sig))
+        row = _summary_cached(str(d), sig)
+        rows.append({**row, "queue_position": positions.get(d.name)} if row.get("status") == "queued" else row)
     return rows
 
 
@@ -107,5 +118,6 @@ def fmt_duration(seconds) -> str:
 
 
 def spooler_banner(ws: Workspace) -> None:
+    box = st.container()  # always there, so the elements below keep their place (and a table its ticks) when it changes
     if not spooler_alive(ws):
-        st.warning(t("spooler.down"), icon="⚠️")
+        box.warning(t("spooler.down"), icon="⚠️")

@@ -12,17 +12,22 @@ from jobs.state import read_spec, read_state
 
 from .charts import PALETTE
 from .common import read_samples
+from .safe import safe_html
 
 MISSING = "—"
-LOWER_BETTER = {"final_loss", "best_loss", "best_eval_loss", "runtime_seconds", "peak_memory_bytes"}
+LOWER_BETTER = {"final_loss", "best_loss", "final_eval_loss", "best_eval_loss", "runtime_seconds", "peak_memory_bytes"}
 HIGHER_BETTER = {"final_reward", "tokens_per_second"}
 
 
 def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
     jobs, missing = [], []
     for i, job_id in enumerate(dict.fromkeys(i for i in ids if i)):
-        run_dir = ws.run_dir(job_id)
-        spec = read_spec(run_dir) if run_dir.is_dir() else None
+        try:  # ids come from the URL: only real job folders inside runs/ are read
+            run_dir = ws.existing_run(job_id)
+        except (KeyError, ValueError):
+            missing.append(job_id)
+            continue
+        spec = read_spec(run_dir)
         if spec is None:
             missing.append(job_id)
             continue
@@ -59,30 +64,77 @@ def differing(df: pd.DataFrame) -> pd.Series:
 
 
 def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict]:
-    """Rows: metrics; columns: jobs. Also returns, per row, the label of the best job."""
+    """Rows: metrics; columns: jobs. Also returns, per row, the labels of the best jobs: one per group of jobs
+    whose metric means the same thing (see `meaning`), and only where such a group has two jobs or more."""
     rows = {}
     for j in jobs:
         s, df = j["summary"], frames.get(j["label"], pd.DataFrame())
         col = lambda c: df[c].dropna() if c in df else pd.Series(dtype=float)  # noqa: E731
         loss, ev, rew = col("loss"), col("eval_loss"), col("reward")
         rows[j["label"]] = {
-            "final_loss": s.get("final_loss") if s.get("final_loss") is not None else (loss.iloc[-1] if len(loss) else None),
-            "best_loss": s.get("best_loss") if s.get("best_loss") is not None else (loss.min() if len(loss) else None),
-            "best_eval_loss": ev.min() if len(ev) else s.get("best_eval_loss"),
-            "final_reward": s.get("final_reward") if s.get("final_reward") is not None else (rew.iloc[-1] if len(rew) else None),
-            "runtime_seconds": s.get("runtime_seconds"),
-            "tokens_per_second": s.get("tokens_per_second"),
-            "peak_memory_bytes": s.get("peak_memory_bytes"),
-            "total_steps": s.get("total_steps") if s.get("total_steps") is not None
-            else (int(df["step"].max()) if "step" in df and len(df) else None),
+            "final_loss": _num(s.get("final_loss"), loss.iloc[-1] if len(loss) else None),
+            "best_loss": _num(s.get("best_loss"), loss.min() if len(loss) else None),
+            "final_eval_loss": _num(s.get("final_eval_loss"), ev.iloc[-1] if len(ev) else None),
+            "best_eval_loss": _num(s.get("best_eval_loss"), ev.min() if len(ev) else None),
+            "final_reward": _num(s.get("final_reward"), rew.iloc[-1] if len(rew) else None),
+            "runtime_seconds": _num(s.get("runtime_seconds")),
+            "tokens_per_second": _num(s.get("tokens_per_second")),
+            "peak_memory_bytes": _num(s.get("peak_memory_bytes")),
+            "total_steps": _num(s.get("total_steps"), int(df["step"].max()) if "step" in df and len(df) else None),
         }
-    table = pd.DataFrame(rows)
-    best = {}
+    table = pd.DataFrame(rows, index=list(next(iter(rows.values()))) if rows else None)
+    best: dict[str, set] = {}
     for metric in table.index:
-        vals = pd.to_numeric(table.loc[metric], errors="coerce").dropna()
-        if len(vals) >= 2 and (metric in LOWER_BETTER or metric in HIGHER_BETTER):
-            best[metric] = vals.idxmin() if metric in LOWER_BETTER else vals.idxmax()
+        if metric not in LOWER_BETTER and metric not in HIGHER_BETTER:
+            continue
+        groups: dict = {}
+        for j in jobs:
+            v = table.loc[metric, j["label"]]
+            if v is not None and not pd.isna(v):
+                groups.setdefault(meaning(metric, j), []).append((float(v), j["label"]))
+        for members in groups.values():
+            if len(members) >= 2:
+                pick = min(members) if metric in LOWER_BETTER else max(members)
+                best.setdefault(metric, set()).add(pick[1])
     return table, best
+
+
+def meaning(metric: str, job: dict) -> tuple:
+    """Jobs whose `metric` can be ranked against each other. A loss is the method's own objective (an SFT
+    cross-entropy, a GRPO policy loss and a DPO preference loss are different quantities); a reward is the
+    weighted sum of the chosen reward functions. Speed and memory mean the same for every job."""
+    spec = job["spec"]
+    params = spec.get("params") or {}
+    if "loss" in metric:
+        return (spec.get("method"),)
+    if "reward" in metric:
+        return (spec.get("method"), json.dumps(params.get("reward_functions")), json.dumps(params.get("reward_weights")))
+    return ()
+
+
+def _num(*candidates):
+    """The first candidate that is a real number (summary.json first, the curve second); None otherwise."""
+    for v in candidates:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
+            return v
+    return None
+
+
+def fmt_metric(metric: str, v) -> str:
+    """A final metric as a person reads it: — when missing, MiB/GiB for memory, whole steps, 4-5 digits else."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return str(v)
+    if metric.endswith("_bytes"):
+        return f"{v / 2**30:.2f} GiB" if v >= 2**30 else f"{v / 2**20:.1f} MiB"
+    if metric == "total_steps":
+        return f"{int(v)}"
+    if metric == "runtime_seconds":
+        return f"{v:.1f} s"
+    if metric == "tokens_per_second":
+        return f"{v:,.0f}"
+    return f"{v:.5g}"
 
 
 def shared_samples(jobs: list[dict]) -> tuple[list[dict], int]:
@@ -106,7 +158,7 @@ def word_diff_html(a: str, b: str) -> tuple[str, str]:
     sm = difflib.SequenceMatcher(a=wa, b=wb, autojunk=False)
     out_a, out_b = [], []
     for op, i1, i2, j1, j2 in sm.get_opcodes():
-        ta, tb = html.escape(" ".join(wa[i1:i2])), html.escape(" ".join(wb[j1:j2]))
+        ta, tb = safe_html(" ".join(wa[i1:i2])), safe_html(" ".join(wb[j1:j2]))  # shown through st.markdown
         if op == "equal":
             out_a.append(ta)
             out_b.append(tb)
@@ -134,6 +186,7 @@ def export_html(jobs, params: pd.DataFrame, finals: pd.DataFrame, charts: list, 
     head = "".join(f"<th style='color:{j['color']}'>{html.escape(j['label'])}</th>" for j in jobs)
     prow = "".join(f"<tr class='{'diff' if diff[k] else ''}'><td>{html.escape(str(k))}</td>"
                    + "".join(f"<td>{html.escape(str(v))}</td>" for v in params.loc[k]) + "</tr>" for k in params.index)
+    fhead = "".join(f"<th>{html.escape(str(c))}</th>" for c in finals.columns)  # jobs, then any base columns
     frow = "".join(f"<tr><td>{html.escape(str(k))}</td>" + "".join(
         f"<td>{'' if pd.isna(v) else html.escape(f'{v:.6g}' if isinstance(v, float) else str(v))}</td>"
         for v in finals.loc[k]) + "</tr>" for k in finals.index)
@@ -146,5 +199,5 @@ def export_html(jobs, params: pd.DataFrame, finals: pd.DataFrame, charts: list, 
         + f"<p><b>reference:</b> {html.escape(s['reference'])}</p>" for s in samples)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Tunedeck comparison</title>{style}"
             f"</head><body><h1>Tunedeck comparison</h1><h2>Parameters</h2><table><tr><th></th>{head}</tr>{prow}"
-            f"</table><h2>Final metrics</h2><table><tr><th></th>{head}</tr>{frow}</table>"
+            f"</table><h2>Final metrics</h2><table><tr><th></th>{fhead}</tr>{frow}</table>"
             f"<h2>Metrics</h2>{svgs}<h2>Outputs</h2>{outs}</body></html>")

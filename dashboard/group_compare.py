@@ -88,9 +88,11 @@ def render_group(ws, group: dict, jobs: list[dict], frames: dict) -> str | None:
         b = best.iloc[0]
         st.success(t("compare.best_run", name=b["run"], url=f"/training?id={b['id']}", metric=metric,
                      value=f"{b[metric]:.5g}"))
-    shown = table.assign(details=[f"/training?id={i}" for i in table["id"]]).drop(columns=["id"])
+    shown = table.assign(details=[f"/training?id={i}" for i in table["id"]],
+                         status=[t(f"status.{x}") for x in table["status"]]).drop(columns=["id"])
     st.dataframe(shown, hide_index=True, width="stretch", key="g_table",
-                 column_config={"details": st.column_config.LinkColumn(t("col.details"), display_text="🔎")})
+                 column_config={"details": st.column_config.LinkColumn(t("col.details"), display_text="🔎"),
+                                "run": t("col.name"), "status": t("col.status")})
     grid = st.columns(min(2, max(1, len(swept))))
     for i, p in enumerate(swept):
         others = [o for o in swept if o != p][:1]

@@ -5,8 +5,9 @@ import streamlit as st
 
 from jobs.steer import hold, move_to_top, release, set_priority
 
-from dashboard.i18n import t
+from dashboard.i18n import t, t_text
 from dashboard.nav import page
+from dashboard.safe import md
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -45,7 +46,7 @@ def group_row(gid: str, members: list[dict]) -> dict:
             "name": f"📁 {g.get('name')} · {t('group.runs', n=len(members))}", "status": status,
             "progress": done / total if total else 0.0, "step": done, "total_steps": total, "eta_seconds": None,
             "queue_position": None, "duration_seconds": None, "final_loss": None, "final_reward": None,
-            "best": best and t("group.best", name=best["name"], metric=f"{h[0]} {h[1]:.4g}"),
+            "best": best and t_text("group.best", name=best["name"], metric=f"{h[0]} {h[1]:.4g}"),
             "error": None, "held": False, "created_at": min(r["created_at"] or "" for r in members)}
 
 
@@ -127,4 +128,4 @@ def _try(fn) -> None:
     try:
         fn()
     except (KeyError, ValueError) as e:
-        st.error(str(e.args[0]))
+        st.error(md(e.args[0]))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from .safe import md
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 
 EN = {
@@ -18,14 +20,26 @@ EN = {
     "col.details": "Details", "col.name": "Name", "col.status": "Status", "col.progress": "Progress",
     "col.steps": "Steps", "col.eta": "ETA", "col.queue": "Queue #", "col.method": "Method", "col.model": "Base model",
     "col.dataset": "Dataset", "col.created": "Created", "col.duration": "Duration", "col.result": "Final loss / reward",
+    "col.where": "Runs on", "where.pending": "waiting", "details.runner": "Runner", "details.slurm_job": "Slurm job",
+    "details.nodes": "Nodes", "details.pending_reason": "Pending reason",
+    "details.slurm_pending": "Waiting in Slurm: {reason}",
     "action.compare": "Compare", "action.details": "Details", "action.cancel": "Cancel", "action.retry": "Retry",
     "action.delete": "Delete",
     "toast.cancel_requested": "Cancel requested.", "toast.requeued": "Queued again.",
+    "toast.cancel_requested_for": "Cancel requested: {names}", "toast.requeued_for": "Queued again: {names}",
+    "cancel.confirm": "Cancel {n} job(s): {names}? Running jobs stop after their current step and keep a checkpoint.",
+    "cancel.yes": "Yes, cancel", "cancel.no": "Keep them",
+    "delete.confirm_named": "Delete {n} job(s) and all their files (adapter, checkpoints, logs): {names}? "
+                            "This cannot be undone.",
+    "spool.waiting": "Waiting for the spooler ({n})", "spool.waiting_help": "Specs in spool/incoming/ that the "
+                     "spooler has not picked up yet. They are queued as soon as it runs.",
+    "spool.rejected": "Recently rejected specs ({n})", "spool.dismiss": "Dismiss", "spool.dismiss_all": "Dismiss all",
+    "spool.file": "File", "spool.reason": "Reason", "spool.time": "Time", "status.waiting": "waiting for the spooler",
     "delete.refused_running": "Cannot delete running jobs ({names}): cancel them first.",
     "delete.confirm": "Delete {n} job(s) and all their files (adapter, checkpoints, logs)? This cannot be undone.",
     "delete.yes": "Yes, delete",
     "firstrun.title": "Welcome to Tunedeck",
-    "firstrun.body": "No trainings yet. The workspace at `{home}` holds the embedded demo: the `tiny-demo` model and "
+    "firstrun.body": "No trainings yet. The workspace at {home} holds the embedded demo: the `tiny-demo` model and "
                      "the datasets `demo-instruct` (SFT), `demo-math` (GRPO) and `demo-prefs` (DPO). Start a demo "
                      "training, or drop a JSON spec into `spool/incoming/`.",
     "firstrun.demo": "Start a demo SFT training",
@@ -37,9 +51,17 @@ EN = {
     "new.run": "Run training", "new.need_registry": "Register a base model and a dataset first.",
     "new.copy_of": "Copy of job {id}: every field is editable; the new job records it as its parent.",
     "new.copy_missing": "Job {id} does not exist, so there is nothing to copy.",
+    "job.bad_id": "This link does not name a job: a job id looks like 20261128-053347-301791-b21ccd.",
     "new.copy_unavailable": "{value} is no longer registered; pick another.",
+    "new.model_label": "{name} — {arch}, {size} params", "new.dataset_label": "{name} — {rows} rows: {columns}",
+    "new.trunc_none": "No row is cut by these token caps (counted on the first {rows} rows with this model's tokenizer).",
+    "new.trunc_some": "About {n} of the first {rows} rows ({pct:.1f} %) would be cut by these caps: {prompt} by "
+                      "MAX_INPUT_LENGTH, {answer} by MAX_CONTENT_LENGTH, {total} by MAX_SEQ_LENGTH (an estimate with "
+                      "this model's tokenizer; the chat template adds a few tokens).",
+    "new.same_columns": "PROMPT_INPUT_COLUMN and PROMPT_OUTPUT_COLUMN are both {column}: choose the column with the "
+                        "answers for PROMPT_OUTPUT_COLUMN.",
     "details.title": "Training details", "details.pick": "Open a job from the Trainings page.",
-    "details.unknown": "There is no job with id `{id}`.",
+    "details.unknown": "There is no job with id {id}.",
     "details.submitted": "Submitted: waiting for the spooler to pick it up.",
     "details.no_state": "This run folder has no state.json yet.",
     "details.queue_position": "Queued, position {pos}", "details.started": "Started", "details.finished": "Finished",
@@ -47,11 +69,25 @@ EN = {
     "details.param": "Parameter", "details.value": "Value", "details.this": "This job",
     "details.changed_from_parent": "Changed from the parent", "details.compare_parent": "Compare with parent",
     "details.parent_missing": "The parent job {id} no longer exists.", "details.summary": "Summary",
-    "details.copy": "Copy training",
+    "details.copy": "Copy training", "details.final_loss": "final loss", "details.final_reward": "final reward",
+    "details.last_loss": "last loss",
     "tab.overview": "Overview", "tab.evaluation": "Evaluation", "tab.logs": "Logs",
     "eval.no_metrics": "No metrics yet.", "eval.smoothing": "Smoothing (EMA)", "eval.samples": "Sample outputs",
     "eval.no_samples": "No sample outputs yet.", "eval.prompt": "Prompt", "eval.base": "Base model (before)",
     "eval.tuned": "Tuned model (after)", "eval.reference": "Reference",
+    "evalm.title": "Held-out evaluation: base vs tuned", "evalm.none": "No evaluation yet: it is written when the "
+    "tuned model has been scored (eval_max_rows 0 turns it off).", "evalm.metric": "Metric", "evalm.base": "Base",
+    "evalm.tuned": "Tuned", "evalm.delta": "Δ (tuned − base)", "evalm.better": "Better", "evalm.higher": "higher",
+    "evalm.lower": "lower", "evalm.caption": "{rows} held-out rows; decoding: {decoding}. Green: tuned is better.",
+    "evalm.rows": "Per-row results", "evalm.row_metric": "Score", "evalm.worse_only": "Only rows that got worse",
+    "evalm.rows_shown": "{n} of {total} rows", "evalm.base_score": "Base score", "evalm.tuned_score": "Tuned score",
+    "phase.preparing_data": "preparing data", "phase.loading_model": "loading the model",
+    "phase.base_evaluation": "base evaluation", "phase.training": "training",
+    "phase.tuned_evaluation": "tuned evaluation", "phase.saving": "saving",
+    "col.phase": "Phase", "col.eval": "Evaluation (Δ)",
+    "compare.base_of": "base · {model}", "compare.sort_disagreement": "Sort by disagreement",
+    "compare.eval_note": "Evaluation metrics (eval ·) compare the tuned models on their held-out rows; a base column "
+    "appears once per base model and held-out result.",
     "logs.none": "No log yet.", "logs.levels": "Levels", "logs.search": "Search the log", "logs.lines": "Lines",
     "logs.empty": "(nothing matches)", "logs.download": "Download train.log",
     "compare.title": "Compare trainings", "compare.pick": "Select two or more jobs on the Trainings page and click Compare.",
@@ -59,7 +95,9 @@ EN = {
     "compare.diff_only": "Differences only", "compare.no_diff": "No differences.", "compare.metrics": "Metrics",
     "compare.x_axis": "X axis", "compare.x.step": "step", "compare.x.epoch": "epoch",
     "compare.x.elapsed": "elapsed time (s)", "compare.x.tokens": "tokens seen", "compare.log": "Log scale",
-    "compare.final": "Final metrics", "compare.best_note": "Best value per row is highlighted (lower loss, higher reward).",
+    "compare.final": "Final metrics",
+    "compare.best_note": "Best value per row is highlighted (lower loss, higher reward), only among jobs whose "
+                         "metric means the same thing: losses within one method, rewards with the same reward functions.",
     "compare.outputs": "Outputs", "compare.other_prompts": "{n} other prompt(s) differ between these jobs and are not shown.",
     "compare.export": "Export", "compare.csv": "Download CSV", "compare.html_prepare": "Build HTML report",
     "compare.html": "Download HTML report",
@@ -78,6 +116,8 @@ EN = {
     "models.title": "Base models", "models.register": "Register a local model folder", "models.name": "Name",
     "models.path": "Folder path, or a .gguf file to convert", "models.register_btn": "Check and register",
     "models.converting": "Converting the GGUF file into a Hugging Face folder…",
+    "models.roots": "Only folders under these model roots can be registered here: {roots}. Add roots as "
+                    "\"model_roots\" in workspace/config.json; anything else needs models/<name>.json from a shell.",
     "models.registered": "Registered {name}.", "models.none": "No models registered.",
     "models.arch": "Architecture", "models.params": "Parameters", "models.size": "Size on disk",
     "models.context": "Context length", "models.chat": "Chat template", "models.chat_fallback": "ChatML fallback",
@@ -87,6 +127,8 @@ EN = {
     "methods.howto": "Save a custom method as {path}/<name>.py; it appears here and in New training.",
     "methods.builtin": "built-in", "methods.custom": "custom", "methods.limits": "Allowed",
     "methods.defaults": "Defaults", "methods.rewards": "GRPO reward functions",
+    "methods.type": "Type", "methods.default": "Default", "methods.help": "Help", "methods.name": "Name",
+    "methods.source": "Source",
 }
 
 ZH = {
@@ -101,14 +143,25 @@ ZH = {
     "col.details": "详情", "col.name": "名称", "col.status": "状态", "col.progress": "进度", "col.steps": "步数",
     "col.eta": "剩余时间", "col.queue": "队列位置", "col.method": "方法", "col.model": "基础模型", "col.dataset": "数据集",
     "col.created": "创建时间", "col.duration": "耗时", "col.result": "最终损失 / 奖励",
+    "col.where": "运行位置", "where.pending": "等待中", "details.runner": "运行器", "details.slurm_job": "Slurm 作业",
+    "details.nodes": "节点", "details.pending_reason": "等待原因",
+    "details.slurm_pending": "在 Slurm 中等待：{reason}",
     "action.compare": "对比", "action.details": "详情", "action.cancel": "取消", "action.retry": "重试",
     "action.delete": "删除",
     "toast.cancel_requested": "已请求取消。", "toast.requeued": "已重新排队。",
+    "toast.cancel_requested_for": "已请求取消：{names}", "toast.requeued_for": "已重新排队：{names}",
+    "cancel.confirm": "取消 {n} 个任务：{names}？运行中的任务会在当前步结束后停止并保留检查点。",
+    "cancel.yes": "确认取消", "cancel.no": "保留",
+    "delete.confirm_named": "删除 {n} 个任务及其全部文件（适配器、检查点、日志）：{names}？此操作无法撤销。",
+    "spool.waiting": "等待调度进程（{n}）", "spool.waiting_help": "spool/incoming/ 中尚未被调度进程接收的任务描述，"
+                     "它一运行就会排队。",
+    "spool.rejected": "最近被拒绝的任务描述（{n}）", "spool.dismiss": "忽略", "spool.dismiss_all": "全部忽略",
+    "spool.file": "文件", "spool.reason": "原因", "spool.time": "时间", "status.waiting": "等待调度进程",
     "delete.refused_running": "无法删除运行中的任务（{names}）：请先取消。",
     "delete.confirm": "删除 {n} 个任务及其全部文件（适配器、检查点、日志）？此操作无法撤销。",
     "delete.yes": "确认删除",
     "firstrun.title": "欢迎使用 Tunedeck",
-    "firstrun.body": "还没有训练任务。位于 `{home}` 的工作区已包含内置演示：`tiny-demo` 模型，以及数据集 "
+    "firstrun.body": "还没有训练任务。位于 {home} 的工作区已包含内置演示：`tiny-demo` 模型，以及数据集 "
                      "`demo-instruct`（SFT）、`demo-math`（GRPO）和 `demo-prefs`（DPO）。可以开始一个演示训练，"
                      "或把 JSON 任务描述放入 `spool/incoming/`。",
     "firstrun.demo": "开始演示 SFT 训练",
@@ -119,18 +172,36 @@ ZH = {
     "new.run": "开始训练", "new.need_registry": "请先注册基础模型和数据集。",
     "new.copy_of": "复制自任务 {id}：所有字段均可修改，新任务会记录其父任务。",
     "new.copy_missing": "任务 {id} 不存在，无法复制。",
+    "job.bad_id": "此链接没有指向任何任务：任务编号形如 20261128-053347-301791-b21ccd。",
     "new.copy_unavailable": "{value} 已不再注册，请另选。",
-    "details.title": "训练详情", "details.pick": "请从训练列表打开一个任务。", "details.unknown": "不存在编号为 `{id}` 的任务。",
+    "new.model_label": "{name} — {arch}，{size} 参数", "new.dataset_label": "{name} — {rows} 行：{columns}",
+    "new.trunc_none": "这些词元上限不会截断任何行（用该模型的分词器统计前 {rows} 行）。",
+    "new.trunc_some": "前 {rows} 行中约有 {n} 行（{pct:.1f}%）会被截断：{prompt} 行超过 MAX_INPUT_LENGTH，{answer} 行超过 "
+                      "MAX_CONTENT_LENGTH，{total} 行超过 MAX_SEQ_LENGTH（用该模型的分词器估算；对话模板还会增加少量词元）。",
+    "new.same_columns": "PROMPT_INPUT_COLUMN 和 PROMPT_OUTPUT_COLUMN 都是 {column}：请为 PROMPT_OUTPUT_COLUMN 选择包含答案的列。",
+    "details.title": "训练详情", "details.pick": "请从训练列表打开一个任务。", "details.unknown": "不存在编号为 {id} 的任务。",
     "details.submitted": "已提交：等待调度进程接收。", "details.no_state": "该运行目录尚无 state.json。",
     "details.queue_position": "排队中，第 {pos} 位", "details.started": "开始时间", "details.finished": "结束时间",
     "details.host": "主机", "details.attempt": "尝试次数", "details.adapter": "适配器", "details.parent": "父任务",
     "details.param": "参数", "details.value": "值", "details.this": "本任务",
     "details.changed_from_parent": "相对父任务的改动", "details.compare_parent": "与父任务对比",
     "details.parent_missing": "父任务 {id} 已不存在。", "details.summary": "摘要", "details.copy": "复制训练",
+    "details.final_loss": "最终损失", "details.final_reward": "最终奖励", "details.last_loss": "最新损失",
     "tab.overview": "概览", "tab.evaluation": "评估", "tab.logs": "日志",
     "eval.no_metrics": "暂无指标。", "eval.smoothing": "平滑（EMA）", "eval.samples": "样例输出",
     "eval.no_samples": "暂无样例输出。", "eval.prompt": "提示", "eval.base": "基础模型（训练前）",
     "eval.tuned": "微调模型（训练后）", "eval.reference": "参考答案",
+    "evalm.title": "留出集评估：基础模型与微调模型", "evalm.none": "暂无评估：微调模型评分完成后写入（eval_max_rows 为 0 时关闭）。",
+    "evalm.metric": "指标", "evalm.base": "基础", "evalm.tuned": "微调后", "evalm.delta": "Δ（微调后 − 基础）",
+    "evalm.better": "更优方向", "evalm.higher": "越高越好", "evalm.lower": "越低越好",
+    "evalm.caption": "{rows} 条留出数据；解码：{decoding}。绿色表示微调后更好。", "evalm.rows": "逐行结果",
+    "evalm.row_metric": "评分", "evalm.worse_only": "只看变差的行", "evalm.rows_shown": "{n} / {total} 行",
+    "evalm.base_score": "基础得分", "evalm.tuned_score": "微调后得分",
+    "phase.preparing_data": "准备数据", "phase.loading_model": "加载模型", "phase.base_evaluation": "基础模型评估",
+    "phase.training": "训练", "phase.tuned_evaluation": "微调模型评估", "phase.saving": "保存",
+    "col.phase": "阶段", "col.eval": "评估（Δ）",
+    "compare.base_of": "基础 · {model}", "compare.sort_disagreement": "按分歧程度排序",
+    "compare.eval_note": "评估指标（eval ·）在各自的留出数据上比较微调后的模型；每个基础模型及其留出结果只显示一列基础值。",
     "logs.none": "暂无日志。", "logs.levels": "级别", "logs.search": "搜索日志", "logs.lines": "行数",
     "logs.empty": "（无匹配内容）", "logs.download": "下载 train.log",
     "compare.title": "对比训练", "compare.pick": "在训练列表中选择两个或更多任务，然后点击“对比”。",
@@ -138,7 +209,8 @@ ZH = {
     "compare.no_diff": "没有差异。", "compare.metrics": "指标", "compare.x_axis": "横轴", "compare.x.step": "步数",
     "compare.x.epoch": "轮次", "compare.x.elapsed": "耗时（秒）", "compare.x.tokens": "已训练词元数",
     "compare.log": "对数刻度", "compare.final": "最终指标",
-    "compare.best_note": "每行最佳值已高亮（损失越低越好，奖励越高越好）。", "compare.outputs": "输出",
+    "compare.best_note": "每行最佳值已高亮（损失越低越好，奖励越高越好），只在含义相同的任务之间比较："
+                          "损失只在同一方法内比较，奖励只在奖励函数相同时比较。", "compare.outputs": "输出",
     "compare.other_prompts": "另有 {n} 个提示在这些任务之间不同，未显示。", "compare.export": "导出",
     "compare.csv": "下载 CSV", "compare.html_prepare": "生成 HTML 报告", "compare.html": "下载 HTML 报告",
     "datasets.title": "数据集", "datasets.upload": "上传 JSONL 数据集", "datasets.file": "JSONL 文件",
@@ -155,6 +227,8 @@ ZH = {
     "models.title": "基础模型", "models.register": "注册本地模型目录", "models.name": "名称",
     "models.path": "目录路径，或要转换的 .gguf 文件",
     "models.converting": "正在把 GGUF 文件转换为 Hugging Face 目录…",
+    "models.roots": "此处只能注册以下模型根目录中的文件夹：{roots}。可在 workspace/config.json 的 \"model_roots\" 中添加根目录；"
+                    "其他位置需在命令行中编写 models/<名称>.json。",
     "models.register_btn": "检查并注册", "models.registered": "已注册 {name}。", "models.none": "尚未注册模型。",
     "models.arch": "架构", "models.params": "参数量", "models.size": "磁盘占用", "models.context": "上下文长度",
     "models.chat": "对话模板", "models.chat_fallback": "使用 ChatML 备用模板", "models.unregister": "取消注册",
@@ -162,6 +236,7 @@ ZH = {
     "methods.title": "训练方法", "methods.template": "下载自定义方法模板",
     "methods.howto": "把自定义方法保存为 {path}/<名称>.py，它会出现在这里和新建训练中。",
     "methods.builtin": "内置", "methods.custom": "自定义", "methods.limits": "允许范围", "methods.defaults": "默认值",
+    "methods.type": "类型", "methods.default": "默认", "methods.help": "说明", "methods.name": "名称", "methods.source": "来源",
     "methods.rewards": "GRPO 奖励函数",
 }
 
@@ -175,7 +250,40 @@ CATALOGS = {"en": EN, "zh": ZH}
 
 
 def t(key: str, **kw) -> str:
+    """The text of `key` in the viewer's language. Values filled in are shown as text (names, ids and paths
+    come from users), never read as Markdown: the catalog's own Markdown is the only Markdown."""
     lang = st.session_state.get("lang", "en") if _has_session() else "en"
+    text = CATALOGS.get(lang, EN).get(key) or EN.get(key) or key
+    return text.format(**{k: md(v) if isinstance(v, str) else v for k, v in kw.items()}) if kw else text
+
+
+def keep_language(changed: bool = False) -> None:
+    """The language lives in the session and in the URL (?lang=zh), so a reload, a bookmark or a link opened in a
+    new tab keeps it. English, the default, leaves the URL clean."""
+    if not changed and "lang" not in st.session_state:
+        wanted = st.query_params.get("lang")
+        st.session_state["lang"] = wanted if wanted in LANGUAGES else "en"
+    lang = st.session_state.get("lang", "en")
+    if lang != "en" and st.query_params.get("lang") != lang:
+        st.query_params["lang"] = lang
+    elif lang == "en" and "lang" in st.query_params:
+        del st.query_params["lang"]
+
+
+def lang_param() -> str:
+    """"&lang=zh" for links the dashboard builds, "" in English."""
+    lang = current_lang()
+    return f"&lang={lang}" if lang != "en" else ""
+
+
+def current_lang() -> str:
+    return st.session_state.get("lang", "en") if _has_session() else "en"
+
+
+def t_text(key: str, _lang: str | None = None, **kw) -> str:
+    """Like t(), for places that show plain text (table cells, dropdown options): values are filled in as they are.
+    `_lang` fixes the language for format_func callbacks that may run after the page (see bound_t)."""
+    lang = _lang or (st.session_state.get("lang", "en") if _has_session() else "en")
     text = CATALOGS.get(lang, EN).get(key) or EN.get(key) or key
     return text.format(**kw) if kw else text
 
@@ -204,10 +312,15 @@ PARAM_HELP_ZH = {
     "warmup_steps": "预热步数；设置后优先于 warmup_ratio。", "warmup_ratio": "用于预热的步数比例。",
     "prompt_input_column": "作为提示的数据集字段。", "prompt_output_column": "作为参考答案的数据集字段。",
     "eval_ratio": "留出用于 eval_loss 和样例提示的比例；0 表示关闭。",
-    "num_sample_prompts": "训练前后都要回答的留出提示数量。", "seed": "数据划分、初始化和采样的随机种子。",
+    "num_sample_prompts": "训练前后都要回答的留出提示数量。",
+    "sample_generations": "每个样例提示的回答数：一个贪心回答，大于 1 时另加采样回答。",
+    "eval_max_rows": "由基础模型和微调后模型评分的留出行数（任务指标）；0 表示关闭评估。", "seed": "数据划分、初始化和采样的随机种子。",
     "logging_steps": "每 N 步写一行指标。", "checkpoint_steps": "每 N 步保存一个可恢复的检查点。",
     "save_total_limit": "保留的检查点数量；更早的会被删除。", "lora_alpha": "LoRA alpha；null 表示 2 × lora_rank。",
     "lora_dropout": "LoRA 层上的 dropout。",
+    "num_gpus": "本任务每个节点使用的 GPU 数（无 GPU 的机器上为 CPU 进程数）；大于 1 时用 torchrun 数据并行训练，"
+                "并占用同样多的 spooler 槽位。",
+    "num_nodes": "本任务使用的机器数；大于 1 需要 spooler 的 Slurm 运行器。",
     "prompt_context_column": "数据集中存在时附加到提示后的可选字段（Alpaca 的 input）。",
     "reward_functions": "按名称选择奖励函数：correctness（与参考答案的数字一致）、format（<reasoning>/<answer> 格式）、"
                         "length_penalty（长度惩罚），以及自定义函数。",
@@ -233,6 +346,20 @@ METHOD_DESC_ZH = {
     "grpo": "组相对策略优化（GRPO）：对答案采样，用奖励函数打分并学习。",
     "dpo": "直接偏好优化（DPO）：在提示 / 较优答案 / 较差答案三元组上训练。",
 }
+
+
+REWARD_HELP_ZH = {
+    "correctness": "答案中的数字与参考答案（GSM8K 的“#### n”形式）一致时为 1.0，否则为 0。",
+    "format": "符合 <reasoning>…</reasoning><answer>…</answer> 格式得 1.0，部分符合得部分分。",
+    "length_penalty": "随生成长度增加的负奖励（0 到 -1）。",
+}
+
+
+def reward_help(name: str, value) -> str:
+    """A reward function's description: built-ins in the viewer's language, custom ones from their docstring."""
+    if not isinstance(value, str):
+        return (getattr(value, "__doc__", None) or "").strip()
+    return REWARD_HELP_ZH.get(name, value) if current_lang() == "zh" else value
 
 
 def method_description(method) -> str:

@@ -34,7 +34,7 @@ ZH = {
     "status.held": "已暂挂",
     "group.flatten": "展开全部分组", "group.expand": "展开 / 折叠分组",
     "group.runs": "{n} 个训练", "group.best": "最佳：{name}（{metric}）", "group.done": "已结束 {done}/{total}",
-    "group.compare": "比较分组", "group.copy": "复制扫参",
+    "group.compare": "对比分组", "group.copy": "复制扫参",
     "steer.top": "移到队首", "steer.hold": "暂挂", "steer.release": "恢复", "steer.priority": "优先级",
     "steer.set": "设置优先级", "steer.done": "队列已更新。",
     "compare.group": "扫参 {name}：{n} 个训练", "compare.group_missing": "没有 id 为 `{id}` 的分组。",

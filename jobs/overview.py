@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .atomic import read_json
+from .evaluation import headline, read_evaluation
 from .state import read_spec, read_state
 from .steer import effective_priority, is_held
 from .sweep import group_of
@@ -37,6 +38,7 @@ def job_summary(run_dir: Path) -> dict:
     duration = (end or time.time()) - start if start and status in ("running", "succeeded", "failed", "cancelled") else None
     total = progress.get("total_steps") or summary.get("total_steps")
     step = progress.get("step") or 0
+    head = headline(spec.get("method", ""), read_evaluation(run_dir)) if summary else None
     return {
         "job_id": run_dir.name, "name": spec.get("name", run_dir.name), "method": spec.get("method", "?"),
         "base_model": spec.get("base_model", "?"), "dataset": spec.get("dataset", "?"), "status": status,
@@ -48,4 +50,10 @@ def job_summary(run_dir: Path) -> dict:
         "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": effective_priority(spec, st),
         "held": is_held(st) and status == "queued", "group": group_of(spec),
         "attempt": st.get("attempt"), "has_state": bool(st),
+        "phase": progress.get("phase") if status == "running" else None,
+        "phase_done": progress.get("done"), "phase_total": progress.get("total"),
+        "eval_metric": head[0] if head else None, "eval_base": head[1].get("base") if head else None,
+        "eval_tuned": head[1].get("tuned") if head else None, "eval_better": head[1].get("better") if head else None,
+        "runner": st.get("runner") or "local", "host": st.get("host"), "slurm_job_id": st.get("slurm_job_id"),
+        "slurm_nodes": st.get("slurm_nodes"), "slurm_reason": st.get("slurm_reason") if status == "running" else None,
     }

@@ -9,6 +9,9 @@ from typing import Any
 from .trackers import CHOICES as TRACKER_CHOICES
 
 TYPES = ("int", "float", "bool", "str", "str_list", "float_list")
+# Every integer has an upper bound: a declaration without one (e.g. in a custom method) gets this one, so no
+# value reaches the trainer that torch, numpy or the OS cannot hold (numpy seeds and C ints are 32-bit).
+INT_CAP = 2**31 - 1
 _MISSING = object()
 
 
@@ -35,6 +38,8 @@ class Param:
             raise ValueError(f"param {self.name}: unknown type {self.type!r}")
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(f"param name {self.name!r} must be snake_case")
+        if self.type == "int" and self.max is None:
+            object.__setattr__(self, "max", INT_CAP)
 
     @property
     def label(self) -> str:
@@ -168,7 +173,12 @@ def _number(value: Any, t: str) -> float | int | None:
         except ValueError:
             return None
     if isinstance(value, int):
-        return value if t == "int" else float(value)
+        if t == "int":
+            return value
+        try:
+            return float(value)
+        except OverflowError:  # an integer too large for a float (10**400) is out of every range
+            return None
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
@@ -188,21 +198,21 @@ COMMON_PARAMS: tuple[Param, ...] = (
           typical=(64, 4096), typical_text="256–2048"),
     Param("max_content_length", "int", 512, "Token cap for the answer/completion.", min=8, max=131072,
           typical=(16, 4096), typical_text="256–2048"),
-    Param("max_samples", "int", -1, "Rows loaded from the dataset; -1 loads all.", min=1, extra_allowed=(-1,),
+    Param("max_samples", "int", -1, "Rows loaded from the dataset; -1 loads all.", min=1, max=10**9, extra_allowed=(-1,),
           typical_text="1000, 5000"),
     Param("num_generations", "int", 4, "Samples per prompt (GRPO reward groups; sample outputs).", min=1, max=256,
           typical=(1, 16), typical_text="1–10"),
-    Param("max_grad_norm", "float", 1.0, "Gradient clipping norm.", min=0, min_exclusive=True,
+    Param("max_grad_norm", "float", 1.0, "Gradient clipping norm.", min=0, max=1e6, min_exclusive=True,
           typical=(0.1, 10), typical_text="0.5–5.0"),
-    Param("epochs", "int", 1, "Passes over the data; used only when max_steps is not set.", min=1,
+    Param("epochs", "int", 1, "Passes over the data; used only when max_steps is not set.", min=1, max=10000,
           typical=(1, 50), typical_text="1–50"),
-    Param("max_steps", "int", None, "Total optimizer steps; wins over epochs when set.", min=1, nullable=True,
+    Param("max_steps", "int", None, "Total optimizer steps; wins over epochs when set.", min=1, max=10**8, nullable=True,
           typical=(1, 100000), typical_text="100–50000"),
-    Param("batch_size", "int", 2, "Samples per device batch.", min=1, typical=(1, 64), typical_text="1–64"),
-    Param("grad_accum_steps", "int", 1, "Gradient accumulation steps.", min=1, typical=(1, 64), typical_text="1–16"),
+    Param("batch_size", "int", 2, "Samples per device batch.", min=1, max=65536, typical=(1, 64), typical_text="1–64"),
+    Param("grad_accum_steps", "int", 1, "Gradient accumulation steps.", min=1, max=65536, typical=(1, 64), typical_text="1–16"),
     Param("learning_rate", "float", 2e-4, "Initial learning rate.", min=0, max=1, min_exclusive=True,
           max_exclusive=True, typical=(1e-6, 1e-3), typical_text="1e-4, 5e-5, 2e-5"),
-    Param("warmup_steps", "int", None, "Warmup steps; wins over warmup_ratio when set.", min=0, nullable=True,
+    Param("warmup_steps", "int", None, "Warmup steps; wins over warmup_ratio when set.", min=0, max=10**8, nullable=True,
           typical=(0, 5000), typical_text="0–5000"),
     Param("warmup_ratio", "float", 0.03, "Fraction of steps used for warmup.", min=0, max=0.5,
           typical=(0, 0.2), typical_text="0.01–0.2"),
@@ -223,12 +233,22 @@ COMMON_PARAMS: tuple[Param, ...] = (
     Param("eval_steps", "int", None, "Evaluate every N steps; null evaluates four times per run, never more "
           "often than every 10 steps.", min=1, nullable=True),
     Param("num_sample_prompts", "int", 5, "Held-out prompts answered before and after training.", min=0, max=100),
-    Param("seed", "int", 42, "Random seed for data split, initialisation and sampling.", min=0),
-    Param("logging_steps", "int", 1, "Write a metrics row every N steps.", min=1),
-    Param("checkpoint_steps", "int", 50, "Save a resumable checkpoint every N steps.", min=1),
+    Param("sample_generations", "int", 1, "Answers per sample prompt: the greedy one, plus sampled ones above 1.",
+          min=1, max=16),
+    Param("eval_max_rows", "int", 100, "Held-out rows scored by the base and the tuned model (task metrics); "
+          "0 turns the evaluation off.", min=0, max=100000, typical=(0, 1000), typical_text="50–500"),
+    Param("seed", "int", 42, "Random seed for data split, initialisation and sampling.", min=0,
+          max=2**32 - 1),
+    Param("logging_steps", "int", 1, "Write a metrics row every N steps.", min=1, max=10**8),
+    Param("checkpoint_steps", "int", 50, "Save a resumable checkpoint every N steps.", min=1, max=10**8),
     Param("save_total_limit", "int", 2, "Checkpoints kept; older ones are deleted.", min=1, max=100),
-    Param("lora_alpha", "int", None, "LoRA alpha; null means 2 × lora_rank.", min=1, nullable=True),
+    Param("lora_alpha", "int", None, "LoRA alpha; null means 2 × lora_rank.", min=1, max=65536, nullable=True),
     Param("lora_dropout", "float", 0.05, "Dropout on the LoRA layers.", min=0, max=0.9, max_exclusive=False),
+    Param("num_gpus", "int", 1, "GPUs per node for this job (CPU processes on a machine without GPUs); more than 1 "
+          "trains data-parallel under torchrun and takes that many spooler slots.", min=1, max=64, typical=(1, 8),
+          typical_text="1, 2, 4, 8"),
+    Param("num_nodes", "int", 1, "Machines for this job; more than 1 needs the spooler's Slurm runner.", min=1,
+          max=1024, typical=(1, 16), typical_text="1–16"),
     Param("report_to", "str_list", ["none"], "Experiment trackers that also receive the run's metrics; TensorBoard "
           "writes to runs/<job_id>/tb/.", choices=TRACKER_CHOICES),
 )

@@ -139,6 +139,16 @@ def register_model(ws: Workspace, name: str, path: str | os.PathLike, lineage: d
     return atomic_write_json(ws.models / f"{name}.json", entry)
 
 
+def register_model_from_browser(ws: Workspace, name: str, path: str) -> Path:
+    """register_model for a path typed into the dashboard: only folders under the model roots (jobs.model_roots);
+    outside them the error is the same whether or not the folder exists."""
+    from .model_roots import outside_roots_message, under_model_roots
+    real = under_model_roots(ws, path)
+    if real is None:
+        raise RegistryError(outside_roots_message(ws))
+    return register_model(ws, name, real)
+
+
 def loading_problem(path: Path) -> str | None:
     """Whether transformers can read the folder's config and tokenizer (weights are read at training time)."""
     try:

@@ -281,14 +281,16 @@ def pending(ws: Workspace) -> list[dict]:
     out = []
     for p in sorted(d.glob("*.json")):
         ptr = read_json(p)
-        if isinstance(ptr, dict) and ptr.get("request_id") == p.stem:
+        # A pointer names its job by id; one that does not (a forged or broken file) is never followed.
+        if isinstance(ptr, dict) and ptr.get("request_id") == p.stem and is_job_id(ptr.get("job_id")):
             out.append(ptr)
     return out
 
 
 def taken(ws: Workspace) -> list[dict]:
     d = taken_dir(ws)
-    return [p for p in (read_json(f) for f in sorted(d.glob("*.json"))) if isinstance(p, dict)] if d.is_dir() else []
+    return [p for p in (read_json(f) for f in sorted(d.glob("*.json")))
+            if isinstance(p, dict) and is_job_id(p.get("job_id"))] if d.is_dir() else []
 
 
 def claim(ws: Workspace, request_id: str) -> bool:

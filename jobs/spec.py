@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import format_check, registry, trackers
+from .capacity import capacity_problems
+from .display_text import escape_invisible, name_problem
+from .job_ids import JOB_ID_FORM, is_job_id
 from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
 from .params import COMMON_PARAMS, MANAGED_KEYS, Param
 from .workspace import Workspace
@@ -28,7 +31,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        shown = json.dumps(self.value, ensure_ascii=False, default=str)
+        try:
+            shown = escape_invisible(json.dumps(self.value, ensure_ascii=False, default=str))
+        except ValueError:  # an integer with more digits than Python will print
+            shown = "(a number too large to show)"
         if len(shown) > 80:
             shown = shown[:77] + "..."
         return f"{self.field}: {self.message} (got {shown})"
@@ -155,8 +161,11 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     name = top.get("name")
     if name is None:
         name = f"{method_name or 'job'}-{top.get('dataset') or 'data'}"
-    if not isinstance(name, str) or not name.strip() or len(name) > 120 or re.search(r"[\x00-\x1f]", name):
-        err("name", name, "must be a non-empty string of at most 120 characters without control characters")
+    why = name_problem(name)
+    if why is None and not name.strip():
+        why = "must not be empty"
+    if why:
+        err("name", name, why)
 
     priority = top.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
@@ -165,8 +174,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         else:
             err("priority", priority, "must be an integer from -1000 to 1000 (higher runs sooner)")
     parent = top.get("parent_job")
-    if parent is not None and (not isinstance(parent, str) or not re.fullmatch(r"[A-Za-z0-9._\-]{1,80}", parent)):
-        err("parent_job", parent, "must be a job id")
+    if parent is not None and not is_job_id(parent):
+        err("parent_job", parent, f"must be a job id ({JOB_ID_FORM}) or null")
     notes = top.get("notes", "")
     if not isinstance(notes, str):
         err("notes", notes, "must be a string")
@@ -227,8 +236,16 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         warn("params.epochs", params.get("epochs"), "ignored: max_steps is set and wins over epochs")
     if params.get("warmup_steps") is not None and "warmup_ratio" in given and params.get("warmup_ratio") != 0.03:
         warn("params.warmup_ratio", params.get("warmup_ratio"), "ignored: warmup_steps is set and wins")
+    if check_refs and isinstance(msl, int):
+        context_warning(v, registry.list_models(ws).get(top.get("base_model") or ""), top.get("base_model"), msl)
+    if params.get("prompt_input_column") and params.get("prompt_input_column") == params.get("prompt_output_column"):
+        warn("params.prompt_output_column", params["prompt_output_column"],
+             "is the same column as prompt_input_column: the model would learn to repeat its prompt")
     for msg in trackers.problems(params.get("report_to")):
         err("params.report_to", params.get("report_to"), msg)
+    if check_refs:
+        for f, val, msg in capacity_problems(params, ws):
+            err(f, val, msg)
     ds_path = registry.list_datasets(ws).get(top.get("dataset")) if check_refs and isinstance(top.get("dataset"),
                                                                                               str) else None
     fmt = params.get("dataset_format")
@@ -275,6 +292,20 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         **({"group": group} if group is not None else {}),
     }
     return v
+
+
+def context_warning(v: Validation, model_path, model_name, msl: int) -> None:
+    """max_seq_length beyond the model's context: one warning naming the model's limit (instead of the generic
+    typical-range one), since positions past it were never trained and may not exist."""
+    if model_path is None:
+        return
+    ctx = registry.model_info(model_path).get("context_length")
+    if not isinstance(ctx, int) or isinstance(ctx, bool) or msl <= ctx:
+        return
+    v.warnings[:] = [w for w in v.warnings if w.field != "params.max_seq_length"]
+    v.warnings.append(Problem("params.max_seq_length", msl,
+                              f"longer than the context of model {model_name!r}, {ctx} tokens; sequences past "
+                              f"{ctx} tokens are cut or run past what the model was trained on (use ≤ {ctx})"))
 
 
 def load_and_validate(path, ws: Workspace) -> Validation:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -15,12 +14,15 @@ from typing import Any
 from filelock import FileLock
 
 from .atomic import atomic_write_json, read_json
+from .changes import bump, bump_run
+from .job_ids import JOB_ID_RE, is_job_id  # noqa: F401 - re-exported: older callers import them from here
 from .workspace import Workspace
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
-JOB_ID_RE = re.compile(r"\d{8}-\d{6}-\d{6}-[0-9a-f]{6}")
+
+QUEUE_FILE = "queue.json"  # in the workspace home, beside spooler.json
 
 # Trainer exit codes the spooler maps to a status.
 EXIT_OK = 0
@@ -38,10 +40,6 @@ def new_job_id(ts: float | None = None, salt: bytes | None = None) -> str:
     dt = datetime.fromtimestamp(ts, timezone.utc)
     tail = hashlib.sha256(salt).hexdigest()[:6] if salt is not None else secrets.token_hex(3)
     return f"{dt:%Y%m%d-%H%M%S}-{dt.microsecond:06d}-{tail}"
-
-
-def is_job_id(s: str) -> bool:
-    return bool(JOB_ID_RE.fullmatch(s or ""))
 
 
 def _lock(run_dir: Path) -> FileLock:
@@ -76,6 +74,7 @@ def update_state(run_dir: Path, expect: tuple | None = None, guard=None, **chang
         state.update(changes)
         state["updated_at"] = now_iso()
         atomic_write_json(run_dir / "state.json", state)
+        bump_run(run_dir)
         return state
 
 
@@ -98,41 +97,81 @@ def create_run(ws: Workspace, job_id: str, spec: dict, **state: Any) -> bool:
             os.rename(tmp, final)
         except OSError:  # another daemon made it first
             return False
+        bump(ws.home)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return True
 
 
-def list_run_dirs(ws: Workspace) -> list[Path]:
-    if not ws.runs.is_dir():
+def _job_entries(ws: Workspace) -> list[os.DirEntry]:
+    """Job folders only: no symlinks, no hidden or foreign names."""
+    try:
+        with os.scandir(ws.runs) as it:
+            return [e for e in it if is_job_id(e.name) and e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
         return []
-    return sorted((p for p in ws.runs.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
 
 
-def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
-    """Queued job ids in the order they will run: priority first, then submission time.
+def list_run_dirs(ws: Workspace) -> list[Path]:
+    """Every run folder, newest id first."""
+    return [ws.runs / name for name in sorted((e.name for e in _job_entries(ws)), reverse=True)]
 
-    With `cache` (a dict kept by the caller), a state.json is re-read only when its mtime or size changed.
+
+def scan_jobs(ws: Workspace, cache: dict | None = None) -> dict[str, tuple]:
+    """job id -> (status, priority, acceptance time) for every run folder.
+
+    With `cache` (a dict kept by the caller) a state.json is re-read only when its mtime or size changed, so a pass
+    over 10,000 runs costs one stat each; the daemon's queue and its recovery pass share one cache.
     """
     cache = {} if cache is None else cache
-    queued = []
-    for d in list_run_dirs(ws):
+    out = {}
+    for e in _job_entries(ws):
         try:
-            s = os.stat(d / "state.json")
+            s = os.stat(os.path.join(e.path, "state.json"))
         except OSError:
             continue
         sig = (s.st_mtime_ns, s.st_size)
-        hit = cache.get(d.name)
+        hit = cache.get(e.name)
         if hit is None or hit[0] != sig:
-            from .steer import effective_priority  # a steered priority in state.json wins over the spec's
-            state = read_state(d) or {}
-            status = state.get("status")
-            priority = effective_priority(read_spec(d), state) if status == "queued" else 0
-            hit = cache[d.name] = (sig, status, priority)
-        if hit[1] == "queued":
-            queued.append((-hit[2], d.name))
-    return [job for _, job in sorted(queued)]
+            d = Path(e.path)
+            st = read_state(d) or {}
+            status = st.get("status")
+            priority, accepted = 0, ""
+            if status == "queued":
+                from .steer import effective_priority  # a steered priority in state.json wins over the spec's
+                priority = effective_priority(read_spec(d), st)
+                priority = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
+                accepted = st.get("created_at") if isinstance(st.get("created_at"), str) else ""
+            hit = cache[e.name] = (sig, status, priority, accepted)
+        out[e.name] = hit[1:]
+    for gone in set(cache) - set(out):
+        del cache[gone]
+    return out
+
+
+def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
+    """Queued job ids in the order they will run: priority first, then acceptance time (created_at), then id.
+
+    Acceptance time, not the id: an id comes from a file name or another host's clock, so it cannot jump the queue.
+    """
+    queued = [(-priority, accepted, job) for job, (status, priority, accepted) in scan_jobs(ws, cache).items()
+              if status == "queued"]
+    return [job for *_, job in sorted(queued)]
+
+
+def write_queue_snapshot(ws: Workspace, order: list[str]) -> None:
+    """queue.json: the queue as the daemon sees it, so readers get positions without a write per job."""
+    atomic_write_json(ws.home / QUEUE_FILE, {"updated_at": now_iso(), "order": order})
+
+
+def queue_positions(ws: Workspace) -> dict[str, int]:
+    """Job id -> 1-based place in the queue, from queue.json (computed from the run folders when it is missing)."""
+    snap = read_json(ws.home / QUEUE_FILE)
+    order = snap.get("order") if isinstance(snap, dict) else None
+    if not isinstance(order, list):
+        order = queue_order(ws)
+    return {job: i for i, job in enumerate((j for j in order if isinstance(j, str)), 1)}
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -146,12 +185,12 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def cancel_job(ws: Workspace, job_id: str) -> str:
     """Cancel a queued job at once; ask the spooler to stop a running one. Returns what happened."""
-    run_dir = ws.run_dir(job_id)
+    run_dir = ws.existing_run(job_id)
     st = read_state(run_dir)
     if st is None:
         raise KeyError(f"no job {job_id!r}")
     if update_state(run_dir, expect=("queued",), status="cancelled", finished_at=now_iso(),
-                    error="cancelled before it started", queue_position=None):
+                    error="cancelled before it started"):
         return "cancelled"
     if (read_state(run_dir) or {}).get("status") == "running":
         atomic_write_json(run_dir / "cancel", {"requested_at": now_iso(), "host": socket.gethostname()})
@@ -161,7 +200,7 @@ def cancel_job(ws: Workspace, job_id: str) -> str:
 
 def retry_job(ws: Workspace, job_id: str) -> dict:
     """Requeue a failed or cancelled job; it resumes from its newest checkpoint when there is one."""
-    run_dir = ws.run_dir(job_id)
+    run_dir = ws.existing_run(job_id)
     st = read_state(run_dir)
     if st is None:
         raise KeyError(f"no job {job_id!r}")
@@ -177,10 +216,8 @@ def retry_job(ws: Workspace, job_id: str) -> dict:
 
 
 def delete_job(ws: Workspace, job_id: str) -> None:
-    run_dir = ws.run_dir(job_id)
+    run_dir = ws.existing_run(job_id)
     st = read_state(run_dir)
-    if not run_dir.is_dir():
-        raise KeyError(f"no job {job_id!r}")
     if st and st.get("status") == "running":
         raise ValueError(f"job {job_id} is running; cancel it first, then delete it")
     with _lock(run_dir):
@@ -190,4 +227,5 @@ def delete_job(ws: Workspace, job_id: str) -> None:
             atomic_write_json(run_dir / "state.json", st)
     trash = ws.runs / f".trash-{job_id}-{secrets.token_hex(3)}"
     os.rename(run_dir, trash)
+    bump(ws.home)
     shutil.rmtree(trash, ignore_errors=True)

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .job_ids import existing_run, run_path
+
 ENV_HOME = "TUNEDECK_HOME"
 
 
@@ -62,7 +64,12 @@ class Workspace:
         return self.home / "spooler.json"
 
     def run_dir(self, job_id: str) -> Path:
-        return self.runs / job_id
+        """runs/<job_id>; a value that is not a job id raises jobs.job_ids.BadJobId (a ValueError)."""
+        return run_path(self.runs, job_id)
+
+    def existing_run(self, job_id: str) -> Path:
+        """The folder of an existing job; BadJobId for a non-id, KeyError when there is no such job."""
+        return existing_run(self.runs, job_id)
 
     def ensure(self) -> "Workspace":
         for d in (self.spool_tmp, self.incoming, self.rejected, self.runs,

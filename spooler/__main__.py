@@ -56,10 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grace", type=float, default=30.0, help="seconds between stop request, SIGTERM and SIGKILL on cancel")
     ap.add_argument("--auto-resume", action="store_true", help="requeue jobs interrupted by a crash, to resume")
     ap.add_argument("--stop-jobs", action="store_true", help="on shutdown, stop running jobs instead of leaving them")
+    ap.add_argument("--sweep-every", type=float, default=60.0,
+                    help="seconds between sweeps for temp files and half-built run folders left by a crash")
+    ap.add_argument("--sweep-age", type=float, default=600.0, help="age in seconds at which such leftovers are removed")
     ap.add_argument("--trainer-cmd", help="command that runs one job (default: python -m trainer)")
     ap.add_argument("--try-idle", type=float, default=180.0, help="seconds a warm try worker waits before exiting")
     ap.add_argument("--runner", default="local", choices=RUNNERS,
-                    help="where jobs run: local (default) processes on this machine")
+                    help="where jobs run: local (default) processes on this machine, or slurm (sbatch)")
+    ap.add_argument("--partition", help="slurm: the partition to submit to")
+    ap.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                    help="slurm: one more sbatch argument, e.g. --sbatch-arg=--time=2:00:00 (repeatable)")
     args = ap.parse_args(argv)
     if args.slots < 1:
         ap.error(f"--slots must be ≥ 1 (got {args.slots})")
@@ -68,14 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     from .daemon import Daemon, Options
     opts = Options(slots=args.slots, poll=args.poll, rescan=args.rescan, settle=args.settle, grace=args.grace,
                    auto_resume=args.auto_resume, stop_jobs=args.stop_jobs, runner=args.runner,
-                   try_idle=args.try_idle)
+                   try_idle=args.try_idle, sweep_every=args.sweep_every, sweep_age=args.sweep_age)
     if args.gpus is not None:
         opts.gpus = [g.strip() for g in args.gpus.split(",") if g.strip()]
     elif args.slots and not _has_gpu():
         opts.gpus = []
     if args.trainer_cmd:
         opts.trainer_cmd = args.trainer_cmd.split()
-    Daemon(Workspace.at(args.home), opts).run()
+    opts.partition, opts.sbatch_args = args.partition, args.sbatch_arg
+    try:
+        daemon = Daemon(Workspace.at(args.home), opts)
+    except RuntimeError as e:  # e.g. --runner slurm without Slurm's commands
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    daemon.run()
     return 0
 
 

@@ -1,12 +1,15 @@
 """The daemon loop: pickup, schedule queued jobs onto slots, watch running ones, handle cancel."""
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 from watchdog.events import FileSystemEventHandler
@@ -14,12 +17,14 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from jobs.atomic import atomic_write_json, read_json
-from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, list_run_dirs, now_iso, queue_order, read_spec, read_state,
-                        update_state)
+from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
+from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, now_iso, queue_order, read_spec, read_state, scan_jobs,
+                        update_state, write_queue_snapshot)
 from jobs.steer import runnable
 from jobs.workspace import Workspace
 
 from . import procs, steering
+from .leftovers import sweep_leftovers
 from .notify import Notifier
 from .pickup import Pickup
 from .runners import STARTING, Handle, make_runner
@@ -45,6 +50,27 @@ class Options:
     try_idle: float = 180.0                     # seconds a warm try worker waits for the next prompt
     tick: float = 0.25
     runner: str = "local"
+    partition: str | None = None                # slurm: sbatch --partition
+    sbatch_args: list[str] = field(default_factory=list)  # slurm: extra sbatch arguments, as given
+    sweep_every: float = 60.0     # how often leftovers of a crash are looked for
+    sweep_age: float = 600.0      # how old a temp file or half-built folder must be to count as left over
+
+
+NO_SPACE_REASON = f"{NO_SPACE}: the trainer could not write; free some space, then retry"
+
+
+def died_of_full_disk(run_dir: Path, below: int = 1 << 20) -> bool:
+    """Whether a trainer that died without writing its outcome most likely died of a full disk: the disk is still
+    (nearly) full, or the end of its train.log says so."""
+    try:
+        if free_bytes(run_dir) < below:
+            return True
+        with open(run_dir / "train.log", "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 8192))
+            tail = fh.read().decode("utf-8", "replace")
+        return "No space left on device" in tail or NO_SPACE in tail
+    except OSError:
+        return False
 
 
 class _Wake(FileSystemEventHandler):
@@ -64,13 +90,23 @@ class Daemon:
         me = psutil.Process()
         self.ident = {"daemon_pid": me.pid, "daemon_create_time": me.create_time(), "daemon_host": self.host}
         gpus = opts.gpus if opts.gpus is not None else procs.detect_gpus()
-        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
-        self.running: dict[str, Handle] = {}
         self.runner = make_runner(opts.runner, opts)
+        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
+        if self.runner.queues_itself:
+            self.slot_gpus = []  # the cluster's scheduler owns the GPUs
+        self.running: dict[str, Handle] = {}
+        self._needs: dict[str, int] = {}
+        # Ended, status not written yet (a full disk): job id -> [handle, exit code, whether a write hit ENOSPC]
+        self._unfinished: dict[str, list] = {}
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.pickup = Pickup(ws, settle=opts.settle)
-        self.positions: dict[str, int] = {}
+        self._order: list[str] = []            # the queue as last read; _head is the next one to try
+        self._order_at, self._order_dirty, self._head = 0.0, True, 0
+        self._scan_cost = 0.0                  # seconds the last full read of the queue took
+        self._kept: list[str] = []              # tried but still queued (held), so still in queue.json
+        self._snapshot: list[str] | None = None
+        self._snapshot_at = 0.0
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
@@ -86,9 +122,8 @@ class Daemon:
                  len(self.slot_gpus),
                  ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
         self._safely(self.recover)
-        self._safely(self.sweep_leftovers)
         self.notifier.start()
-        last_scan = last_pass = last_recover = 0.0
+        last_scan = last_pass = last_recover = last_sweep = 0.0
         try:
             while not self.stopping.is_set():
                 woke = self.wake.wait(self.opts.tick)
@@ -97,6 +132,7 @@ class Daemon:
                 new = []
                 if woke or now - last_scan >= self.opts.rescan or self.pickup.pending:
                     new = self.pickup.scan()
+                    self._order_dirty = self._order_dirty or bool(new)
                     if now - last_scan >= self.opts.rescan:
                         last_scan = now
                 # A full pass reads every state.json: do it on news, else about once a second.
@@ -106,9 +142,12 @@ class Daemon:
                     last_pass = now
                 else:
                     self.step(light=True)
-                if now - last_recover >= 10.0:  # another daemon may have died holding jobs
+                if now - last_recover >= max(10.0, 20 * self._scan_cost):  # another daemon may have died holding jobs
                     last_recover = now
                     self._safely(self.recover)
+                if now - last_sweep >= self.opts.sweep_every:  # the first pass runs at start
+                    last_sweep = now
+                    self._safely(self.sweep_leftovers)
         finally:
             if observer is not None:
                 observer.stop()
@@ -155,8 +194,9 @@ class Daemon:
 
     # ------------------------------------------------------------ one pass
     def step(self, light: bool = False) -> None:
-        fns = (self.reap, self.handle_cancels, self.heartbeat) if light else \
-            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.heartbeat)
+        fns = (self.reap, self.handle_cancels, self.refresh, self.heartbeat, self.snapshot_queue) if light else \
+            (self.reap, self.handle_cancels, self.apply_steering, self.usemodel.step, self.schedule, self.refresh,
+             self.heartbeat)
         for fn in fns:
             self._safely(fn)
 
@@ -170,28 +210,34 @@ class Daemon:
         except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
             log.exception("%s failed", fn.__name__)
 
-    def sweep_leftovers(self, min_age: float = 600.0) -> None:
-        """Half-built or half-deleted run folders left by a crash (hidden, so never listed as jobs)."""
-        import shutil
-        now = time.time()
-        for d in self.ws.runs.glob(".*"):
-            try:
-                if d.is_dir() and d.name.startswith((".new-", ".trash-")) and now - d.stat().st_mtime > min_age:
-                    shutil.rmtree(d, ignore_errors=True)
-            except OSError:
-                pass
+    def sweep_leftovers(self, min_age: float | None = None) -> None:
+        """Leftovers of a kill -9, removed once they are older than `min_age` (never touched by a live writer
+        that long): half-built or half-deleted run folders (hidden, so never listed as jobs) and the temp files
+        of atomic writes (.state.json.*.tmp and the like) in run folders, the spool and the workspace home."""
+        removed = sweep_leftovers(self.ws, self.opts.sweep_age if min_age is None else min_age)
+        if removed:
+            log.info("removed %d leftover temp file(s) or folder(s) older than %.0f s", removed,
+                     self.opts.sweep_age if min_age is None else min_age)
 
     def heartbeat(self, stopped: bool = False) -> None:
         slots = [r.job_id for r in self.running.values()]
         if not stopped and time.time() - self._hb[0] < 2.0 and slots == self._hb[1]:
             return
         self._hb = (time.time(), slots)
-        atomic_write_json(self.ws.spooler_heartbeat, {
+        beat = {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
+            "runner": self.runner.name,
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None)}
                       for i, g in enumerate(self.slot_gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
-        })
+        }
+        try:
+            atomic_write_json(self.ws.spooler_heartbeat, beat)
+        except OSError as e:  # a full disk: stay visibly alive by rewriting the heartbeat in place
+            if not is_no_space(e):
+                raise
+            beat["problem"] = NO_SPACE
+            rewrite_in_place(self.ws.spooler_heartbeat, json.dumps(beat).encode())
         now = time.time()
         for r in self.running.values():  # the job's own heartbeat, at most every 5 s
             if now - r.beat_at >= 5:
@@ -202,47 +248,93 @@ class Daemon:
         busy = {s for r in self.running.values() for s in r.slots} | self.usemodel.busy_slots()
         return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
+    def refresh(self) -> None:
+        """Backend facts (Slurm's state, pending reason, node list) into state.json when they change."""
+        for r in list(self.running.values()):
+            facts = self.runner.refresh(r)
+            if facts:
+                update_state(r.run_dir, expect=("running",), **facts)
+
+    def need(self, job_id: str) -> int:
+        """Slots a job takes: its num_gpus (one torchrun process per slot)."""
+        if job_id not in self._needs:
+            params = (read_spec(self.ws.run_dir(job_id)) or {}).get("params") or {}
+            self._needs[job_id] = max(1, int(params.get("num_gpus") or 1))
+        return self._needs[job_id]
+
     def schedule(self) -> None:
-        order = []
-        for job_id in queue_order(self.ws, self._queue_cache):
+        """Start queued jobs on free slots, in queue order. The queue is re-read from the run folders when new jobs
+        arrived or every rescan interval, not per start, so a start costs O(1) writes however long the queue is; a
+        stale entry is harmless because the claim checks the job's current status under its lock.
+
+        A job with num_gpus = k needs k free slots. The first runnable job that does not fit waits at the head, and
+        nothing behind it overtakes it, so a multi-slot job is never starved by a stream of small ones. A runner
+        that queues jobs itself (Slurm) gets every job at once."""
+        now = time.monotonic()
+        if self._order_dirty or now - self._order_at >= max(self.opts.rescan, 10 * self._scan_cost):
+            self._order = queue_order(self.ws, self._queue_cache)
+            # A re-read costs one stat per run: with 10,000 runs, keep it to about a tenth of the daemon's time.
+            self._scan_cost = time.monotonic() - now
+            self._order_at, self._order_dirty, self._head, self._kept = time.monotonic(), False, 0, []
+        free = self.free_slots()
+        while self._head < len(self._order) and (free or self.runner.queues_itself):
+            job_id = self._order[self._head]
             run_dir = self.ws.run_dir(job_id)
             if (run_dir / "cancel").exists() and update_state(
                     run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
-                    finished_at=now_iso(), queue_position=None):
+                    finished_at=now_iso()):
+                self._head += 1
                 continue
-            order.append(job_id)
-        started: set[str] = set()  # a held job is skipped by start() and keeps its place in the queue
-        for slot in self.free_slots():
-            job_id = next((j for j in order if j not in started and self.start(j, slot)), None)
-            if job_id is None:
-                break
-            started.add(job_id)
-        order = [j for j in order if j not in started]
-        positions = {j: i + 1 for i, j in enumerate(order)}
-        for job_id, pos in positions.items():
-            if self.positions.get(job_id) != pos:
-                update_state(self.ws.run_dir(job_id), expect=("queued",), queue_position=pos)
-        self.positions = positions
+            k = 0 if self.runner.queues_itself else self.need(job_id)
+            if k > len(self.slot_gpus):
+                self._head += 1
+                update_state(run_dir, expect=("queued",), status="failed", finished_at=now_iso(),
+                             error=f"num_gpus={k} but this spooler has only {len(self.slot_gpus)} slot(s); "
+                                   "retry it on a spooler with more")
+                continue
+            if k > len(free):
+                st = read_state(run_dir) or {}
+                if st.get("status") == "queued" and runnable(st):
+                    break  # it waits for k free slots, and so does every job behind it
+            elif self.start(job_id, free[:k]):
+                self._head += 1
+                free = free[k:]
+                continue
+            self._head += 1
+            if (read_state(run_dir) or {}).get("status") == "queued":
+                self._kept.append(job_id)  # held: it keeps its place in the queue
+        self.snapshot_queue()
 
-    def start(self, job_id: str, slot: int) -> bool:
+    def snapshot_queue(self, every: float = 0.5) -> None:
+        """queue.json for readers (positions), written when the queue changed, at most every `every` seconds."""
+        waiting = self._kept + self._order[self._head:]
+        if waiting == self._snapshot or time.monotonic() - self._snapshot_at < every:
+            return
+        write_queue_snapshot(self.ws, waiting)
+        self._snapshot, self._snapshot_at = waiting, time.monotonic()
+
+    def start(self, job_id: str, slots: list[int]) -> bool:
         run_dir = self.ws.run_dir(job_id)
-        gpu = self.slot_gpus[slot]
+        spec = read_spec(run_dir) or {}
+        gpus = [self.slot_gpus[s] for s in slots]
+        gpu = ",".join(g for g in gpus if g is not None) or None
         claimed = update_state(run_dir, expect=("queued",), guard=runnable, status="running", host=self.host,
-                               slot=slot, gpu=gpu, started_at=now_iso(), pid=None, pid_create_time=None,
-                               queue_position=None, **self.ident)
+                               slot=slots[0] if slots else None, slots=slots, gpu=gpu, started_at=now_iso(),
+                               pid=None, pid_create_time=None, runner=self.runner.name, **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
         for f in ("stop", "cancel", "outcome.json", "trainer.json"):
             (run_dir / f).unlink(missing_ok=True)
         try:
-            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), [gpu], read_spec(run_dir) or {})
-        except (OSError, RuntimeError) as e:
+            h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), gpus, spec)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
             update_state(run_dir, status="failed", error=f"could not start the trainer: {e}", finished_at=now_iso())
             return False
-        h.slots = [slot]
+        h.slots = list(slots)
         update_state(run_dir, **fields)
         self.running[job_id] = h
-        log.info("started %s on slot %d (%s), %s, attempt %s%s", job_id, slot, gpu or "cpu",
+        where = f"slot(s) {','.join(map(str, slots))} ({gpu or 'cpu'})" if slots else self.runner.name
+        log.info("started %s on %s, %s, attempt %s%s", job_id, where,
                  f"pid {h.pid}" if h.pid else f"{self.runner.name} job {h.external_id}",
                  claimed.get("attempt"), ", resuming" if claimed.get("resume") else "")
         return True
@@ -253,12 +345,25 @@ class Daemon:
             if not finished:
                 continue
             del self.running[job_id]
-            self.finish(r, code)
+            self._unfinished[job_id] = [r, code, False]
+        for job_id, entry in list(self._unfinished.items()):
+            r, code, no_space = entry
+            try:
+                self.finish(r, code, no_space)
+            except OSError as e:
+                if not is_no_space(e):
+                    raise
+                if not no_space:  # once per job: the log may be on the same full disk
+                    entry[2] = True
+                    log.error("%s ended but its status cannot be written (%s); retrying until there is space",
+                              job_id, NO_SPACE)
+                continue
+            del self._unfinished[job_id]
 
-    def finish(self, r: Running, code: int | None) -> None:
+    def finish(self, r: Running, code: int | None, no_space: bool = False) -> None:
         outcome = read_json(r.run_dir / "outcome.json") or {}
-        if code is None:
-            code = outcome.get("exit_code")
+        if (code is None or code >= 0) and isinstance(outcome.get("exit_code"), int):
+            code = outcome["exit_code"]  # the trainer's own word wins (torchrun and Slurm report no exit code of theirs)
         if code == EXIT_BUSY:
             log.warning("%s: another trainer already runs it; leaving it to that one", r.job_id)
             return
@@ -272,8 +377,10 @@ class Daemon:
             status, error = "failed", f"trainer was killed by {name}; retry resumes from the last checkpoint"
         elif outcome.get("error"):
             status, error = "failed", outcome["error"]
+        elif code == EXIT_NO_SPACE or no_space or died_of_full_disk(r.run_dir):
+            status, error = "failed", NO_SPACE_REASON
         elif code is None:
-            status, error = "failed", "trainer died without a result; see train.log"
+            status, error = "failed", f"{r.ended or 'trainer died'} without a result; see train.log"
         else:
             status, error = "failed", f"trainer exited with code {code}; see train.log"
         if cancelled and status == "failed" and code is None:
@@ -297,10 +404,13 @@ class Daemon:
     # ------------------------------------------------------------ restart
     def recover(self) -> None:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
-        for run_dir in list_run_dirs(self.ws):
+        # Only runs whose status is "running" are read in full; the rest cost a stat (the queue's cache).
+        running = sorted((j for j, (status, *_) in scan_jobs(self.ws, self._queue_cache).items()
+                          if status == "running"), reverse=True)
+        for run_dir in (self.ws.run_dir(j) for j in running):
             st = read_state(run_dir)
-            if run_dir.name in self.running or not st or st.get("status") != "running" \
-                    or not self.runner.owns(st, self.host):
+            if run_dir.name in self.running or run_dir.name in self._unfinished or not st \
+                    or st.get("status") != "running" or not self.runner.owns(st, self.host):
                 continue
             if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
                                                                                  st.get("daemon_create_time")):
@@ -311,8 +421,10 @@ class Daemon:
                 continue  # a trainer is starting up; the next pass sees it
             if h is not None:
                 if not self.runner.queues_itself:
-                    slot = st.get("slot") if st.get("slot") in self.free_slots() else self._spare_slot()
-                    h.slots = [slot]
+                    want = st.get("slots") or ([st["slot"]] if st.get("slot") is not None else [])
+                    free, n = self.free_slots(), max(1, len(want))
+                    h.slots = want if want and all(s in free for s in want) else free[:n] if len(free) >= n \
+                        else [len(self.slot_gpus) + len(self.running) + i for i in range(n)]  # over capacity
                 self.running[job_id] = h
                 update_state(run_dir, **self.ident)
                 log.info("re-adopted %s (%s)", job_id, f"pid {h.pid}" if h.pid else
@@ -328,10 +440,7 @@ class Daemon:
                              attempt=int(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
                 log.info("requeued %s to resume after the spooler stopped", job_id)
             else:
-                update_state(run_dir, expect=("running",), status="failed", error="interrupted: spooler stopped",
-                             finished_at=now_iso())
-                log.info("%s failed: interrupted: spooler stopped", job_id)
+                why = NO_SPACE_REASON if died_of_full_disk(run_dir) else "interrupted: spooler stopped"
+                update_state(run_dir, expect=("running",), status="failed", error=why, finished_at=now_iso())
+                log.info("%s failed: %s", job_id, why)
 
-    def _spare_slot(self) -> int:
-        free = self.free_slots()
-        return free[0] if free else len(self.slot_gpus) + len(self.running)

@@ -6,23 +6,63 @@ and content, so a crash between "run created" and "file removed" never queues it
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import re
 import stat
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from jobs import registry
 from jobs.atomic import atomic_write_text
+from jobs.display_text import escape_invisible
 from jobs.spec import MAX_SPEC_BYTES
+from jobs.state import create_run, is_job_id, new_job_id, read_spec, read_state
 from jobs.sweep import expand, group_id_for_file
-from jobs.state import create_run, is_job_id, new_job_id, read_spec
 from jobs.workspace import Workspace
 
 log = logging.getLogger("tunedeck.spooler")
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,150}")
-IGNORED_SUFFIXES = (".tmp", ".part", ".swp", "~")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
+# Names that editors, browsers and rsync use while a file is still being written; they get their settle time
+# (the final rename may still come), then are rejected with a reason.
+IN_FLIGHT_SUFFIXES = (".tmp", ".part", ".partial", ".swp", ".crdownload", "~")
+# A file named after a job id keeps that id only when the id's time is close to the file's arrival (ctime, which a
+# writer cannot set), so a name cannot pick an id that sorts before jobs submitted earlier.
+ID_BEFORE_ARRIVAL = 600.0
+ID_AFTER_ARRIVAL = 60.0
+# Derived names in rejected/ stay well under the 255-byte name limit, with room for ".error.txt" and a temp suffix.
+MAX_DERIVED_NAME = 120
+OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def in_flight_name(name: str) -> bool:
+    return name.startswith(".") or name.endswith(IN_FLIGHT_SUFFIXES)
+
+
+def short_name(name: str, limit: int = MAX_DERIVED_NAME) -> str:
+    """A safe file name for `name`: odd characters replaced, and a long tail replaced by a hash of the whole name."""
+    safe = re.sub(r"[^A-Za-z0-9._\-]", "_", name).lstrip(".") or "unnamed"
+    if len(safe) <= limit:
+        return safe
+    return f"{safe[:limit - 17]}-{hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
+
+
+def _id_time(job_id: str) -> float | None:
+    try:
+        dt = datetime.strptime(job_id[:22], "%Y%m%d-%H%M%S-%f").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return dt.timestamp()
+
+
+def _arrival(entry: os.DirEntry) -> int:
+    try:
+        return entry.stat(follow_symlinks=False).st_ctime_ns
+    except OSError:
+        return 0
 
 
 class Pickup:
@@ -30,14 +70,16 @@ class Pickup:
         self.ws = ws
         self.settle = settle
         self.pending: dict[str, tuple] = {}   # name -> (size, mtime_ns, stable_since)
+        self.failed: set[str] = set()          # names whose processing raised; logged once
         self.accepted = 0
         self.rejected = 0
 
     def scan(self) -> list[str]:
-        """Process every entry in incoming/ once. Returns the ids of newly queued jobs."""
+        """Process every entry in incoming/ once, in order of arrival. Returns the ids of newly queued jobs."""
         new = []
         try:
-            entries = sorted(os.scandir(self.ws.incoming), key=lambda e: e.name)
+            with os.scandir(self.ws.incoming) as it:
+                entries = sorted(it, key=lambda e: (_arrival(e), e.name))
         except FileNotFoundError:
             self.ws.ensure()
             return new
@@ -47,23 +89,30 @@ class Pickup:
             try:
                 job = self._one(entry)
             except Exception as e:  # noqa: BLE001 - one bad file must never stop the daemon
-                log.exception("could not process %r: %s", entry.name, e)
-                job = self._reject_safely(Path(entry.path), f"could not be processed: {type(e).__name__}: {e}")
+                if entry.name not in self.failed:  # one traceback per file, not one per rescan
+                    self.failed.add(entry.name)
+                    log.exception("could not process %s: %s", escape_invisible(repr(entry.name)), e)
+                job = self._reject_safely(Path(entry.path), f"could not be processed: {type(e).__name__}")
             if job:
                 new.extend(job if isinstance(job, list) else [job])
         for gone in set(self.pending) - seen:
             self.pending.pop(gone, None)
+        self.failed &= seen
         return new
 
     def _one(self, entry: os.DirEntry) -> str | list[str] | None:
         name = entry.name
-        if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
-            return None  # an editor's or copier's temp file; it gets renamed when done
         path = Path(entry.path)
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return None
+        if in_flight_name(name):
+            if not self._settled(name, st):
+                return None  # an editor's or copier's file in flight; the final rename may still come
+            what = "hidden" if name.startswith(".") else "temporary-looking"
+            return self._reject(path, f"a {what} file name is not a spec: name the file <something>.json, "
+                                      "without a leading '.' (files in flight are left alone while they change)")
         if stat.S_ISLNK(st.st_mode):
             return self._reject(path, "symlinks are not accepted; copy the spec file into incoming/ instead")
         if stat.S_ISDIR(st.st_mode):
@@ -76,17 +125,14 @@ class Pickup:
             return self._reject(path, why)
         if st.st_size > MAX_SPEC_BYTES:
             return self._reject(path, f"the file is {st.st_size} bytes; a spec may be at most 1 MiB")
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_SPEC_BYTES + 1)
-        except PermissionError:
-            return self._reject(path, "the file cannot be read (permission denied)")
-        except FileNotFoundError:
+        got = self._read(path)
+        if got is None:
             return None
-        except OSError as e:
-            return self._reject(path, f"the file cannot be read ({e.strerror})")
+        if isinstance(got, str):
+            return self._reject(path, got)
+        data, st = got
         x = expand(data, self.ws, group_id=group_id_for_file(path.stem, path.name.encode() + b"\0" + data,
-                                                             st.st_mtime))
+                                                             st.st_ctime))
         v = x.as_validation()
         parse_error = v.errors and v.errors[0].field == "spec" and v.spec is None and (
             not data.strip() or "not valid JSON" in v.errors[0].message)
@@ -96,10 +142,54 @@ class Pickup:
         if not data.strip():
             return self._reject(path, "the file is empty")
         if not v.ok:
+            if st.st_uid != os.geteuid():  # quote nothing from a file someone else owns
+                return self._reject(path, f"the spec has {len(v.errors)} problem(s); they are not quoted because "
+                                          "the file belongs to another user: check it with python -m jobs validate")
             return self._reject(path, "\n".join(str(p) for p in v.errors))
         if "group" in x.specs[0]:
             return self._accept_group(path, x.specs)
         return self._accept(path, data, st, v.spec)
+
+    def _read(self, path: Path) -> tuple[bytes, os.stat_result] | str | None:
+        """(content, fstat) of a regular file linked once; a reason string to reject it; None when it is gone.
+
+        O_NONBLOCK and O_NOFOLLOW: a FIFO or symlink swapped in after the lstat can neither block nor redirect the
+        open, and the descriptor's own fstat decides what was opened.
+        """
+        try:
+            fd = os.open(path, OPEN_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return "symlinks are not accepted; copy the spec file into incoming/ instead"
+            if e.errno in (errno.EACCES, errno.EPERM):
+                return "the file cannot be read (permission denied)"
+            return f"the file cannot be read ({e.strerror})"
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return "not a regular file"
+            if st.st_nlink == 0:  # another daemon accepted it and unlinked it while we opened it
+                return None
+            if st.st_nlink > 1:  # a hard link may be someone's private file: never read or quote it
+                return (f"the file has {st.st_nlink} hard links; hard links are not accepted, "
+                        "copy the spec into incoming/ instead")
+            if st.st_size > MAX_SPEC_BYTES:
+                return f"the file is {st.st_size} bytes; a spec may be at most 1 MiB"
+            chunks, size = [], 0
+            while size <= MAX_SPEC_BYTES:
+                try:
+                    chunk = os.read(fd, MAX_SPEC_BYTES + 1 - size)
+                except BlockingIOError:
+                    return "not a regular file"
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks), st
+        finally:
+            os.close(fd)
 
     def _settled(self, name: str, st: os.stat_result) -> bool:
         key = (st.st_size, st.st_mtime_ns)
@@ -110,26 +200,46 @@ class Pickup:
             return False
         return now - prev[2] >= self.settle
 
-    def _accept(self, path: Path, data: bytes, st: os.stat_result, spec: dict) -> str | None:
+    def _job_id(self, path: Path, data: bytes, st: os.stat_result) -> str:
+        """The file's own name when it is a job id from about the time the file arrived (how `submit` names
+        files); otherwise derived from the arrival time (ctime), name and content, the same after a crash."""
         stem = path.stem
-        job_id = stem if is_job_id(stem) else new_job_id(st.st_mtime, salt=path.name.encode() + b"\0" + data)
-        ds = registry.list_datasets(self.ws).get(spec["dataset"])
-        sha = registry.dataset_info(ds)["sha256"] if ds else None
-        made = create_run(self.ws, job_id, spec, source_file=path.name, dataset_sha256=sha)
+        if is_job_id(stem):
+            t = _id_time(stem)
+            arrived = st.st_ctime
+            if t is not None and arrived - ID_BEFORE_ARRIVAL <= t <= arrived + ID_AFTER_ARRIVAL:
+                return stem
+        return new_job_id(st.st_ctime, salt=path.name.encode() + b"\0" + data)
+
+    def _accept(self, path: Path, data: bytes, st: os.stat_result, spec: dict) -> str | None:
+        source = {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+        named = path.stem if is_job_id(path.stem) and os.path.isdir(self.ws.run_dir(path.stem)) else None
+        job_id = named or self._job_id(path, data, st)
+        made = False
+        if named is None:
+            ds = registry.list_datasets(self.ws).get(spec["dataset"])
+            sha = registry.dataset_info(ds)["sha256"] if ds else None
+            made = create_run(self.ws, job_id, spec, source_file=path.name, source=source, dataset_sha256=sha)
         if not made:
-            existing = read_spec(self.ws.run_dir(job_id))
-            if existing != spec:  # a different spec that happens to reuse a job id as its name
-                job_id = new_job_id()
-                made = create_run(self.ws, job_id, spec, source_file=path.name, dataset_sha256=sha)
+            existing = read_state(self.ws.run_dir(job_id)) or {}
+            if existing.get("source") != source:  # not this very file after a crash: a resubmission
+                old = read_spec(self.ws.run_dir(job_id)) or {}
+                return self._reject(path, (
+                    f"job {job_id} already exists ({escape_invisible(str(old.get('name')))!r}, "
+                    f"{existing.get('status') or 'unknown status'}, created {existing.get('created_at') or '?'}); "
+                    f"a spec file is never run under an existing job id. To run that job again: "
+                    f"python -m spooler retry {job_id}; to submit a new job, give the file another name"))
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
         if made:
             self.accepted += 1
-            log.info("queued %s (%s, %s on %s) from %s", job_id, spec["name"], spec["method"], spec["base_model"],
-                     path.name)
+            log.info("queued %s (%s, %s on %s) from %s", job_id, escape_invisible(spec["name"]), spec["method"],
+                     spec["base_model"], escape_invisible(path.name))
             return job_id
+        log.info("%s was already queued as %s before a restart; removed it from incoming/",
+                 escape_invisible(path.name), job_id)
         return None
 
     def _accept_group(self, path: Path, specs: list[dict]) -> list[str]:
@@ -156,21 +266,21 @@ class Pickup:
 
     def _reject(self, path: Path, reason: str) -> None:
         self.pending.pop(path.name, None)
-        safe = re.sub(r"[^A-Za-z0-9._\-]", "_", path.name).lstrip(".") or "unnamed"
+        safe = short_name(path.name)
         target = self.ws.rejected / safe
         n = 1
         while target.exists() or target.is_symlink() or (self.ws.rejected / f"{target.name}.error.txt").exists():
             target = self.ws.rejected / f"{safe}.{n}"
             n += 1
         atomic_write_text(self.ws.rejected / f"{target.name}.error.txt",
-                          f"{path.name} was rejected:\n{reason}\n")
+                          f"{escape_invisible(path.name)} was rejected:\n{reason}\n")
         try:
             os.rename(path, target)
         except FileNotFoundError:
             return None
         except OSError as e:
-            log.error("could not move %r to rejected/: %s", path.name, e)
+            log.error("could not move %s to rejected/: %s", escape_invisible(repr(path.name)), e)
             return None
         self.rejected += 1
-        log.warning("rejected %s: %s", path.name, reason.splitlines()[0])
+        log.warning("rejected %s: %s", escape_invisible(path.name), reason.splitlines()[0])
         return None

@@ -17,7 +17,21 @@ def default_trainer_cmd() -> list[str]:
     return cmd.split() if cmd else [sys.executable, "-m", "trainer"]
 
 
-def launch(cmd: list[str], run_dir: Path, resume: bool, gpu: str | None) -> subprocess.Popen:
+def distributed_cmd(cmd: list[str], nproc: int, nodes: int = 1, rdzv: list[str] | tuple = ()) -> list[str]:
+    """The trainer command under torchrun when a job has several processes (DDP); unchanged for one.
+
+    `python -m trainer` becomes `python -m torch.distributed.run --standalone --nproc_per_node=k -m trainer`;
+    a script keeps its path; another program runs with --no-python. Several nodes use a c10d rendezvous instead.
+    """
+    if nproc <= 1 and nodes <= 1:
+        return list(cmd)
+    where = ["--standalone"] if nodes <= 1 else [f"--nnodes={nodes}", "--rdzv_backend=c10d", *rdzv]
+    if Path(cmd[0]).name.startswith("python"):
+        return [cmd[0], "-m", "torch.distributed.run", *where, f"--nproc_per_node={nproc}", *cmd[1:]]
+    return [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc_per_node={nproc}", "--no-python", *cmd]
+
+
+def launch(cmd: list[str], run_dir: Path, resume: bool, gpu: str | None, nproc: int = 1) -> subprocess.Popen:
     env = dict(os.environ)
     env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -25,7 +39,8 @@ def launch(cmd: list[str], run_dir: Path, resume: bool, gpu: str | None) -> subp
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     log = open(run_dir / "train.log", "ab")  # the trainer's stdout/stderr go to a file, never to a pipe
     try:
-        return subprocess.Popen([*cmd, str(run_dir), *(["--resume"] if resume else [])], cwd=REPO, env=env,
+        args = distributed_cmd([*cmd, str(run_dir), *(["--resume"] if resume else [])], nproc)
+        return subprocess.Popen(args, cwd=REPO, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     finally:

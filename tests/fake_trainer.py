@@ -1,6 +1,7 @@
 """A fast stand-in for `python -m trainer` in spooler tests: same locks, files and exit codes, no torch.
 
-The spec's "notes" steer it: "sleep=SECONDS", "exit=CODE", "ignore_stop".
+The spec's "notes" steer it: "sleep=SECONDS", "exit=CODE", "ignore_stop". Under torchrun, rank 0 alone holds the
+lock and writes the files, as the real trainer does; every rank logs its start in runs.log.
 """
 import os
 import signal
@@ -20,31 +21,40 @@ from jobs.state import EXIT_BUSY, EXIT_STOPPED, now_iso, update_state  # noqa: E
 def main() -> int:
     run_dir = Path(sys.argv[1])
     resume = "--resume" in sys.argv
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     lock = FileLock(str(run_dir / "run.lock"))
     try:
-        lock.acquire(timeout=0)
+        if rank == 0:
+            lock.acquire(timeout=0)
     except Timeout:
         return EXIT_BUSY
     me = psutil.Process()
-    atomic_write_json(run_dir / "trainer.json", {"pid": me.pid, "pid_create_time": me.create_time()})
+    leader = me.parent() if world > 1 else me  # torchrun is the job's process
+    if rank == 0:
+        atomic_write_json(run_dir / "trainer.json", {"pid": leader.pid, "pid_create_time": leader.create_time()})
     notes = dict(kv.split("=", 1) if "=" in kv else (kv, "1")
                  for kv in (read_json(run_dir / "spec.json", {}).get("notes") or "").split(";") if kv)
     with open(run_dir / "runs.log", "a") as fh:  # one line per start, so tests can count executions
-        fh.write(f"{os.getpid()} gpu={os.environ.get('CUDA_VISIBLE_DEVICES')} {'resume' if resume else 'fresh'}\n")
+        fh.write(f"{os.getpid()} gpu={os.environ.get('CUDA_VISIBLE_DEVICES')} {'resume' if resume else 'fresh'}"
+                 + (f" rank={rank}/{world}" if world > 1 else "") + "\n")
     print(f"fake trainer {run_dir.name} resume={resume}", flush=True)
     if notes.get("ignore_stop"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     deadline = time.time() + float(notes.get("sleep", 0.2))
     while time.time() < deadline:
         if not notes.get("ignore_stop") and ((run_dir / "stop").exists() or (run_dir / "cancel").exists()):
+            if rank:
+                return 0
             (run_dir / "checkpoints" / "checkpoint-1").mkdir(parents=True, exist_ok=True)
             (run_dir / "checkpoints" / "checkpoint-1" / "trainer_state.json").write_text("{}")
             atomic_write_json(run_dir / "outcome.json", {"exit_code": EXIT_STOPPED, "status": "cancelled",
                                                          "error": "stopped on request"})
             update_state(run_dir, status="cancelled", error="stopped on request", finished_at=now_iso())
-            return EXIT_STOPPED
+            return 0 if world > 1 else EXIT_STOPPED  # torchrun reads any other code as a crash
         time.sleep(0.05)
     code = int(notes.get("exit", 0))
+    if rank:
+        return 0
     status = "succeeded" if code == 0 else "failed"
     err = None if code == 0 else f"fake failure {code}"
     atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status, "error": err})

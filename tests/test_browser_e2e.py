@@ -99,6 +99,8 @@ def test_submit_watch_copy_and_compare(ws, dashboard):
         page.get_by_text("loss").first.wait_for()
         wait_for(lambda: page.locator('[data-testid="stVegaLiteChart"]').count() >= 4, 30)
         page.get_by_text("Tuned model (after)").first.wait_for()
+        page.get_by_text("Held-out evaluation: base vs tuned").first.wait_for()  # the metrics table above the charts
+        assert page.get_by_text("No evaluation yet").count() == 0
         page.screenshot(path=str(shots / "details.png"), full_page=True)
         page.get_by_role("tab", name="Logs").click()
         page.get_by_text("adapter saved").first.wait_for(timeout=20000)
@@ -147,6 +149,7 @@ def test_submit_watch_copy_and_compare(ws, dashboard):
         loss_chart.scroll_into_view_if_needed()
         assert palette_colors_in(loss_chart.screenshot(), PALETTE[:3]) == 3
         assert page.get_by_text("Base model (before)").count() >= 1
+        assert page.get_by_text("Evaluation metrics (eval ·)", exact=False).count() == 1  # in the final-metrics table
 
         # 5. Delete the last copy from the Trainings page, with its confirmation.
         page.goto(dashboard)

@@ -1,5 +1,6 @@
 """AppTest covers every page without a browser: empty states, filters, the form, copy, language, compare."""
 import csv
+import html
 import json
 import re
 
@@ -34,8 +35,9 @@ def open_page(page: str, **query) -> AppTest:
 def text_of(at) -> str:
     parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [e.value for e in at.error] + \
             [w.value for w in at.warning] + [i.value for i in at.info] + [t.value for t in at.title] + \
-            [s.value for s in at.subheader] + [h.value for h in at.header] + [s.value for s in at.success]
-    return "\n".join(map(str, parts))
+            [s.value for s in at.subheader] + [h.value for h in at.header] + [s.value for s in at.success] + \
+            [x.value for x in at.text]
+    return html.unescape("\n".join(map(str, parts)))  # user text arrives as character references: read it back
 
 
 def fake_run(ws, name, method="sft", status="succeeded", lr=1e-3, steps=20, metrics=True, dataset=None, **params):
@@ -116,7 +118,9 @@ def test_broken_run_folders_never_traceback(home):
     assert not at.exception
     at = open_page("details", id="20260101-000000-000000-abcdef")
     assert "no state.json" in text_of(at)
-    at = open_page("details", id="does-not-exist")
+    at = open_page("details", id="does-not-exist")  # not even an id: refused by the one job-id check
+    assert "does not name a job" in text_of(at)
+    at = open_page("details", id="20990101-000000-000000-abcdef")
     assert "no job with id" in text_of(at)
 
 
@@ -136,9 +140,9 @@ def test_new_training_form_validates_live_and_submits(home):
     at = open_page("new")
     assert at.selectbox(key="m_method").value == "sft"
     at.number_input(key="p_lora_rank").set_value(0).run()
-    assert any("LORA" in e.value or "lora_rank" in e.value for e in at.error)
+    assert any("LORA" in e.value or "lora_rank" in html.unescape(e.value) for e in at.error)
     assert at.button(key="btn_run").disabled
-    assert any("must be an integer" in c.value for c in at.caption)
+    assert any("must be an integer" in html.unescape(c.value) for c in at.caption)
     at.number_input(key="p_lora_rank").set_value(16).run()
     at.number_input(key="p_max_steps").set_value(5).run()
     assert not at.button(key="btn_run").disabled
@@ -207,11 +211,14 @@ def test_i18n_catalogs_complete():
 def test_datasets_models_methods_pages(home):
     (home.methods / "broken.py").write_text("import nonexistent_module_xyz\n")
     at = open_page("datasets")
-    assert "demo-instruct" in "\n".join(e.label for e in at.expander)
+    assert "demo-instruct" in html.unescape("\n".join(e.label for e in at.expander))
     at = open_page("models")
     assert "Qwen2ForCausalLM" in text_of(at)
     at.text_input(key="m_reg_name").set_value("bad").run()
     at.text_input(key="m_reg_path").set_value("/nonexistent/folder").run()
+    at.button(key="m_reg_btn").click().run()
+    assert "only folders under the model roots" in text_of(at)  # outside the roots: the same answer for any path
+    at.text_input(key="m_reg_path").set_value(str(home.models / "nonexistent")).run()
     at.button(key="m_reg_btn").click().run()
     assert "not a folder" in text_of(at)
     at = open_page("methods")
@@ -238,7 +245,7 @@ def test_compare_diff_toggle_missing_and_export(home):
     params = cd.params_table(jobs)
     finals, best = cd.final_metrics(jobs, {j["label"]: __import__("dashboard.common", fromlist=["x"]).metrics(j["dir"])
                                            for j in jobs})
-    assert best["final_loss"] == jobs[1]["label"]  # lower loss wins
+    assert best["final_loss"] == {jobs[1]["label"]}  # lower loss wins
     text = cd.export_csv(params, finals)
     assert "learning_rate" in text and "final_loss" in text
     from dashboard.charts import overlay
@@ -270,6 +277,22 @@ def test_compare_mixed_methods_and_shared_prompts(home):
     assert only_dpo is not None
     finals, best = cd.final_metrics(jobs, frames)
     assert finals.loc["final_reward", jobs[2]["label"]] == 0.5
+    assert "final_loss" not in best  # one job per method: no loss is ranked against another method's loss
+    assert "None" not in "\n".join(map(str, at.dataframe[1].value.to_numpy().ravel()))
+    assert "MiB" in "\n".join(map(str, at.dataframe[1].value.to_numpy().ravel())) and "final_eval_loss" in finals.index
+
+
+def test_compare_marks_best_only_among_jobs_whose_metric_means_the_same(home):
+    from dashboard import compare_data as cd
+    from dashboard.common import metrics
+    low = fake_run(home, "sft-low", lr=1e-4)
+    high = fake_run(home, "sft-high", lr=1e-2)
+    grpo = fake_run(home, "grpo-lowest", method="grpo", lr=1e-5, batch_size=4)  # the lowest loss of all
+    jobs, _ = cd.load_jobs(home, [low, high, grpo])
+    finals, best = cd.final_metrics(jobs, {j["label"]: metrics(j["dir"]) for j in jobs})
+    assert finals.loc["final_loss", jobs[2]["label"]] < finals.loc["final_loss", jobs[0]["label"]]
+    assert best["final_loss"] == {jobs[0]["label"]}  # the best SFT loss; the GRPO loss is not comparable
+    assert cd.fmt_metric("peak_memory_bytes", 10 ** 8) == "95.4 MiB" and cd.fmt_metric("final_loss", None) == "—"
 
 
 def test_compare_two_jobs_word_diff(home):

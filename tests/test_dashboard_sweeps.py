@@ -2,12 +2,22 @@
 import csv
 import json
 
+import pytest
+
 from jobs.atomic import atomic_write_json
 from jobs.notify_config import append_log, read_config
 from jobs.state import create_run, read_state, update_state
 from jobs.steer import hold
 from jobs.sweep import expand
-from tests.test_dashboard import home, open_page, text_of  # noqa: F401 - the `home` fixture
+from tests.test_dashboard import open_page, text_of
+
+
+
+@pytest.fixture
+def home(ws, monkeypatch):
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    return ws
+
 
 SWEEP = {"learning_rate": [2e-4, 1e-3], "lora_rank": [8, 16]}
 
@@ -158,3 +168,26 @@ def test_settings_saves_entries_and_shows_attempts(home):
     assert read_config(home)["notify"][0]["on"] == ["failed"]
     atomic_write_json(home.home / "config.json", {"notify": [{"url": "nope"}]})
     assert "notify[0].url" in text_of(open_page("settings"))
+
+
+def test_group_row_buttons_act_on_every_run_and_steer_the_queue(home):
+    from jobs.state import list_run_dirs
+    x = make_group(home, finished=False)
+    ids = [s["group"]["job_id"] for s in x.specs]
+    at = open_page("trainings")
+    at.session_state["jobs_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="btn_hold").click().run().run()  # the list refreshes on the next run
+    assert all(read_state(home.run_dir(j)).get("held") for j in ids)
+    at.button(key="btn_release").click().run().run()  # the list refreshes on the next run
+    assert not any(read_state(home.run_dir(j)).get("held") for j in ids)
+    at.button(key="btn_top").click().run().run()  # the list refreshes on the next run
+    assert [read_state(home.run_dir(j)).get("priority") for j in ids] == [4, 3, 2, 1]  # the first ends up first
+    at.button(key="btn_cancel").click().run().run()  # the list refreshes on the next run
+    assert {read_state(home.run_dir(j))["status"] for j in ids} == {"cancelled"}
+    at.button(key="btn_retry").click().run().run()  # the list refreshes on the next run
+    assert {read_state(home.run_dir(j))["status"] for j in ids} == {"queued"}
+    at.toggle(key="del_toggle").set_value(True).run()
+    at.button(key="btn_delete_yes").click().run()
+    assert list(list_run_dirs(home)) == []

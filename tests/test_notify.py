@@ -68,7 +68,9 @@ def test_once_per_terminal_state_retried_and_not_repeated_after_restart(ws, hook
         bad, _ = submit(ws, spec("broken", notes="sleep=0.1;exit=3"))
         wait_for(lambda: all_final(ws, 3))
         wait_for(lambda: len(hook.bodies("/json")) == 2 and len(hook.bodies("/slack")) == 1, 20)
-        sp.kill9()
+        claims = lambda: [json.loads(p.read_text()) for p in (ws.home / "notify" / "claims").glob("*.json")]  # noqa: E731
+        wait_for(lambda: len(claims()) == 3 and all(c["state"] == "delivered" for c in claims()), 10)
+        sp.kill9()  # (a kill between the POST and its record would send it again: at least once, by design)
     by_job = {b["job_id"]: b for b in hook.bodies("/json")}
     assert set(by_job) == {ok, bad}  # the job that ended before notifications were configured stays quiet
     assert by_job[ok]["status"] == "succeeded" and by_job[ok]["url"].endswith(f"/training?id={ok}")

@@ -7,7 +7,7 @@ import sys
 import time
 
 from jobs.spool import submit
-from jobs.state import read_state
+from jobs.state import queue_positions, read_state
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, drop, gone, spec, starts, statuses, wait_for
 
@@ -102,7 +102,7 @@ def test_priority_then_fifo(ws):
         for name, prio in (("low-1", 0), ("high", 5), ("low-2", 0), ("higher", 9)):
             submit(ws, spec(name, priority=prio, notes="sleep=0.05"))
             time.sleep(0.01)
-        wait_for(lambda: any(read_state(d).get("queue_position") == 4 for d in ws.runs.iterdir()), 10)
+        wait_for(lambda: sorted(queue_positions(ws).values()) == [1, 2, 3, 4], 10)
         wait_for(lambda: all_final(ws, 5), 30)
         order = sorted((read_state(d)["started_at"], json.loads((d / "spec.json").read_text())["name"])
                        for d in ws.runs.iterdir())
@@ -161,7 +161,7 @@ def test_failed_trainer_and_killed_trainer_then_queue_goes_on(ws):
         bad, _ = submit(ws, spec("bad", notes="exit=3"))
         victim, _ = submit(ws, spec("victim", notes="sleep=30"))
         after, _ = submit(ws, spec("after"))
-        wait_for(lambda: statuses(ws).get(victim) == "running", 20)
+        wait_for(lambda: statuses(ws).get(victim) == "running" and read_state(ws.run_dir(victim)).get("pid"), 20)
         assert read_state(ws.run_dir(bad))["error"] == "fake failure 3"
         os.kill(read_state(ws.run_dir(victim))["pid"], signal.SIGKILL)
         wait_for(lambda: statuses(ws).get(after) == "succeeded", 20)
@@ -193,7 +193,7 @@ def test_kill9_daemon_mid_queue_and_mid_job_loses_nothing(ws):
 def test_dead_orphan_fails_or_auto_resumes(ws):
     with Spooler(ws) as sp:
         a, _ = submit(ws, spec("a", notes="sleep=30"))
-        wait_for(lambda: statuses(ws).get(a) == "running")
+        wait_for(lambda: statuses(ws).get(a) == "running" and read_state(ws.run_dir(a)).get("pid"))
         pid = read_state(ws.run_dir(a))["pid"]
         sp.kill9()
     os.kill(pid, signal.SIGKILL)

@@ -6,7 +6,7 @@ import time
 
 from jobs.spool import submit
 from jobs.spec import validate
-from jobs.state import create_run, new_job_id, read_state, update_state
+from jobs.state import create_run, new_job_id, queue_positions, read_state, update_state
 from jobs.steer import hold, move_to_top, release, set_priority
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, spec, starts, wait_for
@@ -31,17 +31,18 @@ def test_priority_and_hold_reorder_the_queue_as_shown(ws):
         blocker, _ = submit(ws, spec("blocker", notes="sleep=4"))
         wait_for(lambda: state(ws, blocker).get("status") == "running")
         a, b, c = (submit(ws, spec(n, notes="sleep=0.1"))[0] for n in "abc")
-        wait_for(lambda: [state(ws, j).get("queue_position") for j in (a, b, c)] == [1, 2, 3])
+        wait_for(lambda: [queue_positions(ws).get(j) for j in (a, b, c)] == [1, 2, 3])
 
         out = cli(ws, "priority", c, "top")
         assert out.returncode == 0 and "queue position 1" in out.stdout, out.stderr
         assert cli(ws, "hold", a).returncode == 0
         assert queue(ws) == [(c, False), (a, True), (b, False)]
-        wait_for(lambda: [state(ws, j).get("queue_position") for j in (c, a, b)] == [1, 2, 3])  # as shown
+        wait_for(lambda: [queue_positions(ws).get(j) for j in (c, a, b)] == [1, 2, 3])  # as shown
         assert "HELD" in cli(ws, "status").stdout
 
         wait_for(lambda: state(ws, b).get("status") == "succeeded", 30)
-        assert state(ws, a)["status"] == "queued" and state(ws, a)["queue_position"] == 1 and not starts(ws.run_dir(a))
+        assert state(ws, a)["status"] == "queued" and not starts(ws.run_dir(a))
+        wait_for(lambda: queue_positions(ws) == {a: 1})
         assert state(ws, c)["started_at"] < state(ws, b)["started_at"]
         time.sleep(1.5)  # a held job stays queued with a free slot
         assert state(ws, a)["status"] == "queued"

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from jobs.atomic import read_json
 from tests.conftest import REPO, write_jsonl
 from tests.trainer_helpers import Probe, make_run, run, state, summary, train_rows
 
@@ -230,7 +231,7 @@ def test_sigterm_stops_cleanly_with_adapter(ws):
     p = subprocess.Popen([sys.executable, "-m", "trainer", str(run_dir)], cwd=REPO, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not (run_dir / "progress.json").exists():
+    while time.time() < deadline and (read_json(run_dir / "progress.json") or {}).get("phase") != "training":
         time.sleep(0.05)
     p.send_signal(signal.SIGTERM)
     from jobs.state import EXIT_STOPPED, latest_checkpoint

@@ -10,6 +10,9 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from jobs.atomic import atomic_write_text
+from jobs.changes import bump_run
+
+from .dist import any_rank
 import json
 import logging
 
@@ -23,6 +26,7 @@ RENAME = {"rewards/chosen": "rewards_chosen", "rewards/rejected": "rewards_rejec
           "train_tokens_per_second": None, "num_input_tokens_seen": "tokens_seen", "num_tokens": "tokens_seen"}
 LOGGED = ("loss", "eval_loss", "reward", "reward_margin", "learning_rate", "grad_norm", "tokens_per_second")
 PROGRESS_MIN_INTERVAL = 0.2  # seconds
+CHECK_INTERVAL = 0.2  # seconds between looks at the stop/cancel files outside training steps
 BASE_COLUMNS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_seconds"]
 
 
@@ -89,13 +93,17 @@ def _int(v) -> int:
 
 
 class MetricsCallback(TrainerCallback):
-    def __init__(self, run_dir: Path, resume_step: int | None = None):
+    """Rank 0 of a torchrun job writes the files (`main`); other ranks only watch for a NaN loss, in step."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None, main: bool = True):
         self.run_dir = run_dir
-        self.writer = MetricsWriter(run_dir / "metrics.csv", resume_step)
+        self.main = main
+        self.writer = MetricsWriter(run_dir / "metrics.csv", resume_step) if main else _NoWriter()
         self.t0 = time.time()
         self.offset = 0.0  # elapsed time carried over from before a resume
         if self.writer.rows:
             self.offset = float(self.writer.rows[-1].get("elapsed_seconds") or 0)
+        evals = [_int(r.get("step")) for r in self.writer.rows if r.get("eval_loss") not in (None, "")]
         self.last_tokens = None
         self.last_t = None
         self.total_steps = 0
@@ -104,7 +112,7 @@ class MetricsCallback(TrainerCallback):
         self.best = {}
         self.last = {}
         self.tokens_seen = 0
-        self.last_eval_step = None
+        self.last_eval_step = evals[-1] if evals else None  # a resume at the final step needs no extra eval
         self._progress_at = 0.0
 
     def elapsed(self) -> float:
@@ -126,14 +134,17 @@ class MetricsCallback(TrainerCallback):
         self.write_progress(state)
 
     def write_progress(self, state) -> None:
+        if not self.main:
+            return
         done = state.global_step - (self.first_step or 0)
         rate = (time.time() - self.t0) / done if done > 0 else None
         left = max(self.total_steps - state.global_step, 0)
-        progress = {"step": state.global_step, "total_steps": self.total_steps,
+        progress = {"phase": "training", "done": None, "total": None, "step": state.global_step, "total_steps": self.total_steps,
                     "percent": round(100 * state.global_step / max(self.total_steps, 1), 2),
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
         atomic_write_text(self.run_dir / "progress.json", json.dumps(progress) + "\n", durable=False)
+        bump_run(self.run_dir)  # open dashboards re-read the run only when the stamp moved
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not logs:
@@ -155,8 +166,9 @@ class MetricsCallback(TrainerCallback):
             self.tokens_seen = tokens
         if not set(row) - {"step", "epoch", "elapsed_seconds", "tokens_seen"}:
             return  # the end-of-training summary log: nothing to chart
-        log.info("step %s/%s %s", state.global_step, self.total_steps,
-                 " ".join(f"{k}={row[k]:.4g}" for k in LOGGED if isinstance(row.get(k), (int, float))))
+        if self.main:
+            log.info("step %s/%s %s", state.global_step, self.total_steps,
+                     " ".join(f"{k}={row[k]:.4g}" for k in LOGGED if isinstance(row.get(k), (int, float))))
         bad = [row.get(k) for k in ("loss", "eval_loss") if isinstance(row.get(k), float)]
         if any(not math.isfinite(x) for x in bad) and self.nan_step is None:
             self.nan_step = state.global_step
@@ -173,15 +185,36 @@ class MetricsCallback(TrainerCallback):
 
 
 
+class _NoWriter:
+    """Stands in for MetricsWriter on ranks other than 0: metrics.csv has one writer, so one row per step."""
+    rows: list = []
+
+    def write(self, row: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class StopCallback(TrainerCallback):
     """Finish the current step, save a checkpoint, then stop: on SIGTERM or a stop/cancel file."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.requested = False
+        self._checked_at = 0.0
 
     def request(self, *_):
         self.requested = True
+
+    def check(self) -> bool:
+        """Whether a stop was requested; the evaluation, generation and data loops ask this between batches and
+        tokens, so the request files are looked at most every CHECK_INTERVAL seconds (a signal counts at once)."""
+        now = time.monotonic()
+        if self.requested or now - self._checked_at < CHECK_INTERVAL:
+            return self.requested
+        self._checked_at = now
+        return self._check()
 
     def _check(self) -> bool:
         if not self.requested and ((self.run_dir / "stop").exists() or (self.run_dir / "cancel").exists()):
@@ -189,6 +222,7 @@ class StopCallback(TrainerCallback):
         return self.requested
 
     def on_step_end(self, args, state, control, **kw):
-        if self._check():
+        self.requested = any_rank(self._check())  # every rank stops at the same step, or DDP would hang
+        if self.requested:
             control.should_training_stop = True
             control.should_save = True

@@ -7,9 +7,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import TrainerError
+from .errors import Stopped, TrainerError
 
 log = logging.getLogger("tunedeck.data")
+STOP_CHECK_ROWS = 256
 
 
 @dataclass
@@ -85,8 +86,11 @@ class Truncator:
         return "", True, 0
 
 
-def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: str, fmt: str = "column") -> Prepared:
-    """kind: 'prompt_completion' (sft, grpo, custom) or 'preference' (dpo); fmt: the dataset's format."""
+def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: str, fmt: str = "column",
+            should_stop=None) -> Prepared:
+    """kind: 'prompt_completion' (sft, grpo, custom) or 'preference' (dpo); fmt: the dataset's format.
+
+    should_stop() is asked every STOP_CHECK_ROWS rows, so a stop request during a long preparation is honoured."""
     from jobs import formats
 
     multi_turn = fmt in ("messages", "sharegpt") or (fmt == "alpaca" and any(r.get("history") for r in rows))
@@ -111,7 +115,9 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
     answers = ["chosen", "rejected"] if kind == "preference" else ["completion"]
     sources = {k: params[f"{k}_column"] if kind == "preference" else params["prompt_output_column"] for k in answers}
     prompts = []
-    for row in rows:
+    for n, row in enumerate(rows):
+        if should_stop is not None and n % STOP_CHECK_ROWS == 0 and should_stop():
+            raise Stopped()
         prompt = _as_text(row.get(params["prompt_input_column"])).strip()
         context = _as_text(row.get(ctx_col)).strip() if ctx_col else ""
         prompts.append(f"{prompt}\n\n{context}" if context else prompt)

@@ -47,13 +47,13 @@ def load_base(path: Path, name: str, load_in_4bit: bool):
         kw["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype)
-        kw["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
+        kw["device_map"] = {"": _local_gpu()} if device == "cuda" else {"": "cpu"}
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kw)
     except (OSError, ValueError) as e:
         raise TrainerError(f"base model {name!r} failed to load: {str(e).splitlines()[0]}")
     if device == "cuda" and not load_in_4bit:
-        model.to("cuda")
+        model.to(f"cuda:{_local_gpu()}")
     if load_in_4bit and device == "cpu":
         # bitsandbytes repacks 4-bit weights for fast CPU inference on the first eval-mode forward;
         # training after that (sample prompts come first) then fails. Keep the trainable layout.
@@ -80,3 +80,24 @@ def add_lora(model, params: dict):
     log.info("LoRA r=%d: %d trainable of %d parameters (%.2f%%)", params["lora_rank"], trainable, total,
              100 * trainable / max(total, 1))
     return model
+
+
+def hide_bitsandbytes(run_dir) -> None:
+    """Keep bitsandbytes unloaded for a job without 4-bit. PEFT (and through it the trainer's own imports) loads it
+    whenever it is installed, and on a CPU it logs a "Failed to load CPU gemm_4bit_forward … pip install kernels"
+    warning into every job's log. A None entry in sys.modules makes it look absent to their availability checks.
+    Called by `python -m trainer` before anything else is imported; a process that runs several jobs (the tests)
+    does not call it, since a later 4-bit job there needs the real module."""
+    import sys
+
+    from jobs.atomic import read_json
+    spec = read_json(Path(run_dir) / "spec.json")
+    params = spec.get("params") if isinstance(spec, dict) else None
+    if isinstance(params, dict) and params.get("load_in_4bit") is False and "bitsandbytes" not in sys.modules:
+        sys.modules["bitsandbytes"] = None
+
+
+def _local_gpu() -> int:
+    """This rank's GPU under torchrun (LOCAL_RANK), else the first visible one."""
+    import os
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)

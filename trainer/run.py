@@ -20,12 +20,14 @@ from filelock import FileLock, Timeout
 
 from jobs import registry
 from jobs.atomic import atomic_write_json, read_json
+from jobs.disk import EXIT_NO_SPACE, NO_SPACE, NoSpace, is_no_space
 from jobs.methods import BUILTINS, list_methods, list_rewards
 from jobs.spec import validate
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
 from jobs.workspace import Workspace
 
-from .errors import TrainerError
+from . import dist
+from .errors import Stopped, TrainerError
 
 log = logging.getLogger("tunedeck")
 
@@ -45,6 +47,8 @@ def setup_logging(run_dir: Path) -> list:
         handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
     for h in handlers:
         h.setFormatter(fmt)
+        if not dist.is_main():
+            h.addFilter(dist.RankPrefix(dist.rank()))
         root.addHandler(h)
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -92,8 +96,13 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
 
     from . import data, model as model_mod, samples, summary
     from .callbacks import MetricsCallback
+    from .disk_guard import DiskSpaceCallback, check_adapter_space
+    from .eval_run import EvalRun
     from .job import Job
+    from .phases import Phases
 
+    phases = Phases(run_dir, main=dist.is_main())
+    phases.enter("preparing_data")
     set_seed(params["seed"])
     model_path = registry.list_models(ws)[spec["base_model"]]
     ds_path = registry.list_datasets(ws)[spec["dataset"]]
@@ -105,27 +114,23 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     rows = data.read_jsonl(ds_path, params["max_samples"], spec["dataset"])
     from jobs.format_check import effective_format
     fmt = effective_format(params.get("dataset_format"), ds_path)
-    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"], fmt)
+    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"], fmt, should_stop=stop_cb.check)
     log.info("train rows %d, eval rows %d, sample prompts %d", len(prepared.train), len(prepared.eval),
              len(prepared.samples))
     device, _ = model_mod.device_and_dtype()
+    phases.enter("loading_model")
     base = model_mod.load_base(model_path, spec["base_model"], params["load_in_4bit"])
     ctx = getattr(base.config, "max_position_embeddings", None)
     if ctx and params["max_seq_length"] > ctx:
         log.warning("max_seq_length %d is longer than the model's context (%d tokens); longer sequences may "
                     "degrade or fail", params["max_seq_length"], ctx)
 
-    n_gen = min(params["num_generations"], 4)
-    max_new = min(params["max_content_length"], 256)
-    prompts = [s.get("prompt_messages") or s["prompt"] for s in prepared.samples]
+    prompts = [s["prompt"] for s in prepared.samples]
     ckpt = latest_checkpoint(run_dir) if resume else None
-    before = None
-    if ckpt is not None and (run_dir / "samples_before.json").exists():
-        before = read_json(run_dir / "samples_before.json")
-    if before is None:
-        log.info("generating base-model answers for %d held-out prompts", len(prompts))
-        before = samples.generate(base, tokenizer, prompts, max_new, n_gen, params["seed"])
-        atomic_write_json(run_dir / "samples_before.json", before)
+    evals = EvalRun(run_dir, ws.home, model_path, params, tokenizer, phases, stop_cb.check,
+                    eval_setup(spec, params, prepared, ws), prompts)
+    if dist.is_main():  # rank 0 alone answers the sample prompts and writes the files
+        evals.run_base(base)
 
     model = model_mod.add_lora(base, params)
     job = Job(run_dir, spec, params, model, tokenizer, prepared, kind, device,
@@ -145,14 +150,17 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
         log.info("resuming from %s (step %s)", ckpt.name, resume_step)
     elif resume:
         log.info("no checkpoint yet: starting from the beginning")
-    metrics = MetricsCallback(run_dir, resume_step)
+    metrics = MetricsCallback(run_dir, resume_step, main=dist.is_main())
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
     trainer.add_callback(metrics)
     trainer.add_callback(stop_cb)
+    trainer.add_callback(DiskSpaceCallback(run_dir, model, model_path))  # after stop_cb: sees its save request
 
     t0 = time.time()
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    phases.enter("training")
+    if not finished_checkpoint(trainer, ckpt):  # a resume from the final checkpoint trains no extra step
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     runtime = time.time() - t0
     if metrics.nan_step is not None:
         raise TrainerError(f"loss became NaN at step {metrics.nan_step}; lower learning_rate "
@@ -162,16 +170,52 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
     if not stopped and final_eval:
         trainer.evaluate()
     metrics.writer.close()
+    if not dist.is_main():
+        return EXIT_STOPPED if stopped else EXIT_OK
+    check_adapter_space(run_dir, trainer.model, model_path)
     adapter = save_adapter(trainer.model, tokenizer, run_dir)
     log.info("adapter saved: %s", adapter)
 
-    if not stopped:
-        log.info("generating tuned-model answers for %d held-out prompts", len(prompts))
-        after = samples.generate(trainer.model, tokenizer, prompts, max_new, n_gen, params["seed"])
-        samples.write(run_dir / "samples.jsonl", prepared.samples, before, after)
+    if not stopped:  # the adapter and the final checkpoint are on disk: a stop from here on keeps both
+        try:
+            after = evals.run_tuned(trainer.model)
+            samples.write(run_dir / "samples.jsonl", prepared.samples, evals.before, after)
+        except Stopped:
+            stopped = True
+            log.info("stopped during the tuned evaluation; the adapter and the final checkpoint are kept")
+    phases.enter("saving")
     summary.write(run_dir / "summary.json", trainer.state, metrics, prepared, spec, ds_path, device, adapter,
-                  runtime, stopped)
+                  runtime, stopped, evals.seconds, world_size=dist.world_size())
     return EXIT_STOPPED if stopped else EXIT_OK
+
+
+def eval_setup(spec: dict, params: dict, prepared, ws: Workspace):
+    """What the base and tuned evaluation measure for this method (None when eval_max_rows is 0)."""
+    from . import evaluate
+
+    module = None
+    if spec["method"] not in BUILTINS:
+        module = list_methods(ws.methods)[spec["method"]].module
+    rewards = {k: f for k, f in list_rewards(ws.methods).items() if callable(f)}
+    # the sample prompts first: their greedy answers then come from the evaluation instead of a second generation
+    first = [s for s in prepared.samples if any(s is e for e in prepared.eval)]
+    rows = first + [e for e in prepared.eval if not any(e is s for s in first)]
+    return evaluate.setup_for(spec["method"], params, rows, module, rewards)
+
+
+def finished_checkpoint(trainer, ckpt: Path | None) -> bool:
+    """True when the checkpoint is the run's last step: load its weights and state instead of training again."""
+    if ckpt is None:
+        return False
+    from transformers.trainer_callback import TrainerState
+
+    state = TrainerState.load_from_json(str(ckpt / "trainer_state.json"))
+    if not state.max_steps or state.global_step < state.max_steps:
+        return False
+    trainer._load_from_checkpoint(str(ckpt))
+    trainer.state = state
+    log.info("the checkpoint is the final step (%d/%d): no further training", state.global_step, state.max_steps)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lock = FileLock(str(run_dir / "run.lock"))
     try:
-        lock.acquire(timeout=0)
+        if dist.is_main():  # one lock per job: rank 0 holds it for the torchrun job
+            lock.acquire(timeout=0)
     except Timeout:
         print(f"error: another trainer is already running {run_dir.name}", file=sys.stderr)
         return EXIT_BUSY
@@ -203,13 +248,13 @@ def main(argv: list[str] | None = None) -> int:
 def _run(run_dir: Path, resume: bool) -> int:
     ws = Workspace(run_dir.parent.parent)
 
-    import psutil
-    me = psutil.Process()
-    ident = {"pid": me.pid, "pid_create_time": me.create_time(), "host": socket.gethostname()}
-    atomic_write_json(run_dir / "trainer.json", ident)
-    started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
-    update_state(run_dir, status="running", error=None, started_at=started_at, **ident)
-    (run_dir / "outcome.json").unlink(missing_ok=True)
+    main = dist.is_main()
+    ident = {**dist.launcher_ident(), "host": socket.gethostname()}
+    if main:
+        atomic_write_json(run_dir / "trainer.json", ident)
+        started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
+        update_state(run_dir, status="running", error=None, started_at=started_at, **ident)
+        (run_dir / "outcome.json").unlink(missing_ok=True)
 
     from .callbacks import StopCallback
     stop_cb = StopCallback(run_dir)
@@ -223,6 +268,8 @@ def _run(run_dir: Path, resume: bool) -> int:
     code = 1
     try:
         code = train(run_dir, ws, resume, stop_cb)
+    except Stopped:
+        code = EXIT_STOPPED
     except TrainerError as e:
         error = str(e)
         log.error("%s\n%s", error, traceback.format_exc())
@@ -230,20 +277,41 @@ def _run(run_dir: Path, resume: bool) -> int:
         error = _explain(e)
         log.error("%s\n%s", error, traceback.format_exc())
     if error is not None:
-        code = 1
+        code = EXIT_NO_SPACE if error.startswith(NO_SPACE) else 1
     status = {EXIT_OK: "succeeded", EXIT_STOPPED: "cancelled"}.get(code, "failed")
     if status == "cancelled":
-        error = "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
-    atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status,
-                                                 "error": error, "finished_at": now_iso()})
-    update_state(run_dir, status=status, error=error, finished_at=now_iso())
+        error = stopped_reason(run_dir)
+    try:
+        if main:
+            atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status, "error": error,
+                                                         "finished_at": now_iso(), "world_size": dist.world_size()})
+            update_state(run_dir, status=status, error=error, finished_at=now_iso())
+    except OSError as e:
+        if not is_no_space(e):
+            raise
+        log.error("%s: could not record the outcome; the spooler records it from the exit code", NO_SPACE)
+        return EXIT_NO_SPACE if code not in (EXIT_OK, EXIT_STOPPED) else code
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
     for sig, handler in prev_handlers.items():
         signal.signal(sig, handler)
+    if dist.world_size() > 1 and code == EXIT_STOPPED:
+        return EXIT_OK  # torchrun reads any other code as a crash; outcome.json carries the real one
     return code
 
 
+def stopped_reason(run_dir: Path) -> str:
+    if (run_dir / "adapter").is_dir():
+        return "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
+    if latest_checkpoint(run_dir) is not None:
+        return "stopped on request before training went on; the checkpoint was kept (retry resumes)"
+    return "stopped on request before training started; nothing to keep (retry starts again)"
+
+
 def _explain(e: Exception) -> str:
+    if isinstance(e, NoSpace):
+        return str(e)
+    if is_no_space(e):
+        return f"{NO_SPACE}: {getattr(e, 'filename', None) or 'a write'} failed; free some space, then retry"
     name = type(e).__name__
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     if "OutOfMemoryError" in name or "out of memory" in text.lower():

@@ -1,34 +1,31 @@
-"""Generate answers for the fixed held-out prompts, before and after training."""
+"""Answers to the fixed held-out sample prompts, before and after training (samples.jsonl).
+
+Generated in batches (trainer.generate). Only what is shown is generated: the greedy answer, plus
+sample_generations - 1 sampled ones. A greedy answer the evaluation already produced for the same prompt is reused.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 
-def generate(model, tokenizer, prompts: list, max_new_tokens: int, n: int, seed: int) -> list[list[str]]:
-    """Per prompt (a string, or a conversation up to its last assistant turn): the greedy answer first, then
-    n-1 sampled ones (seeded, so repeatable)."""
-    import torch
+from .generate import generate as generate_batched
 
-    if not prompts:
-        return []
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for prompt in prompts:
-        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        enc = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
-        answers = []
-        for i in range(max(1, n)):
-            torch.manual_seed(seed + i)
-            kw = {"do_sample": False} if i == 0 else {"do_sample": True, "temperature": 0.8, "top_p": 0.95}
-            with torch.no_grad():
-                ids = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                     **kw)
-            answers.append(tokenizer.decode(ids[0][enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-        out.append(answers)
-    if was_training:
-        model.train()
-    return out
+
+def settings(params: dict) -> dict:
+    return {"max_new_tokens": min(params["max_content_length"], 256), "sampled": params["sample_generations"] - 1,
+            "seed": params["seed"]}
+
+
+def generate(model, tokenizer, prompts: list[str], params: dict, *, known: dict | None = None,
+             should_stop: Callable[[], bool] | None = None, report: Callable[[int, int], None] | None = None
+             ) -> list[list[str]]:
+    """Per prompt: the greedy answer first, then the sampled ones. `known`: prompt -> a greedy answer already made."""
+    s = settings(params)
+    known = known or {}
+    todo = prompts if s["sampled"] else [p for p in prompts if p not in known]
+    made = generate_batched(model, tokenizer, todo, s["max_new_tokens"], sampled=s["sampled"], seed=s["seed"],
+                            should_stop=should_stop, on_batch=lambda d: report and report(d, len(todo)))
+    by_prompt = dict(zip(todo, made))
+    return [by_prompt.get(p) or [known[p]] for p in prompts]
 
 
 def write(path, prompts: list[dict], before: list[list[str]], after: list[list[str]]) -> None:

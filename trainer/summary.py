@@ -29,7 +29,7 @@ def peak_memory(device: str) -> dict:
 
 
 def write(path: Path, state, metrics, prepared, spec: dict, ds_path: Path, device: str, adapter: Path,
-          runtime: float, stopped: bool) -> dict:
+          runtime: float, stopped: bool, phase_seconds: dict | None = None, world_size: int = 1) -> dict:
     tokens = int(metrics.tokens_seen or getattr(state, "num_input_tokens_seen", 0) or 0)
     out = {
         "status": "stopped" if stopped else "completed",
@@ -42,8 +42,9 @@ def write(path: Path, state, metrics, prepared, spec: dict, ds_path: Path, devic
         "rows": {"read": prepared.rows_read, "truncated": prepared.truncated, "dropped": prepared.dropped,
                  "train": len(prepared.train), "eval": len(prepared.eval)},
         "dataset": spec["dataset"], "dataset_sha256": registry.sha256_file(ds_path),
-        "base_model": spec["base_model"], "seed": spec["params"]["seed"], "device": device,
+        "base_model": spec["base_model"], "seed": spec["params"]["seed"], "device": device, "world_size": world_size,
         "adapter": str(adapter), "versions": versions(), **peak_memory(device),
+        "phase_seconds": {k: round(v, 2) for k, v in (phase_seconds or {}).items()},  # evaluation and samples
     }
     atomic_write_json(path, out)
     return out

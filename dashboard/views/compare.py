@@ -1,15 +1,19 @@
 """Compare (/compare?jobs=a,b,c): parameters, overlaid metrics, final metrics, outputs, export."""
 from __future__ import annotations
 
-import html
-
+import pandas as pd
 import streamlit as st
 
+from jobs.state import ACTIVE, is_job_id, read_state
+
 from dashboard import compare_data as cd
+from dashboard import compare_eval
 from dashboard import group_compare as gc
 from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, metrics, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
+from dashboard.live import follow
+from dashboard.safe import md, model_text, safe_html
 from dashboard.views import try_panel
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
@@ -30,6 +34,7 @@ def render() -> None:
         if len(ids) < 2:
             st.info(t("compare.pick"))
             return
+    follow(ws, "compare", only_if=lambda: any_active(ws, ids))  # still once every job has finished
     jobs, missing = cd.load_jobs(ws, ids)
     if missing:
         st.warning(t("compare.missing", ids=", ".join(missing)))
@@ -39,7 +44,11 @@ def render() -> None:
     try_panel.render_compare(jobs)  # one prompt to every compared run, answers side by side
 
 
-@st.fragment(run_every=3.0)
+def any_active(ws, ids) -> bool:
+    """Whether a compared job is queued or running (ids from the URL: only well-formed job ids are looked up)."""
+    return any((read_state(ws.run_dir(i)) or {}).get("status") in ACTIVE for i in ids if is_job_id(i))
+
+
 def live(ws, ids, group=None) -> None:
     jobs, _ = cd.load_jobs(ws, ids)
     frames = {j["label"]: metrics(j["dir"]) for j in jobs}
@@ -47,7 +56,7 @@ def live(ws, ids, group=None) -> None:
     metric = gc.render_group(ws, group, jobs, frames) if group else None
     cols = st.columns(len(jobs)) if len(jobs) <= 10 else []  # a large group is listed in its table instead
     for c, j in zip(cols, jobs):
-        c.markdown(f"<span style='color:{j['color']};font-size:1.4em'>●</span> **{html.escape(j['label'])}**",
+        c.markdown(f"<span style='color:{j['color']};font-size:1.4em'>●</span> **{safe_html(j['label'])}**",
                    unsafe_allow_html=True)
         c.markdown(badge(j["state"].get("status", "unknown")))
 
@@ -86,15 +95,20 @@ def live(ws, ids, group=None) -> None:
             grid[i % 2].altair_chart(chart, width="stretch")
     for j in jobs[:10]:
         if frames[j["label"]].empty:
-            st.caption(f"{j['label']}: {t('eval.no_metrics')}")
+            st.caption(f"{md(j['label'])}: {t('eval.no_metrics')}")
 
     st.header(t("compare.final"))
     finals, best = cd.final_metrics(jobs, frames)
-    styled = finals.style.format(lambda v: "—" if v is None or v != v else (f"{v:.5g}" if isinstance(v, float) else v))
-    styled = styled.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6" if best.get(row.name) == c else ""
-                                       for c in row.index], axis=1)
+    evals, eval_best = compare_eval.eval_table(jobs, lambda m, tr=bound_t(): tr("compare.base_of").format(model=m))
+    if not evals.empty:
+        finals = pd.concat([finals, evals])
+        best = {**best, **{k: (v if isinstance(v, set) else {v}) for k, v in eval_best.items()}}
+    shown = finals.astype(object).apply(lambda row: [cd.fmt_metric(str(row.name), v) for v in row], axis=1,
+                                        result_type="broadcast")
+    styled = shown.style.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6"
+                                            if c in best.get(row.name, ()) else "" for c in row.index], axis=1)
     st.dataframe(styled, width="stretch")
-    st.caption(t("compare.best_note"))
+    st.caption(t("compare.best_note") + (" " + t("compare.eval_note") if not evals.empty else ""))
 
     st.header(t("compare.outputs"))
     shown_jobs = jobs
@@ -107,20 +121,25 @@ def live(ws, ids, group=None) -> None:
         st.info(t("compare.other_prompts", n=n_other))
     if not samples:
         st.caption(t("eval.no_samples"))
+    elif st.toggle(t("compare.sort_disagreement"), key="c_sort_disagree"):
+        samples = compare_eval.sort_by_disagreement(samples)
     for s in samples:
         with st.container(border=True):
-            st.markdown(f"**{t('eval.prompt')}:** {s['prompt']}")
+            st.markdown(f"**{t('eval.prompt')}**")
+            st.text(s["prompt"])
             cols = st.columns(len(shown_jobs) + 2)
-            cols[0].markdown(f"**{t('eval.base')}**\n\n{s['base']}")
+            cols[0].markdown(f"**{t('eval.base')}**")
+            cols[0].text(model_text(s["base"]))
             answers = list(s["answers"].items())
             if len(answers) == 2:
-                a, b = cd.word_diff_html(answers[0][1], answers[1][1])
+                a, b = cd.word_diff_html(model_text(answers[0][1]), model_text(answers[1][1]))
                 rendered = [a, b]
             else:
-                rendered = [html.escape(v) for _, v in answers]
+                rendered = [safe_html(model_text(v)) for _, v in answers]
             for c, (label, _), text in zip(cols[1:], answers, rendered):
-                c.markdown(f"**{html.escape(label)}**<br>{text}", unsafe_allow_html=True)
-            cols[-1].markdown(f"**{t('eval.reference')}**\n\n{s['reference']}")
+                c.markdown(f"**{safe_html(label)}**<br>{text}", unsafe_allow_html=True)
+            cols[-1].markdown(f"**{t('eval.reference')}**")
+            cols[-1].text(s["reference"])
 
     st.header(t("compare.export"))
     e1, e2 = st.columns(2)

@@ -14,6 +14,7 @@ from jobs.format_check import effective_format
 
 from dashboard.common import workspace
 from dashboard.i18n import t
+from dashboard.safe import md
 
 
 def render() -> None:
@@ -30,9 +31,9 @@ def render() -> None:
                 report = registry.register_dataset(ws, name, up, fmt=fmt)  # streamed line by line
                 st.success(t("datasets.registered", name=name, rows=report.rows))
             except registry.JsonlError as e:
-                st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {err}" for err in e.errors))
+                st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {md(err, one_line=True)}" for err in e.errors))
             except registry.RegistryError as e:
-                st.error(str(e))
+                st.error(md(e))
     sets = registry.list_datasets(ws)
     if not sets:
         st.info(t("datasets.none"))
@@ -41,13 +42,14 @@ def render() -> None:
         try:
             info = registry.dataset_info(path)
         except OSError as e:
-            st.error(f"{name}: {e}")
+            st.error(md(f"{name}: {e}"))
             continue
         meta = registry.dataset_meta(ws, name)
         fmt = meta.get("format") or effective_format("auto", path)
-        with st.expander(f"**{name}** — `{fmt}` · {info['rows']} {t('datasets.rows')} · {', '.join(info['columns'])}"):
+        with st.expander(f"**{md(name)}** — `{fmt}` · {info['rows']} {t('datasets.rows')} · "
+                         f"{md(', '.join(info['columns']), one_line=True)}"):
             format_panel(ws, name, path, meta, fmt, info)
-            st.caption(f"{path} · {info['size_bytes'] / 1024:.1f} KiB · sha256 {info['sha256'][:16]}")
+            st.caption(f"{md(path)} · {info['size_bytes'] / 1024:.1f} KiB · sha256 {info['sha256'][:16]}")
             st.dataframe(preview(path), hide_index=True, width="stretch")
             models = registry.list_models(ws)
             if models and info["columns"]:

@@ -2,41 +2,52 @@
 from __future__ import annotations
 
 import json
-import re
+import time
 
 import pandas as pd
 import streamlit as st
 
 from jobs.atomic import read_json
-from jobs.state import cancel_job, read_spec, read_state, retry_job
+from jobs.job_ids import BadJobId, is_job_id
+from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
 
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
+from dashboard.live import follow
+from dashboard.log_view import LEVELS, filter_lines
 from dashboard.nav import page
-from dashboard.views import export_panel, try_panel
+from dashboard.safe import md, model_text
+from dashboard.times import local, parse, utc
+from dashboard.views import evaluation_panel, export_panel, try_panel
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_BOX_PX = 520
 
 
 def render() -> None:
     ws = workspace()
     job_id = st.query_params.get("id", "")
     spooler_banner(ws)
-    if not job_id or not re.fullmatch(r"[A-Za-z0-9._\-]{1,80}", job_id):
+    if not job_id:
         st.title(t("details.title"))
         st.info(t("details.pick"))
         return
-    run_dir = ws.run_dir(job_id)
-    if not run_dir.is_dir():
+    try:
+        run_dir = ws.existing_run(job_id)  # the one job-id check: pattern, and a real folder inside runs/
+    except BadJobId:
+        st.title(t("details.title"))
+        st.error(t("job.bad_id"))
+        return
+    except KeyError:
+        follow(ws, "details")  # the run folder appears (and the page with it) when the spooler takes the spec
         if (ws.incoming / f"{job_id}.json").exists():
             st.title(job_id)
             st.info(t("details.submitted"))
-            st.fragment(run_every=1.0)(lambda: st.rerun() if run_dir.is_dir() else None)()
             return
         st.title(t("details.title"))
         st.error(t("details.unknown", id=job_id))
         return
+    follow(ws, "details", (run_dir / "train.log",))  # live while anything changes, still otherwise
     header(run_dir)
     tab_o, tab_e, tab_l, tab_u = st.tabs([t("tab.overview"), t("tab.evaluation"), t("tab.logs"), t("tab.use")])
     with tab_o:
@@ -50,11 +61,10 @@ def render() -> None:
         export_panel.render(run_dir)
 
 
-@st.fragment(run_every=2.0)
 def header(run_dir) -> None:
     spec = read_spec(run_dir) or {}
     state = read_state(run_dir)
-    st.title(spec.get("name", run_dir.name))
+    st.title(md(spec.get("name", run_dir.name), one_line=True))
     if state is None:
         st.warning(t("details.no_state"))
         return
@@ -63,19 +73,50 @@ def header(run_dir) -> None:
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
     if status == "queued":
-        c2.write(t("details.queue_position", pos=state.get("queue_position") or "?"))
+        c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
+    elif status == "running" and state.get("slurm_state") == "PENDING":
+        c2.write(t("details.slurm_pending", reason=state.get("slurm_reason") or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
         eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == "running" and prog.get("eta_seconds") else ""
         c2.progress(pct, text=f"{prog.get('step')}/{prog['total_steps']} ({pct:.0%}){eta}")
+    if status == "running" and evaluation_panel.phase_text(prog):
+        done, total = prog.get("done"), prog.get("total")
+        frac = min(1.0, done / total) if isinstance(done, int) and isinstance(total, int) and total > 0 else 0.0
+        c2.progress(frac, text=evaluation_panel.phase_text(prog))
     if status in ("queued", "running") and c3.button(t("action.cancel"), key="d_cancel"):
         cancel_job(workspace(), run_dir.name)
         st.toast(t("toast.cancel_requested"))
     if status in ("failed", "cancelled") and c4.button(t("action.retry"), key="d_retry"):
         retry_job(workspace(), run_dir.name)
         st.toast(t("toast.requeued"))
+    facts = header_facts(run_dir, state)
+    if facts:
+        st.caption(" · ".join(f"{t(k)}: {v}" for k, v in facts))
     if state.get("error") and status in ("failed", "cancelled"):
-        st.error(state["error"]) if status == "failed" else st.info(state["error"])
+        if status == "failed":
+            st.error(md(state["error"]))
+        else:
+            st.info(md(state["error"]))
+
+
+def header_facts(run_dir, state: dict) -> list[tuple[str, str]]:
+    """Duration (so far, while running) and the final loss or reward, for the line under the title."""
+    out = []
+    start, end = parse(state.get("started_at")), parse(state.get("finished_at"))
+    if start:
+        secs = (end.timestamp() if end else time.time()) - start.timestamp()
+        out.append(("col.duration", fmt_duration(secs)))
+    summary = read_json(run_dir / "summary.json") or {}
+    for key, label in (("final_loss", "details.final_loss"), ("final_reward", "details.final_reward")):
+        v = summary.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append((label, f"{v:.4g}"))
+    if not any(k == "details.final_loss" for k, _ in out):
+        df = metrics(run_dir)
+        if "loss" in df and df["loss"].notna().any():
+            out.append(("details.last_loss", f"{df['loss'].dropna().iloc[-1]:.4g}"))
+    return out
 
 
 def overview(ws, run_dir) -> None:
@@ -83,24 +124,31 @@ def overview(ws, run_dir) -> None:
     state = read_state(run_dir) or {}
     summary = read_json(run_dir / "summary.json") or {}
     c1, c2 = st.columns(2)
+    times = {t("col.created"): "created_at", t("details.started"): "started_at", t("details.finished"): "finished_at"}
     info = {
         t("col.method"): spec.get("method"), t("col.model"): spec.get("base_model"),
         t("col.dataset"): spec.get("dataset"), "dataset sha256": (state.get("dataset_sha256") or "")[:16],
-        t("col.created"): state.get("created_at"), t("details.started"): state.get("started_at"),
-        t("details.finished"): state.get("finished_at"), t("details.host"): state.get("host"),
+        **{label: local(state.get(key)) for label, key in times.items()},
+        t("details.host"): state.get("host"),
         "GPU": state.get("gpu") if state.get("gpu") is not None else "cpu",
         t("details.attempt"): state.get("attempt"), t("details.adapter"): summary.get("adapter") or "—",
         t("details.parent"): spec.get("parent_job") or "—", "job id": run_dir.name,
+        t("details.runner"): state.get("runner") or "local",
     }
-    c1.dataframe(pd.DataFrame({"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()]}),
-                 hide_index=True, width="stretch")
+    if state.get("runner") == "slurm":
+        info.update({t("details.slurm_job"): state.get("slurm_job_id"), t("details.nodes"): state.get("slurm_nodes"),
+                     t("details.pending_reason"): state.get("slurm_reason")})
+    utc_col = {label: utc(state.get(key)) for label, key in times.items()}
+    c1.dataframe(pd.DataFrame({"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()],
+                               "UTC": [utc_col.get(k, "") for k in info]}),
+                 hide_index=True, width="stretch", height=_fit(len(info)))  # every row, no inner scroll
     params = spec.get("params", {})
     c2.dataframe(pd.DataFrame({t("details.param"): list(params),
                                t("details.value"): [json.dumps(v, ensure_ascii=False) for v in params.values()]}),
-                 hide_index=True, width="stretch", height=min(35 * (len(params) + 1) + 3, 600))
+                 hide_index=True, width="stretch", height=_fit(len(params)))
     parent = spec.get("parent_job")
     if parent:
-        pspec = read_spec(ws.run_dir(parent))
+        pspec = read_spec(ws.run_dir(parent)) if is_job_id(parent) else None
         if pspec:
             changed = {k: (pspec.get("params", {}).get(k), v) for k, v in params.items()
                        if pspec.get("params", {}).get(k) != v}
@@ -121,8 +169,8 @@ def overview(ws, run_dir) -> None:
         st.switch_page(page("new"), query_params={"copy": run_dir.name})
 
 
-@st.fragment(run_every=3.0)
 def evaluation(run_dir) -> None:
+    evaluation_panel.metrics_table(run_dir)
     df = metrics(run_dir)
     if df.empty:
         st.info(t("eval.no_metrics"))
@@ -134,20 +182,21 @@ def evaluation(run_dir) -> None:
             chart = overlay({run_dir.name[-6:]: df}, m, "step", smooth, {run_dir.name[-6:]: PALETTE[0]})
             if chart is not None:
                 cols[i % 2].altair_chart(chart, width="stretch")
+    evaluation_panel.row_browser(run_dir)
     st.subheader(t("eval.samples"))
     samples = read_samples(run_dir)
     if not samples:
         st.caption(t("eval.no_samples"))
     for s in samples:
-        with st.container(border=True):
-            st.markdown(f"**{t('eval.prompt')}:** {s.get('prompt', '')}")
+        with st.container(border=True):  # model and dataset text is shown as text, never as Markdown
+            st.markdown(f"**{t('eval.prompt')}**")
+            st.text(str(s.get("prompt", "")))
             a, b, c = st.columns(3)
-            a.markdown(f"**{t('eval.base')}**\n\n{s.get('base', '')}")
-            b.markdown(f"**{t('eval.tuned')}**\n\n{s.get('tuned', '')}")
-            c.markdown(f"**{t('eval.reference')}**\n\n{s.get('reference', '')}")
+            for col, key, label in ((a, "base", "eval.base"), (b, "tuned", "eval.tuned"), (c, "reference", "eval.reference")):
+                col.markdown(f"**{t(label)}**")
+                col.text(model_text(s.get(key, "")) if key != "reference" else str(s.get(key, "")))
 
 
-@st.fragment(run_every=2.0)
 def logs(run_dir) -> None:
     path = run_dir / "train.log"
     if not path.exists():
@@ -162,18 +211,15 @@ def logs(run_dir) -> None:
         size = fh.tell()
         fh.seek(max(0, size - 2_000_000))
         lines = fh.read().decode("utf-8", "replace").splitlines()
-    level_re = re.compile(r" (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
-    shown = []
-    for line in lines:
-        m = level_re.search(line[:40])
-        lvl = m.group(1) if m else None
-        if lvl and lvl not in levels and not (lvl == "CRITICAL" and "ERROR" in levels):
-            continue
-        if query and query.lower() not in line.lower():
-            continue
-        shown.append(line)
-    st.code("\n".join(shown[-int(n):]) or t("logs.empty"), language="log")
+    shown = filter_lines(lines, levels, query)
+    # A fixed-height box that scrolls, however long the log.
+    st.code("\n".join(shown[-int(n):]) or t("logs.empty"), language="log", height=LOG_BOX_PX)
     st.download_button(t("logs.download"), path.read_bytes(), file_name=f"{run_dir.name}-train.log", key="d_dl")
+
+
+def _fit(rows: int) -> int:
+    """A dataframe height that shows every row (35 px each, plus the header) without an inner scrollbar."""
+    return 35 * (rows + 1) + 3
 
 
 if __name__ == "__main__":

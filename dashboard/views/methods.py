@@ -9,7 +9,9 @@ import streamlit as st
 from jobs.methods import list_methods, list_rewards
 
 from dashboard.common import workspace
-from dashboard.i18n import method_description, t
+from dashboard.i18n import method_description, param_help, reward_help, t
+from dashboard.i18n_params import limits_text
+from dashboard.safe import md
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "jobs" / "templates" / "custom_method.py"
 
@@ -22,21 +24,23 @@ def render() -> None:
     for name, m in list_methods(ws.methods).items():
         kind = t("methods.builtin") if m.builtin else t("methods.custom")
         with st.container(border=True):
-            st.subheader(f"{name} · {kind}")
+            st.subheader(f"{md(name, one_line=True)} · {kind}")
             if not m.ok:
-                st.error(m.error)
+                st.error(md(m.error))
                 continue
-            st.write(method_description(m))
+            st.markdown(md(method_description(m)))
             if m.params:
-                st.dataframe(pd.DataFrame([{t("details.param"): p.name, "type": p.type, "default": str(p.default),
-                                            t("methods.limits"): p.limits_text(), "help": p.help} for p in m.params]),
+                st.dataframe(pd.DataFrame([{t("details.param"): p.name, t("methods.type"): p.type,
+                                            t("methods.default"): str(p.default), t("methods.limits"): limits_text(p),
+                                            t("methods.help"): param_help(p)} for p in m.params]),
                              hide_index=True, width="stretch")
             if m.default_columns:
-                st.caption(t("methods.defaults") + ": " + ", ".join(f"{k}={v}" for k, v in m.default_columns.items()))
+                st.caption(t("methods.defaults") + ": " + md(", ".join(f"{k}={v}" for k, v in m.default_columns.items())))
     rewards = list_rewards(ws.methods)
     st.subheader(t("methods.rewards"))
-    st.dataframe(pd.DataFrame([{"name": k, "source": t("methods.builtin") if isinstance(v, str) else t("methods.custom"),
-                                "help": v if isinstance(v, str) else (v.__doc__ or "").strip()}
+    st.dataframe(pd.DataFrame([{t("methods.name"): k,
+                                t("methods.source"): t("methods.builtin") if isinstance(v, str) else t("methods.custom"),
+                                t("methods.help"): reward_help(k, v)}
                                for k, v in rewards.items()]), hide_index=True, width="stretch")
 
 

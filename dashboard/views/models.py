@@ -4,9 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from jobs import registry
+from jobs.model_roots import model_roots
 
 from dashboard.common import workspace
 from dashboard.i18n import t
+from dashboard.safe import md
 
 
 def render() -> None:
@@ -15,15 +17,16 @@ def render() -> None:
     with st.expander(t("models.register")):
         name = st.text_input(t("models.name"), key="m_reg_name")
         path = st.text_input(t("models.path"), key="m_reg_path", placeholder="/data/models/Qwen2.5-0.5B-Instruct")
+        st.caption(t("models.roots", roots=", ".join(str(r) for r in model_roots(ws))))
         if st.button(t("models.register_btn"), type="primary", key="m_reg_btn", disabled=not (name and path)):
             try:
                 if path.strip().lower().endswith(".gguf"):
                     register_gguf(ws, name.strip(), path.strip())
                 else:
-                    registry.register_model(ws, name.strip(), path.strip())
+                    registry.register_model_from_browser(ws, name.strip(), path)
                 st.success(t("models.registered", name=name))
             except registry.RegistryError as e:
-                st.error(str(e))
+                st.error(md(e))
     models = registry.list_models(ws)
     if not models:
         st.info(t("models.none"))
@@ -32,17 +35,17 @@ def render() -> None:
     for i, (name, path) in enumerate(models.items()):
         info = registry.model_info(path)
         with cols[i % 3].container(border=True):
-            st.subheader(name)
+            st.subheader(md(name, one_line=True))
             if info["problem"]:
-                st.error(info["problem"])
+                st.error(md(info["problem"]))
             n = info["parameters"]
             st.markdown(
-                f"- {t('models.arch')}: `{info['architecture']}`\n"
+                f"- {t('models.arch')}: {md(info['architecture'], one_line=True)}\n"
                 f"- {t('models.params')}: {f'{n:,}' if n else '?'}\n"
                 f"- {t('models.size')}: {info['size_bytes'] / 2**20:.1f} MiB\n"
                 f"- {t('models.context')}: {info['context_length'] or '?'}\n"
                 f"- {t('models.chat')}: {'✅' if info['chat_template'] else '— ' + t('models.chat_fallback')}\n"
-                f"- `{info['path']}`")
+                f"- {md(info['path'], one_line=True)}")
             if st.toggle(t("models.unregister"), key=f"unreg_{name}"):
                 st.caption(t("models.unregister_note"))
                 if st.button(t("delete.yes"), key=f"unreg_yes_{name}"):
@@ -51,8 +54,15 @@ def render() -> None:
 
 
 def register_gguf(ws, name: str, path: str) -> None:
-    """A .gguf file (Ollama, llama.cpp) is converted into workspace/models/<name>/, with a progress bar."""
+    """A .gguf file (Ollama, llama.cpp) under the model roots is converted into workspace/models/<name>/, with a
+    progress bar."""
     from jobs.gguf_import import import_gguf
+    from jobs.model_roots import outside_roots_message, under_model_roots
+
+    real = under_model_roots(ws, path)
+    if real is None:
+        raise registry.RegistryError(outside_roots_message(ws))
+    path = str(real)
 
     bar = st.progress(0.0, text=t("models.converting"))
     import_gguf(ws, name, path, progress=lambda f, _msg: bar.progress(f, text=t("models.converting")))

@@ -6,7 +6,8 @@ import json
 import streamlit as st
 
 from jobs import registry
-from jobs.format_check import COLUMN_PARAMS, effective_format, uses_columns
+from jobs.format_check import COLUMN_PARAMS as FORMAT_COLUMN_PARAMS, effective_format, uses_columns
+from jobs.job_ids import BadJobId
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import editable_spec, params_for, validate
 from jobs.spool import submit_any
@@ -14,14 +15,19 @@ from jobs.sweep import expand
 from jobs.state import read_spec
 from jobs.trackers import installed as installed_trackers
 
-from dashboard import sweep_form
+from dashboard import sweep_form, truncation
+from dashboard.column_pick import best_column
 from dashboard.common import spooler_banner, workspace
-
-from dashboard.i18n import method_description, param_help, t
+from dashboard.form_defaults import preselect
+from dashboard.i18n import current_lang, method_description, param_help, t, t_text
+from dashboard.i18n_params import limits_text
+from dashboard.i18n_validation import tr_message
+from dashboard.safe import md
 from dashboard.nav import page
 
 HOUSEKEEPING = ("eval_ratio", "max_eval_rows", "eval_steps", "num_sample_prompts", "seed", "logging_steps",
                 "checkpoint_steps", "save_total_limit", "lora_alpha", "lora_dropout")
+COLUMN_PARAMS = ("prompt_input_column", "prompt_output_column")  # the pair that must differ
 REPO_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "jobs" / "examples"
 
 
@@ -36,7 +42,13 @@ def _prefill(ws) -> None:
         spec = json.loads(path.read_text()) if path.exists() else None
         parent = None
     else:
-        stored = read_spec(ws.run_dir(src))
+        try:  # the id comes from the URL: only a real job folder inside runs/ is read
+            stored = read_spec(ws.existing_run(src))
+        except BadJobId:
+            st.error(t("job.bad_id"))
+            return
+        except KeyError:
+            stored = None
         spec, parent = (editable_spec(stored), src) if stored else (None, None)
         if spec is None:
             st.error(t("new.copy_missing", id=src))
@@ -78,11 +90,13 @@ def render() -> None:
 
     c1, c2, c3 = st.columns(3)
     ok_methods = [k for k, m in methods.items() if m.ok]
+    preselect(ws, ok_methods, list(models), list(datasets))
     method_name = c1.selectbox(t("new.method"), ok_methods, key="m_method")
-    c1.caption(method_description(methods[method_name]))
-    model_name = c2.selectbox(t("new.model"), list(models), key="m_model", format_func=lambda k: _model_label(k, models))
+    c1.caption(md(method_description(methods[method_name])))
+    model_name = c2.selectbox(t("new.model"), list(models), key="m_model",
+                              format_func=lambda k, lang=current_lang(): _model_label(k, models, lang))
     ds_name = c3.selectbox(t("new.dataset"), list(datasets), key="m_dataset",
-                           format_func=lambda k: _dataset_label(k, datasets))
+                           format_func=lambda k, lang=current_lang(): _dataset_label(k, datasets, lang))
     c4, c5 = st.columns([3, 1])
     name = c4.text_input(t("new.name"), key="m_name", placeholder=f"{method_name}-{ds_name}")
     priority = c5.number_input(t("new.priority"), step=1, key="m_priority", value=st.session_state.get("m_priority", 0),
@@ -95,7 +109,7 @@ def render() -> None:
     # Only the column pickers the dataset's format needs: conversations carry their own roles.
     fmt = effective_format(st.session_state.get("p_dataset_format") or "auto", datasets[ds_name])
     if not uses_columns(fmt):
-        decl = [p for p in decl if p.name not in COLUMN_PARAMS]
+        decl = [p for p in decl if p.name not in FORMAT_COLUMN_PARAMS]
     ctx = (method_name, ds_name)
     if st.session_state.get("_ctx") not in (None, ctx):
         # Another method or dataset: its own defaults apply, and columns must come from the new dataset.
@@ -121,6 +135,10 @@ def render() -> None:
             cell = grid[i % 3].container()
             values[p.name] = _widget(cell, p, method, columns, rewards)
             slots[p.name] = cell
+    slots["name"] = c4
+    trunc = truncation.caption(datasets, ds_name, models.get(model_name), values, t) if model_name in models else None
+    if trunc and "max_seq_length" in slots:
+        slots["max_seq_length"].caption("✂️ " + trunc)
     raw = _raw(method_name, model_name, ds_name, name, priority, values)
     sweep = sweep_form.section(decl)
     if sweep:
@@ -129,20 +147,24 @@ def render() -> None:
     v = x.as_validation()
     by_field: dict = {}
     for prob in v.errors:
-        by_field.setdefault(prob.field.split(".")[-1], []).append(("error", prob.message))
+        by_field.setdefault(prob.field.split(".")[-1], []).append(("error", tr_message(prob.message)))
     for prob in v.warnings:
-        by_field.setdefault(prob.field.split(".")[-1], []).append(("warning", prob.message))
+        by_field.setdefault(prob.field.split(".")[-1], []).append(("warning", tr_message(prob.message)))
     for field, msgs in by_field.items():
         target = slots.get(field)
         for kind, msg in msgs:
-            (target or v_placeholder).caption(f"{'❌' if kind == 'error' else '⚠️'} {msg}")
+            (target or v_placeholder).caption(f"{'❌' if kind == 'error' else '⚠️'} {md(msg)}")
     if v.errors:
         with v_placeholder.container():
-            st.error(t("new.errors", n=len(v.errors)) + "\n\n" + "\n".join(f"- `{p.field}`: {p.message}" for p in v.errors))
+            st.error(t("new.errors", n=len(v.errors)) + "\n\n"
+                     + "\n".join(f"- {md(p.field)}: {md(tr_message(p.message), one_line=True)}" for p in v.errors))
     with st.expander(t("new.spec_json")):
         st.code(json.dumps(v.spec if v.ok and not sweep else raw, indent=2, ensure_ascii=False), language="json")
+    same_columns = bool(values.get(COLUMN_PARAMS[0])) and values.get(COLUMN_PARAMS[0]) == values.get(COLUMN_PARAMS[1])
+    if same_columns:  # the validator only warns (a spec from a script may mean it); the form asks for two columns
+        st.error(t("new.same_columns", column=values[COLUMN_PARAMS[0]]))
     label = t("sweep.run", n=len(x.specs)) if sweep and x.ok else t("new.run")
-    if st.button(label, type="primary", disabled=not v.ok, key="btn_run"):
+    if st.button(label, type="primary", disabled=not v.ok or same_columns, key="btn_run"):
         ids, v2 = submit_any(ws, raw)
         if ids:
             st.session_state.pop("_prefilled", None)
@@ -150,7 +172,7 @@ def render() -> None:
             if v2.group:  # the group row appears in the list as soon as the spooler expands it
                 st.switch_page(page("trainings"))
             st.switch_page(page("training"), query_params={"id": ids[0]})
-        st.error("; ".join(map(str, v2.errors)))
+        st.error(md("; ".join(map(str, v2.errors))))
 
 
 def _raw(method, model, ds, name, priority, values) -> dict:
@@ -161,29 +183,31 @@ def _raw(method, model, ds, name, priority, values) -> dict:
     return raw
 
 
-def _model_label(name, models) -> str:
+def _model_label(name, models, lang=None) -> str:
     info = registry.model_info(models[name])
     n = info.get("parameters")
     size = f"{n / 1e6:.1f}M" if n and n < 1e9 else (f"{n / 1e9:.1f}B" if n else "?")
-    return f"{name} — {info['architecture']}, {size} params"
+    return t_text("new.model_label", lang, name=name, arch=info["architecture"], size=size)
 
 
-def _dataset_label(name, datasets) -> str:
+def _dataset_label(name, datasets, lang=None) -> str:
     info = registry.dataset_info(datasets[name])
-    return f"{name} — {info['rows']} rows: {', '.join(info['columns'])}"
+    return t_text("new.dataset_label", lang, name=name, rows=info["rows"], columns=", ".join(info["columns"]))
 
 
 def _widget(cell, p, method, columns, rewards):
     key = f"p_{p.name}"
     label = p.label
-    helptext = param_help(p) + (f" {t('new.typical')}: {p.typical_text}." if p.typical_text else "") + f" ({p.limits_text()})"
+    helptext = param_help(p) + (f" {t('new.typical')}: {p.typical_text}." if p.typical_text else "") + f" ({limits_text(p)})"
     default = method.default_columns.get(p.name, p.default)
     if key not in st.session_state:
         st.session_state[key] = ",".join(map(str, default)) if p.type == "float_list" and default else default
     if p.column or p.optional_column:
         opts = ([""] if p.optional_column else []) + list(columns)
         if st.session_state.get(key) not in opts:
-            st.session_state[key] = default if default in opts else (opts[0] if opts else None)
+            taken = {st.session_state.get(f"p_{q}") for q in COLUMN_PARAMS if q != p.name}
+            pick = best_column(p.name, default, list(columns), taken)
+            st.session_state[key] = "" if p.optional_column and pick != default else pick
         return cell.selectbox(label, opts, key=key, help=helptext) or None
     if p.type == "bool":
         val = st.session_state.get(key)

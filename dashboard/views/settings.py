@@ -10,6 +10,7 @@ from jobs.state import FINAL
 
 from dashboard.common import spooler_banner, workspace
 from dashboard.i18n import t
+from dashboard.safe import md
 
 
 def render() -> None:
@@ -21,7 +22,7 @@ def render() -> None:
     cfg = read_config(ws)
     entries, problems = check_entries(cfg.get("notify"))
     for p in problems:
-        st.error(p)
+        st.error(md(p))
     df = pd.DataFrame([{"url": e["url"], "on": ", ".join(e["on"]), "format": e["format"], "per": e["per"]}
                        for e in entries], columns=["url", "on", "format", "per"])
     edited = st.data_editor(df, num_rows="dynamic", hide_index=True, width="stretch", key="notify_editor",
@@ -39,7 +40,7 @@ def render() -> None:
         rows = [{k: v for k, v in r.items() if v is not None} for r in rows if any(v for v in r.values())]
         bad = write_notify(ws, rows, url)
         if bad:
-            st.error(t("settings.invalid") + "\n\n" + "\n".join(f"- {b}" for b in bad))
+            st.error(t("settings.invalid") + "\n\n" + "\n".join(f"- {md(b, one_line=True)}" for b in bad))
         else:
             st.success(t("settings.saved", path=str(config_path(ws))))
 

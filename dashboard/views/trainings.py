@@ -8,16 +8,23 @@ from jobs.state import cancel_job, delete_job, retry_job
 
 from dashboard.group_view import group_actions, grouped, members_of
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
-from dashboard.i18n import bound_t, t
+from dashboard.i18n import bound_t, lang_param, t
+from dashboard.live import follow
+from dashboard.spool_panel import spool_panel
 from dashboard.nav import page
+from dashboard.safe import md
+from dashboard.views.evaluation_panel import eval_cell, phase_text
 
 
 def render() -> None:
     ws = workspace()
+    follow(ws, "trainings")  # reruns this page when the workspace changes, and only then
     st.title(t("trainings.title"))
     spooler_banner(ws)
-    if not ws.runs.is_dir() or not any(p for p in ws.runs.iterdir() if not p.name.startswith(".")):
-        first_run(ws)
+    waiting = spool_panel(ws)
+    if not job_rows(ws):
+        if not waiting:
+            first_run(ws)
         return
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
     statuses = c1.multiselect(t("filter.status"), ["queued", "running", "succeeded", "failed", "cancelled"],
@@ -31,7 +38,6 @@ def render() -> None:
     table(ws, statuses, methods, models, query, flatten)
 
 
-@st.fragment(run_every=2.0)
 def table(ws, statuses, methods, models, query, flatten=False) -> None:
     rows = job_rows(ws)
     if statuses:
@@ -47,8 +53,9 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         st.info(t("trainings.none_match"))
         return
     rows = grouped(rows, st.session_state.get("expanded_groups", set()), flatten)  # a sweep is one row
+    lang = lang_param()  # the 🔎 link opens a new tab in the same language
     df = pd.DataFrame([{
-        "details": f"/compare?group={r['group_id']}" if r.get("is_group") else f"/training?id={r['job_id']}",
+        "details": (f"/compare?group={r['group_id']}" if r.get("is_group") else f"/training?id={r['job_id']}") + lang,
         "name": r["name"], "status": "⏸️ " + t("status.held") if r.get("held") else
         f"{STATUS_ICONS.get(r['status'], '')} {t('status.' + r['status'])}",
         "progress": float(r["progress"] or 0),
@@ -57,11 +64,14 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         "queue": r["queue_position"], "method": r["method"], "base_model": r["base_model"],
         "dataset": r["dataset"], "created": (r["created_at"] or "")[:19].replace("T", " "),
         "duration": fmt_duration(r["duration_seconds"]),
-        "result": _result(r), "job_id": r["job_id"],
+        "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
+        "result": _result(r), "eval": eval_cell(r), "where": _where(r), "job_id": r["job_id"],
     } for r in rows])
     df["queue"] = df["queue"].astype("Int64")  # blank, not "None", for jobs that are not queued
-    event = st.dataframe(
-        df, hide_index=True, on_select="rerun", selection_mode="multi-row", key="jobs_table",
+    shown_ids = [r["job_id"] for r in rows]
+    keep_selection(shown_ids)
+    st.dataframe(
+        df, hide_index=True, on_select=_on_select, selection_mode="multi-row", key="jobs_table", placeholder="",
         column_config={
             "details": st.column_config.LinkColumn(t("col.details"), display_text="🔎", width="small"),
             "name": t("col.name"), "status": t("col.status"),
@@ -69,10 +79,41 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
             "steps": t("col.steps"), "eta": t("col.eta"), "queue": st.column_config.NumberColumn(t("col.queue")),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
             "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"), "job_id": "id",
+            "phase": t("col.phase"), "eval": t("col.eval"), "where": t("col.where"),
         })
-    picked = [rows[i] for i in (event.selection.rows if event else []) if i < len(rows)]
+    chosen = set(st.session_state.get(SELECTED, []))
+    picked = [r for r in rows if r["job_id"] in chosen]
     actions(ws, members_of(picked))
     group_actions(ws, picked)
+
+
+SELECTED = "selected_jobs"  # the ticked rows, as job ids: a refresh that moves rows never moves the ticks
+
+
+def keep_selection(shown_ids: list[str]) -> None:
+    """Tick the rows of the selected jobs wherever they are now (new jobs push rows down, deletes pull them up)."""
+    st.session_state["_shown_ids"] = shown_ids
+    chosen = set(st.session_state.get(SELECTED, []))
+    want = [i for i, job_id in enumerate(shown_ids) if job_id in chosen]
+    current = st.session_state.get("jobs_table")
+    rows = list(current["selection"]["rows"]) if current else []
+    if rows != want:
+        st.session_state["jobs_table"] = {"selection": {"rows": want, "columns": []}}
+
+
+def _on_select() -> None:
+    """The user ticked or unticked: positions in the table as drawn become job ids."""
+    shown = st.session_state.get("_shown_ids", [])
+    rows = st.session_state["jobs_table"]["selection"]["rows"]
+    st.session_state[SELECTED] = [shown[i] for i in rows if i < len(shown)]
+
+
+def _where(r: dict) -> str:
+    """local: the host; Slurm: the job id and its nodes, or why it still waits."""
+    if r.get("runner") == "slurm" and r.get("slurm_job_id"):
+        where = r.get("slurm_nodes") or (f"{t('where.pending')}: {r['slurm_reason']}" if r.get("slurm_reason") else "")
+        return f"slurm {r['slurm_job_id']}" + (f" · {where}" if where else "")
+    return r.get("host") or ""
 
 
 def _result(r: dict) -> str:
@@ -94,37 +135,54 @@ def actions(ws, selected: list[dict]) -> None:
         st.switch_page(page("training"), query_params={"id": ids[0]})
     if cols[2].button(t("action.cancel"), disabled=not any(r["status"] in ("queued", "running") for r in selected),
                       key="btn_cancel"):
-        for r in selected:
-            if r["status"] in ("queued", "running"):
-                _try(lambda: cancel_job(ws, r["job_id"]))
-        st.toast(t("toast.cancel_requested"))
+        st.session_state["confirm_cancel"] = True
+    cancellable = [r for r in selected if r["status"] in ("queued", "running")]
+    if st.session_state.get("confirm_cancel") and cancellable:
+        st.warning(t("cancel.confirm", n=len(cancellable), names=_names(cancellable)))
+        y, n = st.columns([1, 5])
+        y.button(t("cancel.yes"), type="primary", key="btn_cancel_yes", on_click=_cancel, args=(ws, cancellable))
+        n.button(t("cancel.no"), key="btn_cancel_no", on_click=lambda: st.session_state.pop("confirm_cancel", None))
     if cols[3].button(t("action.retry"), disabled=not any(r["status"] in ("failed", "cancelled") for r in selected),
                       key="btn_retry"):
-        for r in selected:
-            if r["status"] in ("failed", "cancelled"):
-                _try(lambda: retry_job(ws, r["job_id"]))
-        st.toast(t("toast.requeued"))
+        done = [r for r in selected if r["status"] in ("failed", "cancelled")]
+        for r in done:
+            _try(lambda: retry_job(ws, r["job_id"]))
+        st.toast(t("toast.requeued_for", names=_names(done)))
     if ids and cols[4].toggle(t("action.delete"), key="del_toggle"):
         running = [r for r in selected if r["status"] == "running"]
         if running:
-            st.error(t("delete.refused_running", names=", ".join(r["name"] for r in running)))
+            st.error(t("delete.refused_running", names=_names(running)))
         else:
-            st.warning(t("delete.confirm", n=len(ids)))
+            st.warning(t("delete.confirm_named", n=len(ids), names=_names(selected)))
             st.button(t("delete.yes"), type="primary", key="btn_delete_yes", on_click=_delete, args=(ws, ids))
+
+
+def _cancel(ws, rows: list[dict]) -> None:
+    for r in rows:
+        _try(lambda: cancel_job(ws, r["job_id"]))
+    st.session_state.pop("confirm_cancel", None)
+    st.toast(t("toast.cancel_requested_for", names=_names(rows)))
 
 
 def _delete(ws, ids: list[str]) -> None:
     for job_id in ids:
         _try(lambda: delete_job(ws, job_id))
     st.session_state["del_toggle"] = False
-    st.session_state.pop("jobs_table", None)  # the deleted rows are gone from the selection too
+    gone = set(ids)  # the deleted jobs are gone from the selection too
+    st.session_state[SELECTED] = [j for j in st.session_state.get(SELECTED, []) if j not in gone]
+
+
+def _names(rows: list[dict], limit: int = 8) -> str:
+    """"name (id tail), …" for confirmations: which jobs, not how many."""
+    shown = [f"{r['name']} ({r['job_id'][-6:]})" for r in rows[:limit]]
+    return ", ".join(shown) + (f", … (+{len(rows) - limit})" if len(rows) > limit else "")
 
 
 def _try(fn) -> None:
     try:
         fn()
     except (KeyError, ValueError) as e:
-        st.error(str(e.args[0]))
+        st.error(md(e.args[0]))
 
 
 def first_run(ws) -> None:

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from .base import Handle, Runner, STARTING
 
-RUNNERS = ("local",)
+RUNNERS = ("local", "slurm")
 
 
 def make_runner(name: str, opts) -> Runner:
     if name == "local":
         from .local import LocalRunner
         return LocalRunner(opts)
+    if name == "slurm":
+        from .slurm import SlurmRunner
+        return SlurmRunner(opts)
     raise ValueError(f"runner: {name!r} is not known; choose one of {', '.join(RUNNERS)}")
 
 

@@ -21,6 +21,8 @@ class Handle:
     cancel_at: float | None = None                   # monotonic time the cancel request was seen
     steps_done: set = field(default_factory=set)     # cancel escalation steps already taken
     beat_at: float = 0.0                             # last heartbeat written to state.json
+    facts: dict = field(default_factory=dict)        # backend facts last written to state.json (refresh)
+    ended: str | None = None                         # how the backend saw it end, when that explains a failure
 
     @property
     def slot(self) -> int | None:

@@ -20,7 +20,7 @@ class LocalRunner(Runner):
 
     def submit(self, job_id, run_dir, resume, gpus, spec):
         gpu = ",".join(g for g in gpus if g is not None) if any(g is not None for g in gpus) else None
-        p = procs.launch(self.opts.trainer_cmd, run_dir, resume, gpu)
+        p = procs.launch(self.opts.trainer_cmd, run_dir, resume, gpu, nproc=len(gpus))  # torchrun when > 1
         started = procs.create_time(p.pid)
         h = Handle(job_id, run_dir, pid=p.pid, started=started, proc=p)
         return h, {"runner": self.name, "pid": p.pid, "pid_create_time": started}

@@ -1,0 +1,152 @@
+"""The Slurm runner against a real single-node Slurm (Debian's packages) that these tests start and stop.
+
+Without Slurm installed (or without root to run its daemons) every test here skips with the reason.
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jobs.state import create_run, new_job_id, read_state
+from jobs.spool import submit
+from tests.conftest import REPO
+from tests.slurm_cluster import SlurmCluster, unavailable
+from tests.spool_helpers import FAKE, Spooler, all_final, spec, starts, statuses, wait_for
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+    except RuntimeError as e:
+        cluster.stop()
+        pytest.skip(f"a test Slurm could not start here: {str(e).splitlines()[0]}")
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    yield cluster
+    cluster.stop()
+    if old is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = old
+
+
+@pytest.fixture
+def cluster(slurm):
+    yield slurm
+    subprocess.run(["scancel", "--me"], env=slurm.env, capture_output=True)  # nothing leaks into the next test
+    wait_for(lambda: not slurm.squeue("--me", "-t", "PD,R,CG"), 30, step=0.2)
+
+
+def state(ws, job) -> dict:
+    return read_state(ws.run_dir(job)) or {}  # {} until the spooler has picked the spec up
+
+
+def slurm_id(ws, job):
+    return state(ws, job).get("slurm_job_id")
+
+
+def test_jobs_run_via_sbatch_each_with_its_own_gpus_and_a_two_gpu_job_waits(ws, cluster):
+    with Spooler(ws, "--runner", "slurm") as sp:
+        a, _ = submit(ws, spec("a", notes="sleep=4"))
+        b, _ = submit(ws, spec("b", notes="sleep=4"))
+        wait_for(lambda: starts(ws.run_dir(a)) and starts(ws.run_dir(b)), 60)
+        pair, _ = submit(ws, spec("pair", notes="sleep=0.3", num_gpus=2))
+        wait_for(lambda: state(ws, pair).get("slurm_reason") == "Resources", 30)
+        st = read_state(ws.run_dir(pair))
+        assert st["runner"] == "slurm" and st["slurm_state"] == "PENDING" and not starts(ws.run_dir(pair))
+        assert cluster.squeue("--name", a, "-o", "%j").split() == [a]  # the Slurm job is named by the job id
+        gpus = {starts(ws.run_dir(j))[0].split()[1] for j in (a, b)}
+        assert gpus == {"gpu=0", "gpu=1"}  # Slurm gave each job its own GPU
+        wait_for(lambda: all_final(ws, 3), 90)
+        assert set(statuses(ws).values()) == {"succeeded"}
+        assert sorted(line.split()[1] + " " + line.split()[-1] for line in starts(ws.run_dir(pair))) == \
+            ["gpu=0,1 rank=0/2", "gpu=0,1 rank=1/2"]  # torchrun, two ranks, both GPUs
+        for j in (a, b, pair):
+            st = read_state(ws.run_dir(j))
+            assert st["slurm_nodes"] == cluster.node and st["slurm_job_id"]
+            assert f"slurm job {st['slurm_job_id']} on {cluster.node}" in (ws.run_dir(j) / "train.log").read_text()
+        sp.stop()
+
+
+def test_cancel_ends_the_slurm_job_pending_or_running(ws, cluster):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def cancel(job):
+        r = subprocess.run([sys.executable, "-m", "spooler", "cancel", job, "--home", str(ws.home)],
+                           capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+        assert r.returncode == 0, r.stderr
+
+    with Spooler(ws, "--runner", "slurm") as sp:
+        stubborn, _ = submit(ws, spec("stubborn", notes="sleep=120;ignore_stop"))
+        wait_for(lambda: starts(ws.run_dir(stubborn)), 60)
+        waiting, _ = submit(ws, spec("waiting", notes="sleep=1", num_gpus=2))
+        wait_for(lambda: state(ws, waiting).get("slurm_state") == "PENDING", 30)
+        ids = {j: slurm_id(ws, j) for j in (stubborn, waiting)}
+        cancel(waiting)
+        wait_for(lambda: statuses(ws)[waiting] == "cancelled", 30)
+        cancel(stubborn)  # it ignores the stop file and SIGTERM: only scancel (then Slurm's SIGKILL) ends it
+        wait_for(lambda: statuses(ws)[stubborn] == "cancelled", 60)
+        live = cluster.squeue("--me", "-t", "PD,R", "-o", "%i").split()
+        assert not set(ids.values()) & set(live)
+        assert f"scancel {ids[stubborn]}" in sp.text() and f"scancel {ids[waiting]}" in sp.text()
+        assert starts(ws.run_dir(waiting)) == []
+        sp.stop()
+
+
+def test_kill9_of_the_spooler_then_restart_runs_each_job_exactly_once(ws, cluster):
+    with Spooler(ws, "--runner", "slurm") as sp:
+        running = [submit(ws, spec(f"r{i}", notes="sleep=5"))[0] for i in range(2)]
+        wait_for(lambda: all(starts(ws.run_dir(j)) for j in running), 60)
+        pending = [submit(ws, spec("p-pair", notes="sleep=0.5", num_gpus=2))[0],
+                   submit(ws, spec("p-one", notes="sleep=0.5"))[0]]
+        wait_for(lambda: all(slurm_id(ws, j) for j in pending), 30)
+        before = {j: slurm_id(ws, j) for j in running + pending}
+        sp.kill9()
+    late, _ = submit(ws, spec("late", notes="sleep=0.2"))
+    with Spooler(ws, "--runner", "slurm") as sp2:
+        wait_for(lambda: all_final(ws, 5), 120)
+        assert set(statuses(ws).values()) == {"succeeded"}
+        assert sp2.text().count("re-adopted") >= 2
+        for j, sid in before.items():
+            assert slurm_id(ws, j) == sid, j  # re-adopted by its Slurm id, never submitted again
+        for j in running + [pending[1], late]:
+            assert len(starts(ws.run_dir(j))) == 1, j
+        assert len(starts(ws.run_dir(pending[0]))) == 2  # one line per rank, one run
+        sp2.stop()
+
+
+def test_submit_is_idempotent_by_job_name(ws, cluster):
+    """A crash between sbatch and writing the Slurm id: the next submit finds the job by name, not a second one."""
+    from spooler.daemon import Options
+    from spooler.runners.slurm import SlurmRunner
+    job, sp = new_job_id(), spec("once", notes="sleep=30")
+    assert create_run(ws, job, sp)
+    runner = SlurmRunner(Options(trainer_cmd=FAKE.split()))
+    first, _ = runner.submit(job, ws.run_dir(job), False, [], sp)
+    again, fields = runner.submit(job, ws.run_dir(job), False, [], sp)
+    assert again.external_id == first.external_id == fields["slurm_job_id"]
+    assert cluster.squeue("--name", job, "-o", "%i").split() == [first.external_id]
+
+
+def test_real_two_rank_training_via_slurm(ws, cluster):
+    """tiny-demo, num_gpus=2: sbatch runs torchrun with 2 gloo ranks; one metrics row per step."""
+    with Spooler(ws, "--runner", "slurm", trainer=None) as sp:
+        job, _ = submit(ws, spec("ddp-slurm", max_steps=4, batch_size=2, eval_ratio=0, num_sample_prompts=1,
+                                 num_gpus=2))
+        wait_for(lambda: statuses(ws)[job] in ("succeeded", "failed", "cancelled"), 400, step=0.5)
+        run_dir = ws.run_dir(job)
+        assert statuses(ws)[job] == "succeeded", read_state(run_dir)
+        steps = [int(r["step"]) for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("loss")]
+        assert steps == [1, 2, 3, 4]
+        assert json.loads((run_dir / "summary.json").read_text())["world_size"] == 2
+        log = (run_dir / "train.log").read_text()
+        assert "[rank 1]" in log and f"slurm job {slurm_id(ws, job)}" in log
+        sp.stop()

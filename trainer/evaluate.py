@@ -1,0 +1,179 @@
+"""Held-out task metrics for the base model before training and the tuned model after, measured the same way.
+
+SFT and custom methods: greedy answers scored by exact match, ROUGE-L, chrF, BLEU, and the perplexity of the
+reference answers (plus a custom method's EVAL_METRICS and REWARD_FUNCTIONS). GRPO: greedy answers scored by each
+chosen reward function, accuracy (correctness = 1) and completion length. DPO: log-probabilities of chosen and
+rejected answers; the tuned model's implicit reward is measured against the base (its reference model).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.atomic import atomic_write_json, atomic_write_text
+from jobs.evaluation import EVALUATION_FILE, EVALUATION_ROWS_FILE, REWARD_PREFIX, better
+
+from . import scores
+from .generate import generate
+from .logprobs import answer_logprobs
+
+log = logging.getLogger("tunedeck.evaluate")
+EVAL_VERSION = 1  # part of the base cache key: bump when what is measured changes
+
+
+@dataclass
+class Setup:
+    method: str
+    family: str                       # "text" (sft, custom), "grpo" or "dpo"
+    rows: list[dict]                  # the held-out rows scored, each {prompt, reference, [chosen, rejected]}
+    max_new_tokens: int
+    max_length: int
+    beta: float = 0.1
+    metric_fns: dict = field(default_factory=dict)   # name -> fn(prompts, completions, references) -> list[float]
+    declared_better: dict = field(default_factory=dict)
+
+    def decoding(self) -> dict:
+        if self.family == "dpo":
+            return {"kind": "log-probabilities of chosen and rejected answers", "max_length": self.max_length}
+        return {"do_sample": False, "max_new_tokens": self.max_new_tokens}
+
+    def cache_parts(self) -> dict:
+        """What a base result depends on, besides the model: rows, decoding and which metrics are measured."""
+        return {"version": EVAL_VERSION, "method_family": self.family, "rows": self.rows, "decoding": self.decoding(),
+                "metrics": sorted(self.metric_fns), "beta": self.beta if self.family == "dpo" else None}
+
+
+def setup_for(method: str, params: dict, eval_rows: list[dict], method_module=None,
+              custom_rewards: dict | None = None) -> Setup | None:
+    """What to measure for this run, or None when evaluation is off (eval_max_rows 0 or no held-out rows)."""
+    limit = params.get("eval_max_rows", 100)
+    if not limit or not eval_rows:
+        return None
+    rows = [{k: r[k] for k in ("prompt", "reference", "chosen", "rejected") if k in r} for r in eval_rows[:limit]]
+    family = method if method in ("grpo", "dpo") else "text"
+    s = Setup(method, family, rows, params["max_content_length"], params["max_seq_length"],
+              beta=float(params.get("beta") or 0.1))
+    if family == "grpo":
+        from . import rewards
+        names = list(params["reward_functions"])
+        for name, fn in zip(names, rewards.build(names, custom_rewards or {}, params["max_content_length"])):
+            s.metric_fns[REWARD_PREFIX + name] = _reward_as_metric(fn)
+    elif method_module is not None:  # a custom method: its own metrics, and its reward functions as metrics
+        for name, fn in dict(getattr(method_module, "EVAL_METRICS", {}) or {}).items():
+            if callable(fn):
+                s.metric_fns[str(name)] = _plain(fn)
+        for name, fn in dict(getattr(method_module, "REWARD_FUNCTIONS", {}) or {}).items():
+            if callable(fn):
+                s.metric_fns[REWARD_PREFIX + str(name)] = _reward_as_metric(fn)
+        s.declared_better = {str(k): v for k, v in dict(getattr(method_module, "EVAL_METRICS_BETTER", {}) or {}).items()}
+    return s
+
+
+def _plain(fn):
+    def metric(prompts, completions, references):
+        return fn(prompts, completions, references)
+    return metric
+
+
+def _reward_as_metric(fn):
+    def metric(prompts, completions, references):
+        return fn(prompts, completions, reference=references)
+    return metric
+
+
+def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], bool] | None = None,
+                report: Callable[[int, int], None] | None = None, seed: int = 0) -> dict:
+    """One model's raw per-row results: answers, per-row metric values, and log-probabilities."""
+    n = len(setup.rows)
+    prompts = [r["prompt"] for r in setup.rows]
+    refs = [r["reference"] for r in setup.rows]
+    if setup.family == "dpo":
+        pairs = [(r["prompt"], r["chosen"]) for r in setup.rows] + [(r["prompt"], r["rejected"]) for r in setup.rows]
+        lp = answer_logprobs(model, tokenizer, pairs, setup.max_length, should_stop=should_stop,
+                             on_batch=lambda d: report and report(min(d, 2 * n) // 2, n))
+        return {"answers": [""] * n, "per_row": {},
+                "chosen_logp": [s for s, _ in lp[:n]], "rejected_logp": [s for s, _ in lp[n:]]}
+    steps = n * (2 if setup.family == "text" else 1)
+    lengths: list[int] = []
+    answers = [a[0] for a in generate(model, tokenizer, prompts, setup.max_new_tokens, seed=seed, lengths=lengths,
+                                      should_stop=should_stop, on_batch=lambda d: report and report(d, steps))]
+    per_row: dict[str, list] = {}
+    if setup.family == "text":
+        per_row["exact_match"] = [scores.exact_match(a, r) for a, r in zip(answers, refs)]
+        per_row["rouge_l"] = [scores.rouge_l(a, r) for a, r in zip(answers, refs)]
+        per_row["chrf"] = [scores.chrf(a, r) for a, r in zip(answers, refs)]
+        lp = answer_logprobs(model, tokenizer, list(zip(prompts, refs)), setup.max_length, should_stop=should_stop,
+                             on_batch=lambda d: report and report(n + d, steps))
+        per_row["perplexity"] = [math.exp(-s / c) if c else None for s, c in lp]
+        per_row["_nll"] = [[-s, c] for s, c in lp]
+    else:
+        per_row["completion_length"] = [float(n) for n in lengths]
+    for name, fn in setup.metric_fns.items():
+        try:
+            vals = [float(v) for v in fn(prompts, answers, refs)]
+            if len(vals) != n:
+                raise ValueError(f"returned {len(vals)} values for {n} rows")
+            per_row[name] = vals
+        except Exception as e:  # noqa: BLE001 - a custom metric that fails is reported, not fatal
+            log.warning("metric %s failed and is left out: %s: %s", name, type(e).__name__, e)
+    if setup.family == "grpo" and REWARD_PREFIX + "correctness" in per_row:
+        per_row["accuracy"] = [float(v == 1.0) for v in per_row[REWARD_PREFIX + "correctness"]]
+    return {"answers": answers, "per_row": per_row}
+
+
+def _dpo_rows(setup: Setup, result: dict, base: dict | None) -> dict:
+    """Implicit reward per pair: beta * (log pi - log pi_ref) on chosen minus on rejected; the base is pi_ref."""
+    ref_c = (base or result)["chosen_logp"]
+    ref_r = (base or result)["rejected_logp"]
+    margins = [setup.beta * ((c - rc) - (r - rr))
+               for c, r, rc, rr in zip(result["chosen_logp"], result["rejected_logp"], ref_c, ref_r)]
+    return {"reward_margin": margins, "preference_accuracy": [float(m > 0) for m in margins],
+            "logprob_accuracy": [float(c > r) for c, r in zip(result["chosen_logp"], result["rejected_logp"])]}
+
+
+def per_row(setup: Setup, result: dict, base: dict | None = None) -> dict:
+    if setup.family == "dpo":
+        return _dpo_rows(setup, result, base)
+    return {k: v for k, v in result["per_row"].items() if not k.startswith("_")}
+
+
+def aggregate(setup: Setup, result: dict, base: dict | None = None) -> dict:
+    """Metric name -> the value over all rows."""
+    rows = per_row(setup, result, base)
+    out = {name: scores.mean(vals) for name, vals in rows.items() if name != "perplexity"}
+    if setup.family == "text":
+        nll = result["per_row"]["_nll"]
+        tokens = sum(c for _, c in nll)
+        out["perplexity"] = math.exp(sum(s for s, _ in nll) / tokens) if tokens else None
+        out["bleu"] = scores.corpus_bleu(result["answers"], [r["reference"] for r in setup.rows])
+    return out
+
+
+def write(run_dir: Path, setup: Setup, base: dict, tuned: dict, seconds: dict) -> dict:
+    """evaluation_rows.jsonl first, then evaluation.json: both atomic, so a reader never sees a partial result."""
+    b_rows, t_rows = per_row(setup, base), per_row(setup, tuned, base)
+    lines = []
+    for i, row in enumerate(setup.rows):
+        rec = {"index": i, "prompt": row["prompt"], "reference": row["reference"],
+               "base": base["answers"][i], "tuned": tuned["answers"][i],
+               "scores": {"base": {k: v[i] for k, v in b_rows.items()}, "tuned": {k: v[i] for k, v in t_rows.items()}}}
+        if setup.family == "dpo":
+            rec["chosen"], rec["rejected"] = row["chosen"], row["rejected"]
+        lines.append(json.dumps(rec, ensure_ascii=False))
+    atomic_write_text(run_dir / EVALUATION_ROWS_FILE, "".join(line + "\n" for line in lines))
+    b_agg, t_agg = aggregate(setup, base), aggregate(setup, tuned, base)
+    metrics = {name: {"base": _round(b_agg.get(name)), "tuned": _round(t_agg.get(name)),
+                      "better": better(name, setup.declared_better.get(name))}
+               for name in dict.fromkeys([*b_agg, *t_agg])}
+    out = {"rows": len(setup.rows), "method": setup.method, "decoding": setup.decoding(), "metrics": metrics,
+           "seconds": {k: round(v, 2) for k, v in seconds.items()}}
+    atomic_write_json(run_dir / EVALUATION_FILE, out)
+    return out
+
+
+def _round(v):
+    return None if v is None or not math.isfinite(v) else round(float(v), 6)

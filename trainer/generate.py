@@ -1,0 +1,99 @@
+"""Batched generation for evaluation and sample answers: left padding, the KV cache, a stop check per token.
+
+Prompts are sorted by length so a batch pads little; answers come back in the caller's order.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .errors import Stopped
+
+GEN_BATCH = 16
+
+
+def chat_text(tokenizer, prompt: str) -> str:
+    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def _stop_criteria(should_stop: Callable[[], bool] | None):
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopRequested(StoppingCriteria):
+        """Ends generation at the next token once a stop is requested (the caller then raises Stopped)."""
+
+        def __call__(self, input_ids, scores, **kw):
+            import torch
+            hit = bool(should_stop and should_stop())
+            return torch.full((input_ids.shape[0],), hit, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopRequested()])
+
+
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, *, sampled: int = 0, seed: int = 0,
+             temperature: float = 0.8, should_stop: Callable[[], bool] | None = None,
+             on_batch: Callable[[int], None] | None = None, batch_size: int = GEN_BATCH,
+             lengths: list | None = None) -> list[list[str]]:
+    """Per prompt: the greedy answer, then `sampled` sampled ones (seeded, so repeatable).
+
+    on_batch(n) is called with the number of prompts finished after each batch. Raises Stopped on request.
+    `lengths`, when given, receives each greedy answer's length in generated tokens (up to its end token).
+    """
+    import torch
+
+    if not prompts:
+        return []
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only models continue from the right end
+    texts = [chat_text(tokenizer, p) for p in prompts]
+    prompt_len = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: prompt_len[i])
+    out: list[list[str]] = [[] for _ in prompts]
+    greedy_len = [0] * len(prompts)
+    stop = _stop_criteria(should_stop) if should_stop else None
+    try:
+        for start in range(0, len(order), batch_size):
+            if should_stop and should_stop():
+                raise Stopped()
+            idx = order[start:start + batch_size]
+            enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(device)
+            width = enc["input_ids"].shape[1]
+            for k in range(1 + max(0, sampled)):
+                kw = {"do_sample": False} if k == 0 else {"do_sample": True, "temperature": temperature,
+                                                          "top_p": 0.95}
+                if k:
+                    torch.manual_seed(seed + k)
+                with torch.no_grad():
+                    ids = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                         use_cache=True, stopping_criteria=stop, **kw)
+                if should_stop and should_stop():
+                    raise Stopped()
+                texts_out = tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
+                for i, text in zip(idx, texts_out):
+                    out[i].append(text.strip())
+                if k == 0 and lengths is not None:
+                    for i, n in zip(idx, _lengths(ids[:, width:], tokenizer)):
+                        greedy_len[i] = n
+            if on_batch:
+                on_batch(min(start + batch_size, len(order)))
+    finally:
+        tokenizer.padding_side = old_side
+        if was_training:
+            model.train()
+    if lengths is not None:
+        lengths[:] = greedy_len
+    return out
+
+
+def _lengths(generated, tokenizer) -> list[int]:
+    """Tokens generated per row before its first end (eos) or padding token."""
+    ends = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
+    out = []
+    for row in generated.tolist():
+        n = next((j for j, tok in enumerate(row) if tok in ends), len(row))
+        out.append(n)
+    return out
