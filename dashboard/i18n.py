@@ -330,7 +330,7 @@ PARAM_HELP_ZH = {
     "dataset_format": "数据行的读取方式：auto 根据前几行自动识别（或使用数据集页面设置的格式）；也可选 column、alpaca、"
                       "messages、sharegpt 或 preference。",
     "system_prompt": "为每个没有系统消息的对话前置的系统消息；样例提示同样使用。",
-    "max_eval_rows": "无论数据多大，最多评估这么多留出行。",
+    "eval_split_max_rows": "无论数据多大，最多评估这么多留出行。",
     "eval_steps": "每 N 步评估一次；null 表示每次运行评估四次，且间隔不少于 10 步。",
     "report_to": "同时接收本次训练指标的实验跟踪工具；TensorBoard 写入 runs/<job_id>/tb/。",
 }

@@ -228,7 +228,7 @@ COMMON_PARAMS: tuple[Param, ...] = (
     # Run housekeeping, shared by every method.
     Param("eval_ratio", "float", 0.1, "Fraction of rows held out for eval_loss and sample prompts; 0 turns it off.",
           min=0, max=0.5),
-    Param("max_eval_rows", "int", 1000, "At most this many held-out rows are evaluated, however large the data.",
+    Param("eval_split_max_rows", "int", 1000, "At most this many held-out rows are evaluated, however large the data.",
           min=1, max=1000000),
     Param("eval_steps", "int", None, "Evaluate every N steps; null evaluates four times per run, never more "
           "often than every 10 steps.", min=1, nullable=True),

@@ -172,7 +172,7 @@ def _preference_messages(rows: list[dict], params: dict, dataset_name: str) -> t
 
 def _split(out: list[dict], rows: list[dict], truncated: int, dropped: int, params: dict,
            dataset_name: str) -> Prepared:
-    """Shuffle with the job's seed and hold out eval rows (eval_ratio, at most max_eval_rows)."""
+    """Shuffle with the job's seed and hold out eval rows (eval_ratio, at most eval_split_max_rows)."""
     if not out:
         raise TrainerError(f"no usable rows in dataset {dataset_name!r}: all {len(rows)} were dropped "
                            "(empty prompt or answer, or the prompt alone exceeds max_seq_length)")
@@ -183,7 +183,7 @@ def _split(out: list[dict], rows: list[dict], truncated: int, dropped: int, para
     rng.shuffle(order)
     n_eval = int(round(len(out) * params["eval_ratio"])) if params["eval_ratio"] > 0 else 0
     if params["eval_ratio"] > 0 and len(out) >= 4:
-        n_eval = max(1, min(n_eval, len(out) // 2, params.get("max_eval_rows") or n_eval))
+        n_eval = max(1, min(n_eval, len(out) // 2, params.get("eval_split_max_rows") or n_eval))
     else:
         n_eval = 0
     eval_idx = set(order[:n_eval])

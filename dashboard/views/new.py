@@ -25,7 +25,7 @@ from dashboard.i18n_validation import tr_message
 from dashboard.safe import md
 from dashboard.nav import page
 
-HOUSEKEEPING = ("eval_ratio", "max_eval_rows", "eval_steps", "num_sample_prompts", "seed", "logging_steps",
+HOUSEKEEPING = ("eval_ratio", "eval_split_max_rows", "eval_steps", "num_sample_prompts", "seed", "logging_steps",
                 "checkpoint_steps", "save_total_limit", "lora_alpha", "lora_dropout")
 COLUMN_PARAMS = ("prompt_input_column", "prompt_output_column")  # the pair that must differ
 REPO_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "jobs" / "examples"
