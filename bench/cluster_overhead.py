@@ -5,8 +5,8 @@ python bench/cluster_overhead.py [--rounds 3] [--steps 4] [--ddp-steps 30] [--ti
 1. The same tiny job (tiny-demo SFT, --steps steps) dropped into the spool of a local spooler and of a
    `--runner slurm` spooler on a single-node Slurm started here (tests/slurm_cluster.py), alternately, --rounds
    times each: seconds from the spool drop to the trainer's start (trainer.json) and to `succeeded`.
-2. The trainer run directly, once as one process and once under torchrun with 2 gloo ranks, on the same spec:
-   steps/s and tokens/s from summary.json (tokens counted over all ranks).
+2. The trainer run directly as one process and under torchrun with 2 gloo ranks, alternately, --rounds times each,
+   on the same spec: median steps/s and tokens/s from summary.json (tokens counted over all ranks).
 """
 import argparse
 import json
@@ -28,6 +28,8 @@ from jobs.init import init_workspace
 from jobs.spec import validate
 from jobs.spool import submit
 from jobs.state import create_run, new_job_id, read_state
+from jobs.rundir import RunDir
+from jobs.status import FINAL, JobStatus
 from jobs.workspace import Workspace
 
 sys.path.insert(0, str(REPO))
@@ -55,11 +57,11 @@ def one_job(ws: Workspace, steps: int) -> dict:
     assert job, v.errors
     run_dir, started = ws.run_dir(job), None
     while True:
-        if started is None and (run_dir / "trainer.json").exists():
+        if started is None and RunDir(run_dir).trainer_info.exists():
             started = time.time()
         st = read_state(run_dir) or {}
-        if st.get("status") in ("succeeded", "failed", "cancelled"):
-            assert st["status"] == "succeeded", st
+        if st.get("status") in FINAL:
+            assert st["status"] == JobStatus.SUCCEEDED, st
             return {"to_trainer_start_s": started - t0, "to_succeeded_s": _ts(st["finished_at"]) - t0}
         time.sleep(0.02)
 
@@ -99,10 +101,10 @@ def sibling(ws: Workspace) -> Workspace:
     return other
 
 
-def ddp_scaling(ws: Workspace, steps: int) -> dict:
-    res = {}
+def ddp_scaling(ws: Workspace, steps: int, rounds: int) -> dict:
+    runs = {1: [], 2: []}
     try:
-        for ranks in (1, 2):
+        for ranks in [r for i in range(rounds) for r in ((1, 2) if i % 2 == 0 else (2, 1))]:  # alternate
             job = new_job_id()
             v = validate({**SPEC, "params": {**SPEC["params"], "max_steps": steps, "num_gpus": ranks}}, ws)
             assert v.ok and create_run(ws, job, v.spec), v.errors
@@ -110,17 +112,23 @@ def ddp_scaling(ws: Workspace, steps: int) -> dict:
             if ranks > 1:
                 cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
                        "-m", "trainer", str(ws.run_dir(job))]
+            # one thread per process, as torchrun gives each rank: measured here, a lone process with 2 OpenMP threads
+            # on the 2 shared cores ran 10-16x slower than with 1, which would be no DDP effect
+            threads = "1"
             subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""})
-            s = read_json(ws.run_dir(job) / "summary.json")
-            res[f"{ranks}_rank"] = {"steps_per_s": round(s["total_steps"] / s["train_runtime_this_attempt"], 2),
-                                    "tokens_per_s": s["tokens_per_second"], "world_size": s["world_size"]}
+                           env={**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": "",
+                                "OMP_NUM_THREADS": threads})
+            s = read_json(ws.run(job).summary)
+            assert s["world_size"] == ranks
+            runs[ranks].append({"steps_per_s": s["total_steps"] / s["train_runtime_this_attempt"],
+                                "tokens_per_s": s["tokens_per_second"]})
     finally:
         cleanup(ws)
+    res = {f"{n}_rank": {k: round(statistics.median(r[k] for r in rows), 2) for k in rows[0]} for n, rows in runs.items()}
     one, two = res["1_rank"], res["2_rank"]
     return {**res, "steps_ratio_2_vs_1": round(two["steps_per_s"] / one["steps_per_s"], 2),
             "tokens_ratio_2_vs_1": round(two["tokens_per_s"] / one["tokens_per_s"], 2), "steps": steps,
-            "cpu_cores": os.cpu_count()}
+            "rounds": rounds, "cpu_cores": os.cpu_count()}
 
 
 def main() -> None:
@@ -128,6 +136,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--ddp-steps", type=int, default=30)
+    ap.add_argument("--skip-slurm", action="store_true", help="only the DDP scaling")
     ap.add_argument("--tiny-demo", help="an already built tiny-demo folder to copy instead of building one")
     a = ap.parse_args()
     if a.tiny_demo:
@@ -137,8 +146,8 @@ def main() -> None:
     else:
         base = fresh_workspace()
     try:
-        print(json.dumps({"slurm_vs_local": runner_overhead(base, a.rounds, a.steps),
-                          "ddp_2_vs_1": ddp_scaling(sibling(base), a.ddp_steps)}, indent=2))
+        print(json.dumps({"slurm_vs_local": None if a.skip_slurm else runner_overhead(base, a.rounds, a.steps),
+                          "ddp_2_vs_1": ddp_scaling(sibling(base), a.ddp_steps, a.rounds)}, indent=2))
     finally:
         cleanup(base)
 

@@ -1,14 +1,12 @@
 """Bench helpers: a throwaway workspace with the embedded default."""
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from jobs.init import init_workspace  # the installed package (bin/setup: pip install -e .)
+from jobs.workspace import Workspace
 
-from jobs.init import init_workspace  # noqa: E402
-from jobs.workspace import Workspace  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def fresh_workspace() -> Workspace:

@@ -18,6 +18,7 @@ from common import REPO, cleanup, fresh_workspace
 from jobs.atomic import atomic_write_json
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id, update_state
+from jobs.status import JobStatus
 
 
 def make_job(ws, i: int, rows: int = 0) -> str:
@@ -27,14 +28,14 @@ def make_job(ws, i: int, rows: int = 0) -> str:
     v = validate(raw, ws)
     job = new_job_id()
     create_run(ws, job, v.spec)
-    run_dir = ws.run_dir(job)
-    update_state(run_dir, status=random.choice(["succeeded", "failed", "queued", "running", "cancelled"]),
+    run_dir = ws.run(job)
+    update_state(run_dir, status=random.choice(list(JobStatus)),
                  started_at="2026-11-28T05:00:00+00:00")
-    atomic_write_json(run_dir / "progress.json", {"step": 5, "total_steps": 10, "percent": 50, "eta_seconds": 3})
-    atomic_write_json(run_dir / "summary.json", {"final_loss": 1.0 / (i + 1), "total_steps": 10})
+    atomic_write_json(run_dir.progress, {"step": 5, "total_steps": 10, "percent": 50, "eta_seconds": 3})
+    atomic_write_json(run_dir.summary, {"final_loss": 1.0 / (i + 1), "total_steps": 10})
     if rows:
         rng = random.Random(i)
-        with open(run_dir / "metrics.csv", "w", newline="") as fh:
+        with open(run_dir.metrics, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_seconds",
                         "eval_loss", "reward", "kl"])

@@ -27,6 +27,7 @@ from jobs.atomic import atomic_write_json  # noqa: E402
 from jobs.registry import list_models  # noqa: E402
 from jobs.spec import validate  # noqa: E402
 from jobs.state import create_run, new_job_id  # noqa: E402
+from jobs.rundir import RunDir  # noqa: E402
 from jobs.workspace import Workspace  # noqa: E402
 
 
@@ -118,8 +119,8 @@ def one_run(ws, args, eval_rows: int, max_content: int) -> dict:
     job = new_job_id()
     create_run(ws, job, v.spec)
     run_dir = ws.run_dir(job)
-    assert main([str(run_dir)]) == 0, (run_dir / "train.log").read_text()[-2000:]
-    s = json.loads((run_dir / "summary.json").read_text())
+    assert main([str(run_dir)]) == 0, RunDir(run_dir).log.read_text()[-2000:]
+    s = json.loads(RunDir(run_dir).summary.read_text())
     return {"train_seconds": s["train_runtime_this_attempt"], **s["phase_seconds"]}
 
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from jobs.atomic import atomic_write_json  # noqa: E402
 from jobs.state import create_run, new_job_id, update_state  # noqa: E402
+from jobs.status import JobStatus  # noqa: E402
 from jobs.workspace import Workspace  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,12 +42,12 @@ def make_workspace(n: int) -> Workspace:
                 "dataset": "demo-instruct", "priority": 0, "parent_job": None, "notes": "",
                 "params": {"learning_rate": 1e-4 * (1 + i % 7), "max_steps": 10}}
         create_run(ws, job, spec)
-        run_dir = ws.run_dir(job)
+        run_dir = ws.run(job)
         status = STATUSES[i % len(STATUSES)]
         update_state(run_dir, status=status, started_at="2026-11-28T05:00:00+00:00",
-                     finished_at=None if status == "queued" else "2026-11-28T05:01:00+00:00")
-        atomic_write_json(run_dir / "progress.json", {"step": 10, "total_steps": 10, "percent": 100})
-        atomic_write_json(run_dir / "summary.json", {"final_loss": 1.0 / (i + 1), "total_steps": 10})
+                     finished_at=None if status == JobStatus.QUEUED else "2026-11-28T05:01:00+00:00")
+        atomic_write_json(run_dir.progress, {"step": 10, "total_steps": 10, "percent": 100})
+        atomic_write_json(run_dir.summary, {"final_loss": 1.0 / (i + 1), "total_steps": 10})
     return ws
 
 

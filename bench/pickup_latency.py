@@ -16,6 +16,7 @@ from datetime import datetime
 from common import REPO, cleanup, fresh_workspace
 
 from jobs.atomic import read_json
+from jobs.rundir import RunDir
 
 SPEC = {"name": "lat", "method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct", "params": {"max_steps": 1}}
 
@@ -23,7 +24,7 @@ SPEC = {"name": "lat", "method": "sft", "base_model": "tiny-demo", "dataset": "d
 def measure(poll: bool, n: int, gap: float) -> dict:
     ws = fresh_workspace()
     cmd = [sys.executable, "-m", "spooler", "--home", str(ws.home), "--stop-jobs", "--grace", "0.5",
-           "--trainer-cmd", f"{sys.executable} {REPO / 'bench' / 'hold.py'}"] + (["--poll"] if poll else [])
+           "--trainer-cmd", f"{sys.executable} -m bench.hold"] + (["--poll"] if poll else [])
     p = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
@@ -43,7 +44,7 @@ def measure(poll: bool, n: int, gap: float) -> dict:
             for d in ws.runs.iterdir():
                 if d.name.startswith(".") or d.name in lat:
                     continue
-                spec, state = read_json(d / "spec.json"), read_json(d / "state.json")
+                spec, state = read_json(RunDir(d).spec), read_json(RunDir(d).state)
                 if spec and state and state.get("created_at"):
                     lat[d.name] = datetime.fromisoformat(state["created_at"]).timestamp() - sent[spec["name"]]
             time.sleep(0.1)

@@ -22,11 +22,12 @@ from pathlib import Path
 from common import REPO, cleanup
 
 from jobs.atomic import atomic_write_json
+from jobs.rundir import RunDir
 from jobs.init import DEMO_DATASETS, _jsonl
 from jobs.workspace import Workspace
 
-FAKE = f"{sys.executable} {REPO / 'tests' / 'fake_trainer.py'}"
-HOLD = f"{sys.executable} {REPO / 'bench' / 'hold.py'}"
+FAKE = f"{sys.executable} -m tests.fake_trainer"  # trainers start in the package folder
+HOLD = f"{sys.executable} -m bench.hold"
 SPEC = {"method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct", "notes": "sleep=0.05",
         "params": {"max_steps": 1}}
 
@@ -75,7 +76,7 @@ def accept(ws, n: int) -> float:
     finally:
         stop(p)
         for d in ws.runs.iterdir():  # release the held slot
-            (d / "stop").touch() if (d / "trainer.json").exists() else None
+            RunDir(d).stop_request.touch() if RunDir(d).trainer_info.exists() else None
 
 
 def start_rate(ws, starts: int, slots: int) -> dict:

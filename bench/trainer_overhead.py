@@ -25,11 +25,11 @@ def tunedeck_run(ws, steps: int) -> tuple[float, list[float]]:
     v = validate(raw, ws)
     job = new_job_id()
     create_run(ws, job, v.spec)
-    run_dir = ws.run_dir(job)
-    assert main([str(run_dir)]) == 0
-    summary = json.loads((run_dir / "summary.json").read_text())
+    run_dir = ws.run(job)
+    assert main([str(run_dir.path)]) == 0
+    summary = json.loads(run_dir.summary.read_text())
     import csv
-    losses = [float(r["loss"]) for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("loss")]
+    losses = [float(r["loss"]) for r in csv.DictReader(open(run_dir.metrics)) if r.get("loss")]
     return steps / summary["train_runtime_this_attempt"], losses
 
 

@@ -1,13 +1,8 @@
 """Tunedeck dashboard: `streamlit run dashboard/app.py`. Reads runs/, writes specs and request files."""
-import sys
-from pathlib import Path
+import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import nav  # noqa: E402
-from dashboard.i18n import LANGUAGES, keep_language, t  # noqa: E402
+from dashboard import nav
+from dashboard.i18n import LANGUAGES, keep_language, t
 
 st.set_page_config(page_title="Tunedeck", page_icon="🎛️", layout="wide")
 keep_language()  # from ?lang= on a reload or a new tab, and back into the URL

@@ -4,21 +4,18 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from jobs.metrics import charted, smoothed
+
 from .common import downsample, ema
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
-COMMON = ["loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_second"]
-GRPO = ["reward", "reward_std", "kl", "completion_length"]
 PLOT_HEIGHT = 220
-DPO = ["reward_margin", "reward_accuracy", "rewards_chosen", "rewards_rejected"]
 
 
 def metric_names(df: pd.DataFrame) -> list[str]:
-    cols = [c for c in COMMON + GRPO + DPO if c in df.columns and df[c].notna().any()]
-    cols += sorted(c for c in df.columns if c.startswith("reward_") and c not in cols and not c.endswith("_std")
-                   and df[c].notna().any())
-    return cols
+    """The metrics to chart, in the order jobs.metrics declares them, then per-function rewards."""
+    return charted([c for c in df.columns if df[c].notna().any()])
 
 
 def series(df: pd.DataFrame, metric: str, x: str, smooth: float) -> pd.DataFrame:
@@ -27,7 +24,7 @@ def series(df: pd.DataFrame, metric: str, x: str, smooth: float) -> pd.DataFrame
     s = df[[x, metric]].dropna()
     s = downsample(s)
     out = pd.DataFrame({"x": s[x].to_numpy(), "raw": s[metric].to_numpy()})
-    out["smooth"] = ema(out["raw"], smooth if metric not in ("learning_rate",) else 0).to_numpy()
+    out["smooth"] = ema(out["raw"], smooth if smoothed(metric) else 0).to_numpy()
     return out
 
 

@@ -1,23 +1,26 @@
 """Shared dashboard helpers: the workspace, cached reads keyed on mtime/size, badges, the spooler banner."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from jobs import jsonl
 from jobs.changes import stamp
-from jobs.overview import job_summary, spooler_alive
+from jobs.overview import UNKNOWN, UNREADABLE, job_summary, spooler_alive
+from jobs.rundir import RunDir
 from jobs.state import list_run_dirs, queue_positions
+from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
 from .i18n import t
 
-STATUS_COLORS = {"queued": "gray", "running": "blue", "succeeded": "green", "failed": "red",
-                 "cancelled": "orange", "unknown": "violet"}
-STATUS_ICONS = {"queued": "⏳", "running": "🔵", "succeeded": "🟢", "failed": "🔴", "cancelled": "🟠", "unknown": "⚪"}
+STATUS_COLORS = {JobStatus.QUEUED: "gray", JobStatus.RUNNING: "blue", JobStatus.SUCCEEDED: "green",
+                 JobStatus.FAILED: "red", JobStatus.CANCELLED: "orange", UNKNOWN: "violet", UNREADABLE: "red"}
+STATUS_ICONS = {JobStatus.QUEUED: "⏳", JobStatus.RUNNING: "🔵", JobStatus.SUCCEEDED: "🟢", JobStatus.FAILED: "🔴",
+                JobStatus.CANCELLED: "🟠", UNKNOWN: "⚪", UNREADABLE: "⛔"}
 MAX_POINTS = 2000
 
 
@@ -50,9 +53,9 @@ def _rows_at(home: str, changes: tuple) -> list[dict]:
     rows = []
     positions = queue_positions(ws)  # from the daemon's queue.json: positions are not kept in each state.json
     for d in list_run_dirs(ws):
-        sig = tuple(_sig(d / f) for f in ("state.json", "progress.json", "summary.json", "spec.json"))
+        sig = tuple(_sig(f) for f in RunDir(d).live_files)
         row = _summary_cached(str(d), sig)
-        rows.append({**row, "queue_position": positions.get(d.name)} if row.get("status") == "queued" else row)
+        rows.append({**row, "queue_position": positions.get(d.name)} if row.get("status") == JobStatus.QUEUED else row)
     return rows
 
 
@@ -68,25 +71,13 @@ def _metrics_cached(path: str, sig: tuple) -> pd.DataFrame:
 
 def metrics(run_dir: Path) -> pd.DataFrame:
     """metrics.csv as numbers; a half-written last line is skipped, never an error."""
-    path = run_dir / "metrics.csv"
+    path = RunDir(run_dir).metrics
     return _metrics_cached(str(path), _sig(path))
 
 
 def read_samples(run_dir: Path) -> list[dict]:
     """samples.jsonl rows; a missing file or a bad line is skipped, never an error."""
-    out = []
-    try:
-        lines = (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return out
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            out.append(row)
-    return out
+    return jsonl.rows(RunDir(run_dir).samples)
 
 
 def downsample(df: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:

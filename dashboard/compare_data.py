@@ -7,7 +7,10 @@ import json
 
 import pandas as pd
 
-from jobs.atomic import read_json
+from jobs import contract
+from jobs.contract import Unreadable
+from jobs.metrics import HIGHER, LOWER, better
+from jobs.rundir import RunDir
 from jobs.state import read_spec, read_state
 
 from .charts import PALETTE
@@ -15,8 +18,6 @@ from .common import read_samples
 from .safe import safe_html
 
 MISSING = "—"
-LOWER_BETTER = {"final_loss", "best_loss", "final_eval_loss", "best_eval_loss", "runtime_seconds", "peak_memory_bytes"}
-HIGHER_BETTER = {"final_reward", "tokens_per_second"}
 
 
 def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
@@ -27,12 +28,17 @@ def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
         except (KeyError, ValueError):
             missing.append(job_id)
             continue
-        spec = read_spec(run_dir)
+        try:
+            spec = read_spec(run_dir)
+            if spec is not None:
+                state, summary = read_state(run_dir) or {}, contract.read(RunDir(run_dir).summary) or {}
+        except Unreadable as e:  # listed as missing, with the reason
+            missing.append(f"{job_id} ({e})")
+            continue
         if spec is None:
             missing.append(job_id)
             continue
-        jobs.append({"id": job_id, "dir": run_dir, "spec": spec, "state": read_state(run_dir) or {},
-                     "summary": read_json(run_dir / "summary.json") or {}})
+        jobs.append({"id": job_id, "dir": run_dir, "spec": spec, "state": state, "summary": summary})
     for i, j in enumerate(jobs):
         j["color"] = PALETTE[i % len(PALETTE)]
         j["label"] = f"{j['spec'].get('name', j['id'])} ({j['id'][-6:]})"
@@ -85,7 +91,8 @@ def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd
     table = pd.DataFrame(rows, index=list(next(iter(rows.values()))) if rows else None)
     best: dict[str, set] = {}
     for metric in table.index:
-        if metric not in LOWER_BETTER and metric not in HIGHER_BETTER:
+        direction = better(metric)  # declared once in jobs.metrics
+        if direction not in (LOWER, HIGHER):
             continue
         groups: dict = {}
         for j in jobs:
@@ -94,7 +101,7 @@ def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd
                 groups.setdefault(meaning(metric, j), []).append((float(v), j["label"]))
         for members in groups.values():
             if len(members) >= 2:
-                pick = min(members) if metric in LOWER_BETTER else max(members)
+                pick = min(members) if direction == LOWER else max(members)
                 best.setdefault(metric, set()).add(pick[1])
     return table, best
 

@@ -6,7 +6,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from jobs.state import list_run_dirs, read_spec
+from jobs import contract
+from jobs.metrics import HIGHER, better
+from jobs.rundir import RunDir
+from jobs.state import list_run_dirs
 from jobs.sweep import group_of
 
 from dashboard import compare_data as cd
@@ -19,7 +22,7 @@ def group_ids(ws, gid: str) -> tuple[list[str], dict | None]:
     """The group's job ids in sweep order, and the group record."""
     found = []
     for d in list_run_dirs(ws):
-        g = group_of(read_spec(d))
+        g = group_of(contract.read_or_none(RunDir(d).spec))  # an unreadable run is in no group
         if g and g["id"] == gid:
             found.append((g.get("index", 0), d.name, g))
     found.sort()
@@ -48,7 +51,7 @@ def metric_choices(table: pd.DataFrame) -> list[str]:
 
 def ranked(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Best first; runs without the metric last."""
-    return table.sort_values(metric, ascending=metric not in cd.HIGHER_BETTER, na_position="last")
+    return table.sort_values(metric, ascending=better(metric) != HIGHER, na_position="last")
 
 
 def param_chart(table: pd.DataFrame, param: str, metric: str, others: list[str]) -> alt.Chart:
@@ -107,5 +110,5 @@ def top_labels(jobs: list[dict], frames: dict, metric: str | None, k: int) -> tu
         return labels[:k], labels[-k:]
     finals, _ = cd.final_metrics(jobs, frames)
     vals = pd.to_numeric(finals.loc[metric], errors="coerce") if metric in finals.index else pd.Series(dtype=float)
-    order = vals.sort_values(ascending=metric not in cd.HIGHER_BETTER, na_position="last").index.tolist()
+    order = vals.sort_values(ascending=better(metric) != HIGHER, na_position="last").index.tolist()
     return order[:k], order[-k:]

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from jobs.overview import UNKNOWN
+from jobs.status import FINAL, JobStatus
 from jobs.steer import hold, move_to_top, release, set_priority
 
 from dashboard.i18n import t, t_text
 from dashboard.nav import page
 from dashboard.safe import md
 
-FINAL = ("succeeded", "failed", "cancelled")
+# A group shows the status of its most pressing member, in this order.
+GROUP_STATUS_ORDER = (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SUCCEEDED)
 
 
 def headline(r: dict) -> tuple[str, float, bool] | None:
@@ -26,7 +29,7 @@ def headline(r: dict) -> tuple[str, float, bool] | None:
 
 
 def best_run(rows: list[dict]) -> dict | None:
-    scored = [(headline(r), r) for r in rows if r["status"] == "succeeded" and headline(r)]
+    scored = [(headline(r), r) for r in rows if r["status"] == JobStatus.SUCCEEDED and headline(r)]
     if not scored:
         return None
     higher = scored[0][0][2]
@@ -39,7 +42,7 @@ def group_row(gid: str, members: list[dict]) -> dict:
     done = sum(r["status"] in FINAL for r in members)
     total = max(int(g.get("size") or 0), len(members))
     statuses = {r["status"] for r in members}
-    status = next((s for s in ("running", "queued", "failed", "cancelled", "succeeded") if s in statuses), "unknown")
+    status = next((s for s in GROUP_STATUS_ORDER if s in statuses), UNKNOWN)
     best = best_run(members)
     h = headline(best) if best else None
     return {**members[0], "job_id": f"group:{gid}", "group_id": gid, "is_group": True, "members": members,
@@ -89,7 +92,7 @@ def group_actions(ws, selected: list[dict]) -> None:
     """Buttons for selected groups (expand, compare, copy the sweep) and for queued jobs (steer the queue)."""
     groups = [r for r in selected if r.get("is_group")]
     jobs = members_of(selected)
-    queued = [r for r in jobs if r["status"] == "queued"]
+    queued = [r for r in jobs if r["status"] == JobStatus.QUEUED]
     cols = st.columns(7)
     if cols[0].button(t("group.expand"), disabled=not groups, key="btn_group_expand"):
         exp = st.session_state.setdefault("expanded_groups", set())

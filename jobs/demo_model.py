@@ -60,8 +60,24 @@ def build_tokenizer(out: Path):
     return fast
 
 
-def build_model(out: Path, steps: int = 400, seed: int = 0) -> None:
-    """Write the tokenizer and a pre-trained tiny Qwen2 model into `out`."""
+def build_model(out: Path, steps: int = 400, seed: int = 0, threads: int | None = 1) -> None:
+    """Write the tokenizer and a pre-trained tiny Qwen2 model into `out`.
+
+    One thread by default: the model is so small that more threads only wait on each other, and on a busy machine
+    they made `jobs init` several times slower (bench/init_time.py). `threads=None` keeps torch's default.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        _build_model(out, steps, seed)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _build_model(out: Path, steps: int, seed: int) -> None:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 

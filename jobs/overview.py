@@ -5,19 +5,25 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .atomic import read_json
+from . import contract
+
+from .contract import Unreadable
 from .evaluation import headline, read_evaluation
+from .rundir import as_run_dir
 from .state import read_spec, read_state
+from .status import STARTED, JobStatus
 from .steer import effective_priority, is_held
 from .sweep import group_of
 from .workspace import Workspace
 
 HEARTBEAT_MAX_AGE = 10.0
+UNKNOWN = "unknown"        # shown for a run folder without a state.json; never written to one
+UNREADABLE = "unreadable"  # shown for a run whose contract file has the wrong shape (jobs.contract)
 
 
 def spooler_alive(ws: Workspace, max_age: float = HEARTBEAT_MAX_AGE) -> bool:
-    hb = read_json(ws.spooler_heartbeat) or {}
-    return isinstance(hb, dict) and not hb.get("stopped") and time.time() - float(hb.get("updated_at") or 0) < max_age
+    hb = contract.read_or_none(ws.spooler_heartbeat) or {}
+    return bool(hb) and not hb.get("stopped") and time.time() - hb["updated_at"] < max_age
 
 
 def _ts(iso: str | None) -> float | None:
@@ -28,32 +34,46 @@ def _ts(iso: str | None) -> float | None:
 
 
 def job_summary(run_dir: Path) -> dict:
-    """One row for the trainings list. Tolerates missing or half-written files."""
-    spec = read_spec(run_dir) or {}
-    st = read_state(run_dir) or {}
-    progress = read_json(run_dir / "progress.json") or {}
-    summary = read_json(run_dir / "summary.json") or {}
-    status = st.get("status") or ("unknown" if not st else "queued")
+    """One row for the trainings list. Missing files leave blanks; a wrongly typed one makes the row "unreadable"."""
+    rd = as_run_dir(run_dir)
+    try:
+        spec = read_spec(rd) or {}
+        st = read_state(rd) or {}
+        progress = contract.read(rd.progress) or {}
+        summary = contract.read(rd.summary) or {}
+    except Unreadable as e:
+        return unreadable_row(rd, e)
+    status = st.get("status") or (UNKNOWN if not st else JobStatus.QUEUED)
     start, end = _ts(st.get("started_at")), _ts(st.get("finished_at"))
-    duration = (end or time.time()) - start if start and status in ("running", "succeeded", "failed", "cancelled") else None
+    duration = (end or time.time()) - start if start and status in STARTED else None
     total = progress.get("total_steps") or summary.get("total_steps")
     step = progress.get("step") or 0
     head = headline(spec.get("method", ""), read_evaluation(run_dir)) if summary else None
     return {
-        "job_id": run_dir.name, "name": spec.get("name", run_dir.name), "method": spec.get("method", "?"),
+        "job_id": rd.job_id, "name": spec.get("name", rd.job_id), "method": spec.get("method", "?"),
         "base_model": spec.get("base_model", "?"), "dataset": spec.get("dataset", "?"), "status": status,
-        "step": step, "total_steps": total, "progress": (step / total) if total else (1.0 if status == "succeeded" else 0.0),
-        "eta_seconds": progress.get("eta_seconds") if status == "running" else None,
-        "queue_position": st.get("queue_position") if status == "queued" else None,
+        "step": step, "total_steps": total,
+        "progress": (step / total) if total else (1.0 if status == JobStatus.SUCCEEDED else 0.0),
+        "eta_seconds": progress.get("eta_seconds") if status == JobStatus.RUNNING else None,
+        "queue_position": st.get("queue_position") if status == JobStatus.QUEUED else None,
         "created_at": st.get("created_at"), "started_at": st.get("started_at"), "finished_at": st.get("finished_at"),
         "duration_seconds": duration, "final_loss": summary.get("final_loss"), "final_reward": summary.get("final_reward"),
         "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": effective_priority(spec, st),
-        "held": is_held(st) and status == "queued", "group": group_of(spec),
+        "held": is_held(st) and status == JobStatus.QUEUED, "group": group_of(spec),
         "attempt": st.get("attempt"), "has_state": bool(st),
-        "phase": progress.get("phase") if status == "running" else None,
+        "phase": progress.get("phase") if status == JobStatus.RUNNING else None,
         "phase_done": progress.get("done"), "phase_total": progress.get("total"),
         "eval_metric": head[0] if head else None, "eval_base": head[1].get("base") if head else None,
         "eval_tuned": head[1].get("tuned") if head else None, "eval_better": head[1].get("better") if head else None,
         "runner": st.get("runner") or "local", "host": st.get("host"), "slurm_job_id": st.get("slurm_job_id"),
-        "slurm_nodes": st.get("slurm_nodes"), "slurm_reason": st.get("slurm_reason") if status == "running" else None,
+        "slurm_nodes": st.get("slurm_nodes"), "slurm_reason": st.get("slurm_reason") if status == JobStatus.RUNNING else None,
     }
+
+
+def unreadable_row(rd, e: Unreadable) -> dict:
+    """A trainings-list row for a run whose files cannot be read: its id, and why, in the error column."""
+    return {"job_id": rd.job_id, "name": rd.job_id, "method": "?", "base_model": "?", "dataset": "?",
+            "status": UNREADABLE, "step": 0, "total_steps": None, "progress": 0.0, "eta_seconds": None,
+            "queue_position": None, "created_at": None, "started_at": None, "finished_at": None,
+            "duration_seconds": None, "final_loss": None, "final_reward": None, "error": str(e), "parent_job": None,
+            "priority": 0, "held": False, "group": None, "attempt": None, "has_state": False}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from . import jsonl
 from .atomic import atomic_write_json, read_json
 from .workspace import Workspace
 
@@ -183,26 +184,23 @@ def list_datasets(ws: Workspace) -> dict[str, Path]:
 
 
 def first_row_keys(path: Path) -> list[str] | None:
-    """The first row's keys, or None when the first non-blank line is not a JSON object."""
-    return first_row_problem(path)[0]
-
-
-def first_row_problem(path: Path) -> tuple[list[str] | None, str | None]:
-    """(keys of the first row, None) or (None, "line N: what is wrong") — the true line, read in binary."""
-    from .dataset_scan import decode_line, iter_lines
+    """The keys of the first row, or None when the file cannot be read or its first row is bad."""
     try:
-        with open(path, "rb") as fh:
-            for n, raw in iter_lines(fh):
-                if raw is None:
-                    return None, f"line {n}: longer than the cap for one row"
-                row, problem = decode_line(n, raw)
-                if problem:
-                    return None, problem
-                if row is not None:
-                    return list(row), None
+        for _, row in jsonl.scan(path):
+            return None if isinstance(row, jsonl.BadLine) else list(row)
+    except OSError:
+        return None
+    return None
+
+
+def first_row_problem(path: Path) -> str | None:
+    """Why the first row gives no columns ("line N: ..."), or None when it does."""
+    try:
+        for _, row in jsonl.scan(path):
+            return str(row) if isinstance(row, jsonl.BadLine) else None
     except OSError as e:
-        return None, f"cannot be read ({e.strerror})"
-    return None, "the file has no rows"
+        return f"cannot be read: {e.strerror}"
+    return "the file has no rows"
 
 
 def sha256_file(path: Path) -> str:

@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 
 from .atomic import atomic_write_json, read_json
+from .rundir import RunDir
 from .state import is_job_id, new_job_id, now_iso, read_spec, read_state
 from .workspace import Workspace
 
@@ -94,7 +95,7 @@ def export_dir(run_dir: Path) -> Path:
 
 
 def adapter_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "adapter"
+    return RunDir(run_dir).adapter
 
 
 def has_adapter(run_dir: Path) -> bool:

@@ -74,15 +74,42 @@ def params_for(method: Method | None) -> list[Param]:
 
 
 def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
+    """Every problem of a spec at once, and the normalized spec when there are none. The phases run in order."""
     v = Validation(spec=None)
     err = lambda f, val, msg: v.errors.append(Problem(f, val, msg))  # noqa: E731
     warn = lambda f, val, msg: v.warnings.append(Problem(f, val, msg))  # noqa: E731
-    dupes: list[str] = []
 
+    raw = parse_spec(raw, err)
+    if raw is None:
+        return v
+    top = top_level(raw, err)
+    method, method_name = resolve_method(top, ws, err)
+    check_references(top, ws, err, check_refs)
+    name, priority, parent, notes, group = identity(top, method_name, err)
+    decl, given = given_params(top, method, err)
+    params = resolve_params(decl, given, method, err, warn)
+    cross_field_rules(params, given, method, err, warn, ws, check_refs, top, v)
+    method_check(method, params, ws, err)
+    if check_refs:
+        dataset_columns(top, decl, params, ws, err)
+
+    if v.errors:
+        return v
+    v.spec = {
+        "name": name.strip(), "method": method.name, "base_model": top["base_model"], "dataset": top["dataset"],
+        "priority": priority, "parent_job": parent, "notes": notes, "params": params,
+        **({"group": group} if group is not None else {}),
+    }
+    return v
+
+
+def parse_spec(raw: Any, err) -> dict | None:
+    """Bytes or text to a JSON object (a key given twice is an error); None when there is no object to check."""
+    dupes: list[str] = []
     if isinstance(raw, (bytes, str)):
         if len(raw) > MAX_SPEC_BYTES:
             err("spec", f"{len(raw)} bytes", "a spec may be at most 1 MiB")
-            return v
+            return None
         def pairs(items):  # a key given twice in the file must not silently win
             seen = {}
             for k, val in items:
@@ -94,18 +121,21 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
             raw = json.loads(raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw, object_pairs_hook=pairs)
         except RecursionError:
             err("spec", "(deeply nested)", "not valid JSON: nested too deeply")
-            return v
+            return None
         except (ValueError, UnicodeDecodeError) as e:
             shown = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             err("spec", shown[:60], f"not valid JSON: {e}" if shown.strip() else "the spec is empty")
-            return v
+            return None
     if not isinstance(raw, dict):
         err("spec", raw, "a spec must be a JSON object")
-        return v
+        return None
     for k in dict.fromkeys(dupes):
         err(k, None, "appears more than once in the file; keep one")
+    return raw
 
-    # --- top level: resolve aliases, reject unknown and managed keys
+
+def top_level(raw: dict, err) -> dict[str, Any]:
+    """Resolve aliases and spellings of the top-level keys; reject unknown and managed ones."""
     top: dict[str, Any] = {}
     for key, value in raw.items():
         k = str(key)
@@ -126,7 +156,11 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
             err(k, value, f"given twice (as an alias of {canon!r})")
             continue
         top[canon] = value
+    return top
 
+
+def resolve_method(top: dict, ws: Workspace, err) -> tuple[Method | None, Any]:
+    """The registered method the spec names (None when it names none that loads), and the name as given."""
     methods = list_methods(ws.methods)
     method_name = top.get("method")
     method: Method | None = None
@@ -141,7 +175,11 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         elif not method.ok:
             err("method", method_name, f"the custom method failed to load: {method.error}")
             method = None
+    return method, method_name
 
+
+def check_references(top: dict, ws: Workspace, err, check_refs: bool) -> None:
+    """base_model and dataset name registered entries, never paths."""
     for key, kind in (("base_model", "model"), ("dataset", "dataset")):
         val = top.get(key)
         if not isinstance(val, str) or not val.strip():
@@ -158,6 +196,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
                    else f"no {kind} is registered under this name; ")
             err(key, val, msg + "registered: " + (", ".join(known) or "none") + f". To add one, {how}")
 
+
+def identity(top: dict, method_name: Any, err) -> tuple[Any, Any, Any, Any, Any]:
+    """name (defaulted from method and dataset), priority, parent_job, notes and the sweep group record."""
     name = top.get("name")
     if name is None:
         name = f"{method_name or 'job'}-{top.get('dataset') or 'data'}"
@@ -182,8 +223,11 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     group = top.get("group")  # set by sweep expansion (jobs/sweep.py); kept so a run knows its sweep
     if group is not None and not (isinstance(group, dict) and isinstance(group.get("id"), str)):
         err("group", group, "must be the sweep record written by the spooler; submit a \"sweep\" instead")
+    return name, priority, parent, notes, group
 
-    # --- params
+
+def given_params(top: dict, method: Method | None, err) -> tuple[list[Param], dict[str, Any]]:
+    """The method's declared params, and the given ones under their declared names (any spelling accepted)."""
     raw_params = top.get("params", {})
     if raw_params is None:
         raw_params = {}
@@ -211,7 +255,11 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
             err(f"params.{k}", value, f"given twice (as an alias of {p.name!r})")
             continue
         given[p.name] = value
+    return decl, given
 
+
+def resolve_params(decl: list[Param], given: dict, method: Method | None, err, warn) -> dict[str, Any]:
+    """Each declared param: the given value coerced and range-checked, or its (method's) default."""
     params: dict[str, Any] = {}
     for p in decl:
         if p.name in given:
@@ -227,8 +275,11 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
             if method:  # a method may change a common default (GRPO needs batches that hold whole groups)
                 default = method.default_columns.get(p.name, default)
             params[p.name] = list(default) if isinstance(default, list) else default
+    return params
 
-    # --- cross-field rules
+
+def cross_field_rules(params: dict, given: dict, method: Method | None, err, warn, ws: Workspace,
+                      check_refs: bool, top: dict, v: Validation) -> None:
     msl, mil = params.get("max_seq_length"), params.get("max_input_length")
     if isinstance(msl, int) and isinstance(mil, int) and mil > msl:
         err("params.max_input_length", mil, f"must be ≤ max_seq_length ({msl})")
@@ -259,6 +310,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         if not params.get(col) and method is not None and format_check.uses_columns(fmt):
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")
 
+
+def method_check(method: Method | None, params: dict, ws: Workspace, err) -> None:
+    """The method's own check(), e.g. GRPO's reward functions; a custom one that raises is reported, not raised."""
     if method is not None and method.check is not None:
         try:
             ctx = MethodContext(rewards=list_rewards(ws.methods))
@@ -267,31 +321,29 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         except Exception as e:  # noqa: BLE001 - a custom check must not break validation
             err("method", method.name, f"the method's check() raised {type(e).__name__}: {e}")
 
-    # --- columns must exist in the dataset
-    if check_refs and isinstance(top.get("dataset"), str):
-        ds = registry.list_datasets(ws).get(top["dataset"])
-        cols, first_problem = registry.first_row_problem(ds) if ds else (None, None)
-        if ds is not None and cols is None:
-            empty = first_problem == "the file has no rows"
-            err("dataset", top["dataset"], "the dataset is empty; upload rows first" if empty else
-                f"the dataset's first row cannot be read ({first_problem}), so its columns are unknown")
-        if cols is not None:
-            for p in decl:
-                val = params.get(p.name)
-                if p.name in format_check.COLUMN_PARAMS and not format_check.uses_columns(fmt):
-                    continue  # conversations carry their own roles
-                if p.column and isinstance(val, str) and val and val not in cols:
-                    err(f"params.{p.name}", val, "no such column in dataset "
-                        f"{top['dataset']!r}; its columns are: " + ", ".join(cols) + _suggest(val, cols))
 
-    if v.errors:
-        return v
-    v.spec = {
-        "name": name.strip(), "method": method.name, "base_model": top["base_model"], "dataset": top["dataset"],
-        "priority": priority, "parent_job": parent, "notes": notes, "params": params,
-        **({"group": group} if group is not None else {}),
-    }
-    return v
+def dataset_columns(top: dict, decl: list[Param], params: dict, ws: Workspace, err) -> None:
+    """Column params must name columns of the dataset's first row."""
+    if not isinstance(top.get("dataset"), str):
+        return
+    ds = registry.list_datasets(ws).get(top["dataset"])
+    if ds is None:
+        return
+    cols = registry.first_row_keys(ds)
+    fmt = format_check.effective_format(params.get("dataset_format"), ds)
+    if cols is None:
+        with open(ds, "rb") as fh:
+            empty = not fh.read(4096).strip()
+        err("dataset", top["dataset"], "the dataset is empty; upload rows first" if empty else
+            f"the dataset's first row cannot be read ({registry.first_row_problem(ds)}), so its columns are unknown")
+        return
+    for p in decl:
+        val = params.get(p.name)
+        if p.name in format_check.COLUMN_PARAMS and not format_check.uses_columns(fmt):
+            continue  # conversations carry their own roles
+        if p.column and isinstance(val, str) and val and val not in cols:
+            err(f"params.{p.name}", val, "no such column in dataset "
+                f"{top['dataset']!r}; its columns are: " + ", ".join(cols) + _suggest(val, cols))
 
 
 def context_warning(v: Validation, model_path, model_name, msl: int) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import shutil
@@ -13,14 +14,16 @@ from typing import Any
 
 from filelock import FileLock
 
+from . import contract
 from .atomic import atomic_write_json, read_json
 from .changes import bump, bump_run
+from .contract import Unreadable
 from .job_ids import JOB_ID_RE, is_job_id  # noqa: F401 - re-exported: older callers import them from here
+from .rundir import STATE_FILE, as_run_dir
+from .status import ACTIVE, CANCELLABLE, FINAL, RETRYABLE, JobStatus, ordered  # noqa: F401 - re-exported
 from .workspace import Workspace
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-ACTIVE = ("queued", "running")
-FINAL = ("succeeded", "failed", "cancelled")
+STATUSES = tuple(JobStatus)  # kept for older imports; JobStatus is the declaration
 
 QUEUE_FILE = "queue.json"  # in the workspace home, beside spooler.json
 
@@ -43,20 +46,23 @@ def new_job_id(ts: float | None = None, salt: bytes | None = None) -> str:
 
 
 def _lock(run_dir: Path) -> FileLock:
-    return FileLock(str(run_dir / ".state.lock"), timeout=30)
+    return FileLock(str(as_run_dir(run_dir).state_lock), timeout=30)
+
+
+log = logging.getLogger("tunedeck.jobs")
 
 
 def read_state(run_dir: Path) -> dict | None:
-    st = read_json(Path(run_dir) / "state.json")
-    return st if isinstance(st, dict) else None
+    """state.json, typed (jobs.contract); None when there is none. A wrongly typed one raises Unreadable."""
+    return contract.read(as_run_dir(run_dir).state)
 
 
 def read_spec(run_dir: Path) -> dict | None:
-    sp = read_json(Path(run_dir) / "spec.json")
-    return sp if isinstance(sp, dict) else None
+    """spec.json, typed (jobs.contract); None when there is none. A wrongly typed one raises Unreadable."""
+    return contract.read(as_run_dir(run_dir).spec)
 
 
-def update_state(run_dir: Path, expect: tuple | None = None, guard=None, **changes: Any) -> dict | None:
+def update_state(run_dir: Path, expect: tuple | frozenset | None = None, guard=None, **changes: Any) -> dict | None:
     """Apply `changes` to state.json under the job's lock.
 
     With `expect`, the change happens only when the current status is one of those;
@@ -64,17 +70,17 @@ def update_state(run_dir: Path, expect: tuple | None = None, guard=None, **chang
     that race on one job (two daemons, a daemon and a cancel) never both win.
     `guard(state)`, when given, must also hold (e.g. a held job is not claimed).
     """
-    run_dir = Path(run_dir)
-    with _lock(run_dir):
-        state = read_state(run_dir) or {}
+    rd = as_run_dir(run_dir)
+    with _lock(rd):
+        state = read_state(rd) or {}
         if expect is not None and state.get("status") not in expect:
             return None
         if guard is not None and not guard(state):
             return None
         state.update(changes)
         state["updated_at"] = now_iso()
-        atomic_write_json(run_dir / "state.json", state)
-        bump_run(run_dir)
+        atomic_write_json(rd.state, state)
+        bump_run(rd.path)
         return state
 
 
@@ -87,20 +93,20 @@ def create_run(ws: Workspace, job_id: str, spec: dict, **state: Any) -> bool:
     final = ws.run_dir(job_id)
     if final.exists():
         return False
-    tmp = ws.runs / f".new-{job_id}-{secrets.token_hex(3)}"
-    tmp.mkdir(parents=True)
+    tmp = as_run_dir(ws.runs / f".new-{job_id}-{secrets.token_hex(3)}")
+    tmp.path.mkdir(parents=True)
     try:
-        atomic_write_json(tmp / "spec.json", spec)
-        atomic_write_json(tmp / "state.json", {"status": "queued", "error": None, "created_at": now_iso(),
+        atomic_write_json(tmp.spec, spec)
+        atomic_write_json(tmp.state, {"status": JobStatus.QUEUED, "error": None, "created_at": now_iso(),
                                                "attempt": 1, "resume": False, **state})
         try:
-            os.rename(tmp, final)
+            os.rename(tmp.path, final)
         except OSError:  # another daemon made it first
             return False
         bump(ws.home)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.path.exists():
+            shutil.rmtree(tmp.path, ignore_errors=True)
     return True
 
 
@@ -128,21 +134,24 @@ def scan_jobs(ws: Workspace, cache: dict | None = None) -> dict[str, tuple]:
     out = {}
     for e in _job_entries(ws):
         try:
-            s = os.stat(os.path.join(e.path, "state.json"))
+            s = os.stat(os.path.join(e.path, STATE_FILE))
         except OSError:
             continue
         sig = (s.st_mtime_ns, s.st_size)
         hit = cache.get(e.name)
         if hit is None or hit[0] != sig:
             d = Path(e.path)
-            st = read_state(d) or {}
-            status = st.get("status")
-            priority, accepted = 0, ""
-            if status == "queued":
-                from .steer import effective_priority  # a steered priority in state.json wins over the spec's
-                priority = effective_priority(read_spec(d), st)
-                priority = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
-                accepted = st.get("created_at") if isinstance(st.get("created_at"), str) else ""
+            try:
+                st = read_state(d) or {}
+                status = st.get("status")
+                priority, accepted = 0, ""
+                if status == JobStatus.QUEUED:
+                    from .steer import effective_priority  # a steered priority in state.json wins over the spec's
+                    priority = effective_priority(read_spec(d), st)
+                    accepted = st.get("created_at") or ""
+            except Unreadable as err:  # this run alone is skipped, once per change of its state.json
+                log.warning("%s skipped: %s", e.name, err)
+                status, priority, accepted = None, 0, ""
             hit = cache[e.name] = (sig, status, priority, accepted)
         out[e.name] = hit[1:]
     for gone in set(cache) - set(out):
@@ -156,7 +165,7 @@ def queue_order(ws: Workspace, cache: dict | None = None) -> list[str]:
     Acceptance time, not the id: an id comes from a file name or another host's clock, so it cannot jump the queue.
     """
     queued = [(-priority, accepted, job) for job, (status, priority, accepted) in scan_jobs(ws, cache).items()
-              if status == "queued"]
+              if status == JobStatus.QUEUED]
     return [job for *_, job in sorted(queued)]
 
 
@@ -175,7 +184,7 @@ def queue_positions(ws: Workspace) -> dict[str, int]:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    ck = Path(run_dir) / "checkpoints"
+    ck = as_run_dir(run_dir).checkpoints
     if not ck.is_dir():
         return None
     steps = [(int(p.name.split("-")[-1]), p) for p in ck.glob("checkpoint-*")
@@ -189,13 +198,14 @@ def cancel_job(ws: Workspace, job_id: str) -> str:
     st = read_state(run_dir)
     if st is None:
         raise KeyError(f"no job {job_id!r}")
-    if update_state(run_dir, expect=("queued",), status="cancelled", finished_at=now_iso(),
+    if update_state(run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED, finished_at=now_iso(),
                     error="cancelled before it started"):
         return "cancelled"
-    if (read_state(run_dir) or {}).get("status") == "running":
-        atomic_write_json(run_dir / "cancel", {"requested_at": now_iso(), "host": socket.gethostname()})
+    if (read_state(run_dir) or {}).get("status") == JobStatus.RUNNING:
+        atomic_write_json(as_run_dir(run_dir).cancel_request, {"requested_at": now_iso(), "host": socket.gethostname()})
         return "stop requested"
-    raise ValueError(f"job {job_id} is {st.get('status')}; only queued or running jobs can be cancelled")
+    raise ValueError(f"job {job_id} is {st.get('status')}; only {' or '.join(ordered(CANCELLABLE))} jobs can be "
+                     "cancelled")
 
 
 def retry_job(ws: Workspace, job_id: str) -> dict:
@@ -205,26 +215,30 @@ def retry_job(ws: Workspace, job_id: str) -> dict:
     if st is None:
         raise KeyError(f"no job {job_id!r}")
     resume = latest_checkpoint(run_dir) is not None
-    for f in ("cancel", "stop", "outcome.json"):
-        (run_dir / f).unlink(missing_ok=True)
-    new = update_state(run_dir, expect=("failed", "cancelled"), status="queued", error=None,
+    rd = as_run_dir(run_dir)
+    rd.clear(rd.retry_leftovers)
+    new = update_state(run_dir, expect=RETRYABLE, status=JobStatus.QUEUED, error=None,
                        attempt=int(st.get("attempt") or 1) + 1, resume=resume, pid=None,
                        pid_create_time=None, finished_at=None, requeued_at=now_iso(), held=False)
     if new is None:
-        raise ValueError(f"job {job_id} is {st.get('status')}; only failed or cancelled jobs can be retried")
+        raise ValueError(f"job {job_id} is {st.get('status')}; only {' or '.join(ordered(RETRYABLE))} jobs can be "
+                         "retried")
     return new
 
 
 def delete_job(ws: Workspace, job_id: str) -> None:
     run_dir = ws.existing_run(job_id)
-    st = read_state(run_dir)
-    if st and st.get("status") == "running":
+    try:
+        st = read_state(run_dir)
+    except Unreadable:
+        st = None  # a broken run can still be deleted
+    if st and st.get("status") == JobStatus.RUNNING:
         raise ValueError(f"job {job_id} is running; cancel it first, then delete it")
     with _lock(run_dir):
         # Mark it so a daemon that read it as queued does not start it mid-delete.
-        if st and st.get("status") == "queued":
-            st["status"] = "cancelled"
-            atomic_write_json(run_dir / "state.json", st)
+        if st and st.get("status") == JobStatus.QUEUED:
+            st["status"] = JobStatus.CANCELLED
+            atomic_write_json(as_run_dir(run_dir).state, st)
     trash = ws.runs / f".trash-{job_id}-{secrets.token_hex(3)}"
     os.rename(run_dir, trash)
     bump(ws.home)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from .atomic import atomic_write_json, read_json
 from .state import now_iso, queue_order, read_spec, read_state, update_state
+from .rundir import RunDir
+from .status import JobStatus
 from .workspace import Workspace
 
-STEER_REQUEST = "steer.json"  # for a job already waiting in a backend queue (Slurm): the daemon applies it there
+STEER_REQUEST = RunDir.STEER_REQUEST  # for a job already waiting in a backend queue (Slurm): the daemon applies it there
 
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000  # the spec's range for "priority"
 
@@ -39,7 +41,7 @@ def runnable(state: dict) -> bool:
 def in_backend_queue(state: dict | None) -> bool:
     """Handed to a runner that queues itself (Slurm) and not started there yet."""
     st = state or {}
-    return st.get("status") == "running" and (st.get("runner") or "local") != "local" and not st.get("started_at")
+    return st.get("status") == JobStatus.RUNNING and (st.get("runner") or "local") != "local" and not st.get("started_at")
 
 
 def _request(ws: Workspace, job_id: str, **change) -> dict:
@@ -57,7 +59,7 @@ def _queued(ws: Workspace, job_id: str) -> dict:
         raise KeyError(f"no job {job_id!r}")
     if in_backend_queue(st):
         return st
-    if st.get("status") != "queued":
+    if st.get("status") != JobStatus.QUEUED:
         raise ValueError(f"job {job_id} is {st.get('status')}; only queued jobs can be reordered or held")
     return st
 
@@ -68,7 +70,7 @@ def set_priority(ws: Workspace, job_id: str, priority) -> dict:
                          f" (got {priority!r})")
     if in_backend_queue(_queued(ws, job_id)):
         return _request(ws, job_id, priority=priority)
-    new = update_state(ws.run_dir(job_id), expect=("queued",), priority=priority, steered_at=now_iso())
+    new = update_state(ws.run_dir(job_id), expect=(JobStatus.QUEUED,), priority=priority, steered_at=now_iso())
     if new is None:
         raise ValueError(f"job {job_id} is no longer queued")
     return new
@@ -86,7 +88,7 @@ def move_to_top(ws: Workspace, job_id: str) -> dict:
 def hold(ws: Workspace, job_id: str) -> dict:
     if in_backend_queue(_queued(ws, job_id)):
         return _request(ws, job_id, held=True)
-    new = update_state(ws.run_dir(job_id), expect=("queued",), held=True, held_at=now_iso())
+    new = update_state(ws.run_dir(job_id), expect=(JobStatus.QUEUED,), held=True, held_at=now_iso())
     if new is None:
         raise ValueError(f"job {job_id} is no longer queued")
     return new
@@ -98,7 +100,7 @@ def release(ws: Workspace, job_id: str) -> dict:
         return _request(ws, job_id, held=False)
     if not is_held(st):
         raise ValueError(f"job {job_id} is not held")
-    new = update_state(ws.run_dir(job_id), expect=("queued",), held=False, held_at=None)
+    new = update_state(ws.run_dir(job_id), expect=(JobStatus.QUEUED,), held=False, held_at=None)
     if new is None:
         raise ValueError(f"job {job_id} is no longer queued")
     return new

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .job_ids import existing_run, run_path
+from .rundir import RunDir
 
 ENV_HOME = "TUNEDECK_HOME"
 
@@ -70,6 +71,15 @@ class Workspace:
     def existing_run(self, job_id: str) -> Path:
         """The folder of an existing job; BadJobId for a non-id, KeyError when there is no such job."""
         return existing_run(self.runs, job_id)
+
+    def run(self, job_id: str) -> RunDir:
+        """The run folder of `job_id`, with its files named (jobs.rundir.RunDir)."""
+        return RunDir(run_path(self.runs, job_id))
+
+    @classmethod
+    def of_run(cls, run_dir: str | os.PathLike) -> "Workspace":
+        """The workspace that holds runs/<job_id>/ (the trainer is given only the run folder)."""
+        return cls(Path(run_dir).resolve().parent.parent)
 
     def ensure(self) -> "Workspace":
         for d in (self.spool_tmp, self.incoming, self.rejected, self.runs,

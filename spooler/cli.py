@@ -5,41 +5,56 @@ import json
 import sys
 from pathlib import Path
 
-from jobs.atomic import read_json
+from jobs import contract
+from jobs import requests as rq
+from jobs.contract import Unreadable
 from jobs.overview import spooler_alive
+from jobs.rundir import RunDir
 from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
 from jobs.spool import submit_any
+from jobs.status import JobStatus
 from jobs.steer import effective_priority, hold, is_held, move_to_top, release, set_priority
 from jobs.workspace import Workspace
 
 
 def status_data(ws: Workspace) -> dict:
-    running, failures = [], []
+    running, failures, unreadable = [], [], []
     for d in list_run_dirs(ws):
-        st, sp = read_state(d) or {}, read_spec(d) or {}
+        try:
+            st, sp = read_state(d) or {}, read_spec(d) or {}
+            pr = contract.read(RunDir(d).progress) or {} if st.get("status") == JobStatus.RUNNING else {}
+        except Unreadable as e:  # listed with its reason; every other run is still reported
+            unreadable.append({"job_id": d.name, "error": str(e)})
+            continue
         item = {"job_id": d.name, "name": sp.get("name"), "method": sp.get("method"), "status": st.get("status")}
-        if st.get("status") == "running":
-            pr = read_json(d / "progress.json") or {}
+        if st.get("status") == JobStatus.RUNNING:
             item.update(step=pr.get("step"), total_steps=pr.get("total_steps"), percent=pr.get("percent"),
                         eta_seconds=pr.get("eta_seconds"), pid=st.get("pid"), gpu=st.get("gpu"), host=st.get("host"))
             running.append(item)
-        elif st.get("status") == "failed" and len(failures) < 5:
+        elif st.get("status") == JobStatus.FAILED and len(failures) < 5:
             failures.append({**item, "error": st.get("error"), "finished_at": st.get("finished_at")})
     queue = []
     for pos, job in enumerate(queue_order(ws), 1):
-        sp = read_spec(ws.run_dir(job)) or {}
-        st = read_state(ws.run_dir(job)) or {}
+        rd = ws.run(job)  # queue_order has read both already: a broken one is not in the queue
+        sp, st = contract.read_or_none(rd.spec) or {}, contract.read_or_none(rd.state) or {}
         queue.append({"position": pos, "job_id": job, "name": sp.get("name"), "priority": effective_priority(sp, st),
                       "held": is_held(st)})
-    hb = read_json(ws.spooler_heartbeat) or {}
-    return {"spooler_running": spooler_alive(ws), "slots": hb.get("slots", []), "running": running,
-            "queue": queue, "recent_failures": failures}
+    try:
+        hb = contract.read(ws.spooler_heartbeat) or {}
+    except Unreadable as e:
+        hb = {}
+        unreadable.append({"job_id": None, "error": str(e)})
+    return {"spooler_running": spooler_alive(ws), "slots": hb.get("slots") or [], "running": running,
+            "queue": queue, "recent_failures": failures, "try_workers": rq.list_workers(ws), "unreadable": unreadable}
 
 
 def print_status(data: dict) -> None:
     print(f"spooler: {'running' if data['spooler_running'] else 'NOT running'}")
     for s in data["slots"]:
-        print(f"  slot {s['slot']} ({'gpu ' + str(s['gpu']) if s['gpu'] is not None else 'cpu'}): {s['job'] or 'idle'}")
+        print(f"  slot {s['slot']} ({'gpu ' + str(s['gpu']) if s.get('gpu') is not None else 'cpu'}): {s.get('job') or 'idle'}")
+    for w in data.get("try_workers", []):  # warm try-it workers hold a slot too (jobs/requests.py)
+        print(f"  slot {w['slot']}: try worker for {w['base_model']} ({w['state']}, pid {w['pid']}, "
+              f"{(w.get('memory_bytes') or 0) / 2**20:,.0f} MiB, {w.get('served', 0)} answered)")
     print(f"running ({len(data['running'])}):")
     for r in data["running"]:
         eta = f", ETA {r['eta_seconds']:.0f}s" if r.get("eta_seconds") else ""
@@ -52,6 +67,10 @@ def print_status(data: dict) -> None:
     print(f"recent failures ({len(data['recent_failures'])}):")
     for f in data["recent_failures"]:
         print(f"  {f['job_id']}  {f['name']}: {f['error']}")
+    if data["unreadable"]:
+        print(f"unreadable ({len(data['unreadable'])}):")
+        for u in data["unreadable"]:
+            print(f"  {u['job_id'] or 'spooler'}: {u['error']}")
 
 
 def cmd_status(ws: Workspace, as_json: bool) -> int:

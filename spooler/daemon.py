@@ -16,10 +16,14 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from jobs.atomic import atomic_write_json, read_json
+from jobs import contract
+from jobs.atomic import atomic_write_json
+from jobs.contract import Unreadable
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
+from jobs.rundir import RunDir
 from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, now_iso, queue_order, read_spec, read_state, scan_jobs,
                         update_state, write_queue_snapshot)
+from jobs.status import JobStatus
 from jobs.steer import runnable
 from jobs.workspace import Workspace
 
@@ -65,7 +69,7 @@ def died_of_full_disk(run_dir: Path, below: int = 1 << 20) -> bool:
     try:
         if free_bytes(run_dir) < below:
             return True
-        with open(run_dir / "train.log", "rb") as fh:
+        with open(RunDir(run_dir).log, "rb") as fh:
             fh.seek(max(0, fh.seek(0, 2) - 8192))
             tail = fh.read().decode("utf-8", "replace")
         return "No space left on device" in tail or NO_SPACE in tail
@@ -110,6 +114,7 @@ class Daemon:
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
         self._queue_cache: dict = {}
+        self._broken: dict[str, str] = {}  # job id -> the reason last logged, so a broken run is logged once
         self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
         self.usemodel = UseModel(self)              # try-it workers and exports: slots ahead of queued trainings
 
@@ -176,7 +181,7 @@ class Daemon:
     def shutdown(self) -> None:
         if self.opts.stop_jobs:
             for r in list(self.running.values()):
-                (r.run_dir / "stop").touch()
+                RunDir(r.run_dir).stop_request.touch()
                 self.runner.stop_now(r, hard=False)
             deadline = time.monotonic() + self.opts.grace
             while self.running and time.monotonic() < deadline:
@@ -210,6 +215,18 @@ class Daemon:
         except Exception:  # noqa: BLE001 - keep the daemon alive; the next pass retries
             log.exception("%s failed", fn.__name__)
 
+    def _per_run(self, job_id: str, what: str, fn, *args):
+        """Run one job's part of a pass; a broken run is logged (once per reason) and skipped, the rest go on."""
+        try:
+            return fn(*args)
+        except Unreadable as e:
+            if self._broken.get(job_id) != str(e):
+                self._broken[job_id] = str(e)
+                log.warning("%s skipped (%s): %s", job_id, what, e)
+        except Exception:  # noqa: BLE001 - one run's surprise must not stop the others
+            log.exception("%s: %s failed", job_id, what)
+        return None
+
     def sweep_leftovers(self, min_age: float | None = None) -> None:
         """Leftovers of a kill -9, removed once they are older than `min_age` (never touched by a live writer
         that long): half-built or half-deleted run folders (hidden, so never listed as jobs) and the temp files
@@ -242,7 +259,8 @@ class Daemon:
         for r in self.running.values():  # the job's own heartbeat, at most every 5 s
             if now - r.beat_at >= 5:
                 r.beat_at = now
-                update_state(r.run_dir, expect=("running",), heartbeat_at=now_iso())
+                self._per_run(r.job_id, "heartbeat", lambda r=r: update_state(
+                    r.run_dir, expect=(JobStatus.RUNNING,), heartbeat_at=now_iso()))
 
     def free_slots(self) -> list[int]:
         busy = {s for r in self.running.values() for s in r.slots} | self.usemodel.busy_slots()
@@ -253,7 +271,7 @@ class Daemon:
         for r in list(self.running.values()):
             facts = self.runner.refresh(r)
             if facts:
-                update_state(r.run_dir, expect=("running",), **facts)
+                update_state(r.run_dir, expect=(JobStatus.RUNNING,), **facts)
 
     def need(self, job_id: str) -> int:
         """Slots a job takes: its num_gpus (one torchrun process per slot)."""
@@ -269,7 +287,8 @@ class Daemon:
 
         A job with num_gpus = k needs k free slots. The first runnable job that does not fit waits at the head, and
         nothing behind it overtakes it, so a multi-slot job is never starved by a stream of small ones. A runner
-        that queues jobs itself (Slurm) gets every job at once."""
+        that queues jobs itself (Slurm) gets every job at once. A run whose files cannot be read is skipped and
+        logged once (queue_order leaves it out; a claim that meets it is skipped)."""
         now = time.monotonic()
         if self._order_dirty or now - self._order_at >= max(self.opts.rescan, 10 * self._scan_cost):
             self._order = queue_order(self.ws, self._queue_cache)
@@ -280,28 +299,32 @@ class Daemon:
         while self._head < len(self._order) and (free or self.runner.queues_itself):
             job_id = self._order[self._head]
             run_dir = self.ws.run_dir(job_id)
-            if (run_dir / "cancel").exists() and update_state(
-                    run_dir, expect=("queued",), status="cancelled", error="cancelled before it started",
-                    finished_at=now_iso()):
+            if RunDir(run_dir).cancel_request.exists() and self._per_run(job_id, "cancel", lambda: update_state(
+                    run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED,
+                    error="cancelled before it started", finished_at=now_iso())):
                 self._head += 1
                 continue
-            k = 0 if self.runner.queues_itself else self.need(job_id)
+            k = 0 if self.runner.queues_itself else self._per_run(job_id, "slots needed", self.need, job_id)
+            if k is None:  # unreadable: skipped and logged
+                self._head += 1
+                continue
             if k > len(self.slot_gpus):
                 self._head += 1
-                update_state(run_dir, expect=("queued",), status="failed", finished_at=now_iso(),
-                             error=f"num_gpus={k} but this spooler has only {len(self.slot_gpus)} slot(s); "
-                                   "retry it on a spooler with more")
+                self._per_run(job_id, "fail", lambda: update_state(
+                    run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.FAILED, finished_at=now_iso(),
+                    error=f"num_gpus={k} but this spooler has only {len(self.slot_gpus)} slot(s); "
+                          "retry it on a spooler with more"))
                 continue
             if k > len(free):
-                st = read_state(run_dir) or {}
-                if st.get("status") == "queued" and runnable(st):
+                st = contract.read_or_none(RunDir(run_dir).state) or {}
+                if st.get("status") == JobStatus.QUEUED and runnable(st):
                     break  # it waits for k free slots, and so does every job behind it
-            elif self.start(job_id, free[:k]):
+            elif self._per_run(job_id, "start", self.start, job_id, free[:k]):
                 self._head += 1
                 free = free[k:]
                 continue
             self._head += 1
-            if (read_state(run_dir) or {}).get("status") == "queued":
+            if (contract.read_or_none(RunDir(run_dir).state) or {}).get("status") == JobStatus.QUEUED:
                 self._kept.append(job_id)  # held: it keeps its place in the queue
         self.snapshot_queue()
 
@@ -318,17 +341,18 @@ class Daemon:
         spec = read_spec(run_dir) or {}
         gpus = [self.slot_gpus[s] for s in slots]
         gpu = ",".join(g for g in gpus if g is not None) or None
-        claimed = update_state(run_dir, expect=("queued",), guard=runnable, status="running", host=self.host,
-                               slot=slots[0] if slots else None, slots=slots, gpu=gpu, started_at=now_iso(),
-                               pid=None, pid_create_time=None, runner=self.runner.name, **self.ident)
+        claimed = update_state(run_dir, expect=(JobStatus.QUEUED,), guard=runnable, status=JobStatus.RUNNING,
+                               host=self.host, slot=slots[0] if slots else None, slots=slots, gpu=gpu,
+                               started_at=now_iso(), pid=None, pid_create_time=None, runner=self.runner.name,
+                               **self.ident)
         if claimed is None:
             return False  # another daemon, or a cancel, got there first
-        for f in ("stop", "cancel", "outcome.json", "trainer.json"):
-            (run_dir / f).unlink(missing_ok=True)
+        rd = RunDir(run_dir)
+        rd.clear(rd.start_leftovers)
         try:
             h, fields = self.runner.submit(job_id, run_dir, bool(claimed.get("resume")), gpus, spec)
         except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-            update_state(run_dir, status="failed", error=f"could not start the trainer: {e}", finished_at=now_iso())
+            update_state(run_dir, status=JobStatus.FAILED, error=f"could not start the trainer: {e}", finished_at=now_iso())
             return False
         h.slots = list(slots)
         update_state(run_dir, **fields)
@@ -358,10 +382,12 @@ class Daemon:
                     log.error("%s ended but its status cannot be written (%s); retrying until there is space",
                               job_id, NO_SPACE)
                 continue
+            except Unreadable as e:  # its state.json broke while it ran: nothing to record it in
+                log.warning("%s ended but cannot be recorded: %s", job_id, e)
             del self._unfinished[job_id]
 
     def finish(self, r: Running, code: int | None, no_space: bool = False) -> None:
-        outcome = read_json(r.run_dir / "outcome.json") or {}
+        outcome = contract.read_or_none(RunDir(r.run_dir).outcome) or {}
         if (code is None or code >= 0) and isinstance(outcome.get("exit_code"), int):
             code = outcome["exit_code"]  # the trainer's own word wins (torchrun and Slurm report no exit code of theirs)
         if code == EXIT_BUSY:
@@ -369,33 +395,33 @@ class Daemon:
             return
         cancelled = r.cancel_at is not None
         if code == EXIT_OK:
-            status, error = "succeeded", None
+            status, error = JobStatus.SUCCEEDED, None
         elif code == EXIT_STOPPED or (cancelled and code is not None and code < 0):
-            status, error = "cancelled", outcome.get("error") or "cancelled by request"
+            status, error = JobStatus.CANCELLED, outcome.get("error") or "cancelled by request"
         elif code is not None and code < 0:
             name = procs.SIGNALS.get(-code, f"signal {-code}")
-            status, error = "failed", f"trainer was killed by {name}; retry resumes from the last checkpoint"
+            status, error = JobStatus.FAILED, f"trainer was killed by {name}; retry resumes from the last checkpoint"
         elif outcome.get("error"):
-            status, error = "failed", outcome["error"]
+            status, error = JobStatus.FAILED, outcome["error"]
         elif code == EXIT_NO_SPACE or no_space or died_of_full_disk(r.run_dir):
-            status, error = "failed", NO_SPACE_REASON
+            status, error = JobStatus.FAILED, NO_SPACE_REASON
         elif code is None:
-            status, error = "failed", f"{r.ended or 'trainer died'} without a result; see train.log"
+            status, error = JobStatus.FAILED, f"{r.ended or 'trainer died'} without a result; see train.log"
         else:
-            status, error = "failed", f"trainer exited with code {code}; see train.log"
-        if cancelled and status == "failed" and code is None:
-            status = "cancelled"
-        update_state(r.run_dir, expect=("running",), status=status, error=error, finished_at=now_iso(),
+            status, error = JobStatus.FAILED, f"trainer exited with code {code}; see train.log"
+        if cancelled and status == JobStatus.FAILED and code is None:
+            status = JobStatus.CANCELLED
+        update_state(r.run_dir, expect=(JobStatus.RUNNING,), status=status, error=error, finished_at=now_iso(),
                      exit_code=code)
-        final = (read_state(r.run_dir) or {}).get("status")
-        log.info("%s %s%s", r.job_id, final, f": {error}" if error and final != "succeeded" else "")
+        final = (contract.read_or_none(RunDir(r.run_dir).state) or {}).get("status")
+        log.info("%s %s%s", r.job_id, final, f": {error}" if error and final != JobStatus.SUCCEEDED else "")
 
     def handle_cancels(self) -> None:
         """A cancel file asks the runner to stop the job: the stop file first, then harder steps after --grace."""
         now = time.monotonic()
         for r in self.running.values():
             if r.cancel_at is None:
-                if not (r.run_dir / "cancel").exists():
+                if not RunDir(r.run_dir).cancel_request.exists():
                     continue
                 r.cancel_at = now
             for line in self.runner.cancel(r, now - r.cancel_at, self.opts.grace):
@@ -406,41 +432,44 @@ class Daemon:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
         # Only runs whose status is "running" are read in full; the rest cost a stat (the queue's cache).
         running = sorted((j for j, (status, *_) in scan_jobs(self.ws, self._queue_cache).items()
-                          if status == "running"), reverse=True)
+                          if status == JobStatus.RUNNING), reverse=True)
         for run_dir in (self.ws.run_dir(j) for j in running):
-            st = read_state(run_dir)
-            if run_dir.name in self.running or run_dir.name in self._unfinished or not st \
-                    or st.get("status") != "running" or not self.runner.owns(st, self.host):
-                continue
-            if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
-                                                                                 st.get("daemon_create_time")):
-                continue  # another live daemon on this host owns it
-            job_id = run_dir.name
-            h = self.runner.adopt(job_id, run_dir, st)
-            if h == STARTING:
-                continue  # a trainer is starting up; the next pass sees it
-            if h is not None:
-                if not self.runner.queues_itself:
-                    want = st.get("slots") or ([st["slot"]] if st.get("slot") is not None else [])
-                    free, n = self.free_slots(), max(1, len(want))
-                    h.slots = want if want and all(s in free for s in want) else free[:n] if len(free) >= n \
-                        else [len(self.slot_gpus) + len(self.running) + i for i in range(n)]  # over capacity
-                self.running[job_id] = h
-                update_state(run_dir, **self.ident)
-                log.info("re-adopted %s (%s)", job_id, f"pid {h.pid}" if h.pid else
-                         f"{self.runner.name} job {h.external_id}")
-                continue
-            outcome = read_json(run_dir / "outcome.json")
-            if outcome:
-                update_state(run_dir, expect=("running",), status=outcome.get("status", "failed"),
-                             error=outcome.get("error"), finished_at=outcome.get("finished_at") or now_iso())
-                continue
-            if self.opts.auto_resume:
-                update_state(run_dir, expect=("running",), status="queued", resume=True, pid=None,
-                             attempt=int(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
-                log.info("requeued %s to resume after the spooler stopped", job_id)
-            else:
-                why = NO_SPACE_REASON if died_of_full_disk(run_dir) else "interrupted: spooler stopped"
-                update_state(run_dir, expect=("running",), status="failed", error=why, finished_at=now_iso())
-                log.info("%s failed: %s", job_id, why)
+            self._per_run(run_dir.name, "recovery", self._recover_one, run_dir)
+
+    def _recover_one(self, run_dir) -> None:
+        st = read_state(run_dir)
+        if run_dir.name in self.running or run_dir.name in self._unfinished or not st \
+                or st.get("status") != JobStatus.RUNNING or not self.runner.owns(st, self.host):
+            return
+        if st.get("daemon_pid") != self.ident["daemon_pid"] and procs.alive(st.get("daemon_pid"),
+                                                                             st.get("daemon_create_time")):
+            return  # another live daemon on this host owns it
+        job_id = run_dir.name
+        h = self.runner.adopt(job_id, run_dir, st)
+        if h == STARTING:
+            return  # a trainer is starting up; the next pass sees it
+        if h is not None:
+            if not self.runner.queues_itself:
+                want = st.get("slots") or ([st["slot"]] if st.get("slot") is not None else [])
+                free, n = self.free_slots(), max(1, len(want))
+                h.slots = want if want and all(s in free for s in want) else free[:n] if len(free) >= n \
+                    else [len(self.slot_gpus) + len(self.running) + i for i in range(n)]  # over capacity
+            self.running[job_id] = h
+            update_state(run_dir, **self.ident)
+            log.info("re-adopted %s (%s)", job_id, f"pid {h.pid}" if h.pid else
+                     f"{self.runner.name} job {h.external_id}")
+            return
+        outcome = contract.read_or_none(RunDir(run_dir).outcome)
+        if outcome:
+            update_state(run_dir, expect=(JobStatus.RUNNING,), status=outcome["status"],
+                         error=outcome.get("error"), finished_at=outcome.get("finished_at") or now_iso())
+            return
+        if self.opts.auto_resume:
+            update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.QUEUED, resume=True, pid=None,
+                         attempt=(st.get("attempt") or 1) + 1, error=None, requeued_at=now_iso())
+            log.info("requeued %s to resume after the spooler stopped", job_id)
+        else:
+            why = NO_SPACE_REASON if died_of_full_disk(run_dir) else "interrupted: spooler stopped"
+            update_state(run_dir, expect=(JobStatus.RUNNING,), status=JobStatus.FAILED, error=why, finished_at=now_iso())
+            log.info("%s failed: %s", job_id, why)
 

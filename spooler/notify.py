@@ -23,8 +23,12 @@ from filelock import FileLock
 from jobs.atomic import atomic_write_json, read_json
 from jobs.notify_config import (DEFAULT_DASHBOARD_URL, DEFAULT_RETRY_SECONDS, append_log, check_entries,
                                 notify_dir, read_config, shown_url)
+from jobs import contract
+from jobs.contract import Unreadable
 from jobs.overview import job_summary
+from jobs.rundir import RunDir
 from jobs.state import FINAL, list_run_dirs, now_iso, read_spec, read_state
+from jobs.status import JobStatus
 from jobs.sweep import group_of
 from jobs.workspace import Workspace
 
@@ -112,14 +116,18 @@ class Notifier:
         since = self._since()
         for d in list_run_dirs(self.ws):
             try:
-                s = os.stat(d / "state.json")
+                s = os.stat(RunDir(d).state)
             except OSError:
                 continue
             sig = (s.st_mtime_ns, s.st_size)
             if self._seen.get(d.name) == sig:
                 continue
             self._seen[d.name] = sig
-            st = read_state(d) or {}
+            try:
+                st = read_state(d) or {}
+                self._spec(d)
+            except Unreadable:  # the daemon logs it; nothing to announce for this run
+                continue
             if st.get("status") not in FINAL or (st.get("finished_at") or "") < since:
                 continue
             spec = self._spec(d)
@@ -250,14 +258,15 @@ def job_payload(d: Path, st: dict, spec: dict, fmt: str, cfg: dict) -> dict:
     row = job_summary(d)
     url = f"{(cfg.get('dashboard_url') or DEFAULT_DASHBOARD_URL).rstrip('/')}/training?id={d.name}"
     if fmt == "slack":
-        icon = {"succeeded": ":white_check_mark:", "failed": ":x:", "cancelled": ":no_entry_sign:"}[st["status"]]
+        icon = {JobStatus.SUCCEEDED: ":white_check_mark:", JobStatus.FAILED: ":x:",
+                JobStatus.CANCELLED: ":no_entry_sign:"}[st["status"]]
         bits = [f"{icon} Tunedeck job *{row['name']}* {st['status']} after {_duration(row['duration_seconds'])}"]
         if _headline(row):
             bits.append(_headline(row))
-        if st["status"] == "failed" and st.get("error"):
+        if st["status"] == JobStatus.FAILED and st.get("error"):
             bits.append(str(st["error"])[:200])
         return {"text": " · ".join(bits) + f" · <{url}|details>", "_subject": d.name}
-    summary = read_json(d / "summary.json") or {}
+    summary = contract.read_or_none(RunDir(d).summary) or {}
     return {"event": f"job.{st['status']}", "job_id": d.name, "name": row["name"], "status": st["status"],
             "duration_seconds": row["duration_seconds"], "headline": _headline(row) or None, "url": url,
             "group": (group_of(spec) or {}).get("id"), "state": st, "summary": summary, "_subject": d.name}
@@ -268,7 +277,7 @@ def group_payload(g: dict, members: list[Path], fmt: str, cfg: dict) -> dict:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    scored = [r for r in rows if r.get("final_loss") is not None and r["status"] == "succeeded"]
+    scored = [r for r in rows if r.get("final_loss") is not None and r["status"] == JobStatus.SUCCEEDED]
     best = min(scored, key=lambda r: r["final_loss"]) if scored else None
     url = f"{(cfg.get('dashboard_url') or DEFAULT_DASHBOARD_URL).rstrip('/')}/compare?group={g['id']}"
     done = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

@@ -16,11 +16,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jobs import registry
+from jobs import contract, registry
 from jobs.atomic import atomic_write_text
 from jobs.display_text import escape_invisible
 from jobs.spec import MAX_SPEC_BYTES
-from jobs.state import create_run, is_job_id, new_job_id, read_spec, read_state
+from jobs.state import create_run, is_job_id, new_job_id
 from jobs.sweep import expand, group_id_for_file
 from jobs.workspace import Workspace
 
@@ -221,9 +221,9 @@ class Pickup:
             sha = registry.dataset_info(ds)["sha256"] if ds else None
             made = create_run(self.ws, job_id, spec, source_file=path.name, source=source, dataset_sha256=sha)
         if not made:
-            existing = read_state(self.ws.run_dir(job_id)) or {}
+            existing = contract.read_or_none(self.ws.run(job_id).state) or {}
             if existing.get("source") != source:  # not this very file after a crash: a resubmission
-                old = read_spec(self.ws.run_dir(job_id)) or {}
+                old = contract.read_or_none(self.ws.run(job_id).spec) or {}
                 return self._reject(path, (
                     f"job {job_id} already exists ({escape_invisible(str(old.get('name')))!r}, "
                     f"{existing.get('status') or 'unknown status'}, created {existing.get('created_at') or '?'}); "

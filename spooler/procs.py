@@ -9,7 +9,12 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
+from jobs.rundir import RunDir
+
+# The folder that holds the installed packages: the trainer starts there, so `python -m trainer` runs the same
+# Tunedeck as this spooler (an editable install's checkout, or site-packages).
+PACKAGES = Path(__file__).resolve().parent.parent
+REPO = PACKAGES  # the name older code used
 
 
 def default_trainer_cmd() -> list[str]:
@@ -34,13 +39,12 @@ def distributed_cmd(cmd: list[str], nproc: int, nodes: int = 1, rdzv: list[str] 
 def launch(cmd: list[str], run_dir: Path, resume: bool, gpu: str | None, nproc: int = 1) -> subprocess.Popen:
     env = dict(os.environ)
     env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    log = open(run_dir / "train.log", "ab")  # the trainer's stdout/stderr go to a file, never to a pipe
+    log = open(RunDir(run_dir).log, "ab")  # the trainer's stdout/stderr go to a file, never to a pipe
     try:
         args = distributed_cmd([*cmd, str(run_dir), *(["--resume"] if resume else [])], nproc)
-        return subprocess.Popen(args, cwd=REPO, env=env,
+        return subprocess.Popen(args, cwd=PACKAGES, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     finally:
@@ -51,12 +55,11 @@ def spawn(argv: list[str], log_path: Path, gpu: str | None) -> subprocess.Popen:
     """A helper process (try worker, export) in its own session with the slot's GPU, output appended to log_path."""
     env = dict(os.environ)
     env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
+        return subprocess.Popen(argv, cwd=PACKAGES, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -9,7 +9,8 @@ import os
 
 from jobs.atomic import read_json
 from jobs.state import now_iso, update_state
-from jobs.steer import STEER_REQUEST
+from jobs.rundir import RunDir
+from jobs.status import JobStatus
 
 log = logging.getLogger("tunedeck.spooler")
 
@@ -28,7 +29,7 @@ def scontrol_commands(slurm_job_id: str, request: dict) -> list[list[str]]:
 def apply_requests(running: dict, runner) -> None:
     """Hand each pending request to the runner once; record what was asked in state.json for the lists to show."""
     for h in list(running.values()):
-        path = h.run_dir / STEER_REQUEST
+        path = RunDir(h.run_dir).steer_request
         if not path.exists():
             continue
         req = read_json(path) or {}
@@ -40,4 +41,4 @@ def apply_requests(running: dict, runner) -> None:
             log.info("%s: %s", h.job_id, line)
         shown = {k: req[k] for k in ("priority", "held") if k in req}
         if shown:
-            update_state(h.run_dir, expect=("running",), steered_at=now_iso(), **shown)
+            update_state(h.run_dir, expect=(JobStatus.RUNNING,), steered_at=now_iso(), **shown)

@@ -1,17 +1,15 @@
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared" / "datasets"
+from jobs.atomic import atomic_write_json
+from jobs.workspace import Workspace
 
-from jobs.atomic import atomic_write_json  # noqa: E402
-from jobs.workspace import Workspace  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent  # pytest.ini puts it on sys.path (pythonpath = .)
+SHARED = REPO.parent / "shared" / "datasets"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

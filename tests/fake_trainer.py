@@ -9,20 +9,21 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import psutil
+from filelock import Timeout
 
-import psutil  # noqa: E402
-from filelock import FileLock, Timeout  # noqa: E402
-
-from jobs.atomic import atomic_write_json, read_json  # noqa: E402
-from jobs.state import EXIT_BUSY, EXIT_STOPPED, now_iso, update_state  # noqa: E402
+from jobs.atomic import atomic_write_json, read_json
+from jobs.rundir import RunDir
+from jobs.state import EXIT_BUSY, EXIT_STOPPED, now_iso, update_state
+from jobs.status import JobStatus
 
 
 def main() -> int:
     run_dir = Path(sys.argv[1])
+    rd = RunDir(run_dir)
     resume = "--resume" in sys.argv
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    lock = FileLock(str(run_dir / "run.lock"))
+    lock = rd.run_lock()
     try:
         if rank == 0:
             lock.acquire(timeout=0)
@@ -31,9 +32,9 @@ def main() -> int:
     me = psutil.Process()
     leader = me.parent() if world > 1 else me  # torchrun is the job's process
     if rank == 0:
-        atomic_write_json(run_dir / "trainer.json", {"pid": leader.pid, "pid_create_time": leader.create_time()})
+        atomic_write_json(rd.trainer_info, {"pid": leader.pid, "pid_create_time": leader.create_time()})
     notes = dict(kv.split("=", 1) if "=" in kv else (kv, "1")
-                 for kv in (read_json(run_dir / "spec.json", {}).get("notes") or "").split(";") if kv)
+                 for kv in (read_json(rd.spec, {}).get("notes") or "").split(";") if kv)
     with open(run_dir / "runs.log", "a") as fh:  # one line per start, so tests can count executions
         fh.write(f"{os.getpid()} gpu={os.environ.get('CUDA_VISIBLE_DEVICES')} {'resume' if resume else 'fresh'}"
                  + (f" rank={rank}/{world}" if world > 1 else "") + "\n")
@@ -42,22 +43,22 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     deadline = time.time() + float(notes.get("sleep", 0.2))
     while time.time() < deadline:
-        if not notes.get("ignore_stop") and ((run_dir / "stop").exists() or (run_dir / "cancel").exists()):
+        if not notes.get("ignore_stop") and (rd.stop_request.exists() or rd.cancel_request.exists()):
             if rank:
                 return 0
-            (run_dir / "checkpoints" / "checkpoint-1").mkdir(parents=True, exist_ok=True)
-            (run_dir / "checkpoints" / "checkpoint-1" / "trainer_state.json").write_text("{}")
-            atomic_write_json(run_dir / "outcome.json", {"exit_code": EXIT_STOPPED, "status": "cancelled",
-                                                         "error": "stopped on request"})
-            update_state(run_dir, status="cancelled", error="stopped on request", finished_at=now_iso())
+            (rd.checkpoints / "checkpoint-1").mkdir(parents=True, exist_ok=True)
+            (rd.checkpoints / "checkpoint-1" / "trainer_state.json").write_text("{}")
+            atomic_write_json(rd.outcome, {"exit_code": EXIT_STOPPED, "status": JobStatus.CANCELLED,
+                                           "error": "stopped on request"})
+            update_state(run_dir, status=JobStatus.CANCELLED, error="stopped on request", finished_at=now_iso())
             return 0 if world > 1 else EXIT_STOPPED  # torchrun reads any other code as a crash
         time.sleep(0.05)
     code = int(notes.get("exit", 0))
     if rank:
         return 0
-    status = "succeeded" if code == 0 else "failed"
+    status = JobStatus.SUCCEEDED if code == 0 else JobStatus.FAILED
     err = None if code == 0 else f"fake failure {code}"
-    atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status, "error": err})
+    atomic_write_json(rd.outcome, {"exit_code": code, "status": status, "error": err})
     update_state(run_dir, status=status, error=err, finished_at=now_iso())
     return code
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from jobs.state import read_state
 from tests.conftest import REPO
 
-FAKE = f"{sys.executable} {REPO / 'tests' / 'fake_trainer.py'}"
+FAKE = f"{sys.executable} -m tests.fake_trainer"  # the spooler starts trainers in the checkout
 
 
 def spec(name="j", notes="", priority=0, **params):

@@ -132,7 +132,7 @@ def test_submit_watch_copy_and_compare(ws, dashboard):
         for row in range(3):  # the grid draws on a canvas: click each row's selection box
             page.mouse.click(box["x"] + 18, box["y"] + 35 + 17 + 35 * row)
             page.wait_for_timeout(500)
-        page.get_by_role("button", name="Compare").click()
+        page.get_by_role("button", name="Compare", exact=True).click()
         page.wait_for_url(re.compile(r".*/compare\?jobs=.*"), timeout=30000)
         from urllib.parse import parse_qs, urlparse
         assert sorted(parse_qs(urlparse(page.url).query)["jobs"][0].split(",")) == sorted(ids)

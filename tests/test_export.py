@@ -65,7 +65,9 @@ def test_export_through_the_spooler_matches_base_plus_adapter(trained):
 
     modelfile = (rq.export_dir(run_dir) / rq.MODELFILE).read_text()
     assert modelfile.startswith("FROM ./merged\n")
-    assert "{{ .Prompt }}" in modelfile and "{{ if .System }}" in modelfile and "<|im_start|>assistant" in modelfile
+    assert 'TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n' \
+           '{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n"""' in modelfile       # ChatML as Ollama writes it
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile
     vllm = (rq.export_dir(run_dir) / rq.VLLM_SCRIPT).read_text()
     assert f"vllm serve {st['base_path']} --enable-lora --lora-modules t-sft={(run_dir / 'adapter').resolve()}" in vllm
     assert "--max-lora-rank 32" in vllm                    # rank 32 is above vLLM's default of 16

@@ -154,7 +154,7 @@ def test_bad_input_fails_clearly(ws, case):
     elif case == "bad_json_line":
         (ws.datasets / "j.jsonl").write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": "d"}\n{oops\n')
         run_dir = make_run(ws, dataset="j", **params)
-        expect = "invalid JSON on line 3"
+        expect = "line 3: invalid JSON"
     elif case == "not_a_model":
         run_dir = make_run(ws, **params)
         folder = ws.home / "empty-folder"

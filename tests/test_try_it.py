@@ -51,6 +51,10 @@ def test_request_answered_by_base_and_run_then_warm_worker_reuses_the_model(trai
         # greedy answers are deterministic: the warm model answers exactly as the freshly loaded one did
         assert [a["text"] for a in second["answers"]] == [a["text"] for a in first["answers"]]
 
+        status = subprocess.run([sys.executable, "-m", "spooler", "status", "--home", str(ws.home)], cwd=REPO,
+                                capture_output=True, text=True, timeout=60).stdout
+        assert f"slot 0: try worker for tiny-demo (idle, pid {first['worker']['pid']}" in status
+
         hist = rq.try_history(ws, job)
         assert [h["request_id"] for h in hist] == [rid2, rid]            # newest first
         lines = [json.loads(x) for x in rq.history_jsonl(ws, job).splitlines()]

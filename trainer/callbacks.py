@@ -3,41 +3,28 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
 import math
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
 
+from jobs import logformat
 from jobs.atomic import atomic_write_text
 from jobs.changes import bump_run
+from jobs.metrics import CSV_BASE_COLUMNS as BASE_COLUMNS, ELAPSED, EPOCH, LOWER, METRICS, STEP, TOKENS_SEEN, better, from_trl
+from jobs.rundir import RunDir
 
 from .dist import any_rank
-import json
-import logging
 
 log = logging.getLogger("tunedeck.metrics")
 
-RENAME = {"rewards/chosen": "rewards_chosen", "rewards/rejected": "rewards_rejected",
-          "rewards/margins": "reward_margin", "rewards/accuracies": "reward_accuracy",
-          "eval_rewards/margins": "eval_reward_margin", "eval_rewards/accuracies": "eval_reward_accuracy",
-          "completions/mean_length": "completion_length", "train_loss": None, "total_flos": None,
-          "train_runtime": None, "train_samples_per_second": None, "train_steps_per_second": None,
-          "train_tokens_per_second": None, "num_input_tokens_seen": "tokens_seen", "num_tokens": "tokens_seen"}
-LOGGED = ("loss", "eval_loss", "reward", "reward_margin", "learning_rate", "grad_norm", "tokens_per_second")
+LOGGED = tuple(m.name for m in METRICS.values() if m.in_log)  # the metrics on each step line of train.log
 PROGRESS_MIN_INTERVAL = 0.2  # seconds
+metric_name = from_trl  # TRL's log key -> our metrics.csv column
 CHECK_INTERVAL = 0.2  # seconds between looks at the stop/cancel files outside training steps
-BASE_COLUMNS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_seconds"]
-
-
-def metric_name(key: str) -> str | None:
-    if key in RENAME:
-        return RENAME[key]
-    if key.startswith("rewards/") and key.endswith("/mean"):
-        return "reward_" + key[len("rewards/"):-len("/mean")]
-    if key.startswith("rewards/") and key.endswith("/std"):
-        return "reward_" + key[len("rewards/"):-len("/std")] + "_std"
-    return key.replace("/", "_")
 
 
 class MetricsWriter:
@@ -98,11 +85,11 @@ class MetricsCallback(TrainerCallback):
     def __init__(self, run_dir: Path, resume_step: int | None = None, main: bool = True):
         self.run_dir = run_dir
         self.main = main
-        self.writer = MetricsWriter(run_dir / "metrics.csv", resume_step) if main else _NoWriter()
+        self.writer = MetricsWriter(RunDir(run_dir).metrics, resume_step) if main else _NoWriter()
         self.t0 = time.time()
         self.offset = 0.0  # elapsed time carried over from before a resume
         if self.writer.rows:
-            self.offset = float(self.writer.rows[-1].get("elapsed_seconds") or 0)
+            self.offset = float(self.writer.rows[-1].get(ELAPSED) or 0)
         evals = [_int(r.get("step")) for r in self.writer.rows if r.get("eval_loss") not in (None, "")]
         self.last_tokens = None
         self.last_t = None
@@ -143,15 +130,14 @@ class MetricsCallback(TrainerCallback):
                     "percent": round(100 * state.global_step / max(self.total_steps, 1), 2),
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
-        atomic_write_text(self.run_dir / "progress.json", json.dumps(progress) + "\n", durable=False)
+        atomic_write_text(RunDir(self.run_dir).progress, json.dumps(progress) + "\n", durable=False)
         bump_run(self.run_dir)  # open dashboards re-read the run only when the stamp moved
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not logs:
             return
         now = time.time()
-        row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4),
-               "elapsed_seconds": round(self.elapsed(), 3)}
+        row = {STEP: state.global_step, EPOCH: round(state.epoch or 0, 4), ELAPSED: round(self.elapsed(), 3)}
         for k, v in logs.items():
             name = metric_name(k)
             if name and isinstance(v, (int, float)):
@@ -164,21 +150,21 @@ class MetricsCallback(TrainerCallback):
                 row["tokens_per_second"] = round(tokens / (now - self.t0), 1)
             self.last_tokens, self.last_t = tokens, now
             self.tokens_seen = tokens
-        if not set(row) - {"step", "epoch", "elapsed_seconds", "tokens_seen"}:
+        if not set(row) - {STEP, EPOCH, ELAPSED, TOKENS_SEEN}:
             return  # the end-of-training summary log: nothing to chart
         if self.main:
-            log.info("step %s/%s %s", state.global_step, self.total_steps,
-                     " ".join(f"{k}={row[k]:.4g}" for k in LOGGED if isinstance(row.get(k), (int, float))))
+            log.info("%s", logformat.step_message(state.global_step, self.total_steps, row, LOGGED))
         bad = [row.get(k) for k in ("loss", "eval_loss") if isinstance(row.get(k), float)]
         if any(not math.isfinite(x) for x in bad) and self.nan_step is None:
             self.nan_step = state.global_step
             control.should_training_stop = True
         for k, v in row.items():
-            if k in ("step", "epoch", "elapsed_seconds"):
+            if k in (STEP, EPOCH, ELAPSED):
                 continue
             self.last[k] = v
-            if k in ("loss", "eval_loss") and isinstance(v, float) and math.isfinite(v):
-                self.best[k] = min(self.best.get(k, v), v)
+            direction = better(k)  # best so far, in the sense jobs.metrics declares for this metric
+            if direction and isinstance(v, (int, float)) and math.isfinite(v):
+                self.best[k] = (min if direction == LOWER else max)(self.best.get(k, v), v)
         if "eval_loss" in row:
             self.last_eval_step = state.global_step
         self.writer.write(row)
@@ -217,7 +203,8 @@ class StopCallback(TrainerCallback):
         return self._check()
 
     def _check(self) -> bool:
-        if not self.requested and ((self.run_dir / "stop").exists() or (self.run_dir / "cancel").exists()):
+        rd = RunDir(self.run_dir)
+        if not self.requested and (rd.stop_request.exists() or rd.cancel_request.exists()):
             self.requested = True
         return self.requested
 

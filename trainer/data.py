@@ -7,6 +7,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs import jsonl
+
 from .errors import Stopped, TrainerError
 
 log = logging.getLogger("tunedeck.data")
@@ -25,27 +27,13 @@ class Prepared:
 
 
 def read_jsonl(path: Path, limit: int, name: str) -> list[dict]:
-    """Rows of a registered dataset; a bad line is reported by its true line number."""
-    from jobs.dataset_scan import decode_line, iter_lines
-
-    rows: list[dict] = []
+    """The dataset's rows through jobs.jsonl; the first bad line ends the job with its true line number."""
     try:
-        fh = open(path, "rb")
+        rows = jsonl.read(path, limit=limit if limit > 0 else None)
     except OSError as e:
         raise TrainerError(f"dataset {name!r} cannot be read ({e.strerror}); re-upload it on the Datasets page")
-    with fh:
-        for n, raw in iter_lines(fh):
-            if raw is None:
-                raise TrainerError(f"dataset {name!r}: line {n} is longer than the cap for one row; split or "
-                                   "shorten it")
-            row, problem = decode_line(n, raw)
-            if problem:
-                raise TrainerError(f"dataset {name!r}: {problem}; fix or remove that line")
-            if row is None:
-                continue
-            rows.append(row)
-            if 0 < limit <= len(rows):
-                break
+    except jsonl.BadLine as e:
+        raise TrainerError(f"dataset {name!r}: {e}; fix or remove that line") from None
     if not rows:
         raise TrainerError(f"dataset {name!r} is empty; upload a JSONL file with at least one row")
     return rows

@@ -10,6 +10,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from jobs.disk import ensure_space, tree_bytes
+from jobs.rundir import RunDir
 
 
 def trainable_bytes(model) -> int:
@@ -41,7 +42,7 @@ class DiskSpaceCallback(TrainerCallback):
         self.first_estimate = trainable_bytes(model) + 8 * n + tokenizer_bytes(model_path) + (256 << 10)
 
     def need(self) -> int:
-        ck = self.run_dir / "checkpoints"
+        ck = RunDir(self.run_dir).checkpoints
         done = sorted(ck.glob("checkpoint-*"), key=lambda p: p.stat().st_mtime) if ck.is_dir() else []
         return tree_bytes(done[-1]) if done else self.first_estimate
 

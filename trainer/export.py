@@ -18,6 +18,7 @@ from pathlib import Path
 from jobs import registry
 from jobs import requests as rq
 from jobs.atomic import atomic_write_text
+from jobs.rundir import RunDir
 from jobs.state import now_iso, read_spec
 
 log = logging.getLogger("tunedeck.export")
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
     run_dir = Path(args.run_dir).resolve()
-    if not (run_dir / "spec.json").is_file():
+    if not RunDir(run_dir).spec.is_file():
         print(f"error: {run_dir} has no spec.json; pass a run folder (workspace/runs/<job_id>)", file=sys.stderr)
         return 2
     rq.export_dir(run_dir).mkdir(exist_ok=True)

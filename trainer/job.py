@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import trackers
+from jobs.rundir import RunDir
 
 from .data import Prepared, to_dataset, to_iterable_dataset
 
@@ -62,7 +63,7 @@ class Job:
         warmup = p["warmup_steps"] if p["warmup_steps"] is not None else float(p["warmup_ratio"])
         on_gpu = self.device == "cuda"
         args = dict(
-            output_dir=str(self.run_dir / "checkpoints"),
+            output_dir=str(RunDir(self.run_dir).checkpoints),
             num_train_epochs=p["epochs"],
             max_steps=p["max_steps"] or (self.total_steps() if self.streams else -1),  # a stream has no length
             per_device_train_batch_size=p["batch_size"],

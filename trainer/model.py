@@ -91,7 +91,8 @@ def hide_bitsandbytes(run_dir) -> None:
     import sys
 
     from jobs.atomic import read_json
-    spec = read_json(Path(run_dir) / "spec.json")
+    from jobs.rundir import RunDir
+    spec = read_json(RunDir(run_dir).spec)
     params = spec.get("params") if isinstance(spec, dict) else None
     if isinstance(params, dict) and params.get("load_in_4bit") is False and "bitsandbytes" not in sys.modules:
         sys.modules["bitsandbytes"] = None

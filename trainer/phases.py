@@ -11,13 +11,14 @@ from pathlib import Path
 
 from jobs.atomic import atomic_write_text, read_json
 from jobs.evaluation import PHASES
+from jobs.rundir import RunDir
 
 MIN_INTERVAL = 0.2  # seconds between progress writes inside a phase
 
 
 class Phases:
     def __init__(self, run_dir: Path, main: bool = True):
-        self.path = Path(run_dir) / "progress.json"
+        self.path = RunDir(run_dir).progress
         self.main = main  # under torchrun only rank 0 writes progress.json
         self.current: str | None = None
         self._at = 0.0

@@ -14,29 +14,37 @@ import socket
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 from jobs import registry
+from jobs import logformat
 from jobs.atomic import atomic_write_json, read_json
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, NoSpace, is_no_space
-from jobs.methods import BUILTINS, list_methods, list_rewards
+from jobs.methods import list_methods, list_rewards
 from jobs.spec import validate
+from jobs.rundir import RunDir
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
+from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
-from . import dist
+from . import data, dist, model as model_mod, samples, summary
 from .errors import Stopped, TrainerError
+from .methods import custom, dpo, grpo, sft
+
+RECIPES = {"sft": sft, "grpo": grpo, "dpo": dpo}  # built-in method name -> recipe module (DATA, build)
 
 log = logging.getLogger("tunedeck")
 
 
 def setup_logging(run_dir: Path) -> list:
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    fmt = logformat.formatter()
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    log_path = run_dir / "train.log"
+    log_path = RunDir(run_dir).log
     same = False
     try:  # the spooler already points stderr at train.log; don't write every line twice
         same = log_path.exists() and os.path.samestat(os.fstat(sys.stderr.fileno()), os.stat(log_path))
@@ -56,27 +64,27 @@ def setup_logging(run_dir: Path) -> list:
 
 
 def recipe_for(method_name: str, ws: Workspace):
-    if method_name in BUILTINS:
-        import importlib
-        mod = importlib.import_module(f"trainer.methods.{method_name}")
+    """(data kind, build(job) -> Trainer) for a built-in method from RECIPES, or for a custom method's file."""
+    if method_name in RECIPES:
+        mod = RECIPES[method_name]
         return mod.DATA, mod.build
     method = list_methods(ws.methods).get(method_name)
     if method is None:
         raise TrainerError(f"method {method_name!r} is not registered any more (workspace/methods/{method_name}.py)")
     if not method.ok:
         raise TrainerError(f"custom method {method_name!r} failed to import: {method.error}")
-    from .methods import custom
     return custom.DATA, custom.builder(method)
 
 
 def save_adapter(model, tokenizer, run_dir: Path) -> Path:
     """Write the adapter beside the final one, then rename: a half-written adapter is never presented."""
-    tmp, final = run_dir / ".adapter.tmp", run_dir / "adapter"
+    rd = RunDir(run_dir)
+    tmp, final = rd.adapter_tmp, rd.adapter
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if final.exists():
-        old = run_dir / ".adapter.old"
+        old = rd.adapter_old
         shutil.rmtree(old, ignore_errors=True)
         os.rename(final, old)
         shutil.rmtree(old, ignore_errors=True)
@@ -84,109 +92,169 @@ def save_adapter(model, tokenizer, run_dir: Path) -> Path:
     return final
 
 
-def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
-    spec = read_json(run_dir / "spec.json")
-    v = validate(spec, ws)
+@dataclass
+class Run:
+    """What the phases of one training run hand on to each other."""
+    rd: RunDir
+    ws: Workspace
+    resume: bool
+    stop_cb: Any
+    spec: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    kind: str = ""
+    build: Any = None
+    model_path: Path | None = None
+    ds_path: Path | None = None
+    tokenizer: Any = None
+    prepared: Any = None
+    device: str = "cpu"
+    base: Any = None
+    ckpt: Path | None = None
+    phases: Any = None
+    evals: Any = None
+    trainer: Any = None
+    metrics: Any = None
+    runtime: float = 0.0
+    stopped: bool = False
+    adapter: Path | None = None
+    rank_done: bool = False   # a torchrun rank other than 0 stops after training: rank 0 saves and evaluates
+
+    @property
+    def prompts(self) -> list[str]:
+        return [s["prompt"] for s in self.prepared.samples]
+
+
+
+def setup(r: Run) -> None:
+    """Re-validate the spec, pick the recipe, read and prepare the data, load the base model."""
+    v = validate(read_json(r.rd.spec), r.ws)
     if not v.ok:
         raise TrainerError("the spec is not valid any more: " + "; ".join(map(str, v.errors)))
-    spec, params = v.spec, v.spec["params"]
-    kind, build = recipe_for(spec["method"], ws)
+    r.spec, r.params = v.spec, v.spec["params"]
+    r.kind, r.build = recipe_for(r.spec["method"], r.ws)
 
     from transformers import set_seed
 
-    from . import data, model as model_mod, samples, summary
-    from .callbacks import MetricsCallback
-    from .disk_guard import DiskSpaceCallback, check_adapter_space
-    from .eval_run import EvalRun
-    from .job import Job
     from .phases import Phases
 
-    phases = Phases(run_dir, main=dist.is_main())
-    phases.enter("preparing_data")
-    set_seed(params["seed"])
-    model_path = registry.list_models(ws)[spec["base_model"]]
-    ds_path = registry.list_datasets(ws)[spec["dataset"]]
-    problem = registry.model_problem(model_path)
+    r.phases = Phases(r.rd.path, main=dist.is_main())
+    r.phases.enter("preparing_data")
+    set_seed(r.params["seed"])
+    r.model_path = registry.list_models(r.ws)[r.spec["base_model"]]
+    r.ds_path = registry.list_datasets(r.ws)[r.spec["dataset"]]
+    problem = registry.model_problem(r.model_path)
     if problem:
-        raise TrainerError(f"base model {spec['base_model']!r} is not a loadable model folder: {problem}. "
+        raise TrainerError(f"base model {r.spec['base_model']!r} is not a loadable model folder: {problem}. "
                            "Register a Hugging Face model folder on the Base models page")
-    tokenizer = model_mod.load_tokenizer(model_path)
-    rows = data.read_jsonl(ds_path, params["max_samples"], spec["dataset"])
+    r.tokenizer = model_mod.load_tokenizer(r.model_path)
+    rows = data.read_jsonl(r.ds_path, r.params["max_samples"], r.spec["dataset"])
     from jobs.format_check import effective_format
-    fmt = effective_format(params.get("dataset_format"), ds_path)
-    prepared = data.prepare(rows, params, tokenizer, kind, spec["dataset"], fmt, should_stop=stop_cb.check)
-    log.info("train rows %d, eval rows %d, sample prompts %d", len(prepared.train), len(prepared.eval),
-             len(prepared.samples))
-    device, _ = model_mod.device_and_dtype()
-    phases.enter("loading_model")
-    base = model_mod.load_base(model_path, spec["base_model"], params["load_in_4bit"])
-    ctx = getattr(base.config, "max_position_embeddings", None)
-    if ctx and params["max_seq_length"] > ctx:
+    fmt = effective_format(r.params.get("dataset_format"), r.ds_path)
+    r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"], fmt,
+                              should_stop=r.stop_cb.check)
+    log.info("train rows %d, eval rows %d, sample prompts %d", len(r.prepared.train), len(r.prepared.eval),
+             len(r.prepared.samples))
+    r.device, _ = model_mod.device_and_dtype()
+    r.phases.enter("loading_model")
+    r.base = model_mod.load_base(r.model_path, r.spec["base_model"], r.params["load_in_4bit"])
+    ctx = getattr(r.base.config, "max_position_embeddings", None)
+    if ctx and r.params["max_seq_length"] > ctx:
         log.warning("max_seq_length %d is longer than the model's context (%d tokens); longer sequences may "
-                    "degrade or fail", params["max_seq_length"], ctx)
+                    "degrade or fail", r.params["max_seq_length"], ctx)
+    r.ckpt = latest_checkpoint(r.rd) if r.resume else None
 
-    prompts = [s["prompt"] for s in prepared.samples]
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    evals = EvalRun(run_dir, ws.home, model_path, params, tokenizer, phases, stop_cb.check,
-                    eval_setup(spec, params, prepared, ws), prompts)
-    if dist.is_main():  # rank 0 alone answers the sample prompts and writes the files
-        evals.run_base(base)
 
-    model = model_mod.add_lora(base, params)
-    job = Job(run_dir, spec, params, model, tokenizer, prepared, kind, device,
-              custom_rewards={k: f for k, f in list_rewards(ws.methods).items() if callable(f)})
-    set_seed(params["seed"])
+def base_samples(r: Run) -> None:
+    """The base model's evaluation and answers to the held-out prompts (rank 0 alone writes them)."""
+    from .eval_run import EvalRun
+
+    r.evals = EvalRun(r.rd.path, r.ws.home, r.model_path, r.params, r.tokenizer, r.phases, r.stop_cb.check,
+                      eval_setup(r.spec, r.params, r.prepared, r.ws), r.prompts)
+    if dist.is_main():
+        r.evals.run_base(r.base)
+
+
+def build_trainer(r: Run) -> None:
+    """LoRA on the base model, the method's TRL trainer, and our metrics and stop callbacks."""
+    from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback
+
+    from .callbacks import MetricsCallback
+    from .disk_guard import DiskSpaceCallback
+    from .job import Job
+
+    model = model_mod.add_lora(r.base, r.params)
+    job = Job(r.rd.path, r.spec, r.params, model, r.tokenizer, r.prepared, r.kind, r.device,
+              custom_rewards={k: f for k, f in list_rewards(r.ws.methods).items() if callable(f)})
+    set_seed(r.params["seed"])
     try:
-        trainer = build(job)
+        r.trainer = r.build(job)
     except TrainerError:
         raise
     except Exception as e:
-        if spec["method"] not in BUILTINS:
-            raise TrainerError(f"custom method {spec['method']!r} raised {type(e).__name__}: {e}") from e
+        if r.spec["method"] not in RECIPES:
+            raise TrainerError(f"custom method {r.spec['method']!r} raised {type(e).__name__}: {e}") from e
         raise
     resume_step = None
-    if ckpt is not None:
-        resume_step = (read_json(ckpt / "trainer_state.json", {}) or {}).get("global_step", 0)
-        log.info("resuming from %s (step %s)", ckpt.name, resume_step)
-    elif resume:
+    if r.ckpt is not None:
+        resume_step = (read_json(r.ckpt / "trainer_state.json", {}) or {}).get("global_step", 0)
+        log.info("resuming from %s (step %s)", r.ckpt.name, resume_step)
+    elif r.resume:
         log.info("no checkpoint yet: starting from the beginning")
-    metrics = MetricsCallback(run_dir, resume_step, main=dist.is_main())
-    from transformers.trainer_callback import PrinterCallback
-    trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
-    trainer.add_callback(metrics)
-    trainer.add_callback(stop_cb)
-    trainer.add_callback(DiskSpaceCallback(run_dir, model, model_path))  # after stop_cb: sees its save request
+    r.metrics = MetricsCallback(r.rd.path, resume_step, main=dist.is_main())
+    r.trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
+    r.trainer.add_callback(r.metrics)
+    r.trainer.add_callback(r.stop_cb)
+    r.trainer.add_callback(DiskSpaceCallback(r.rd.path, model, r.model_path))  # after stop_cb: sees its save request
 
+
+def train_steps(r: Run) -> None:
+    """TRL's training loop, from the checkpoint when resuming; a NaN loss ends the job with advice."""
     t0 = time.time()
-    phases.enter("training")
-    if not finished_checkpoint(trainer, ckpt):  # a resume from the final checkpoint trains no extra step
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    runtime = time.time() - t0
-    if metrics.nan_step is not None:
-        raise TrainerError(f"loss became NaN at step {metrics.nan_step}; lower learning_rate "
-                           f"(now {params['learning_rate']}) or max_grad_norm, or check the data")
-    stopped = stop_cb.requested  # the stop callback already had the Trainer save a checkpoint
-    final_eval = prepared.eval and spec["method"] != "grpo" and metrics.last_eval_step != trainer.state.global_step
-    if not stopped and final_eval:
-        trainer.evaluate()
-    metrics.writer.close()
-    if not dist.is_main():
-        return EXIT_STOPPED if stopped else EXIT_OK
-    check_adapter_space(run_dir, trainer.model, model_path)
-    adapter = save_adapter(trainer.model, tokenizer, run_dir)
-    log.info("adapter saved: %s", adapter)
+    r.phases.enter("training")
+    if not finished_checkpoint(r.trainer, r.ckpt):  # a resume from the final checkpoint trains no extra step
+        r.trainer.train(resume_from_checkpoint=str(r.ckpt) if r.ckpt else None)
+    r.runtime = time.time() - t0
+    if r.metrics.nan_step is not None:
+        raise TrainerError(f"loss became NaN at step {r.metrics.nan_step}; lower learning_rate "
+                           f"(now {r.params['learning_rate']}) or max_grad_norm, or check the data")
+    r.stopped = r.stop_cb.requested  # the stop callback already had the Trainer save a checkpoint
 
-    if not stopped:  # the adapter and the final checkpoint are on disk: a stop from here on keeps both
-        try:
-            after = evals.run_tuned(trainer.model)
-            samples.write(run_dir / "samples.jsonl", prepared.samples, evals.before, after)
-        except Stopped:
-            stopped = True
-            log.info("stopped during the tuned evaluation; the adapter and the final checkpoint are kept")
-    phases.enter("saving")
-    summary.write(run_dir / "summary.json", trainer.state, metrics, prepared, spec, ds_path, device, adapter,
-                  runtime, stopped, evals.seconds, world_size=dist.world_size())
-    return EXIT_STOPPED if stopped else EXIT_OK
+
+def save(r: Run) -> None:
+    """A last eval when the final step had none, then the adapter (written aside and renamed into place), once the
+    disk has room for it."""
+    from .disk_guard import check_adapter_space
+
+    final_eval = r.prepared.eval and r.spec["method"] != "grpo" and r.metrics.last_eval_step != r.trainer.state.global_step
+    if not r.stopped and final_eval:
+        r.trainer.evaluate()
+    r.metrics.writer.close()
+    if not dist.is_main():
+        r.rank_done = True
+        return
+    check_adapter_space(r.rd.path, r.trainer.model, r.model_path)
+    r.adapter = save_adapter(r.trainer.model, r.tokenizer, r.rd.path)
+    log.info("adapter saved: %s", r.adapter)
+
+
+def tuned_samples(r: Run) -> None:
+    """The tuned model's evaluation and answers beside the base model's and the reference (skipped after a stop).
+    The adapter and the final checkpoint are on disk by now: a stop from here on keeps both."""
+    if r.stopped:
+        return
+    try:
+        after = r.evals.run_tuned(r.trainer.model)
+        samples.write(r.rd.samples, r.prepared.samples, r.evals.before, after)
+    except Stopped:
+        r.stopped = True
+        log.info("stopped during the tuned evaluation; the adapter and the final checkpoint are kept")
+
+
+def write_summary(r: Run) -> None:
+    r.phases.enter("saving")
+    summary.write(r.rd.summary, r.trainer.state, r.metrics, r.prepared, r.spec, r.ds_path, r.device, r.adapter,
+                  r.runtime, r.stopped, r.evals.seconds, world_size=dist.world_size())
 
 
 def eval_setup(spec: dict, params: dict, prepared, ws: Workspace):
@@ -194,7 +262,7 @@ def eval_setup(spec: dict, params: dict, prepared, ws: Workspace):
     from . import evaluate
 
     module = None
-    if spec["method"] not in BUILTINS:
+    if spec["method"] not in RECIPES:
         module = list_methods(ws.methods)[spec["method"]].module
     rewards = {k: f for k, f in list_rewards(ws.methods).items() if callable(f)}
     # the sample prompts first: their greedy answers then come from the evaluation instead of a second generation
@@ -218,16 +286,30 @@ def finished_checkpoint(trainer, ckpt: Path | None) -> bool:
     return True
 
 
+PHASES = (setup, base_samples, build_trainer, train_steps, save, tuned_samples, write_summary)
+
+
+def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
+    """Run the phases in order; each is named in train.log, so it shows where a job spent its time or failed."""
+    r = Run(RunDir(run_dir), ws, resume, stop_cb)
+    for phase in PHASES:
+        if r.rank_done:
+            break
+        log.info("phase: %s", phase.__name__.replace("_", " "))
+        phase(r)
+    return EXIT_STOPPED if r.stopped else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer", description="Run one Tunedeck job.")
     ap.add_argument("run_dir")
     ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     args = ap.parse_args(argv)
     run_dir = Path(args.run_dir).resolve()
-    if not (run_dir / "spec.json").is_file():
+    if not RunDir(run_dir).spec.is_file():
         print(f"error: {run_dir} has no spec.json; pass a run folder (workspace/runs/<job_id>)", file=sys.stderr)
         return 2
-    lock = FileLock(str(run_dir / "run.lock"))
+    lock = RunDir(run_dir).run_lock()
     try:
         if dist.is_main():  # one lock per job: rank 0 holds it for the torchrun job
             lock.acquire(timeout=0)
@@ -246,15 +328,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(run_dir: Path, resume: bool) -> int:
-    ws = Workspace(run_dir.parent.parent)
+    ws = Workspace.of_run(run_dir)
+    rd = RunDir(run_dir)
 
     main = dist.is_main()
     ident = {**dist.launcher_ident(), "host": socket.gethostname()}
     if main:
-        atomic_write_json(run_dir / "trainer.json", ident)
+        atomic_write_json(rd.trainer_info, ident)
         started_at = (read_state(run_dir) or {}).get("started_at") or now_iso()
-        update_state(run_dir, status="running", error=None, started_at=started_at, **ident)
-        (run_dir / "outcome.json").unlink(missing_ok=True)
+        update_state(run_dir, status=JobStatus.RUNNING, error=None, started_at=started_at, **ident)
+        rd.outcome.unlink(missing_ok=True)
 
     from .callbacks import StopCallback
     stop_cb = StopCallback(run_dir)
@@ -278,13 +361,13 @@ def _run(run_dir: Path, resume: bool) -> int:
         log.error("%s\n%s", error, traceback.format_exc())
     if error is not None:
         code = EXIT_NO_SPACE if error.startswith(NO_SPACE) else 1
-    status = {EXIT_OK: "succeeded", EXIT_STOPPED: "cancelled"}.get(code, "failed")
-    if status == "cancelled":
-        error = stopped_reason(run_dir)
+    status = {EXIT_OK: JobStatus.SUCCEEDED, EXIT_STOPPED: JobStatus.CANCELLED}.get(code, JobStatus.FAILED)
+    if status == JobStatus.CANCELLED:
+        error = stopped_reason(rd)
     try:
         if main:
-            atomic_write_json(run_dir / "outcome.json", {"exit_code": code, "status": status, "error": error,
-                                                         "finished_at": now_iso(), "world_size": dist.world_size()})
+            atomic_write_json(rd.outcome, {"exit_code": code, "status": status, "error": error,
+                                           "finished_at": now_iso(), "world_size": dist.world_size()})
             update_state(run_dir, status=status, error=error, finished_at=now_iso())
     except OSError as e:
         if not is_no_space(e):
@@ -299,10 +382,10 @@ def _run(run_dir: Path, resume: bool) -> int:
     return code
 
 
-def stopped_reason(run_dir: Path) -> str:
-    if (run_dir / "adapter").is_dir():
+def stopped_reason(rd: RunDir) -> str:
+    if rd.adapter.is_dir():
         return "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
-    if latest_checkpoint(run_dir) is not None:
+    if latest_checkpoint(rd) is not None:
         return "stopped on request before training went on; the checkpoint was kept (retry resumes)"
     return "stopped on request before training started; nothing to keep (retry starts again)"
 

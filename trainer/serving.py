@@ -55,6 +55,9 @@ def ollama_template(tokenizer) -> str:
     post = 0
     while post < min(len(with_sys), len(no_sys)) - pre and with_sys[-1 - post] == no_sys[-1 - post]:
         post += 1
+    n = len(with_sys) - post - pre
+    while pre > 0 and n > 0 and with_sys[pre - 1] == with_sys[pre + n - 1]:
+        pre, post = pre - 1, post + 1  # slide the system block back to where its turn starts ("<|im_start|>system")
     block = with_sys[pre:len(with_sys) - post]
     if SYS in block and with_sys[:pre] + with_sys[len(with_sys) - post:] == no_sys:
         out = with_sys[:pre] + "{{ if .System }}" + block + "{{ end }}" + with_sys[len(with_sys) - post:]

@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from jobs import formats, registry
+from jobs import formats, jsonl, registry
 from jobs.dataset_scan import head_rows
 from jobs.format_check import effective_format
 
@@ -104,16 +104,13 @@ def format_panel(ws, name: str, path, meta: dict, fmt: str, info: dict) -> None:
 
 def preview(path, n: int = 10) -> pd.DataFrame:
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.strip():
-                try:
-                    rows.append({k: (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-                                 for k, v in json.loads(line).items()})
-                except (ValueError, AttributeError):
-                    rows.append({"(invalid line)": line[:200]})
-            if len(rows) >= n:
-                break
+    for _, row in jsonl.scan(path):  # a bad line shows its reason, with its true line number
+        if isinstance(row, jsonl.BadLine):
+            rows.append({"(invalid line)": str(row)})
+        else:
+            rows.append({k: (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in row.items()})
+        if len(rows) >= n:
+            break
     return pd.DataFrame(rows)
 
 
@@ -123,15 +120,9 @@ def token_lengths(path: str, model_path: str, column: str, limit: int = 5000) ->
 
     tok = AutoTokenizer.from_pretrained(model_path)
     texts = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                v = json.loads(line).get(column)
-            except (ValueError, AttributeError):
-                continue
-            texts.append(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-            if len(texts) >= limit:
-                break
+    for row in jsonl.rows(path, limit=limit):
+        v = row.get(column)
+        texts.append(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
     return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
 
 

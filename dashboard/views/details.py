@@ -7,9 +7,13 @@ import time
 import pandas as pd
 import streamlit as st
 
-from jobs.atomic import read_json
+from jobs import contract
+from jobs.contract import Unreadable
 from jobs.job_ids import BadJobId, is_job_id
+from jobs.overview import UNKNOWN
+from jobs.rundir import RunDir
 from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
+from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
@@ -47,7 +51,15 @@ def render() -> None:
         st.title(t("details.title"))
         st.error(t("details.unknown", id=job_id))
         return
-    follow(ws, "details", (run_dir / "train.log",))  # live while anything changes, still otherwise
+    try:  # every contract file of this run, typed; one with the wrong shape is named instead of a traceback
+        for f in RunDir(run_dir).live_files:
+            contract.read(f)
+    except Unreadable as e:
+        st.title(job_id)
+        st.error(t("run.unreadable", reason=str(e)))
+        logs(run_dir)
+        return
+    follow(ws, "details", (RunDir(run_dir).log,))  # live while anything changes, still otherwise
     header(run_dir)
     tab_o, tab_e, tab_l, tab_u = st.tabs([t("tab.overview"), t("tab.evaluation"), t("tab.logs"), t("tab.use")])
     with tab_o:
@@ -62,39 +74,43 @@ def render() -> None:
 
 
 def header(run_dir) -> None:
-    spec = read_spec(run_dir) or {}
-    state = read_state(run_dir)
+    try:
+        spec = read_spec(run_dir) or {}
+        state = read_state(run_dir)
+        prog = contract.read(RunDir(run_dir).progress) or {}
+    except Unreadable as e:  # it broke while the page was open
+        st.error(t("run.unreadable", reason=str(e)))
+        return
     st.title(md(spec.get("name", run_dir.name), one_line=True))
     if state is None:
         st.warning(t("details.no_state"))
         return
-    status = state.get("status", "unknown")
-    prog = read_json(run_dir / "progress.json") or {}
+    status = state.get("status", UNKNOWN)
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
-    if status == "queued":
+    if status == JobStatus.QUEUED:
         c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
-    elif status == "running" and state.get("slurm_state") == "PENDING":
+    elif status == JobStatus.RUNNING and state.get("slurm_state") == "PENDING":
         c2.write(t("details.slurm_pending", reason=state.get("slurm_reason") or "?"))
     elif prog.get("total_steps"):
         pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
-        eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == "running" and prog.get("eta_seconds") else ""
+        eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == JobStatus.RUNNING and prog.get("eta_seconds") else ""
         c2.progress(pct, text=f"{prog.get('step')}/{prog['total_steps']} ({pct:.0%}){eta}")
-    if status == "running" and evaluation_panel.phase_text(prog):
+    if status == JobStatus.RUNNING and evaluation_panel.phase_text(prog):
         done, total = prog.get("done"), prog.get("total")
         frac = min(1.0, done / total) if isinstance(done, int) and isinstance(total, int) and total > 0 else 0.0
         c2.progress(frac, text=evaluation_panel.phase_text(prog))
-    if status in ("queued", "running") and c3.button(t("action.cancel"), key="d_cancel"):
+    if status in CANCELLABLE and c3.button(t("action.cancel"), key="d_cancel"):
         cancel_job(workspace(), run_dir.name)
         st.toast(t("toast.cancel_requested"))
-    if status in ("failed", "cancelled") and c4.button(t("action.retry"), key="d_retry"):
+    if status in RETRYABLE and c4.button(t("action.retry"), key="d_retry"):
         retry_job(workspace(), run_dir.name)
         st.toast(t("toast.requeued"))
     facts = header_facts(run_dir, state)
     if facts:
         st.caption(" · ".join(f"{t(k)}: {v}" for k, v in facts))
-    if state.get("error") and status in ("failed", "cancelled"):
-        if status == "failed":
+    if state.get("error") and status in RETRYABLE:
+        if status == JobStatus.FAILED:
             st.error(md(state["error"]))
         else:
             st.info(md(state["error"]))
@@ -107,7 +123,7 @@ def header_facts(run_dir, state: dict) -> list[tuple[str, str]]:
     if start:
         secs = (end.timestamp() if end else time.time()) - start.timestamp()
         out.append(("col.duration", fmt_duration(secs)))
-    summary = read_json(run_dir / "summary.json") or {}
+    summary = contract.read_or_none(RunDir(run_dir).summary) or {}
     for key, label in (("final_loss", "details.final_loss"), ("final_reward", "details.final_reward")):
         v = summary.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -119,10 +135,15 @@ def header_facts(run_dir, state: dict) -> list[tuple[str, str]]:
     return out
 
 
+
 def overview(ws, run_dir) -> None:
-    spec = read_spec(run_dir) or {}
-    state = read_state(run_dir) or {}
-    summary = read_json(run_dir / "summary.json") or {}
+    try:
+        spec = read_spec(run_dir) or {}
+        state = read_state(run_dir) or {}
+        summary = contract.read(RunDir(run_dir).summary) or {}
+    except Unreadable as e:
+        st.error(t("run.unreadable", reason=str(e)))
+        return
     c1, c2 = st.columns(2)
     times = {t("col.created"): "created_at", t("details.started"): "started_at", t("details.finished"): "finished_at"}
     info = {
@@ -148,7 +169,7 @@ def overview(ws, run_dir) -> None:
                  hide_index=True, width="stretch", height=_fit(len(params)))
     parent = spec.get("parent_job")
     if parent:
-        pspec = read_spec(ws.run_dir(parent)) if is_job_id(parent) else None
+        pspec = contract.read_or_none(ws.run(parent).spec) if is_job_id(parent) else None
         if pspec:
             changed = {k: (pspec.get("params", {}).get(k), v) for k, v in params.items()
                        if pspec.get("params", {}).get(k) != v}
@@ -198,7 +219,7 @@ def evaluation(run_dir) -> None:
 
 
 def logs(run_dir) -> None:
-    path = run_dir / "train.log"
+    path = RunDir(run_dir).log
     if not path.exists():
         st.info(t("logs.none"))
         return

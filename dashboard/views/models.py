@@ -5,6 +5,7 @@ import streamlit as st
 
 from jobs import registry
 from jobs.model_roots import model_roots
+from jobs.requests import model_lineage
 
 from dashboard.common import workspace
 from dashboard.i18n import t
@@ -46,6 +47,9 @@ def render() -> None:
                 f"- {t('models.context')}: {info['context_length'] or '?'}\n"
                 f"- {t('models.chat')}: {'✅' if info['chat_template'] else '— ' + t('models.chat_fallback')}\n"
                 f"- {md(info['path'], one_line=True)}")
+            for step in model_lineage(ws, name)[:1]:  # a merged model registered from a run: where it came from
+                st.caption(t("export.lineage", model=name, job=step["job_id"], method=step.get("method"),
+                             base=step.get("base_model"), dataset=step.get("dataset")))
             if st.toggle(t("models.unregister"), key=f"unreg_{name}"):
                 st.caption(t("models.unregister_note"))
                 if st.button(t("delete.yes"), key=f"unreg_yes_{name}"):

@@ -10,6 +10,7 @@ from jobs.format_check import COLUMN_PARAMS as FORMAT_COLUMN_PARAMS, effective_f
 from jobs.job_ids import BadJobId
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import editable_spec, params_for, validate
+from jobs.contract import Unreadable
 from jobs.spool import submit_any
 from jobs.sweep import expand
 from jobs.state import read_spec
@@ -49,6 +50,9 @@ def _prefill(ws) -> None:
             return
         except KeyError:
             stored = None
+        except Unreadable as e:
+            st.error(t("run.unreadable", reason=str(e)))
+            return
         spec, parent = (editable_spec(stored), src) if stored else (None, None)
         if spec is None:
             st.error(t("new.copy_missing", id=src))

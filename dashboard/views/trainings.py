@@ -4,7 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from jobs.overview import UNREADABLE
 from jobs.state import cancel_job, delete_job, retry_job
+from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 from dashboard.group_view import group_actions, grouped, members_of
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
@@ -27,12 +29,15 @@ def render() -> None:
             first_run(ws)
         return
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
-    statuses = c1.multiselect(t("filter.status"), ["queued", "running", "succeeded", "failed", "cancelled"],
+    statuses = c1.multiselect(t("filter.status"), [s.value for s in JobStatus],
+                              placeholder=t("filter.any"),
                               format_func=lambda s, tr=bound_t(): tr("status." + s),
                               key=f"f_status_{st.session_state.get('lang', 'en')}")  # translated labels: one per language
     rows_all = job_rows(ws)
-    methods = c2.multiselect(t("filter.method"), sorted({r["method"] for r in rows_all}), key="f_method")
-    models = c3.multiselect(t("filter.model"), sorted({r["base_model"] for r in rows_all}), key="f_model")
+    methods = c2.multiselect(t("filter.method"), sorted({r["method"] for r in rows_all}), key="f_method",
+                             placeholder=t("filter.any"))
+    models = c3.multiselect(t("filter.model"), sorted({r["base_model"] for r in rows_all}), key="f_model",
+                            placeholder=t("filter.any"))
     query = c4.text_input(t("filter.search"), key="f_search", placeholder=t("filter.search_hint"))
     flatten = st.toggle(t("group.flatten"), key="f_flatten")
     table(ws, statuses, methods, models, query, flatten)
@@ -123,7 +128,7 @@ def _result(r: dict) -> str:
         return f"reward {r['final_reward']:.4g}"
     if r["final_loss"] is not None:
         return f"loss {r['final_loss']:.4g}"
-    return (r["error"] or "")[:60] if r["status"] == "failed" else ""
+    return (r["error"] or "")[:60] if r["status"] in (JobStatus.FAILED, UNREADABLE) else ""
 
 
 def actions(ws, selected: list[dict]) -> None:
@@ -133,23 +138,23 @@ def actions(ws, selected: list[dict]) -> None:
         st.switch_page(page("compare"), query_params={"jobs": ",".join(ids[:10])})
     if cols[1].button(t("action.details"), disabled=len(ids) != 1, key="btn_details"):
         st.switch_page(page("training"), query_params={"id": ids[0]})
-    if cols[2].button(t("action.cancel"), disabled=not any(r["status"] in ("queued", "running") for r in selected),
+    if cols[2].button(t("action.cancel"), disabled=not any(r["status"] in CANCELLABLE for r in selected),
                       key="btn_cancel"):
         st.session_state["confirm_cancel"] = True
-    cancellable = [r for r in selected if r["status"] in ("queued", "running")]
+    cancellable = [r for r in selected if r["status"] in CANCELLABLE]
     if st.session_state.get("confirm_cancel") and cancellable:
         st.warning(t("cancel.confirm", n=len(cancellable), names=_names(cancellable)))
         y, n = st.columns([1, 5])
         y.button(t("cancel.yes"), type="primary", key="btn_cancel_yes", on_click=_cancel, args=(ws, cancellable))
         n.button(t("cancel.no"), key="btn_cancel_no", on_click=lambda: st.session_state.pop("confirm_cancel", None))
-    if cols[3].button(t("action.retry"), disabled=not any(r["status"] in ("failed", "cancelled") for r in selected),
+    if cols[3].button(t("action.retry"), disabled=not any(r["status"] in RETRYABLE for r in selected),
                       key="btn_retry"):
-        done = [r for r in selected if r["status"] in ("failed", "cancelled")]
+        done = [r for r in selected if r["status"] in RETRYABLE]
         for r in done:
             _try(lambda: retry_job(ws, r["job_id"]))
         st.toast(t("toast.requeued_for", names=_names(done)))
     if ids and cols[4].toggle(t("action.delete"), key="del_toggle"):
-        running = [r for r in selected if r["status"] == "running"]
+        running = [r for r in selected if r["status"] == JobStatus.RUNNING]
         if running:
             st.error(t("delete.refused_running", names=_names(running)))
         else:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
-from jobs.atomic import read_json
+from jobs import contract
+from jobs.rundir import RunDir
 
 from .. import procs
 from .base import STARTING, Handle, Runner
@@ -35,7 +36,7 @@ class LocalRunner(Runner):
         done = []
         if "stop" not in h.steps_done:
             h.steps_done.add("stop")
-            (h.run_dir / "stop").touch()  # cooperative first: the trainer saves and exits
+            RunDir(h.run_dir).stop_request.touch()  # cooperative first: the trainer saves and exits
             done.append("stop requested")
         if not h.pid:
             return done
@@ -55,7 +56,7 @@ class LocalRunner(Runner):
     def adopt(self, job_id, run_dir, state):
         pid, started = state.get("pid"), state.get("pid_create_time")
         if not pid:  # crashed between claim and launch: trust trainer.json, then the run lock
-            t = read_json(run_dir / "trainer.json") or {}
+            t = contract.read_or_none(RunDir(run_dir).trainer_info) or {}
             pid, started = t.get("pid"), t.get("pid_create_time")
         if procs.alive(pid, started):
             return Handle(job_id, run_dir, pid=pid, started=started)
@@ -72,7 +73,7 @@ class LocalRunner(Runner):
 
 
 def _lock_held(run_dir: Path) -> bool:
-    lock = FileLock(str(run_dir / "run.lock"))
+    lock = RunDir(run_dir).run_lock()
     try:
         lock.acquire(timeout=0)
     except Timeout:

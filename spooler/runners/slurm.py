@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from jobs.atomic import atomic_write_text
+from jobs.rundir import RunDir
 
 from .. import procs
 from .base import Handle, Runner
@@ -87,17 +88,17 @@ class SlurmRunner(Runner):
         else:
             launch = "exec " + shlex.join(procs.distributed_cmd(cmd, gpus))
             head = ""
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(procs.REPO), os.environ.get("PYTHONPATH")])),
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(procs.PACKAGES), os.environ.get("PYTHONPATH")])),
                "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
         return (f"#!/bin/bash\n# Tunedeck job {run_dir.name}, written by the spooler's Slurm runner\n"
-                f"cd {shlex.quote(str(procs.REPO))}\n{exports}{head}"
+                f"cd {shlex.quote(str(procs.PACKAGES))}\n{exports}{head}"
                 f'echo "slurm job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"\n'
                 f"{launch}\n")
 
     def sbatch_args(self, job_id: str, run_dir: Path, gpus: int, nodes: int, priority: int) -> list[str]:
         args = [f"--job-name={job_id}", f"--gres=gpu:{gpus}", f"--nodes={nodes}", "--ntasks-per-node=1",
-                f"--output={run_dir / 'train.log'}", "--open-mode=append", f"--chdir={procs.REPO}",
+                f"--output={RunDir(run_dir).log}", "--open-mode=append", f"--chdir={procs.PACKAGES}",
                 # B: the batch shell execs the trainer (or torchrun), so the shell's signal reaches it;
                 # several nodes: srun forwards it to each node's torchrun.
                 f"--signal={'B:' if nodes == 1 else ''}TERM@{SIGNAL_BEFORE_LIMIT}"]
@@ -167,7 +168,7 @@ class SlurmRunner(Runner):
         done = []
         if "stop" not in h.steps_done:
             h.steps_done.add("stop")
-            (h.run_dir / "stop").touch()  # cooperative first: the trainer saves and exits
+            RunDir(h.run_dir).stop_request.touch()  # cooperative first: the trainer saves and exits
             done.append("stop requested")
         row = self.snapshot().get(h.external_id)
         pending = row is not None and row["state"] == "PENDING"

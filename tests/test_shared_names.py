@@ -1,0 +1,94 @@
+"""Names the three processes share are declared once in jobs/: statuses, run-folder files, metrics, the log format."""
+import json
+import logging
+import os
+import re
+
+from jobs import metrics as m
+from jobs.logformat import formatter, level_of
+from jobs.rundir import RunDir
+from jobs.state import cancel_job, create_run, new_job_id, read_state, retry_job, update_state
+from jobs.status import ACTIVE, CANCELLABLE, FINAL, RETRYABLE, JobStatus
+from jobs.workspace import Workspace
+from tests.conftest import REPO
+
+_S = r"""["'](?:queued|running|succeeded|failed|cancelled)["']"""
+# A status compared, assigned or grouped as a literal (a dict key such as "running": [...] in a report is fine).
+STATUS_LITERAL = re.compile(rf"(?:==|!=|\bstatus\s*=|\bin\s*[(\[{{]|[({{])\s*{_S}\s*[,)}}]|(?:==|!=)\s*{_S}")
+RUN_FILE_LITERAL = re.compile(r"""/\s*["'](cancel|stop|outcome\.json|run\.lock|state\.json|spec\.json|progress\.json|"""
+                              r"""summary\.json|metrics\.csv|train\.log|samples\.jsonl|trainer\.json|adapter|"""
+                              r"""checkpoints|\.state\.lock)["']""")
+
+
+def test_status_groups_partition_the_statuses():
+    assert [s.value for s in JobStatus] == ["queued", "running", "succeeded", "failed", "cancelled"]
+    assert ACTIVE | FINAL == set(JobStatus) and not ACTIVE & FINAL
+    assert CANCELLABLE == {"queued", "running"} and RETRYABLE == {"failed", "cancelled"}
+    assert JobStatus.FINAL is FINAL and "running" in JobStatus.ACTIVE  # raw JSON strings test against the sets
+
+
+def test_state_json_keeps_plain_strings_and_run_files_are_named(tmp_path):
+    ws = Workspace(tmp_path).ensure()
+    job = new_job_id()
+    assert create_run(ws, job, {"name": "x"})
+    rd = ws.run(job)
+    assert Workspace.of_run(rd) == ws and Workspace.of_run(rd.path / ".." / job) == ws
+    assert json.loads(rd.state.read_text())["status"] == "queued" and rd.spec.is_file()
+    update_state(rd, status=JobStatus.RUNNING)
+    assert '"status": "running"' in rd.state.read_text()
+    assert cancel_job(ws, job) == "stop requested" and rd.cancel_request.is_file()
+    update_state(rd, status=JobStatus.FAILED)
+    rd.stop_request.touch()
+    rd.outcome.write_text("{}")
+    retry_job(ws, job)
+    assert not any(p.exists() for p in rd.retry_leftovers) and read_state(rd)["status"] == JobStatus.QUEUED
+    with rd.run_lock():
+        assert rd.run_lock_path.exists()
+
+
+def test_no_package_retypes_a_status_or_a_run_file_name():
+    offenders = []
+    for pkg in ("jobs", "spooler", "trainer", "dashboard", "bench"):  # tests may spell the contract out, to check it
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            if rel in ("jobs/status.py", "jobs/rundir.py", "dashboard/i18n.py"):
+                continue
+            text = path.read_text(encoding="utf-8")
+            offenders += [f"{rel}: {x.group(0)}" for x in STATUS_LITERAL.finditer(text)]
+            offenders += [f"{rel}: {x.group(0)}" for x in RUN_FILE_LITERAL.finditer(text)]
+    assert not offenders, offenders
+
+
+def test_metric_directions_are_declared_once():
+    assert m.better("loss") == m.better("eval_loss") == m.better("final_loss") == m.better("best_eval_loss") == m.LOWER
+    assert m.better("reward") == m.better("final_reward") == m.better("reward_accuracy") == m.HIGHER
+    assert m.better("reward_correctness") == m.HIGHER and m.better("reward_correctness_std") is None
+    assert m.better("learning_rate") is None and m.better("kl") is None and m.better("total_steps") is None
+    assert m.charted(["step", "reward_format", "learning_rate", "loss", "reward_std", "elapsed_seconds"]) == \
+        ["loss", "learning_rate", "reward_std", "reward_format"]
+    assert m.from_trl("rewards/format/mean") == "reward_format" and m.from_trl("rewards/margins") == "reward_margin"
+    assert m.from_trl("train_runtime") is None
+
+
+def test_dashboard_best_marks_follow_the_declaration():
+    import pandas as pd
+
+    from dashboard.compare_data import final_metrics
+    jobs = [{"label": "a", "spec": {"method": "grpo"}, "summary": {"final_loss": 1.0, "final_reward": 0.2}},
+            {"label": "b", "spec": {"method": "grpo"}, "summary": {"final_loss": 2.0, "final_reward": 0.9}}]
+    _, best = final_metrics(jobs, {"a": pd.DataFrame(), "b": pd.DataFrame()})
+    assert best["final_loss"] == {"a"} and best["final_reward"] == {"b"} and "total_steps" not in best
+
+
+def test_log_lines_the_trainer_writes_parse_by_level():
+    rec = logging.LogRecord("tunedeck.metrics", logging.WARNING, __file__, 1, "step %d/%d loss=2", (3, 10), None)
+    line = formatter().format(rec)
+    assert level_of(line) == "WARNING"
+    assert level_of(" 40%|████      | 4/10 [00:01<00:02, INFO ]") is None
+    assert level_of("Traceback (most recent call last):") is None
+
+
+def test_run_dir_accepts_paths_and_is_a_path_like(tmp_path):
+    rd = RunDir(str(tmp_path / "runs" / "j"))
+    assert rd.job_id == "j" and rd.log.name == "train.log" and (rd / "x") == tmp_path / "runs" / "j" / "x"
+    assert os.fspath(rd) == str(tmp_path / "runs" / "j") and RunDir(rd.path) == rd
