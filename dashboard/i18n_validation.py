@@ -62,6 +62,8 @@ MESSAGES_ZH = [
     ("required: the name of a dataset column", "必填：数据集中的列名"),
     ("the method's check() raised {}: {}", "该方法的 check() 抛出了 {}：{}"),
     ("the dataset is empty; upload rows first", "数据集为空；请先上传数据行"),
+    ("the dataset's first row cannot be read ({}), so its columns are unknown",
+     "无法读取数据集的第一行（{}），因此无法得知它的列"),
     ("the dataset's first line is not a JSON object, so its columns are unknown",
      "数据集的第一行不是 JSON 对象，因此无法得知它的列"),
     ("no such column in dataset {}; its columns are: {}", "数据集 {} 中没有这一列；它的列有：{}"),
