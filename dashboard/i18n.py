@@ -109,8 +109,14 @@ EN = {
     "datasets.column": "Column", "datasets.histogram": "Token-length histogram",
     "datasets.hist_stats": "{n} rows, longest {max} tokens, mean {mean:.1f}",
     "datasets.delete_confirm": "Delete dataset {name}? Jobs that already ran keep their results.",
+    "datasets.format": "Format", "datasets.format_auto": "auto (detect from the first rows)",
+    "datasets.format_detected": "detected", "datasets.format_override": "Read this dataset as",
+    "datasets.format_saved": "Format set to {fmt}.",
+    "datasets.stats": "Turns per row: min {min}, median {median}, max {max} · roles: {roles} · rows with tools: {tools}",
+    "datasets.no_turns": "Single-turn rows · columns: {columns}",
     "models.title": "Base models", "models.register": "Register a local model folder", "models.name": "Name",
-    "models.path": "Folder path", "models.register_btn": "Check and register",
+    "models.path": "Folder path, or a .gguf file to convert", "models.register_btn": "Check and register",
+    "models.converting": "Converting the GGUF file into a Hugging Face folder…",
     "models.roots": "Only folders under these model roots can be registered here: {roots}. Add roots as "
                     "\"model_roots\" in workspace/config.json; anything else needs models/<name>.json from a shell.",
     "models.registered": "Registered {name}.", "models.none": "No models registered.",
@@ -215,7 +221,14 @@ ZH = {
     "datasets.tokenizer": "使用分词器", "datasets.column": "列", "datasets.histogram": "词元长度直方图",
     "datasets.hist_stats": "{n} 行，最长 {max} 个词元，平均 {mean:.1f}",
     "datasets.delete_confirm": "删除数据集 {name}？已运行任务的结果会保留。",
-    "models.title": "基础模型", "models.register": "注册本地模型目录", "models.name": "名称", "models.path": "目录路径",
+    "datasets.format": "格式", "datasets.format_auto": "auto（根据前几行自动识别）",
+    "datasets.format_detected": "自动识别", "datasets.format_override": "按此格式读取数据集",
+    "datasets.format_saved": "格式已设为 {fmt}。",
+    "datasets.stats": "每行轮数：最少 {min}，中位数 {median}，最多 {max} · 角色：{roles} · 含工具的行：{tools}",
+    "datasets.no_turns": "单轮数据 · 列：{columns}",
+    "models.title": "基础模型", "models.register": "注册本地模型目录", "models.name": "名称",
+    "models.path": "目录路径，或要转换的 .gguf 文件",
+    "models.converting": "正在把 GGUF 文件转换为 Hugging Face 目录…",
     "models.roots": "此处只能注册以下模型根目录中的文件夹：{roots}。可在 workspace/config.json 的 \"model_roots\" 中添加根目录；"
                     "其他位置需在命令行中编写 models/<名称>.json。",
     "models.register_btn": "检查并注册", "models.registered": "已注册 {name}。", "models.none": "尚未注册模型。",
@@ -316,6 +329,11 @@ PARAM_HELP_ZH = {
     "reward_weights": "每个奖励函数一个权重；null 表示等权。", "beta": "KL 惩罚（GRPO）或偏好损失强度（DPO beta）。",
     "temperature": "生成采样温度。", "chosen_column": "包含较优答案的数据集字段。",
     "rejected_column": "包含较差答案的数据集字段。",
+    "dataset_format": "数据行的读取方式：auto 根据前几行自动识别（或使用数据集页面设置的格式）；也可选 column、alpaca、"
+                      "messages、sharegpt 或 preference。",
+    "system_prompt": "为每个没有系统消息的对话前置的系统消息；样例提示同样使用。",
+    "eval_split_max_rows": "无论数据多大，最多评估这么多留出行。",
+    "eval_steps": "每 N 步评估一次；null 表示每次运行评估四次，且间隔不少于 10 步。",
     "report_to": "同时接收本次训练指标的实验跟踪工具；TensorBoard 写入 runs/<job_id>/tb/。",
 }
 

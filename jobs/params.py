@@ -220,9 +220,18 @@ COMMON_PARAMS: tuple[Param, ...] = (
           typical_text="question, instruction, query"),
     Param("prompt_output_column", "str", None, "Dataset field used as the reference answer.", nullable=True,
           column=True, typical_text="answer, response, completion"),
+    Param("dataset_format", "str", "auto", "How dataset rows are read: auto detects it from the first rows (or uses "
+          "the format set on the Datasets page); column, alpaca, messages, sharegpt or preference.",
+          choices=("auto", "column", "alpaca", "messages", "sharegpt", "preference")),
+    Param("system_prompt", "str", None, "System message prepended to every conversation that has none; also used "
+          "for the sample prompts.", nullable=True),
     # Run housekeeping, shared by every method.
     Param("eval_ratio", "float", 0.1, "Fraction of rows held out for eval_loss and sample prompts; 0 turns it off.",
           min=0, max=0.5),
+    Param("eval_split_max_rows", "int", 1000, "At most this many held-out rows are evaluated, however large the data.",
+          min=1, max=1000000),
+    Param("eval_steps", "int", None, "Evaluate every N steps; null evaluates four times per run, never more "
+          "often than every 10 steps.", min=1, nullable=True),
     Param("num_sample_prompts", "int", 5, "Held-out prompts answered before and after training.", min=0, max=100),
     Param("sample_generations", "int", 1, "Answers per sample prompt: the greedy one, plus sampled ones above 1.",
           min=1, max=16),

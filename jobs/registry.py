@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from . import jsonl
-from .atomic import atomic_write_bytes, atomic_write_json, read_json
+from .atomic import atomic_write_json, read_json
 from .workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
@@ -227,43 +230,74 @@ class JsonlReport:
     rows: int
     columns: list
     errors: list  # "line N: ..." strings
+    format: str = "column"
+    stats: dict | None = None
 
 
-def check_jsonl(data: bytes, max_errors: int = 20) -> JsonlReport:
-    """UTF-8, every line a JSON object, every line with the first line's keys (jobs.jsonl's error policy)."""
-    errors: list[str] = []
-    columns: list | None = None
-    rows = 0
-    for n, row in jsonl.scan(data):
-        if isinstance(row, jsonl.BadLine):
-            errors.append(str(row))
-        else:
-            if columns is None:
-                columns = list(row)
-            else:
-                missing = [c for c in columns if c not in row]
-                if missing:
-                    errors.append(f"line {n}: missing key(s) {', '.join(missing)} that the first row has")
-            rows += 1
-        if len(errors) >= max_errors:
-            errors.append("… stopped after the first errors")
-            break
-    if rows == 0 and not errors:
-        errors.append("the file has no rows")
-    return JsonlReport(rows, columns or [], errors)
+def check_jsonl(data: bytes | IO[bytes], max_errors: int = 20, fmt: str = "auto") -> JsonlReport:
+    """UTF-8, every line a JSON object that fits the dataset's format; errors name the true line."""
+    from .dataset_scan import scan
+    rep = scan(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data, fmt, max_errors=max_errors)
+    return JsonlReport(rep.rows, rep.columns, rep.errors, rep.format, rep.stats())
 
 
-def register_dataset(ws: Workspace, name: str, data: bytes, overwrite: bool = False) -> JsonlReport:
-    """Check the upload and write it as workspace/datasets/<name>.jsonl; returns the check's report."""
+def meta_path(ws: Workspace, name: str) -> Path:
+    return ws.datasets / f"{name}.meta.json"
+
+
+def dataset_meta(ws: Workspace, name: str) -> dict:
+    """What the upload found (format, detected, turns, roles, tools), and the user's format override."""
+    meta = read_json(meta_path(ws, name), {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def set_dataset_format(ws: Workspace, name: str, fmt: str) -> dict:
+    """The user's override of the detected format; re-checks every row in that format first."""
+    from .formats import CHOICES
+    if fmt not in CHOICES:
+        raise RegistryError(f"dataset format {fmt!r} is not known; allowed: {', '.join(CHOICES)}")
+    path = ws.datasets / f"{name}.jsonl"
+    with open(path, "rb") as fh:
+        report = check_jsonl(fh, fmt=fmt)
+    if report.errors:
+        raise JsonlError(report.errors)
+    meta = dict(report.stats or {}, override=None if fmt == "auto" else fmt)
+    atomic_write_json(meta_path(ws, name), meta)
+    return meta
+
+
+def register_dataset(ws: Workspace, name: str, data: bytes | IO[bytes], overwrite: bool = False,
+                     fmt: str = "auto") -> JsonlReport:
+    """Check the upload and write it as workspace/datasets/<name>.jsonl; returns the check's report.
+
+    `data` may be bytes or a binary file object: it is streamed line by line into a temporary file beside the
+    target and renamed into place only when every line passed, so memory stays bounded for any file size.
+    """
+    from .dataset_scan import scan
+    from .formats import CHOICES
     if not valid_name(name):
         raise RegistryError(f"dataset name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
+    if fmt not in CHOICES:
+        raise RegistryError(f"dataset format {fmt!r} is not known; allowed: {', '.join(CHOICES)}")
     target = ws.datasets / f"{name}.jsonl"
     if target.exists() and not overwrite:
         raise RegistryError(f"a dataset named {name!r} already exists")
-    report = check_jsonl(data)
-    if report.errors:
-        raise JsonlError(report.errors)
-    atomic_write_bytes(target, data)
+    ws.datasets.mkdir(parents=True, exist_ok=True)
+    src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    fd, tmp = tempfile.mkstemp(dir=ws.datasets, prefix=f".{name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            rep = scan(src, fmt, sink=sink)
+            if rep.errors:
+                raise JsonlError(rep.errors)
+            sink.flush()
+            os.fsync(sink.fileno())
+        report = JsonlReport(rep.rows, rep.columns, rep.errors, rep.format, rep.stats())
+        atomic_write_json(meta_path(ws, name), dict(report.stats, override=None if fmt == "auto" else fmt))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return report
 
 
@@ -272,3 +306,4 @@ def unregister_dataset(ws: Workspace, name: str) -> None:
     if not path.is_file():
         raise RegistryError(f"no dataset named {name!r} is registered")
     path.unlink()
+    meta_path(ws, name).unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import registry, trackers
+from . import format_check, registry, trackers
 from .capacity import capacity_problems
 from .display_text import escape_invisible, name_problem
 from .job_ids import JOB_ID_FORM, is_job_id
@@ -297,8 +297,17 @@ def cross_field_rules(params: dict, given: dict, method: Method | None, err, war
     if check_refs:
         for f, val, msg in capacity_problems(params, ws):
             err(f, val, msg)
+    ds_path = registry.list_datasets(ws).get(top.get("dataset")) if check_refs and isinstance(top.get("dataset"),
+                                                                                              str) else None
+    fmt = params.get("dataset_format")
+    if ds_path is not None:
+        fmt = format_check.effective_format(fmt, ds_path)
+        model_path = registry.list_models(ws).get(top.get("base_model"))
+        if method is not None:
+            for f, val, msg in format_check.check(method.name, params, fmt, ds_path, top.get("base_model"), model_path):
+                err(f, val, msg)
     for col in ("prompt_input_column", "prompt_output_column"):
-        if not params.get(col) and method is not None:
+        if not params.get(col) and method is not None and format_check.uses_columns(fmt):
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")
 
 
@@ -321,6 +330,7 @@ def dataset_columns(top: dict, decl: list[Param], params: dict, ws: Workspace, e
     if ds is None:
         return
     cols = registry.first_row_keys(ds)
+    fmt = format_check.effective_format(params.get("dataset_format"), ds)
     if cols is None:
         with open(ds, "rb") as fh:
             empty = not fh.read(4096).strip()
@@ -329,6 +339,8 @@ def dataset_columns(top: dict, decl: list[Param], params: dict, ws: Workspace, e
         return
     for p in decl:
         val = params.get(p.name)
+        if p.name in format_check.COLUMN_PARAMS and not format_check.uses_columns(fmt):
+            continue  # conversations carry their own roles
         if p.column and isinstance(val, str) and val and val not in cols:
             err(f"params.{p.name}", val, "no such column in dataset "
                 f"{top['dataset']!r}; its columns are: " + ", ".join(cols) + _suggest(val, cols))

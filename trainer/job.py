@@ -8,7 +8,9 @@ from typing import Any
 from jobs import trackers
 from jobs.rundir import RunDir
 
-from .data import Prepared, to_dataset
+from .data import Prepared, to_dataset, to_iterable_dataset
+
+STREAM_ROWS = 50_000  # SFT on more training rows than this streams them to TRL (tokenized as trained)
 
 
 @dataclass
@@ -23,7 +25,29 @@ class Job:
     device: str
     custom_rewards: dict = field(default_factory=dict)
 
+    @property
+    def conversational(self) -> bool:
+        """Multi-turn rows, already tokenized with assistant masks."""
+        return bool(self.data.train) and "input_ids" in self.data.train[0]
+
+    def eval_every(self) -> float | int:
+        """eval_steps, else four evaluations per run, never closer than 10 steps (an eval is not free)."""
+        if self.params.get("eval_steps"):
+            return self.params["eval_steps"]
+        total = self.total_steps()
+        return max(10, total // 4) if total >= 40 else 0.25
+
+    @property
+    def streams(self) -> bool:
+        return self.spec.get("method") == "sft" and len(self.data.train) > STREAM_ROWS
+
+    def total_steps(self) -> int:
+        p = self.params
+        return p["max_steps"] or p["epochs"] * -(-len(self.data.train) // (p["batch_size"] * p["grad_accum_steps"]))
+
     def train_dataset(self, *columns: str):
+        if self.streams:
+            return to_iterable_dataset(self.data.train, self.kind, columns, self.params["seed"])
         return to_dataset(self.data.train, self.kind, columns)
 
     def eval_dataset(self, *columns: str):
@@ -41,7 +65,7 @@ class Job:
         args = dict(
             output_dir=str(RunDir(self.run_dir).checkpoints),
             num_train_epochs=p["epochs"],
-            max_steps=p["max_steps"] or -1,
+            max_steps=p["max_steps"] or (self.total_steps() if self.streams else -1),  # a stream has no length
             per_device_train_batch_size=p["batch_size"],
             per_device_eval_batch_size=p["batch_size"],
             gradient_accumulation_steps=p["grad_accum_steps"],
@@ -54,7 +78,7 @@ class Job:
             save_steps=p["checkpoint_steps"],
             save_total_limit=p["save_total_limit"],
             eval_strategy="steps" if has_eval else "no",
-            eval_steps=0.25 if has_eval else None,
+            eval_steps=self.eval_every() if has_eval else None,
             seed=p["seed"],
             data_seed=p["seed"],
             use_cpu=not on_gpu,

@@ -148,7 +148,10 @@ def setup(r: Run) -> None:
                            "Register a Hugging Face model folder on the Base models page")
     r.tokenizer = model_mod.load_tokenizer(r.model_path)
     rows = data.read_jsonl(r.ds_path, r.params["max_samples"], r.spec["dataset"])
-    r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"], should_stop=r.stop_cb.check)
+    from jobs.format_check import effective_format
+    fmt = effective_format(r.params.get("dataset_format"), r.ds_path)
+    r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"], fmt,
+                              should_stop=r.stop_cb.check)
     log.info("train rows %d, eval rows %d, sample prompts %d", len(r.prepared.train), len(r.prepared.eval),
              len(r.prepared.samples))
     r.device, _ = model_mod.device_and_dtype()

@@ -8,7 +8,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from jobs import jsonl, registry
+from jobs import formats, jsonl, registry
+from jobs.dataset_scan import head_rows
+from jobs.format_check import effective_format
 
 from dashboard.common import workspace
 from dashboard.i18n import t
@@ -22,9 +24,11 @@ def render() -> None:
         up = st.file_uploader(t("datasets.file"), type=["jsonl"], key="ds_file")
         default = re.sub(r"[^A-Za-z0-9._\-]", "-", up.name.rsplit(".", 1)[0]) if up else ""
         name = st.text_input(t("datasets.name"), value=default, key=f"ds_name_{default}")
+        fmt = st.selectbox(t("datasets.format"), formats.CHOICES, key="ds_format", format_func=_format_label)
         if up is not None and st.button(t("datasets.register"), type="primary", key="ds_register"):
             try:
-                report = registry.register_dataset(ws, name, up.getvalue())
+                up.seek(0)
+                report = registry.register_dataset(ws, name, up, fmt=fmt)  # streamed line by line
                 st.success(t("datasets.registered", name=name, rows=report.rows))
             except registry.JsonlError as e:
                 st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {md(err, one_line=True)}" for err in e.errors))
@@ -40,16 +44,22 @@ def render() -> None:
         except OSError as e:
             st.error(md(f"{name}: {e}"))
             continue
-        with st.expander(f"**{md(name)}** — {info['rows']} {t('datasets.rows')} · {md(', '.join(info['columns']), one_line=True)}"):
+        meta = registry.dataset_meta(ws, name)
+        fmt = meta.get("format") or effective_format("auto", path)
+        with st.expander(f"**{md(name)}** — `{fmt}` · {info['rows']} {t('datasets.rows')} · "
+                         f"{md(', '.join(info['columns']), one_line=True)}"):
+            format_panel(ws, name, path, meta, fmt, info)
             st.caption(f"{md(path)} · {info['size_bytes'] / 1024:.1f} KiB · sha256 {info['sha256'][:16]}")
             st.dataframe(preview(path), hide_index=True, width="stretch")
             models = registry.list_models(ws)
             if models and info["columns"]:
                 c1, c2 = st.columns(2)
                 model = c1.selectbox(t("datasets.tokenizer"), list(models), key=f"tok_{name}")
-                col = c2.selectbox(t("datasets.column"), info["columns"], key=f"col_{name}")
+                chat = fmt in ("messages", "sharegpt") or (fmt == "alpaca" and "history" in info["columns"])
+                col = None if chat else c2.selectbox(t("datasets.column"), info["columns"], key=f"col_{name}")
                 if st.button(t("datasets.histogram"), key=f"hist_{name}"):
-                    lengths = token_lengths(str(path), str(models[model]), col)
+                    lengths = (conversation_lengths(str(path), str(models[model]), fmt) if chat
+                               else token_lengths(str(path), str(models[model]), col))
                     chart = alt.Chart(pd.DataFrame({"tokens": lengths})).mark_bar().encode(
                         x=alt.X("tokens:Q", bin=alt.Bin(maxbins=40)), y="count()")
                     st.altair_chart(chart, width="stretch")
@@ -60,6 +70,36 @@ def render() -> None:
                 if st.button(t("delete.yes"), key=f"del_yes_{name}"):
                     registry.unregister_dataset(ws, name)
                     st.rerun()
+
+
+def _format_label(fmt: str) -> str:
+    return t("datasets.format_auto") if fmt == "auto" else fmt
+
+
+def format_panel(ws, name: str, path, meta: dict, fmt: str, info: dict) -> None:
+    """The format badge (detected or overridden), what the upload found, and the override."""
+    c1, c2 = st.columns([2, 1])
+    with c1:
+        overridden = bool(meta.get("override"))
+        st.badge(f"{t('datasets.format')}: {fmt}" + ("" if overridden else f" ({t('datasets.format_detected')})"),
+                 color="orange" if overridden else "blue")
+        turns = meta.get("turns")
+        if turns:
+            roles = ", ".join(f"{r} {n}" for r, n in (meta.get("roles") or {}).items())
+            st.caption(t("datasets.stats", min=turns["min"], median=turns["median"], max=turns["max"], roles=roles,
+                         tools=meta.get("tool_rows", 0)))
+        else:
+            st.caption(t("datasets.no_turns", columns=", ".join(info["columns"])))
+    current = meta.get("override") or "auto"
+    choice = c2.selectbox(t("datasets.format_override"), formats.CHOICES, index=formats.CHOICES.index(current),
+                          key=f"fmt_{name}", format_func=_format_label)
+    if choice != current:
+        try:
+            registry.set_dataset_format(ws, name, choice)
+            st.success(t("datasets.format_saved", fmt=choice))
+            st.rerun()
+        except registry.JsonlError as e:
+            st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {err}" for err in e.errors))
 
 
 def preview(path, n: int = 10) -> pd.DataFrame:
@@ -84,6 +124,23 @@ def token_lengths(path: str, model_path: str, column: str, limit: int = 5000) ->
         v = row.get(column)
         texts.append(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
     return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
+
+
+@st.cache_data(max_entries=32, show_spinner=True)
+def conversation_lengths(path: str, model_path: str, fmt: str, limit: int = 2000) -> list[int]:
+    """Tokens per whole conversation as the model's chat template renders it (with the row's tools)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    out = []
+    for row in head_rows(path, limit):
+        try:
+            conv = formats.conversation(row, fmt)
+            kw = {"tools": conv["tools"]} if conv["tools"] else {}
+            out.append(len(tok.apply_chat_template(conv["messages"], tokenize=True, return_dict=True, **kw)["input_ids"]))
+        except Exception:  # noqa: BLE001 - a row or template that cannot render is left out of the histogram
+            continue
+    return out
 
 
 if __name__ == "__main__":

@@ -21,7 +21,10 @@ def render() -> None:
         st.caption(t("models.roots", roots=", ".join(str(r) for r in model_roots(ws))))
         if st.button(t("models.register_btn"), type="primary", key="m_reg_btn", disabled=not (name and path)):
             try:
-                registry.register_model_from_browser(ws, name.strip(), path)
+                if path.strip().lower().endswith(".gguf"):
+                    register_gguf(ws, name.strip(), path.strip())
+                else:
+                    registry.register_model_from_browser(ws, name.strip(), path)
                 st.success(t("models.registered", name=name))
             except registry.RegistryError as e:
                 st.error(md(e))
@@ -52,6 +55,22 @@ def render() -> None:
                 if st.button(t("delete.yes"), key=f"unreg_yes_{name}"):
                     registry.unregister_model(ws, name)
                     st.rerun()
+
+
+def register_gguf(ws, name: str, path: str) -> None:
+    """A .gguf file (Ollama, llama.cpp) under the model roots is converted into workspace/models/<name>/, with a
+    progress bar."""
+    from jobs.gguf_import import import_gguf
+    from jobs.model_roots import outside_roots_message, under_model_roots
+
+    real = under_model_roots(ws, path)
+    if real is None:
+        raise registry.RegistryError(outside_roots_message(ws))
+    path = str(real)
+
+    bar = st.progress(0.0, text=t("models.converting"))
+    import_gguf(ws, name, path, progress=lambda f, _msg: bar.progress(f, text=t("models.converting")))
+    bar.empty()
 
 
 if __name__ == "__main__":

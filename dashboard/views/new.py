@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from jobs import registry
+from jobs.format_check import COLUMN_PARAMS as FORMAT_COLUMN_PARAMS, effective_format, uses_columns
 from jobs.job_ids import BadJobId
 from jobs.methods import list_methods, list_rewards
 from jobs.spec import editable_spec, params_for, validate
@@ -25,8 +26,8 @@ from dashboard.i18n_validation import tr_message
 from dashboard.safe import md
 from dashboard.nav import page
 
-HOUSEKEEPING = ("eval_ratio", "num_sample_prompts", "seed", "logging_steps", "checkpoint_steps", "save_total_limit",
-                "lora_alpha", "lora_dropout")
+HOUSEKEEPING = ("eval_ratio", "eval_split_max_rows", "eval_steps", "num_sample_prompts", "seed", "logging_steps",
+                "checkpoint_steps", "save_total_limit", "lora_alpha", "lora_dropout")
 COLUMN_PARAMS = ("prompt_input_column", "prompt_output_column")  # the pair that must differ
 REPO_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "jobs" / "examples"
 
@@ -109,6 +110,10 @@ def render() -> None:
     rewards = list(list_rewards(ws.methods))
 
     decl = params_for(method)
+    # Only the column pickers the dataset's format needs: conversations carry their own roles.
+    fmt = effective_format(st.session_state.get("p_dataset_format") or "auto", datasets[ds_name])
+    if not uses_columns(fmt):
+        decl = [p for p in decl if p.name not in FORMAT_COLUMN_PARAMS]
     ctx = (method_name, ds_name)
     if st.session_state.get("_ctx") not in (None, ctx):
         # Another method or dataset: its own defaults apply, and columns must come from the new dataset.
@@ -122,7 +127,7 @@ def render() -> None:
     v_placeholder = st.empty()
     # Two passes: widgets first (so values exist), then messages beside them from one validation.
     sections = [(t("new.section.main"), [p for p in decl if p.name not in HOUSEKEEPING and p not in method.params]),
-                (t("new.section.method", method=method_name), list(method.params)),
+                (t("new.section.method", method=method_name), [p for p in method.params if p in decl]),
                 (t("new.section.advanced"), [p for p in decl if p.name in HOUSEKEEPING])]
     slots = {}
     for title, params in sections:
