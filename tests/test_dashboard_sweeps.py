@@ -12,7 +12,6 @@ from jobs.sweep import expand
 from tests.test_dashboard import open_page, text_of
 
 
-
 @pytest.fixture
 def home(ws, monkeypatch):
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
@@ -63,8 +62,8 @@ def test_a_group_is_one_row_with_progress_and_best_run(home):
 
 
 def test_group_actions_cancel_retry_delete_and_held_rows(home):
-    from dashboard.group_view import grouped, members_of
     from dashboard.common import job_rows
+    from dashboard.group_view import grouped, members_of
     from jobs.state import cancel_job, delete_job, retry_job
     x = make_group(home, finished=False)
     ids = [s["group"]["job_id"] for s in x.specs]

@@ -88,6 +88,7 @@ def test_max_samples_limits_rows(ws):
 
 def test_length_limits_in_tokens(ws, monkeypatch):
     from transformers import AutoTokenizer
+
     from trainer.data import prepare
     long = [{"instruction": "word " * 300, "output": "answer " * 300} for _ in range(6)]
     write_jsonl(ws.datasets / "long.jsonl", long)
@@ -210,6 +211,7 @@ def test_bad_input_fails_clearly(ws, case):
 
 def test_oom_message_suggests_fixes():
     import torch
+
     from trainer.run import _explain
     msg = _explain(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert "batch_size" in msg and "load_in_4bit" in msg
@@ -260,6 +262,7 @@ def test_sigterm_stops_cleanly_with_adapter(ws):
 
 def test_tokenizer_without_chat_template_uses_chatml_fallback(ws):
     import shutil
+
     from jobs.registry import list_models
     src = list_models(ws)["tiny-demo"]
     dst = ws.models / "no-template"
@@ -280,6 +283,7 @@ def test_tokenizer_without_chat_template_uses_chatml_fallback(ws):
 
 def test_metrics_column_appearing_mid_run_keeps_the_file_valid(tmp_path):
     import csv as _csv
+
     from trainer.callbacks import MetricsWriter
     w = MetricsWriter(tmp_path / "metrics.csv")
     w.write({"step": 1, "loss": 2.0})
