@@ -6,10 +6,10 @@ evaluation_rows.jsonl: one line per held-out row: prompt, reference, base and tu
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from . import jsonl
 from .atomic import read_json
 
 EVALUATION_FILE = "evaluation.json"
@@ -87,18 +87,4 @@ def headline(method: str, evaluation: dict | None) -> tuple[str, dict] | None:
 
 def read_rows(run_dir: Path, limit: int = 5000) -> list[dict]:
     """evaluation_rows.jsonl; a bad or half-written line is skipped."""
-    out = []
-    try:
-        with open(Path(run_dir) / EVALUATION_ROWS_FILE, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict):
-                    out.append(row)
-                if len(out) >= limit:
-                    break
-    except OSError:
-        return []
-    return out
+    return jsonl.rows(Path(run_dir) / EVALUATION_ROWS_FILE, limit=limit)

@@ -69,7 +69,7 @@ def test_compare_gains_evaluation_rows_best_marked_base_once(home):
     finals = next(d.value for d in at.dataframe if "eval · rouge_l" in d.value.index)
     base_cols = [c for c in finals.columns if str(c).startswith("base")]
     assert base_cols == ["base · tiny-demo"]  # the two jobs share the base result: one column
-    assert finals.loc["eval · rouge_l", base_cols[0]] == 0.2
+    assert float(finals.loc["eval · rouge_l", base_cols[0]]) == 0.2  # shown formatted as text
     from dashboard import compare_data as cd
     from dashboard.compare_eval import eval_table
     jobs, _ = cd.load_jobs(home, [a, b])
