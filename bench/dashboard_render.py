@@ -46,8 +46,8 @@ def make_job(ws, i: int, rows: int = 0) -> str:
 
 
 def timed(page: str, **query) -> tuple[float, float]:
-    from streamlit.testing.v1 import AppTest
     from streamlit.runtime.caching import cache_data
+    from streamlit.testing.v1 import AppTest
     cache_data.clear()
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
     if page != "trainings":  # the first run always renders the default page
@@ -74,10 +74,10 @@ def main() -> None:
         for i in range(500):
             make_job(ws, i)
         out = {}
-        out["trainings_500_jobs"] = dict(zip(("cold_s", "warm_s"), timed("trainings")))
+        out["trainings_500_jobs"] = dict(zip(("cold_s", "warm_s"), timed("trainings"), strict=False))
         big = [make_job(ws, 1000 + i, rows=100_000) for i in range(10)]
-        out["evaluation_100k_rows"] = dict(zip(("cold_s", "warm_s"), timed("details", id=big[0])))
-        out["compare_10x100k"] = dict(zip(("cold_s", "warm_s"), timed("compare", jobs=",".join(big))))
+        out["evaluation_100k_rows"] = dict(zip(("cold_s", "warm_s"), timed("details", id=big[0]), strict=False))
+        out["compare_10x100k"] = dict(zip(("cold_s", "warm_s"), timed("compare", jobs=",".join(big)), strict=False))
         print(json.dumps(out, indent=2))
     finally:
         cleanup(ws)

@@ -25,9 +25,9 @@ from common import fresh_workspace  # noqa: E402
 
 from jobs.atomic import atomic_write_json  # noqa: E402
 from jobs.registry import list_models  # noqa: E402
+from jobs.rundir import RunDir  # noqa: E402
 from jobs.spec import validate  # noqa: E402
 from jobs.state import create_run, new_job_id  # noqa: E402
-from jobs.rundir import RunDir  # noqa: E402
 from jobs.workspace import Workspace  # noqa: E402
 
 

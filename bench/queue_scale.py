@@ -14,16 +14,15 @@ import re
 import signal
 import subprocess
 import sys
-import time
-
 import tempfile
+import time
 from pathlib import Path
 
 from common import REPO, cleanup
 
 from jobs.atomic import atomic_write_json
-from jobs.rundir import RunDir
 from jobs.init import DEMO_DATASETS, _jsonl
+from jobs.rundir import RunDir
 from jobs.workspace import Workspace
 
 FAKE = f"{sys.executable} -m tests.fake_trainer"  # trainers start in the package folder

@@ -74,6 +74,7 @@ def bare_trl(ws, steps: int) -> tuple[float, list[float]]:
 def callback_cost(ws, n: int = 2000) -> float:
     """Milliseconds per step spent in the metrics callback (on_step_end + on_log), on a real file."""
     from transformers import TrainerControl, TrainerState, TrainingArguments
+
     from trainer.callbacks import MetricsCallback
     run_dir = ws.home / "cb"
     run_dir.mkdir()
@@ -108,7 +109,7 @@ def main() -> None:
                 r2, l2 = tunedeck_run(ws, args.steps)
             bare.append(r1)
             ours.append(r2)
-            same &= len(l1) == len(l2) and all(abs(a - b) < 1e-6 for a, b in zip(l1, l2))
+            same &= len(l1) == len(l2) and all(abs(a - b) < 1e-6 for a, b in zip(l1, l2, strict=False))
         b, o = statistics.median(bare), statistics.median(ours)
         print(json.dumps({"steps": args.steps, "bare_trl_steps_per_s": round(b, 2), "tunedeck_steps_per_s": round(o, 2),
                           "overhead_pct": round(100 * (b / o - 1), 2), "identical_losses": same,

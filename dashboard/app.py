@@ -20,5 +20,5 @@ pages = [
     st.Page("views/settings.py", title=t("nav.settings"), icon="⚙️", url_path="settings"),
 ]
 nav.PAGES.clear()
-nav.PAGES.update(zip(["trainings", "new", "training", "compare", "datasets", "models", "methods", "settings"], pages))
+nav.PAGES.update(zip(["trainings", "new", "training", "compare", "datasets", "models", "methods", "settings"], pages, strict=False))
 st.navigation(pages).run()

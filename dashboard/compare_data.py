@@ -22,7 +22,7 @@ MISSING = "—"
 
 def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
     jobs, missing = [], []
-    for i, job_id in enumerate(dict.fromkeys(i for i in ids if i)):
+    for job_id in dict.fromkeys(i for i in ids if i):
         try:  # ids come from the URL: only real job folders inside runs/ are read
             run_dir = ws.existing_run(job_id)
         except (KeyError, ValueError):
@@ -75,7 +75,7 @@ def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd
     rows = {}
     for j in jobs:
         s, df = j["summary"], frames.get(j["label"], pd.DataFrame())
-        col = lambda c: df[c].dropna() if c in df else pd.Series(dtype=float)  # noqa: E731
+        col = lambda c, df=df: df[c].dropna() if c in df else pd.Series(dtype=float)  # noqa: E731
         loss, ev, rew = col("loss"), col("eval_loss"), col("reward")
         rows[j["label"]] = {
             "final_loss": _num(s.get("final_loss"), loss.iloc[-1] if len(loss) else None),
@@ -155,7 +155,7 @@ def shared_samples(jobs: list[dict]) -> tuple[list[dict], int]:
     for p in common:
         first = per_job[0][p]
         out.append({"prompt": p, "reference": first.get("reference", ""), "base": first.get("base", ""),
-                    "answers": {j["label"]: per[p].get("tuned", "") for j, per in zip(jobs, per_job)}})
+                    "answers": {j["label"]: per[p].get("tuned", "") for j, per in zip(jobs, per_job, strict=False)}})
     return out, len(everything) - len(common)
 
 

@@ -6,14 +6,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from dashboard import compare_data as cd
+from dashboard.i18n import t
 from jobs import contract
 from jobs.metrics import HIGHER, better
 from jobs.rundir import RunDir
 from jobs.state import list_run_dirs
 from jobs.sweep import group_of
-
-from dashboard import compare_data as cd
-from dashboard.i18n import t
 
 SHOWN_OUTPUTS = 3   # best and worst runs whose outputs are shown when a group is large
 

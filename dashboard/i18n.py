@@ -193,7 +193,8 @@ ZH = {
     "eval.no_metrics": "暂无指标。", "eval.smoothing": "平滑（EMA）", "eval.samples": "样例输出",
     "eval.no_samples": "暂无样例输出。", "eval.prompt": "提示", "eval.base": "基础模型（训练前）",
     "eval.tuned": "微调模型（训练后）", "eval.reference": "参考答案",
-    "evalm.title": "留出集评估：基础模型与微调模型", "evalm.none": "暂无评估：微调模型评分完成后写入（eval_max_rows 为 0 时关闭）。",
+    "evalm.title": "留出集评估：基础模型与微调模型",
+    "evalm.none": "暂无评估：微调模型评分完成后写入（eval_max_rows 为 0 时关闭）。",
     "evalm.metric": "指标", "evalm.base": "基础", "evalm.tuned": "微调后", "evalm.delta": "Δ（微调后 − 基础）",
     "evalm.better": "更优方向", "evalm.higher": "越高越好", "evalm.lower": "越低越好",
     "evalm.caption": "{rows} 条留出数据；解码：{decoding}。绿色表示微调后更好。", "evalm.rows": "逐行结果",
@@ -242,10 +243,14 @@ ZH = {
     "methods.rewards": "GRPO 奖励函数",
 }
 
-from .i18n_sweeps import EN as _EN_SWEEPS, ZH as _ZH_SWEEPS  # noqa: E402 - sweeps, groups, steering, settings
+from .i18n_sweeps import EN as _EN_SWEEPS  # noqa: E402 - sweeps, groups, steering, settings
+from .i18n_sweeps import ZH as _ZH_SWEEPS  # noqa: E402
+
 EN.update(_EN_SWEEPS)
 ZH.update(_ZH_SWEEPS)
-from .i18n_use import EN as _USE_EN, ZH as _USE_ZH  # noqa: E402 - try it and export live in their own catalog
+from .i18n_use import EN as _USE_EN  # noqa: E402 - try it and export live in their own catalog
+from .i18n_use import ZH as _USE_ZH  # noqa: E402
+
 EN.update(_USE_EN)
 ZH.update(_USE_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
@@ -316,7 +321,8 @@ PARAM_HELP_ZH = {
     "eval_ratio": "留出用于 eval_loss 和样例提示的比例；0 表示关闭。",
     "num_sample_prompts": "训练前后都要回答的留出提示数量。",
     "sample_generations": "每个样例提示的回答数：一个贪心回答，大于 1 时另加采样回答。",
-    "eval_max_rows": "由基础模型和微调后模型评分的留出行数（任务指标）；0 表示关闭评估。", "seed": "数据划分、初始化和采样的随机种子。",
+    "eval_max_rows": "由基础模型和微调后模型评分的留出行数（任务指标）；0 表示关闭评估。",
+    "seed": "数据划分、初始化和采样的随机种子。",
     "logging_steps": "每 N 步写一行指标。", "checkpoint_steps": "每 N 步保存一个可恢复的检查点。",
     "save_total_limit": "保留的检查点数量；更早的会被删除。", "lora_alpha": "LoRA alpha；null 表示 2 × lora_rank。",
     "lora_dropout": "LoRA 层上的 dropout。",

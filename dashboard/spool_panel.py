@@ -1,7 +1,7 @@
 """Trainings: specs that are not runs yet. Those waiting in incoming/ for the spooler, and recent rejections."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +13,7 @@ from .times import local
 
 
 def _when(mtime: float) -> str:
-    return local(datetime.fromtimestamp(mtime, timezone.utc).isoformat())
+    return local(datetime.fromtimestamp(mtime, UTC).isoformat())
 
 
 def spool_panel(ws) -> list[dict]:

@@ -7,9 +7,8 @@ import math
 
 import streamlit as st
 
-from jobs.sweep import fmt_value, group_of
-
 from dashboard.i18n import t
+from jobs.sweep import fmt_value, group_of
 
 
 def sweepable(decl) -> list:

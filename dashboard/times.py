@@ -1,7 +1,7 @@
 """Times from state.json (UTC, ISO 8601) shown in the viewer's own time zone, as the browser reports it."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -17,7 +17,7 @@ def _viewer_tz():
             return ZoneInfo(name)
         except Exception:  # noqa: BLE001 - an unknown zone name: UTC
             pass
-    return timezone.utc
+    return UTC
 
 
 def parse(iso) -> datetime | None:
@@ -27,7 +27,7 @@ def parse(iso) -> datetime | None:
         dt = datetime.fromisoformat(iso)
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def local(iso) -> str:
@@ -40,4 +40,4 @@ def local(iso) -> str:
 
 def utc(iso) -> str:
     dt = parse(iso)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "—"
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "—"

@@ -47,9 +47,9 @@ def estimate(lengths: dict, prompt_col: str | None, answer_col: str | None, para
     mil, mcl, msl = (v if isinstance(v, int) else big for v in (mil, mcl, msl))
     cut_p = [x > mil for x in p]
     cut_a = [y > mcl for y in a]
-    cut_t = [x + y > msl for x, y in zip(p, a)]
+    cut_t = [x + y > msl for x, y in zip(p, a, strict=False)]
     return {"rows": len(p), "prompt": sum(cut_p), "answer": sum(cut_a), "total": sum(cut_t),
-            "any": sum(x or y or z for x, y, z in zip(cut_p, cut_a, cut_t))}
+            "any": sum(x or y or z for x, y, z in zip(cut_p, cut_a, cut_t, strict=False))}
 
 
 def caption(ws_datasets: dict, ds_name: str, model_path, values: dict, t) -> str | None:

@@ -7,8 +7,8 @@ same config, and that one is saved with the tokenizer and its chat template.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .registry import RegistryError, model_problem
 

@@ -9,9 +9,10 @@ import importlib.util
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .params import Param
 
@@ -34,7 +35,7 @@ class Method:
     path: Path | None = None
     error: str | None = None              # a custom method that failed to load
     module: Any = None
-    check: Callable[[dict, "MethodContext"], list] | None = None
+    check: Callable[[dict, MethodContext], list] | None = None
 
     @property
     def ok(self) -> bool:

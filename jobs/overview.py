@@ -6,7 +6,6 @@ from datetime import datetime
 from pathlib import Path
 
 from . import contract
-
 from .contract import Unreadable
 from .evaluation import headline, read_evaluation
 from .rundir import as_run_dir

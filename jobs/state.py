@@ -8,7 +8,7 @@ import secrets
 import shutil
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,13 @@ EXIT_BUSY = 21        # another process already runs this job
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def new_job_id(ts: float | None = None, salt: bytes | None = None) -> str:
     """Sortable by submission time, unique across hosts, safe as a folder name."""
     ts = time.time() if ts is None else ts
-    dt = datetime.fromtimestamp(ts, timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC)
     tail = hashlib.sha256(salt).hexdigest()[:6] if salt is not None else secrets.token_hex(3)
     return f"{dt:%Y%m%d-%H%M%S}-{dt.microsecond:06d}-{tail}"
 

@@ -8,8 +8,8 @@ place in the queue.
 from __future__ import annotations
 
 from .atomic import atomic_write_json, read_json
-from .state import now_iso, queue_order, read_spec, read_state, update_state
 from .rundir import RunDir
+from .state import now_iso, queue_order, read_spec, read_state, update_state
 from .status import JobStatus
 from .workspace import Workspace
 

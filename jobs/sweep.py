@@ -15,7 +15,7 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .spec import MAX_SPEC_BYTES, Problem, Validation, _squash, validate
@@ -83,7 +83,7 @@ def _round_sig(x: float, digits: int = 3) -> float:
 def run_ids(group_id: str, n: int) -> list[str]:
     """Run ids for a group, sortable in sweep order and derived from the group id alone (so a restart repeats them)."""
     try:
-        ts = datetime.strptime(group_id[:22], "%Y%m%d-%H%M%S-%f").replace(tzinfo=timezone.utc).timestamp()
+        ts = datetime.strptime(group_id[:22], "%Y%m%d-%H%M%S-%f").replace(tzinfo=UTC).timestamp()
     except ValueError:
         ts = 0.0
     return [new_job_id(ts + (i + 1) * 1e-6, salt=f"{group_id}/{i}".encode()) for i in range(n)]
@@ -168,7 +168,7 @@ def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: 
             err("sweep", f"{size} runs", f"the grid has {size} runs, more than the limit of {max_runs}; "
                 f'set "max_runs" (up to {HARD_MAX_RUNS}) to allow it')
             return out
-        combos = [dict(zip(values, c)) for c in itertools.product(*values.values())]
+        combos = [dict(zip(values, c, strict=False)) for c in itertools.product(*values.values())]
     else:
         samples = sw.get("samples")
         if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= max_runs:
@@ -186,7 +186,7 @@ def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: 
     group = {"id": gid, "name": spec["name"], "size": len(combos), "params": params_swept,
              "sweep": {"sweep": sweep, **{k: sw[k] for k in ("sweep_mode", "samples", "max_runs") if k in sw}}}
     seen_names: dict[str, int] = {}
-    for i, (c, job_id) in enumerate(zip(combos, run_ids(gid, len(combos)))):
+    for i, (c, job_id) in enumerate(zip(combos, run_ids(gid, len(combos)), strict=False)):
         name = f"{spec['name']}-{run_suffix(c)}"
         if name in seen_names:  # a random draw may repeat a combination: keep names unique
             name = f"{name}-{i + 1}"

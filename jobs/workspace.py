@@ -25,7 +25,7 @@ class Workspace:
     home: Path
 
     @classmethod
-    def at(cls, home: str | os.PathLike | None = None) -> "Workspace":
+    def at(cls, home: str | os.PathLike | None = None) -> Workspace:
         return cls(resolve_home(home))
 
     @property
@@ -77,11 +77,11 @@ class Workspace:
         return RunDir(run_path(self.runs, job_id))
 
     @classmethod
-    def of_run(cls, run_dir: str | os.PathLike) -> "Workspace":
+    def of_run(cls, run_dir: str | os.PathLike) -> Workspace:
         """The workspace that holds runs/<job_id>/ (the trainer is given only the run folder)."""
         return cls(Path(run_dir).resolve().parent.parent)
 
-    def ensure(self) -> "Workspace":
+    def ensure(self) -> Workspace:
         for d in (self.spool_tmp, self.incoming, self.rejected, self.runs,
                   self.models, self.datasets, self.methods):
             d.mkdir(parents=True, exist_ok=True)

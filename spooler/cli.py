@@ -10,8 +10,8 @@ from jobs import requests as rq
 from jobs.contract import Unreadable
 from jobs.overview import spooler_alive
 from jobs.rundir import RunDir
-from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
 from jobs.spool import submit_any
+from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
 from jobs.status import JobStatus
 from jobs.steer import effective_priority, hold, is_held, move_to_top, release, set_priority
 from jobs.workspace import Workspace
@@ -133,7 +133,7 @@ def cmd_steer(ws: Workspace, cmd: str, job_id: str, value: str | None = None) ->
                 try:
                     n = int(value)
                 except (TypeError, ValueError):
-                    raise ValueError(f"priority: must be an integer from -1000 to 1000 or 'top' (got {value!r})")
+                    raise ValueError(f"priority: must be an integer from -1000 to 1000 or 'top' (got {value!r})") from None
                 st = set_priority(ws, job_id, n)
             print(f"{job_id}: priority {st['priority']}, queue position {_position(ws, job_id)}")
         elif cmd == "hold":

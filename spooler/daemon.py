@@ -21,8 +21,18 @@ from jobs.atomic import atomic_write_json
 from jobs.contract import Unreadable
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
 from jobs.rundir import RunDir
-from jobs.state import (EXIT_BUSY, EXIT_OK, EXIT_STOPPED, now_iso, queue_order, read_spec, read_state, scan_jobs,
-                        update_state, write_queue_snapshot)
+from jobs.state import (
+    EXIT_BUSY,
+    EXIT_OK,
+    EXIT_STOPPED,
+    now_iso,
+    queue_order,
+    read_spec,
+    read_state,
+    scan_jobs,
+    update_state,
+    write_queue_snapshot,
+)
 from jobs.status import JobStatus
 from jobs.steer import runnable
 from jobs.workspace import Workspace
@@ -299,7 +309,7 @@ class Daemon:
         while self._head < len(self._order) and (free or self.runner.queues_itself):
             job_id = self._order[self._head]
             run_dir = self.ws.run_dir(job_id)
-            if RunDir(run_dir).cancel_request.exists() and self._per_run(job_id, "cancel", lambda: update_state(
+            if RunDir(run_dir).cancel_request.exists() and self._per_run(job_id, "cancel", lambda run_dir=run_dir: update_state(
                     run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED,
                     error="cancelled before it started", finished_at=now_iso())):
                 self._head += 1
@@ -310,7 +320,7 @@ class Daemon:
                 continue
             if k > len(self.slot_gpus):
                 self._head += 1
-                self._per_run(job_id, "fail", lambda: update_state(
+                self._per_run(job_id, "fail", lambda run_dir=run_dir, k=k: update_state(
                     run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.FAILED, finished_at=now_iso(),
                     error=f"num_gpus={k} but this spooler has only {len(self.slot_gpus)} slot(s); "
                           "retry it on a spooler with more"))

@@ -20,11 +20,18 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from jobs.atomic import atomic_write_json, read_json
-from jobs.notify_config import (DEFAULT_DASHBOARD_URL, DEFAULT_RETRY_SECONDS, append_log, check_entries,
-                                notify_dir, read_config, shown_url)
 from jobs import contract
+from jobs.atomic import atomic_write_json, read_json
 from jobs.contract import Unreadable
+from jobs.notify_config import (
+    DEFAULT_DASHBOARD_URL,
+    DEFAULT_RETRY_SECONDS,
+    append_log,
+    check_entries,
+    notify_dir,
+    read_config,
+    shown_url,
+)
 from jobs.overview import job_summary
 from jobs.rundir import RunDir
 from jobs.state import FINAL, list_run_dirs, now_iso, read_spec, read_state
@@ -136,7 +143,7 @@ class Notifier:
                     self._group(d, spec, e, cfg)
                 elif st["status"] in e["on"]:
                     key = f"{d.name}.{st.get('attempt') or 1}.{st['status']}.{_h(e['url'] + e['format'])}"
-                    self._claim(key, e, lambda: job_payload(d, st, spec, e["format"], cfg))
+                    self._claim(key, e, lambda d=d, st=st, spec=spec, e=e: job_payload(d, st, spec, e["format"], cfg))
 
     def _spec(self, d: Path) -> dict:
         if d.name not in self._specs:

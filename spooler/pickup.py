@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jobs import contract, registry
@@ -52,7 +52,7 @@ def short_name(name: str, limit: int = MAX_DERIVED_NAME) -> str:
 
 def _id_time(job_id: str) -> float | None:
     try:
-        dt = datetime.strptime(job_id[:22], "%Y%m%d-%H%M%S-%f").replace(tzinfo=timezone.utc)
+        dt = datetime.strptime(job_id[:22], "%Y%m%d-%H%M%S-%f").replace(tzinfo=UTC)
     except ValueError:
         return None
     return dt.timestamp()

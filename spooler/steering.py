@@ -8,8 +8,8 @@ import logging
 import os
 
 from jobs.atomic import read_json
-from jobs.state import now_iso, update_state
 from jobs.rundir import RunDir
+from jobs.state import now_iso, update_state
 from jobs.status import JobStatus
 
 log = logging.getLogger("tunedeck.spooler")

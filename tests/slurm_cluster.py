@@ -105,7 +105,7 @@ PartitionName=tunedeck Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         self.procs.append(p)
         self._wait(lambda: subprocess.run(["munge", "-n"], capture_output=True).returncode == 0, "munged")
 
-    def start(self, timeout: float = 60.0) -> "SlurmCluster":
+    def start(self, timeout: float = 60.0) -> SlurmCluster:
         self.write_config()
         self._munge()
         for cmd in ([_sbin("slurmctld"), "-D", "-c", "-f", str(self.conf)],

@@ -63,13 +63,14 @@ def palette_colors_in(png: bytes, colors: list[str]) -> int:
     found = 0
     for hexcolor in colors:
         target = tuple(int(hexcolor[i:i + 2], 16) for i in (1, 3, 5))
-        if any(sum(abs(a - b) for a, b in zip(px, target)) < 40 for px in pixels):
+        if any(sum(abs(a - b) for a, b in zip(px, target, strict=False)) < 40 for px in pixels):
             found += 1
     return found
 
 
 def test_submit_watch_copy_and_compare(ws, dashboard):
     from playwright.sync_api import sync_playwright
+
     from dashboard.charts import PALETTE
     shots = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
     shots.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def test_try_it_answers_side_by_side_then_export_and_register(ws, dashboard):  #
         cols = panel.locator('[data-testid="stColumn"]')
         assert cols.count() == 2
         assert "Base model (tiny-demo)" in cols.nth(0).inner_text() and "t-sft" in cols.nth(1).inner_text()
-        for col, a in zip((cols.nth(0), cols.nth(1)), answers):
+        for col, a in zip((cols.nth(0), cols.nth(1)), answers, strict=False):
             assert a["text"].split()[0] in col.inner_text() and f"{a['tokens']} tokens" in col.inner_text()
         page.screenshot(path=str(shots / "try-it.png"), full_page=True)
 

@@ -19,7 +19,7 @@ def tokenizer(path):
 def spans(tok, ids, mask):
     """The trained text and the masked text, each as the decoded runs of consecutive tokens."""
     runs, cur, flag = {0: [], 1: []}, [], None
-    for i, m in zip(ids, mask):
+    for i, m in zip(ids, mask, strict=False):
         if m != flag and cur:
             runs[flag].append(tok.decode(cur))
             cur = []
@@ -37,7 +37,7 @@ def check(tok, conv):
     answers = [m for m in conv["messages"] if m["role"] == "assistant"]
     # one trained run per assistant turn, in order, holding exactly that turn (plus the end-of-turn marker)
     assert len(trained) == len(answers)
-    for run, m in zip(trained, answers):
+    for run, m in zip(trained, answers, strict=False):
         assert run.strip().startswith(m["content"].strip()[:40]) if m["content"] else True
         for call in m.get("tool_calls", []):
             assert call["function"]["name"] in run
@@ -70,7 +70,7 @@ def test_masks_on_smollm2_template(smollm2_home):
     # SmolLM2 adds its own system turn when a row has none: masked like any system turn
     no_system = {"messages": CHAT["messages"][1:]}
     ids, mask = check(tok, formats.conversation(no_system, "messages"))
-    assert "SmolLM" in tok.decode([i for i, m in zip(ids, mask) if not m])
+    assert "SmolLM" in tok.decode([i for i, m in zip(ids, mask, strict=False) if not m])
     rows = [json.loads(x) for x in shared_dataset("messages_en_multiturn.jsonl").read_text().splitlines()]
     for r in rows[:5]:
         check(tok, formats.conversation(r, "messages"))

@@ -335,6 +335,7 @@ def test_copy_of_a_job_whose_dataset_is_gone(home):
 
 def test_downsample_keeps_at_most_2000_points_and_the_last():
     import pandas as pd
+
     from dashboard.common import downsample, ema
     df = pd.DataFrame({"step": range(1, 100_001), "loss": [1.0 / i for i in range(1, 100_001)]})
     small = downsample(df)

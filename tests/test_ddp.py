@@ -7,8 +7,8 @@ import sys
 import time
 
 from jobs.spec import validate
-from jobs.state import cancel_job, latest_checkpoint, queue_positions, read_state, retry_job
 from jobs.spool import submit
+from jobs.state import cancel_job, latest_checkpoint, queue_positions, read_state, retry_job
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, spec, starts, statuses, wait_for
 

@@ -176,7 +176,8 @@ def test_stop_is_honoured_inside_data_preparation_and_generation(ws):
     import pytest
 
     from jobs.registry import list_models
-    from trainer import data, model as model_mod
+    from trainer import data
+    from trainer import model as model_mod
     from trainer.errors import Stopped
     from trainer.generate import generate
     path = list_models(ws)["tiny-demo"]

@@ -100,6 +100,7 @@ def test_register_merged_as_base_then_dpo_on_it(trained):
 
 def test_qlora_run_merges_into_the_original_dtype(trained):
     from safetensors import safe_open
+
     from trainer.export import main
     ws, _ = trained
     q = make_run(ws, max_steps=2, load_in_4bit=True, num_sample_prompts=0)

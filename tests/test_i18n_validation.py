@@ -49,7 +49,8 @@ def test_every_message_text_in_jobs_has_a_chinese_template():
 def _english_left(zh: str) -> list[str]:
     from jobs.methods import BUILTIN_REWARDS
     names = ({p.name for p in COMMON_PARAMS} | {p.name for m in BUILTINS.values() for p in m.params} | set(BUILTINS)
-             | set(BUILTIN_REWARDS) | {str(c) for p in COMMON_PARAMS for c in (p.choices or ())} | {"instruction", "input", "output", "question", "answer", "questoin", "nope"})
+             | set(BUILTIN_REWARDS) | {str(c) for p in COMMON_PARAMS for c in (p.choices or ())}
+             | {"instruction", "input", "output", "question", "answer", "questoin", "nope"})
     zh = re.sub(r"\d(\.\d+)?e[+-]?\d+", "", zh)  # numbers such as 1e+06
     return [w for w in KEPT.findall(zh) if w not in ALLOWED_WORDS and w not in names and not re.fullmatch(r"[a-z_]+(_[a-z]+)+", w)
             and not w.isupper() and not w.startswith(("demo-", "tiny-"))]

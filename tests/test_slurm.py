@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from jobs.state import create_run, new_job_id, read_state
 from jobs.spool import submit
+from jobs.state import create_run, new_job_id, read_state
 from tests.conftest import REPO
 from tests.slurm_cluster import SlurmCluster, unavailable
 from tests.spool_helpers import FAKE, Spooler, all_final, spec, starts, statuses, wait_for

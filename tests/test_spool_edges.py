@@ -267,8 +267,8 @@ def _age(path, seconds):
 
 
 def test_crash_leftovers_are_swept_by_age(ws):
-    from spooler.leftovers import sweep_leftovers
     from jobs.spec import validate
+    from spooler.leftovers import sweep_leftovers
     job = "20260101-000000-000000-aaaaaa"
     create_run(ws, job, validate(spec("x"), ws).spec)
     run = ws.run_dir(job)

@@ -341,6 +341,7 @@ def test_one_slot_per_gpu_with_cuda_visible_devices(ws):
 def test_real_cancel_then_retry_resumes_from_checkpoint(ws):
     """The real trainer: cancel mid-run (adapter + checkpoint saved), retry, and the curve continues."""
     import csv
+
     from jobs.state import cancel_job, latest_checkpoint, retry_job
     with Spooler(ws, trainer=None) as sp:
         job, _ = submit(ws, spec("long", max_steps=400, checkpoint_steps=20, batch_size=2, eval_ratio=0,

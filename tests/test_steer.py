@@ -4,8 +4,8 @@ import subprocess
 import sys
 import time
 
-from jobs.spool import submit
 from jobs.spec import validate
+from jobs.spool import submit
 from jobs.state import create_run, new_job_id, queue_positions, read_state, update_state
 from jobs.steer import hold, move_to_top, release, set_priority
 from tests.conftest import REPO

@@ -88,6 +88,7 @@ def test_max_samples_limits_rows(ws):
 
 def test_length_limits_in_tokens(ws, monkeypatch):
     from transformers import AutoTokenizer
+
     from trainer.data import prepare
     long = [{"instruction": "word " * 300, "output": "answer " * 300} for _ in range(6)]
     write_jsonl(ws.datasets / "long.jsonl", long)
@@ -124,15 +125,31 @@ def test_same_seed_same_losses(ws):
     assert [r["loss"] for r in train_rows(a)] == [r["loss"] for r in train_rows(b)]
 
 
-def test_stop_file_saves_adapter_and_checkpoint(ws):
+def test_stop_file_saves_adapter_and_checkpoint(ws, monkeypatch):
+    run_dir = make_run(ws, max_steps=50)
+
+    class StopAfterFirstStep(Probe):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 1:
+                (run_dir / "stop").touch()
+
+    from jobs.state import EXIT_STOPPED, latest_checkpoint
+    assert run(run_dir, monkeypatch, StopAfterFirstStep()) == EXIT_STOPPED
+    st = state(run_dir)
+    assert st["status"] == "cancelled" and (run_dir / "adapter" / "adapter_config.json").exists()
+    assert latest_checkpoint(run_dir) is not None
+    assert 1 <= summary(run_dir)["total_steps"] <= 2
+
+
+def test_stop_before_training_ends_at_once_and_keeps_nothing(ws):
+    """A stop already requested ends the job during data preparation: no step, no adapter, a reason that says so."""
     run_dir = make_run(ws, max_steps=50)
     (run_dir / "stop").touch()
     from jobs.state import EXIT_STOPPED, latest_checkpoint
     assert run(run_dir) == EXIT_STOPPED
     st = state(run_dir)
-    assert st["status"] == "cancelled" and (run_dir / "adapter" / "adapter_config.json").exists()
-    assert latest_checkpoint(run_dir) is not None
-    assert summary(run_dir)["total_steps"] == 1
+    assert st["status"] == "cancelled" and "before training started" in (st.get("error") or "")
+    assert not (run_dir / "adapter").exists() and latest_checkpoint(run_dir) is None
 
 
 @pytest.mark.parametrize("case", ["missing_column", "empty", "bad_json_line", "not_a_model", "nan_loss",
@@ -194,6 +211,7 @@ def test_bad_input_fails_clearly(ws, case):
 
 def test_oom_message_suggests_fixes():
     import torch
+
     from trainer.run import _explain
     msg = _explain(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert "batch_size" in msg and "load_in_4bit" in msg
@@ -244,6 +262,7 @@ def test_sigterm_stops_cleanly_with_adapter(ws):
 
 def test_tokenizer_without_chat_template_uses_chatml_fallback(ws):
     import shutil
+
     from jobs.registry import list_models
     src = list_models(ws)["tiny-demo"]
     dst = ws.models / "no-template"
@@ -264,6 +283,7 @@ def test_tokenizer_without_chat_template_uses_chatml_fallback(ws):
 
 def test_metrics_column_appearing_mid_run_keeps_the_file_valid(tmp_path):
     import csv as _csv
+
     from trainer.callbacks import MetricsWriter
     w = MetricsWriter(tmp_path / "metrics.csv")
     w.write({"step": 1, "loss": 2.0})

@@ -14,7 +14,8 @@ from transformers import TrainerCallback
 from jobs import logformat
 from jobs.atomic import atomic_write_text
 from jobs.changes import bump_run
-from jobs.metrics import CSV_BASE_COLUMNS as BASE_COLUMNS, ELAPSED, EPOCH, LOWER, METRICS, STEP, TOKENS_SEEN, better, from_trl
+from jobs.metrics import CSV_BASE_COLUMNS as BASE_COLUMNS
+from jobs.metrics import ELAPSED, EPOCH, LOWER, METRICS, STEP, TOKENS_SEEN, better, from_trl
 from jobs.rundir import RunDir
 
 from .dist import any_rank

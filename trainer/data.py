@@ -31,7 +31,7 @@ def read_jsonl(path: Path, limit: int, name: str) -> list[dict]:
     try:
         rows = jsonl.read(path, limit=limit if limit > 0 else None)
     except OSError as e:
-        raise TrainerError(f"dataset {name!r} cannot be read ({e.strerror}); re-upload it on the Datasets page")
+        raise TrainerError(f"dataset {name!r} cannot be read ({e.strerror}); re-upload it on the Datasets page") from e
     except jsonl.BadLine as e:
         raise TrainerError(f"dataset {name!r}: {e}; fix or remove that line") from None
     if not rows:

@@ -89,4 +89,4 @@ class EvalRun:
         """Greedy answers the evaluation already made, by prompt (deterministic decoding, so the same answer)."""
         if not result or not self.setup or self.setup.family == "dpo":
             return {}
-        return {r["prompt"]: a for r, a in zip(self.setup.rows, result["answers"])}
+        return {r["prompt"]: a for r, a in zip(self.setup.rows, result["answers"], strict=False)}

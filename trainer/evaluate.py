@@ -60,7 +60,7 @@ def setup_for(method: str, params: dict, eval_rows: list[dict], method_module=No
     if family == "grpo":
         from . import rewards
         names = list(params["reward_functions"])
-        for name, fn in zip(names, rewards.build(names, custom_rewards or {}, params["max_content_length"])):
+        for name, fn in zip(names, rewards.build(names, custom_rewards or {}, params["max_content_length"]), strict=False):
             s.metric_fns[REWARD_PREFIX + name] = _reward_as_metric(fn)
     elif method_module is not None:  # a custom method: its own metrics, and its reward functions as metrics
         for name, fn in dict(getattr(method_module, "EVAL_METRICS", {}) or {}).items():
@@ -103,10 +103,10 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
                                       should_stop=should_stop, on_batch=lambda d: report and report(d, steps))]
     per_row: dict[str, list] = {}
     if setup.family == "text":
-        per_row["exact_match"] = [scores.exact_match(a, r) for a, r in zip(answers, refs)]
-        per_row["rouge_l"] = [scores.rouge_l(a, r) for a, r in zip(answers, refs)]
-        per_row["chrf"] = [scores.chrf(a, r) for a, r in zip(answers, refs)]
-        lp = answer_logprobs(model, tokenizer, list(zip(prompts, refs)), setup.max_length, should_stop=should_stop,
+        per_row["exact_match"] = [scores.exact_match(a, r) for a, r in zip(answers, refs, strict=False)]
+        per_row["rouge_l"] = [scores.rouge_l(a, r) for a, r in zip(answers, refs, strict=False)]
+        per_row["chrf"] = [scores.chrf(a, r) for a, r in zip(answers, refs, strict=False)]
+        lp = answer_logprobs(model, tokenizer, list(zip(prompts, refs, strict=False)), setup.max_length, should_stop=should_stop,
                              on_batch=lambda d: report and report(n + d, steps))
         per_row["perplexity"] = [math.exp(-s / c) if c else None for s, c in lp]
         per_row["_nll"] = [[-s, c] for s, c in lp]
@@ -130,9 +130,9 @@ def _dpo_rows(setup: Setup, result: dict, base: dict | None) -> dict:
     ref_c = (base or result)["chosen_logp"]
     ref_r = (base or result)["rejected_logp"]
     margins = [setup.beta * ((c - rc) - (r - rr))
-               for c, r, rc, rr in zip(result["chosen_logp"], result["rejected_logp"], ref_c, ref_r)]
+               for c, r, rc, rr in zip(result["chosen_logp"], result["rejected_logp"], ref_c, ref_r, strict=False)]
     return {"reward_margin": margins, "preference_accuracy": [float(m > 0) for m in margins],
-            "logprob_accuracy": [float(c > r) for c, r in zip(result["chosen_logp"], result["rejected_logp"])]}
+            "logprob_accuracy": [float(c > r) for c, r in zip(result["chosen_logp"], result["rejected_logp"], strict=False)]}
 
 
 def per_row(setup: Setup, result: dict, base: dict | None = None) -> dict:

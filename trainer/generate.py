@@ -73,10 +73,10 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, *, sampl
                 if should_stop and should_stop():
                     raise Stopped()
                 texts_out = tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
-                for i, text in zip(idx, texts_out):
+                for i, text in zip(idx, texts_out, strict=False):
                     out[i].append(text.strip())
                 if k == 0 and lengths is not None:
-                    for i, n in zip(idx, _lengths(ids[:, width:], tokenizer)):
+                    for i, n in zip(idx, _lengths(ids[:, width:], tokenizer), strict=False):
                         greedy_len[i] = n
             if on_batch:
                 on_batch(min(start + batch_size, len(order)))

@@ -59,7 +59,7 @@ def answer_logprobs(model, tokenizer, pairs: list[tuple[str, str]], max_length: 
             keep = answer[:, 1:]
             sums = (logp * keep).sum(-1)
             counts = keep.sum(-1)
-            out += [(float(s), int(c)) for s, c in zip(sums.tolist(), counts.tolist())]
+            out += [(float(s), int(c)) for s, c in zip(sums.tolist(), counts.tolist(), strict=False)]
             if on_batch:
                 on_batch(len(out))
     finally:

@@ -51,7 +51,7 @@ def load_base(path: Path, name: str, load_in_4bit: bool):
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kw)
     except (OSError, ValueError) as e:
-        raise TrainerError(f"base model {name!r} failed to load: {str(e).splitlines()[0]}")
+        raise TrainerError(f"base model {name!r} failed to load: {str(e).splitlines()[0]}") from e
     if device == "cuda" and not load_in_4bit:
         model.to(f"cuda:{_local_gpu()}")
     if load_in_4bit and device == "cpu":

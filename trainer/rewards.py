@@ -34,7 +34,7 @@ def _canon(s: str) -> str:
 def correctness(prompts, completions, reference=None, **kw) -> list[float]:
     refs = reference or [None] * len(completions)
     out = []
-    for c, ref in zip(completions, refs):
+    for c, ref in zip(completions, refs, strict=False):
         want = extract_number(str(ref)) if ref is not None else None
         got = extract_number(text_of(c))
         out.append(1.0 if want is not None and got == want else 0.0)

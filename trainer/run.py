@@ -20,18 +20,18 @@ from typing import Any
 
 from filelock import Timeout
 
-from jobs import registry
-from jobs import logformat
+from jobs import logformat, registry
 from jobs.atomic import atomic_write_json, read_json
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, NoSpace, is_no_space
 from jobs.methods import list_methods, list_rewards
-from jobs.spec import validate
 from jobs.rundir import RunDir
+from jobs.spec import validate
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
-from . import data, dist, model as model_mod, samples, summary
+from . import data, dist, samples, summary
+from . import model as model_mod
 from .errors import Stopped, TrainerError
 from .methods import custom, dpo, grpo, sft
 

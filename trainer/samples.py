@@ -24,7 +24,7 @@ def generate(model, tokenizer, prompts: list[str], params: dict, *, known: dict 
     todo = prompts if s["sampled"] else [p for p in prompts if p not in known]
     made = generate_batched(model, tokenizer, todo, s["max_new_tokens"], sampled=s["sampled"], seed=s["seed"],
                             should_stop=should_stop, on_batch=lambda d: report and report(d, len(todo)))
-    by_prompt = dict(zip(todo, made))
+    by_prompt = dict(zip(todo, made, strict=False))
     return [by_prompt.get(p) or [known[p]] for p in prompts]
 
 
@@ -36,5 +36,5 @@ def write(path, prompts: list[dict], before: list[list[str]], after: list[list[s
     lines = [json.dumps({"index": i, "prompt": s["prompt"], "reference": s["reference"],
                          "base": b[0] if b else "", "tuned": a[0] if a else "",
                          "base_samples": b, "tuned_samples": a}, ensure_ascii=False)
-             for i, (s, b, a) in enumerate(zip(prompts, before, after))]
+             for i, (s, b, a) in enumerate(zip(prompts, before, after, strict=False))]
     atomic_write_text(path, "".join(line + "\n" for line in lines))

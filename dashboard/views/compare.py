@@ -4,8 +4,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from jobs.state import ACTIVE, is_job_id, read_state
-
 from dashboard import compare_data as cd
 from dashboard import compare_eval
 from dashboard import group_compare as gc
@@ -15,6 +13,7 @@ from dashboard.i18n import bound_t, t
 from dashboard.live import follow
 from dashboard.safe import md, model_text, safe_html
 from dashboard.views import try_panel
+from jobs.state import ACTIVE, is_job_id, read_state
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
 
@@ -55,7 +54,7 @@ def live(ws, ids, group=None) -> None:
     colors = {j["label"]: j["color"] for j in jobs}
     metric = gc.render_group(ws, group, jobs, frames) if group else None
     cols = st.columns(len(jobs)) if len(jobs) <= 10 else []  # a large group is listed in its table instead
-    for c, j in zip(cols, jobs):
+    for c, j in zip(cols, jobs, strict=False):
         c.markdown(f"<span style='color:{j['color']};font-size:1.4em'>●</span> **{safe_html(j['label'])}**",
                    unsafe_allow_html=True)
         c.markdown(badge(j["state"].get("status", "unknown")))
@@ -73,7 +72,8 @@ def live(ws, ids, group=None) -> None:
 
     st.header(t("compare.metrics"))
     c1, c2, c3 = st.columns(3)
-    x = c1.selectbox(t("compare.x_axis"), list(X_AXES), format_func=lambda k, tr=bound_t(): tr("compare.x." + X_AXES[k]),
+    drawn_t = bound_t()  # bound now: the choices keep the language they were drawn in
+    x = c1.selectbox(t("compare.x_axis"), list(X_AXES), format_func=lambda k, tr=drawn_t: tr("compare.x." + X_AXES[k]),
                      key=f"c_x_{st.session_state.get('lang', 'en')}")  # translated labels: one widget per language
     smooth = c2.slider(t("eval.smoothing"), 0.0, 0.99, 0.6, 0.01, key="c_smooth")
     log_scale = c3.toggle(t("compare.log"), key="c_log")
@@ -99,7 +99,8 @@ def live(ws, ids, group=None) -> None:
 
     st.header(t("compare.final"))
     finals, best = cd.final_metrics(jobs, frames)
-    evals, eval_best = compare_eval.eval_table(jobs, lambda m, tr=bound_t(): tr("compare.base_of").format(model=m))
+    drawn_t = bound_t()  # bound now: the choices keep the language they were drawn in
+    evals, eval_best = compare_eval.eval_table(jobs, lambda m, tr=drawn_t: tr("compare.base_of").format(model=m))
     if not evals.empty:
         finals = pd.concat([finals, evals])
         best = {**best, **{k: (v if isinstance(v, set) else {v}) for k, v in eval_best.items()}}
@@ -136,7 +137,7 @@ def live(ws, ids, group=None) -> None:
                 rendered = [a, b]
             else:
                 rendered = [safe_html(model_text(v)) for _, v in answers]
-            for c, (label, _), text in zip(cols[1:], answers, rendered):
+            for c, (label, _), text in zip(cols[1:], answers, rendered, strict=False):
                 c.markdown(f"**{safe_html(label)}**<br>{text}", unsafe_allow_html=True)
             cols[-1].markdown(f"**{t('eval.reference')}**")
             cols[-1].text(s["reference"])

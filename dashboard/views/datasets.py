@@ -8,13 +8,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from jobs import formats, jsonl, registry
-from jobs.dataset_scan import head_rows
-from jobs.format_check import effective_format
-
 from dashboard.common import workspace
 from dashboard.i18n import t
 from dashboard.safe import md
+from jobs import formats, jsonl, registry
+from jobs.dataset_scan import head_rows
+from jobs.format_check import effective_format
 
 
 def render() -> None:

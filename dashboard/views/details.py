@@ -7,14 +7,6 @@ import time
 import pandas as pd
 import streamlit as st
 
-from jobs import contract
-from jobs.contract import Unreadable
-from jobs.job_ids import BadJobId, is_job_id
-from jobs.overview import UNKNOWN
-from jobs.rundir import RunDir
-from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
-from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
-
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
@@ -24,6 +16,13 @@ from dashboard.nav import page
 from dashboard.safe import md, model_text
 from dashboard.times import local, parse, utc
 from dashboard.views import evaluation_panel, export_panel, try_panel
+from jobs import contract
+from jobs.contract import Unreadable
+from jobs.job_ids import BadJobId, is_job_id
+from jobs.overview import UNKNOWN
+from jobs.rundir import RunDir
+from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
+from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 LOG_BOX_PX = 520
 

@@ -6,14 +6,13 @@ import re
 
 import streamlit as st
 
+from dashboard.common import workspace
+from dashboard.i18n import bound_t, t
+from dashboard.nav import page
 from jobs import registry
 from jobs import requests as rq
 from jobs.atomic import read_json
 from jobs.state import read_spec
-
-from dashboard.common import workspace
-from dashboard.i18n import bound_t, t
-from dashboard.nav import page
 
 
 def render(run_dir) -> None:

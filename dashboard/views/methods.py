@@ -6,12 +6,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from jobs.methods import list_methods, list_rewards
-
 from dashboard.common import workspace
 from dashboard.i18n import method_description, param_help, reward_help, t
 from dashboard.i18n_params import limits_text
 from dashboard.safe import md
+from jobs.methods import list_methods, list_rewards
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "jobs" / "templates" / "custom_method.py"
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from jobs import registry
-from jobs.model_roots import model_roots
-from jobs.requests import model_lineage
-
 from dashboard.common import workspace
 from dashboard.i18n import t
 from dashboard.safe import md
+from jobs import registry
+from jobs.model_roots import model_roots
+from jobs.requests import model_lineage
 
 
 def render() -> None:

@@ -5,17 +5,6 @@ import json
 
 import streamlit as st
 
-from jobs import registry
-from jobs.format_check import COLUMN_PARAMS as FORMAT_COLUMN_PARAMS, effective_format, uses_columns
-from jobs.job_ids import BadJobId
-from jobs.methods import list_methods, list_rewards
-from jobs.spec import editable_spec, params_for, validate
-from jobs.contract import Unreadable
-from jobs.spool import submit_any
-from jobs.sweep import expand
-from jobs.state import read_spec
-from jobs.trackers import installed as installed_trackers
-
 from dashboard import sweep_form, truncation
 from dashboard.column_pick import best_column
 from dashboard.common import spooler_banner, workspace
@@ -23,8 +12,19 @@ from dashboard.form_defaults import preselect
 from dashboard.i18n import current_lang, method_description, param_help, t, t_text
 from dashboard.i18n_params import limits_text
 from dashboard.i18n_validation import tr_message
-from dashboard.safe import md
 from dashboard.nav import page
+from dashboard.safe import md
+from jobs import registry
+from jobs.contract import Unreadable
+from jobs.format_check import COLUMN_PARAMS as FORMAT_COLUMN_PARAMS
+from jobs.format_check import effective_format, uses_columns
+from jobs.job_ids import BadJobId
+from jobs.methods import list_methods, list_rewards
+from jobs.spec import editable_spec, params_for, validate
+from jobs.spool import submit_any
+from jobs.state import read_spec
+from jobs.sweep import expand
+from jobs.trackers import installed as installed_trackers
 
 HOUSEKEEPING = ("eval_ratio", "eval_split_max_rows", "eval_steps", "num_sample_prompts", "seed", "logging_steps",
                 "checkpoint_steps", "save_total_limit", "lora_alpha", "lora_dropout")
@@ -97,10 +97,11 @@ def render() -> None:
     preselect(ws, ok_methods, list(models), list(datasets))
     method_name = c1.selectbox(t("new.method"), ok_methods, key="m_method")
     c1.caption(md(method_description(methods[method_name])))
+    drawn_lang = current_lang()  # bound now: the choices keep the language they were drawn in
     model_name = c2.selectbox(t("new.model"), list(models), key="m_model",
-                              format_func=lambda k, lang=current_lang(): _model_label(k, models, lang))
+                              format_func=lambda k, lang=drawn_lang: _model_label(k, models, lang))
     ds_name = c3.selectbox(t("new.dataset"), list(datasets), key="m_dataset",
-                           format_func=lambda k, lang=current_lang(): _dataset_label(k, datasets, lang))
+                           format_func=lambda k, lang=drawn_lang: _dataset_label(k, datasets, lang))
     c4, c5 = st.columns([3, 1])
     name = c4.text_input(t("new.name"), key="m_name", placeholder=f"{method_name}-{ds_name}")
     priority = c5.number_input(t("new.priority"), step=1, key="m_priority", value=st.session_state.get("m_priority", 0),

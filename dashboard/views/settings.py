@@ -4,13 +4,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from jobs.notify_config import (DEFAULT_DASHBOARD_URL, FORMATS, PER, check_entries, config_path, read_config,
-                                recent_attempts, write_notify)
-from jobs.state import FINAL
-
 from dashboard.common import spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.safe import md
+from jobs.notify_config import (
+    DEFAULT_DASHBOARD_URL,
+    FORMATS,
+    PER,
+    check_entries,
+    config_path,
+    read_config,
+    recent_attempts,
+    write_notify,
+)
+from jobs.state import FINAL
 
 
 def render() -> None:

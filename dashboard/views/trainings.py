@@ -4,18 +4,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
+from dashboard.group_view import group_actions, grouped, members_of
+from dashboard.i18n import bound_t, lang_param, t
+from dashboard.live import follow
+from dashboard.nav import page
+from dashboard.safe import md
+from dashboard.spool_panel import spool_panel
+from dashboard.views.evaluation_panel import eval_cell, phase_text
 from jobs.overview import UNREADABLE
 from jobs.state import cancel_job, delete_job, retry_job
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
-
-from dashboard.group_view import group_actions, grouped, members_of
-from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
-from dashboard.i18n import bound_t, lang_param, t
-from dashboard.live import follow
-from dashboard.spool_panel import spool_panel
-from dashboard.nav import page
-from dashboard.safe import md
-from dashboard.views.evaluation_panel import eval_cell, phase_text
 
 
 def render() -> None:
@@ -29,9 +28,10 @@ def render() -> None:
             first_run(ws)
         return
     c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
+    drawn_t = bound_t()  # bound now: the choices keep the language they were drawn in
     statuses = c1.multiselect(t("filter.status"), [s.value for s in JobStatus],
                               placeholder=t("filter.any"),
-                              format_func=lambda s, tr=bound_t(): tr("status." + s),
+                              format_func=lambda s, tr=drawn_t: tr("status." + s),
                               key=f"f_status_{st.session_state.get('lang', 'en')}")  # translated labels: one per language
     rows_all = job_rows(ws)
     methods = c2.multiselect(t("filter.method"), sorted({r["method"] for r in rows_all}), key="f_method",
@@ -151,7 +151,7 @@ def actions(ws, selected: list[dict]) -> None:
                       key="btn_retry"):
         done = [r for r in selected if r["status"] in RETRYABLE]
         for r in done:
-            _try(lambda: retry_job(ws, r["job_id"]))
+            _try(retry_job, ws, r["job_id"])
         st.toast(t("toast.requeued_for", names=_names(done)))
     if ids and cols[4].toggle(t("action.delete"), key="del_toggle"):
         running = [r for r in selected if r["status"] == JobStatus.RUNNING]
@@ -164,14 +164,14 @@ def actions(ws, selected: list[dict]) -> None:
 
 def _cancel(ws, rows: list[dict]) -> None:
     for r in rows:
-        _try(lambda: cancel_job(ws, r["job_id"]))
+        _try(cancel_job, ws, r["job_id"])
     st.session_state.pop("confirm_cancel", None)
     st.toast(t("toast.cancel_requested_for", names=_names(rows)))
 
 
 def _delete(ws, ids: list[str]) -> None:
     for job_id in ids:
-        _try(lambda: delete_job(ws, job_id))
+        _try(delete_job, ws, job_id)
     st.session_state["del_toggle"] = False
     gone = set(ids)  # the deleted jobs are gone from the selection too
     st.session_state[SELECTED] = [j for j in st.session_state.get(SELECTED, []) if j not in gone]
@@ -183,9 +183,9 @@ def _names(rows: list[dict], limit: int = 8) -> str:
     return ", ".join(shown) + (f", … (+{len(rows) - limit})" if len(rows) > limit else "")
 
 
-def _try(fn) -> None:
+def _try(fn, *args) -> None:
     try:
-        fn()
+        fn(*args)
     except (KeyError, ValueError) as e:
         st.error(md(e.args[0]))
 

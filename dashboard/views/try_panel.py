@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from jobs import requests as rq
-from jobs.state import list_run_dirs, read_spec
-
 from dashboard.common import workspace
 from dashboard.i18n import bound_t, t
+from jobs import requests as rq
+from jobs.state import list_run_dirs, read_spec
 
 
 def render_details(run_dir) -> None:
@@ -126,7 +125,7 @@ def _show(r: dict, names: dict) -> None:
     if not targets:
         return
     cols = st.columns(len(targets))
-    for col, target in zip(cols, targets):
+    for col, target in zip(cols, targets, strict=False):
         with col:
             label = names.get(target) or (t("try.base") if target == rq.BASE else target)
             st.markdown(f"**{_md_escape(label)}**")

@@ -1,7 +1,7 @@
 """Runners: what "run this job" means. `local` starts trainers on this machine; `slurm` hands them to sbatch."""
 from __future__ import annotations
 
-from .base import Handle, Runner, STARTING
+from .base import STARTING, Handle, Runner
 
 RUNNERS = ("local", "slurm")
 

@@ -63,7 +63,7 @@ class SlurmRunner(Runner):
         for line in r.stdout.splitlines():
             parts = line.split("|")
             if len(parts) == 5:
-                rows.append(dict(zip(("id", "name", "state", "reason", "nodes"), (p.strip() for p in parts))))
+                rows.append(dict(zip(("id", "name", "state", "reason", "nodes"), (p.strip() for p in parts), strict=False)))
         return rows
 
     def snapshot(self, force: bool = False) -> dict[str, dict]:
