@@ -211,14 +211,14 @@ def test_sharegpt_upload_shows_its_format_and_trains(ws, dashboard, tmp_path):
         expect(page.get_by_role("textbox", name="Name")).to_have_value("toolchat", timeout=20000)
         page.get_by_role("button", name="Validate and register").click()
         page.get_by_text("Registered toolchat (30 rows).").wait_for(timeout=30000)
-        page.get_by_text("toolchat", exact=False).last.click()
+        page.locator("summary").filter(has_text="sharegpt").first.click()  # the dataset's expander
         page.get_by_text("Format: sharegpt (detected)").wait_for(timeout=20000)
         page.get_by_text("rows with tools:", exact=False).first.wait_for()
         page.screenshot(path=str(tmp_path / "datasets.png"), full_page=True)
 
         page.goto(dashboard + "/new")
         page.get_by_text("Training parameters").wait_for(timeout=60000)
-        page.get_by_role("combobox", name="Dataset").click()
+        page.get_by_role("combobox", name="Dataset", exact=True).click()
         page.get_by_role("option", name=re.compile("^toolchat")).click()
         page.wait_for_timeout(1500)
         # conversations carry their roles: no prompt/answer column pickers
