@@ -150,3 +150,21 @@ def test_real_two_rank_training_via_slurm(ws, cluster):
         log = (run_dir / "train.log").read_text()
         assert "[rank 1]" in log and f"slurm job {slurm_id(ws, job)}" in log
         sp.stop()
+
+
+def test_hold_and_release_reach_a_job_waiting_in_slurm(ws, cluster):
+    """Steering a job that Slurm already queues: hold and release become scontrol's, and Slurm shows the hold."""
+    from jobs.steer import hold, release
+    with Spooler(ws, "--runner", "slurm") as sp:
+        busy, _ = submit(ws, spec("busy", notes="sleep=30", num_gpus=2))
+        wait_for(lambda: starts(ws.run_dir(busy)), 60)
+        waiting, _ = submit(ws, spec("waiting", notes="sleep=1"))
+        wait_for(lambda: state(ws, waiting).get("slurm_state") == "PENDING", 30)
+        sid = slurm_id(ws, waiting)
+        hold(ws, waiting)
+        wait_for(lambda: "Held" in (state(ws, waiting).get("slurm_reason") or ""), 30)
+        assert f"scontrol hold {sid}" in sp.text()
+        release(ws, waiting)
+        wait_for(lambda: "Held" not in (state(ws, waiting).get("slurm_reason") or ""), 30)
+        assert f"scontrol release {sid}" in sp.text()
+        sp.stop()

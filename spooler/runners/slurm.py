@@ -17,6 +17,7 @@ from jobs.atomic import atomic_write_text
 from jobs.rundir import RunDir
 
 from .. import procs
+from ..steering import scontrol_commands
 from .base import Handle, Runner
 
 log = logging.getLogger("tunedeck.spooler.slurm")
@@ -187,6 +188,14 @@ class SlurmRunner(Runner):
         if row is None:
             return None
         return self._handle(job_id, run_dir, row)
+
+    def steer(self, h, request):
+        out = []
+        for cmd in scontrol_commands(h.external_id, request):
+            r = _run(*cmd)
+            out.append(" ".join(cmd) + (f" failed: {r.stderr.strip()}" if r.returncode else ""))
+        self._snap_at = 0.0  # the next poll shows the new reason (JobHeldUser) or order
+        return out
 
     def stop_now(self, h, hard):
         _run("scancel", *(["--signal=KILL"] if hard else []), h.external_id)
