@@ -17,9 +17,8 @@ GROUP_STATUS_ORDER = (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED, Job
 def headline(r: dict) -> tuple[str, float, bool] | None:
     """(metric, value, higher is better) for ranking runs: a declared headline metric when the run has one, else the
     final reward, else the final loss."""
-    h = r.get("headline")
-    if isinstance(h, dict) and isinstance(h.get("value"), (int, float)):
-        return h.get("name", "headline"), float(h["value"]), bool(h.get("higher_is_better", True))
+    if r.get("eval_metric") and isinstance(r.get("eval_tuned"), (int, float)):  # the held-out evaluation's headline
+        return r["eval_metric"], float(r["eval_tuned"]), r.get("eval_better") != "lower"
     if r.get("final_reward") is not None:
         return "reward", float(r["final_reward"]), True
     if r.get("final_loss") is not None:

@@ -194,3 +194,17 @@ def test_group_row_buttons_act_on_every_run_and_steer_the_queue(home):
     at.toggle(key="del_toggle").set_value(True).run()
     at.button(key="btn_delete_yes").click().run()
     assert list(list_run_dirs(home)) == []
+
+
+def test_best_run_of_a_group_is_chosen_by_the_headline_metric(home):
+    """With a held-out evaluation, the group's best run is the best ROUGE-L, not the lowest training loss."""
+    from jobs.evaluation import EVALUATION_FILE
+    x = make_group(home)
+    for s in x.specs:  # the worst loss (lr 2e-4, rank 16) gets the best ROUGE-L
+        lr, r = s["params"]["learning_rate"], s["params"]["lora_rank"]
+        rouge = 0.9 if (lr, r) == (2e-4, 16) else 0.3
+        atomic_write_json(home.run_dir(s["group"]["job_id"]) / EVALUATION_FILE, {
+            "rows": 4, "decoding": {"greedy": True},
+            "metrics": {"rouge_l": {"base": 0.1, "tuned": rouge, "better": "higher"}}})
+    df = open_page("trainings").dataframe[0].value
+    assert df["result"][0].startswith("best: lr-rank-lr2e-4-r16 (rouge_l 0.9")
