@@ -79,7 +79,7 @@ STATE = {"status": STATUS, "error": STR.opt, "created_at": ISO.opt, "started_at"
 SPEC = {"name": STR, "method": STR, "base_model": STR, "dataset": STR, "priority": INT.opt, "params": DICT,
         "parent_job": STR.opt, "notes": STR.opt, "group": DICT.opt}
 PROGRESS = {"step": INT, "total_steps": INT.opt, "percent": NUM.opt, "eta_seconds": NUM.opt,
-            "elapsed_seconds": NUM.opt, "updated_at": NUM.opt}
+            "elapsed_seconds": NUM.opt, "updated_at": NUM.opt, "phase": STR.opt, "done": INT.opt, "total": INT.opt}
 SUMMARY = {"status": STR.opt, "final_loss": NUM.opt, "best_loss": NUM.opt, "final_eval_loss": NUM.opt,
            "best_eval_loss": NUM.opt, "final_reward": NUM.opt, "total_steps": INT.opt, "epochs": NUM.opt,
            "runtime_seconds": NUM.opt, "train_runtime_this_attempt": NUM.opt, "train_tokens": INT.opt,

@@ -193,3 +193,14 @@ def test_typed_readers_accept_what_the_writers_write(ws):
     assert run(run_dir) == 0
     for name in RUN_FILES:
         assert contract.read(Path(run_dir) / name) is not None, name
+
+
+def test_a_phase_written_before_training_keeps_progress_readable(tmp_path):
+    """progress.json written while the base model is evaluated (no step yet) reads as step 0, not unreadable."""
+    from jobs import contract
+    from jobs.evaluation import PHASES
+    from trainer.phases import Phases
+    Phases(tmp_path).enter(PHASES[0])
+    Phases(tmp_path).enter(PHASES[2], total=40)
+    progress = contract.read(tmp_path / "progress.json")
+    assert progress["step"] == 0 and progress["phase"] == PHASES[2] and progress["total"] == 40

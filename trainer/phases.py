@@ -39,5 +39,6 @@ class Phases:
         progress = read_json(self.path) or {}
         if not isinstance(progress, dict):
             progress = {}
+        progress.setdefault("step", 0)  # the contract's progress always has a step; before training it is 0
         progress.update(fields, updated_at=now)
         atomic_write_text(self.path, json.dumps(progress) + "\n", durable=False)

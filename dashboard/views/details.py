@@ -54,6 +54,7 @@ def render() -> None:
         for f in RunDir(run_dir).live_files:
             contract.read(f)
     except Unreadable as e:
+        follow(ws, "details", (RunDir(run_dir).log,))  # a file rewritten with the right shape brings the page back
         st.title(job_id)
         st.error(t("run.unreadable", reason=str(e)))
         logs(run_dir)
