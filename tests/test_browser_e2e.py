@@ -222,7 +222,7 @@ def test_sharegpt_upload_shows_its_format_and_trains(ws, dashboard, tmp_path):
         page.get_by_role("option", name=re.compile("^toolchat")).click()
         page.wait_for_timeout(1500)
         # conversations carry their roles: no prompt/answer column pickers
-        expect(page.get_by_text("PROMPT_INPUT_COLUMN")).to_have_count(0)
+        expect(page.locator("text=PROMPT_INPUT_COLUMN >> visible=true")).to_have_count(0)
         set_number(page, "MAX_STEPS", 2)
         set_number(page, "BATCH_SIZE", 2)
         page.get_by_role("button", name="Run training").click()
