@@ -31,8 +31,6 @@ from jobs.spool import submit
 from jobs.state import create_run, new_job_id, read_state
 from jobs.status import FINAL, JobStatus
 from jobs.workspace import Workspace
-
-sys.path.insert(0, str(REPO))
 from tests.slurm_cluster import SlurmCluster, unavailable  # noqa: E402
 
 SPEC = {"name": "bench", "method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct",

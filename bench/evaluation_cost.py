@@ -15,12 +15,10 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import fresh_workspace  # noqa: E402
 
 from jobs.atomic import atomic_write_json  # noqa: E402

@@ -7,7 +7,6 @@ metrics.csv and the trainer's peak RSS; then stops it. Target: ≤ 3 minutes for
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import time
 import psutil
 from common import REPO, cleanup, fresh_workspace
 
+from jobs.rundir import RunDir
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
 
@@ -36,20 +36,20 @@ def first_step(ws, dataset: str) -> tuple[float, int]:
     job_id = new_job_id()
     create_run(ws, job_id, v.spec)
     run_dir = ws.run_dir(job_id)
+    rd = RunDir(run_dir)
     t0 = time.perf_counter()
     p = subprocess.Popen([sys.executable, "-m", "trainer", str(run_dir)], cwd=REPO, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
+                         stderr=subprocess.DEVNULL)
     proc, peak = psutil.Process(p.pid), 0
     try:
         while p.poll() is None:
             peak = max(peak, proc.memory_info().rss)
-            metrics = run_dir / "metrics.csv"
-            if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            if rd.metrics.exists() and len(rd.metrics.read_text().splitlines()) >= 2:
                 return time.perf_counter() - t0, peak
             time.sleep(0.2)
-        raise SystemExit(f"the trainer exited before step 1: {(run_dir / 'train.log').read_text()[-1500:]}")
+        raise SystemExit(f"the trainer exited before step 1: {rd.log.read_text()[-1500:]}")
     finally:
-        (run_dir / "stop").touch()
+        rd.stop_request.touch()
         p.terminate()
         p.wait(60)
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from jobs.atomic import atomic_write_json  # noqa: E402
 from jobs.state import create_run, new_job_id, update_state  # noqa: E402

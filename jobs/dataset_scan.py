@@ -5,14 +5,13 @@ destination as they pass, and the stats keep counters, not rows.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from . import formats
+from . import formats, jsonl
 
 MAX_LINE_BYTES = int(os.environ.get("TUNEDECK_MAX_LINE_BYTES", 8 << 20))  # one row; a 50 MB line is an error
 
@@ -70,24 +69,15 @@ def iter_lines(fh: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[
 
 
 def decode_line(n: int, raw: bytes) -> tuple[object | None, str | None]:
-    """(row, None) or (None, "line N: problem")."""
+    """(row, None) or (None, "line N: problem"), by jobs.jsonl's one policy; a blank line is (None, None)."""
     if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return None, f"line {n}: not UTF-8 text ({e.reason} at byte {e.start} of the line); save the file as UTF-8"
-    if not text.strip():
+    if not raw.strip():
         return None, None
     try:
-        row = json.loads(text)
-    except ValueError as e:
-        return None, f"line {n}: invalid JSON ({e.msg} at column {e.colno})"
-    except RecursionError:
-        return None, f"line {n}: invalid JSON (nested too deeply)"
-    if not isinstance(row, dict):
-        return None, f"line {n}: expected a JSON object, got {type(row).__name__}"
-    return row, None
+        return jsonl.parse_line(raw, n), None
+    except jsonl.BadLine as e:
+        return None, str(e)
 
 
 def scan(fh: IO[bytes], fmt: str = "auto", sink: IO[bytes] | None = None, max_errors: int = 20,

@@ -3,6 +3,7 @@
 Hypothesis corrupts one field of one file (state, spec, progress, summary, outcome, trainer.json, spooler.json) with a
 JSON value of another type, then runs the daemon's pass, `spooler status` and every dashboard page.
 """
+import html
 import json
 import logging
 import os
@@ -132,12 +133,13 @@ def page(name: str, **query) -> AppTest:
         at.query_params[k] = v
     at.switch_page(f"views/{name}.py")
     at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    assert not at.exception, (name, query, [e.value for e in at.exception], [e.stack_trace[-4:] for e in at.exception])
     return at
 
 
 def shown(at) -> str:
-    return "\n".join(str(x.value) for x in [*at.error, *at.warning, *at.info, *at.markdown, *at.caption])
+    text = "\n".join(str(x.value) for x in [*at.error, *at.warning, *at.info, *at.markdown, *at.caption])
+    return html.unescape(text)  # run-provided text arrives as character references
 
 
 @settings(max_examples=int(os.environ.get("TUNEDECK_PAGE_EXAMPLES", "6")), deadline=None,

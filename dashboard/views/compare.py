@@ -13,6 +13,7 @@ from dashboard.i18n import bound_t, t
 from dashboard.live import follow
 from dashboard.safe import md, model_text, safe_html
 from dashboard.views import try_panel
+from jobs.contract import Unreadable
 from jobs.state import ACTIVE, is_job_id, read_state
 
 X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
@@ -45,7 +46,14 @@ def render() -> None:
 
 def any_active(ws, ids) -> bool:
     """Whether a compared job is queued or running (ids from the URL: only well-formed job ids are looked up)."""
-    return any((read_state(ws.run_dir(i)) or {}).get("status") in ACTIVE for i in ids if is_job_id(i))
+    return any(_status(ws, i) in ACTIVE for i in ids if is_job_id(i))
+
+
+def _status(ws, job_id: str) -> str | None:
+    try:
+        return (read_state(ws.run_dir(job_id)) or {}).get("status")
+    except Unreadable:  # shown as unreadable below; it cannot be running for this page's purposes
+        return None
 
 
 def live(ws, ids, group=None) -> None:
