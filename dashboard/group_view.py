@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard.i18n import t, t_text
 from dashboard.nav import page
-from dashboard.safe import md
+from dashboard.safe import attempt
 from jobs.overview import UNKNOWN
 from jobs.status import FINAL, JobStatus
 from jobs.steer import hold, move_to_top, release, set_priority
@@ -104,29 +104,23 @@ def group_actions(ws, selected: list[dict]) -> None:
         st.switch_page(page("new"), query_params={"copy": groups[0]["members"][0]["job_id"], "sweep": "1"})
     if cols[3].button(t("steer.top"), disabled=not queued, key="btn_top"):
         for r in reversed(queued):  # the first selected ends up first
-            _try(move_to_top, ws, r["job_id"])
+            attempt(move_to_top, ws, r["job_id"])
         st.toast(t("steer.done"))
     if cols[4].button(t("steer.hold"), disabled=not any(not r.get("held") for r in queued), key="btn_hold"):
         for r in queued:
             if not r.get("held"):
-                _try(hold, ws, r["job_id"])
+                attempt(hold, ws, r["job_id"])
         st.toast(t("steer.done"))
     if cols[5].button(t("steer.release"), disabled=not any(r.get("held") for r in queued), key="btn_release"):
         for r in queued:
             if r.get("held"):
-                _try(release, ws, r["job_id"])
+                attempt(release, ws, r["job_id"])
         st.toast(t("steer.done"))
     with cols[6].popover(t("steer.priority"), disabled=not queued):
         n = st.number_input(t("steer.priority"), min_value=-1000, max_value=1000, step=1,
                             value=int(queued[0]["priority"]) if queued else 0, key="steer_priority")
         if st.button(t("steer.set"), key="btn_set_priority"):
             for r in queued:
-                _try(set_priority, ws, r["job_id"], int(n))
+                attempt(set_priority, ws, r["job_id"], int(n))
             st.toast(t("steer.done"))
 
-
-def _try(fn, *args) -> None:
-    try:
-        fn(*args)
-    except (KeyError, ValueError) as e:
-        st.error(md(e.args[0]))

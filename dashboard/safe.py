@@ -43,3 +43,12 @@ def model_text(text) -> str:
 def safe_html(text) -> str:
     """Text for st.markdown(..., unsafe_allow_html=True): HTML-escaped and with no Markdown syntax left."""
     return md(text)  # numeric character references are valid HTML as well as Markdown
+
+
+def attempt(fn, *args) -> None:
+    """Run one request of the user's (cancel, retry, hold, ...); a refusal is shown beside the buttons, as text."""
+    import streamlit as st
+    try:
+        fn(*args)
+    except (KeyError, ValueError) as e:
+        st.error(md(e.args[0]))

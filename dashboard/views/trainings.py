@@ -9,7 +9,7 @@ from dashboard.group_view import group_actions, grouped, members_of
 from dashboard.i18n import bound_t, lang_param, t
 from dashboard.live import follow
 from dashboard.nav import page
-from dashboard.safe import md
+from dashboard.safe import attempt
 from dashboard.spool_panel import spool_panel
 from dashboard.views.evaluation_panel import eval_cell, phase_text
 from jobs.overview import UNREADABLE
@@ -151,7 +151,7 @@ def actions(ws, selected: list[dict]) -> None:
                       key="btn_retry"):
         done = [r for r in selected if r["status"] in RETRYABLE]
         for r in done:
-            _try(retry_job, ws, r["job_id"])
+            attempt(retry_job, ws, r["job_id"])
         st.toast(t("toast.requeued_for", names=_names(done)))
     if ids and cols[4].toggle(t("action.delete"), key="del_toggle"):
         running = [r for r in selected if r["status"] == JobStatus.RUNNING]
@@ -164,14 +164,14 @@ def actions(ws, selected: list[dict]) -> None:
 
 def _cancel(ws, rows: list[dict]) -> None:
     for r in rows:
-        _try(cancel_job, ws, r["job_id"])
+        attempt(cancel_job, ws, r["job_id"])
     st.session_state.pop("confirm_cancel", None)
     st.toast(t("toast.cancel_requested_for", names=_names(rows)))
 
 
 def _delete(ws, ids: list[str]) -> None:
     for job_id in ids:
-        _try(delete_job, ws, job_id)
+        attempt(delete_job, ws, job_id)
     st.session_state["del_toggle"] = False
     gone = set(ids)  # the deleted jobs are gone from the selection too
     st.session_state[SELECTED] = [j for j in st.session_state.get(SELECTED, []) if j not in gone]
@@ -182,12 +182,6 @@ def _names(rows: list[dict], limit: int = 8) -> str:
     shown = [f"{r['name']} ({r['job_id'][-6:]})" for r in rows[:limit]]
     return ", ".join(shown) + (f", … (+{len(rows) - limit})" if len(rows) > limit else "")
 
-
-def _try(fn, *args) -> None:
-    try:
-        fn(*args)
-    except (KeyError, ValueError) as e:
-        st.error(md(e.args[0]))
 
 
 def first_run(ws) -> None:
