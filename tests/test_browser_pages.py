@@ -63,6 +63,17 @@ def test_config_turns_magic_off():
     import tomllib
     cfg = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert cfg["runner"]["magicEnabled"] is False
+    # An idle tab's live check is a fragment run: a full gc after each one was most of what idle tabs cost.
+    assert cfg["runner"]["postScriptGC"] is False and cfg["server"]["fileWatcherType"] == "none"
+    # `tunedeck start` may run from any folder, where streamlit does not read this file: it passes the same.
+    from tunedeck.cli import dashboard_cmd
+    cmd = " ".join(dashboard_cmd([]))
+    for section, values in cfg.items():
+        for key, value in values.items():
+            if section == "server" and key == "port":
+                continue
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+            assert f"--{section}.{key} {shown}" in cmd, (section, key)
 
 
 def test_failed_and_cancelled_jobs_show_their_reason_and_no_internals(site):

@@ -36,11 +36,16 @@ def dashboard_app() -> Path:
 
 
 def dashboard_cmd(args: list[str]) -> list[str]:
-    """streamlit on 127.0.0.1:8501 unless TUNEDECK_ADDRESS / TUNEDECK_PORT say otherwise."""
+    """streamlit on 127.0.0.1:8501 unless TUNEDECK_ADDRESS / TUNEDECK_PORT say otherwise.
+
+    The options of .streamlit/config.toml are repeated here, because streamlit reads that file only from the
+    current directory and `tunedeck start` may run from anywhere."""
     return [sys.executable, "-m", "streamlit", "run", str(dashboard_app()),
             "--server.address", os.environ.get("TUNEDECK_ADDRESS", "127.0.0.1"),
             "--server.port", os.environ.get("TUNEDECK_PORT", "8501"),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false", *args]
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--runner.magicEnabled", "false", "--runner.postScriptGC", "false",
+            "--client.toolbarMode", "minimal", *args]
 
 
 def _home_env(args: list[str]) -> list[str]:
