@@ -253,6 +253,11 @@ from .i18n_use import ZH as _USE_ZH  # noqa: E402
 
 EN.update(_USE_EN)
 ZH.update(_USE_ZH)
+from .i18n_data import EN as _DATA_EN  # noqa: E402 - chat datasets: prompt conversations, token lengths
+from .i18n_data import ZH as _DATA_ZH  # noqa: E402
+
+EN.update(_DATA_EN)
+ZH.update(_DATA_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_LOGGED = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)? (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+from jobs import logformat
+
+LEVELS = tuple(lv for lv in logformat.LEVELS if lv != "CRITICAL")  # a CRITICAL line is filtered as ERROR
+# The trainer's own lines (jobs.logformat), and other loggers' "date time[.ms] LEVEL" lines in the same file.
+_LOGGED = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)? (" + "|".join(logformat.LEVELS) + ") ")
 _WARNING = re.compile(r"\b\w*Warning\b|^\s*warnings\.warn\(|^WARNING\b|^W\d{4} ")
 _ERROR = re.compile(r"^Traceback \(most recent call last\)|^\w*(Error|Exception)\b|^ERROR\b|^E\d{4} ")
 _PROGRESS = re.compile(r"\d+%\|| \d+/\d+ \[|it/s\]|s/it\]")

@@ -54,7 +54,7 @@ def job_summary(run_dir: Path) -> dict:
         "step": step, "total_steps": total,
         "progress": (step / total) if total else (1.0 if status == JobStatus.SUCCEEDED else 0.0),
         "eta_seconds": progress.get("eta_seconds") if status == JobStatus.RUNNING else None,
-        "queue_position": st.get("queue_position") if status == JobStatus.QUEUED else None,
+        "queue_position": None,  # from queue.json (jobs.state.queue_positions), filled in by the list's reader
         "created_at": st.get("created_at"), "started_at": st.get("started_at"), "finished_at": st.get("finished_at"),
         "duration_seconds": duration, "final_loss": summary.get("final_loss"), "final_reward": summary.get("final_reward"),
         "error": st.get("error"), "parent_job": spec.get("parent_job"), "priority": effective_priority(spec, st),

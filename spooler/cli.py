@@ -29,7 +29,8 @@ def status_data(ws: Workspace) -> dict:
         item = {"job_id": d.name, "name": sp.get("name"), "method": sp.get("method"), "status": st.get("status")}
         if st.get("status") == JobStatus.RUNNING:
             item.update(step=pr.get("step"), total_steps=pr.get("total_steps"), percent=pr.get("percent"),
-                        eta_seconds=pr.get("eta_seconds"), pid=st.get("pid"), gpu=st.get("gpu"), host=st.get("host"))
+                        eta_seconds=pr.get("eta_seconds"), phase=pr.get("phase"), phase_done=pr.get("done"),
+                        phase_total=pr.get("total"), pid=st.get("pid"), gpu=st.get("gpu"), host=st.get("host"))
             running.append(item)
         elif st.get("status") == JobStatus.FAILED and len(failures) < 5:
             failures.append({**item, "error": st.get("error"), "finished_at": st.get("finished_at")})
@@ -59,8 +60,9 @@ def print_status(data: dict) -> None:
     print(f"running ({len(data['running'])}):")
     for r in data["running"]:
         eta = f", ETA {r['eta_seconds']:.0f}s" if r.get("eta_seconds") else ""
+        phase = _phase_text(r)
         print(f"  {r['job_id']}  {r['name']}  [{r['method']}]  step {r.get('step') or 0}/{r.get('total_steps') or '?'}"
-              f" ({r.get('percent') or 0}%{eta})")
+              f" ({r.get('percent') or 0}%{eta})" + (f"  {phase}" if phase else ""))
     print(f"queue ({len(data['queue'])}):")
     for q in data["queue"]:
         print(f"  {q['position']:>3}. {q['job_id']}  {q['name']}  priority {q['priority']}"
@@ -72,6 +74,16 @@ def print_status(data: dict) -> None:
         print(f"unreadable ({len(data['unreadable'])}):")
         for u in data["unreadable"]:
             print(f"  {u['job_id'] or 'spooler'}: {u['error']}")
+
+
+def _phase_text(r: dict) -> str:
+    """"base evaluation 12/50": the phase a running job is in (jobs.evaluation.PHASES), with its own progress."""
+    phase = r.get("phase")
+    if not isinstance(phase, str):
+        return ""
+    done, total = r.get("phase_done"), r.get("phase_total")
+    counted = f" {done}/{total}" if isinstance(done, int) and isinstance(total, int) and total > 0 else ""
+    return phase.replace("_", " ") + counted
 
 
 def cmd_status(ws: Workspace, as_json: bool) -> int:

@@ -92,3 +92,15 @@ def test_run_dir_accepts_paths_and_is_a_path_like(tmp_path):
     rd = RunDir(str(tmp_path / "runs" / "j"))
     assert rd.job_id == "j" and rd.log.name == "train.log" and (rd / "x") == tmp_path / "runs" / "j" / "x"
     assert os.fspath(rd) == str(tmp_path / "runs" / "j") and RunDir(rd.path) == rd
+
+
+def test_compare_and_logs_take_their_lists_from_jobs():
+    """Compare's x axes are jobs.metrics.X_AXES; the Logs filter's levels are jobs.logformat's."""
+    from dashboard import log_view
+    from dashboard.views import compare
+    from jobs import logformat
+    from jobs import metrics as mt
+    assert set(compare.X_LABELS) == set(mt.X_AXES)
+    assert set(log_view.LEVELS) | {"CRITICAL"} == set(logformat.LEVELS)
+    line = logformat.formatter().format(logging.LogRecord("tunedeck", logging.CRITICAL, "", 0, "disk", None, None))
+    assert log_view.filter_lines([line, "  a traceback line"], ["ERROR"]) == [line, "  a traceback line"]

@@ -2,7 +2,8 @@
 
 The base model does not change between runs, so copies of a job (and sweeps over training params) reuse its
 evaluation and sample answers instead of recomputing them. Keys hash the model folder's file names, sizes and
-times, the exact held-out rows and the decoding settings; entries live in workspace/cache/<kind>/<key>.json.
+times, the exact held-out rows with their prompt conversations (system prompt, earlier turns, tools: a changed
+system_prompt is a new key) and the decoding settings; entries live in workspace/cache/<kind>/<key>.json.
 """
 from __future__ import annotations
 

@@ -132,10 +132,10 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
             dropped += 1
             continue
         truncated += cut_any
+        # every item carries its prompt conversation: training, samples and evaluation all render this one
         system = _as_text(row.get("system")).strip() if fmt == "alpaca" else ""
-        if system or params.get("system_prompt"):
-            item["prompt_messages"] = formats.with_system([{"role": "user", "content": prompt}],
-                                                          system or params["system_prompt"])
+        item["prompt_messages"] = formats.with_system([{"role": "user", "content": prompt}],
+                                                      system or params.get("system_prompt"))
         out.append(item)
     return _split(out, rows, truncated, dropped, params, dataset_name)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from jobs.atomic import atomic_write_json, read_json
 from jobs.evaluation import BASE_EVALUATION_FILE
 
-from . import base_cache, evaluate, samples
+from . import base_cache, evaluate, prompt_context, samples
+from .generate import prompt_key
 from .phases import Phases
 
 log = logging.getLogger("tunedeck.evaluate")
@@ -18,7 +19,7 @@ SAMPLES_BEFORE_FILE = "samples_before.json"
 
 class EvalRun:
     def __init__(self, run_dir: Path, home: Path, model_path: Path, params: dict, tokenizer, phases: Phases,
-                 should_stop, setup: evaluate.Setup | None, sample_prompts: list[str]):
+                 should_stop, setup: evaluate.Setup | None, sample_prompts: list[str | dict]):
         self.run_dir, self.home, self.params, self.tok = run_dir, home, params, tokenizer
         self.phases, self.should_stop, self.setup, self.prompts = phases, should_stop, setup, sample_prompts
         four = params["load_in_4bit"]
@@ -89,4 +90,4 @@ class EvalRun:
         """Greedy answers the evaluation already made, by prompt (deterministic decoding, so the same answer)."""
         if not result or not self.setup or self.setup.family == "dpo":
             return {}
-        return {r["prompt"]: a for r, a in zip(self.setup.rows, result["answers"], strict=False)}
+        return {prompt_key(prompt_context.of_row(r)): a for r, a in zip(self.setup.rows, result["answers"], strict=False)}

@@ -17,7 +17,7 @@ from pathlib import Path
 from jobs.atomic import atomic_write_json, atomic_write_text
 from jobs.evaluation import EVALUATION_FILE, EVALUATION_ROWS_FILE, REWARD_PREFIX, better
 
-from . import scores
+from . import prompt_context, scores
 from .generate import generate
 from .logprobs import answer_logprobs
 
@@ -29,7 +29,7 @@ EVAL_VERSION = 1  # part of the base cache key: bump when what is measured chang
 class Setup:
     method: str
     family: str                       # "text" (sft, custom), "grpo" or "dpo"
-    rows: list[dict]                  # the held-out rows scored, each {prompt, reference, [chosen, rejected]}
+    rows: list[dict]                  # the held-out rows scored: {prompt, reference, [chosen, rejected], [conversation]}
     max_new_tokens: int
     max_length: int
     beta: float = 0.1
@@ -54,6 +54,10 @@ def setup_for(method: str, params: dict, eval_rows: list[dict], method_module=No
     if not limit or not eval_rows:
         return None
     rows = [{k: r[k] for k in ("prompt", "reference", "chosen", "rejected") if k in r} for r in eval_rows[:limit]]
+    for row, item in zip(rows, eval_rows, strict=False):  # the system turn, earlier turns and tools, as trained
+        conv = prompt_context.of_item(item)
+        if isinstance(conv, dict):
+            row["conversation"] = conv
     family = method if method in ("grpo", "dpo") else "text"
     s = Setup(method, family, rows, params["max_content_length"], params["max_seq_length"],
               beta=float(params.get("beta") or 0.1))
@@ -89,24 +93,26 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
                 report: Callable[[int, int], None] | None = None, seed: int = 0) -> dict:
     """One model's raw per-row results: answers, per-row metric values, and log-probabilities."""
     n = len(setup.rows)
-    prompts = [r["prompt"] for r in setup.rows]
+    prompts = [r["prompt"] for r in setup.rows]  # readable texts, for metric and reward functions
+    convs = [prompt_context.of_row(r) for r in setup.rows]  # what the model sees
     refs = [r["reference"] for r in setup.rows]
     if setup.family == "dpo":
-        pairs = [(r["prompt"], r["chosen"]) for r in setup.rows] + [(r["prompt"], r["rejected"]) for r in setup.rows]
+        pairs = [(c, r["chosen"]) for c, r in zip(convs, setup.rows, strict=True)] + \
+                [(c, r["rejected"]) for c, r in zip(convs, setup.rows, strict=True)]
         lp = answer_logprobs(model, tokenizer, pairs, setup.max_length, should_stop=should_stop,
                              on_batch=lambda d: report and report(min(d, 2 * n) // 2, n))
         return {"answers": [""] * n, "per_row": {},
                 "chosen_logp": [s for s, _ in lp[:n]], "rejected_logp": [s for s, _ in lp[n:]]}
     steps = n * (2 if setup.family == "text" else 1)
     lengths: list[int] = []
-    answers = [a[0] for a in generate(model, tokenizer, prompts, setup.max_new_tokens, seed=seed, lengths=lengths,
+    answers = [a[0] for a in generate(model, tokenizer, convs, setup.max_new_tokens, seed=seed, lengths=lengths,
                                       should_stop=should_stop, on_batch=lambda d: report and report(d, steps))]
     per_row: dict[str, list] = {}
     if setup.family == "text":
         per_row["exact_match"] = [scores.exact_match(a, r) for a, r in zip(answers, refs, strict=False)]
         per_row["rouge_l"] = [scores.rouge_l(a, r) for a, r in zip(answers, refs, strict=False)]
         per_row["chrf"] = [scores.chrf(a, r) for a, r in zip(answers, refs, strict=False)]
-        lp = answer_logprobs(model, tokenizer, list(zip(prompts, refs, strict=False)), setup.max_length, should_stop=should_stop,
+        lp = answer_logprobs(model, tokenizer, list(zip(convs, refs, strict=False)), setup.max_length, should_stop=should_stop,
                              on_batch=lambda d: report and report(n + d, steps))
         per_row["perplexity"] = [math.exp(-s / c) if c else None for s, c in lp]
         per_row["_nll"] = [[-s, c] for s, c in lp]
@@ -158,8 +164,8 @@ def write(run_dir: Path, setup: Setup, base: dict, tuned: dict, seconds: dict) -
     b_rows, t_rows = per_row(setup, base), per_row(setup, tuned, base)
     lines = []
     for i, row in enumerate(setup.rows):
-        rec = {"index": i, "prompt": row["prompt"], "reference": row["reference"],
-               "base": base["answers"][i], "tuned": tuned["answers"][i],
+        rec = {"index": i, "prompt": row["prompt"], **prompt_context.fields(prompt_context.of_row(row)),
+               "reference": row["reference"], "base": base["answers"][i], "tuned": tuned["answers"][i],
                "scores": {"base": {k: v[i] for k, v in b_rows.items()}, "tuned": {k: v[i] for k, v in t_rows.items()}}}
         if setup.family == "dpo":
             rec["chosen"], rec["rejected"] = row["chosen"], row["rejected"]

@@ -1,9 +1,12 @@
 """Batched generation for evaluation and sample answers: left padding, the KV cache, a stop check per token.
 
-Prompts are sorted by length so a batch pads little; answers come back in the caller's order.
+A prompt is a bare user text or a prompt conversation {"messages": [...], "tools": [...] | None} (system turn,
+earlier turns, the last user turn, and the row's tools), rendered by the model's chat template exactly as training
+renders it. Prompts are sorted by length so a batch pads little; answers come back in the caller's order.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from .errors import Stopped
@@ -11,9 +14,23 @@ from .errors import Stopped
 GEN_BATCH = 16
 
 
-def chat_text(tokenizer, prompt: str) -> str:
-    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
+def messages_of(prompt: str | dict) -> tuple[list[dict], list | None]:
+    """The prompt's messages and tools."""
+    if isinstance(prompt, dict):
+        return prompt["messages"], prompt.get("tools") or None
+    return [{"role": "user", "content": prompt}], None
+
+
+def chat_text(tokenizer, prompt: str | dict) -> str:
+    """The prompt as the chat template renders it, up to the start of the assistant's answer."""
+    msgs, tools = messages_of(prompt)
+    kw = {"tools": tools} if tools else {}
+    return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **kw)
+
+
+def prompt_key(prompt: str | dict) -> str:
+    """A hashable identity of a prompt: the same conversation and tools give the same key."""
+    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False)
 
 
 def _stop_criteria(should_stop: Callable[[], bool] | None):
@@ -30,7 +47,7 @@ def _stop_criteria(should_stop: Callable[[], bool] | None):
     return StoppingCriteriaList([StopRequested()])
 
 
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, *, sampled: int = 0, seed: int = 0,
+def generate(model, tokenizer, prompts: list[str | dict], max_new_tokens: int, *, sampled: int = 0, seed: int = 0,
              temperature: float = 0.8, should_stop: Callable[[], bool] | None = None,
              on_batch: Callable[[int], None] | None = None, batch_size: int = GEN_BATCH,
              lengths: list | None = None) -> list[list[str]]:

@@ -4,22 +4,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .errors import Stopped
-from .generate import chat_text
+from .generate import chat_text, messages_of
 
 SCORE_BATCH = 8
 
 
-def _answer_text(tokenizer, prompt: str, answer: str) -> tuple[str, str]:
-    """The chat-formatted prompt and the assistant turn as the chat template writes it (with its end token)."""
+def _answer_text(tokenizer, prompt: str | dict, answer: str) -> tuple[str, str]:
+    """The chat-formatted prompt (a text or a prompt conversation, see trainer.generate) and the assistant turn as
+    the chat template writes it (with its end token)."""
     head = chat_text(tokenizer, prompt)
-    full = tokenizer.apply_chat_template([{"role": "user", "content": prompt},
-                                          {"role": "assistant", "content": answer}], tokenize=False)
+    msgs, tools = messages_of(prompt)
+    kw = {"tools": tools} if tools else {}
+    full = tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": answer}], tokenize=False, **kw)
     if full.startswith(head):
         return head, full[len(head):]
     return head, answer + (tokenizer.eos_token or "")
 
 
-def answer_logprobs(model, tokenizer, pairs: list[tuple[str, str]], max_length: int, *,
+def answer_logprobs(model, tokenizer, pairs: list[tuple[str | dict, str]], max_length: int, *,
                     should_stop: Callable[[], bool] | None = None,
                     on_batch: Callable[[int], None] | None = None) -> list[tuple[float, int]]:
     """Per (prompt, answer): (sum of the answer tokens' log-probabilities, number of answer tokens)."""

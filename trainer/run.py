@@ -120,8 +120,10 @@ class Run:
     rank_done: bool = False   # a torchrun rank other than 0 stops after training: rank 0 saves and evaluates
 
     @property
-    def prompts(self) -> list[str]:
-        return [s["prompt"] for s in self.prepared.samples]
+    def prompts(self) -> list[str | dict]:
+        """The sample prompts as the model sees them: the prompt conversation with the system turn and tools."""
+        from .prompt_context import of_item
+        return [of_item(s) for s in self.prepared.samples]
 
 
 

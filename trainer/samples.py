@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from . import prompt_context
 from .generate import generate as generate_batched
+from .generate import prompt_key
 
 
 def settings(params: dict) -> dict:
@@ -15,17 +17,19 @@ def settings(params: dict) -> dict:
             "seed": params["seed"]}
 
 
-def generate(model, tokenizer, prompts: list[str], params: dict, *, known: dict | None = None,
+def generate(model, tokenizer, prompts: list[str | dict], params: dict, *, known: dict | None = None,
              should_stop: Callable[[], bool] | None = None, report: Callable[[int, int], None] | None = None
              ) -> list[list[str]]:
-    """Per prompt: the greedy answer first, then the sampled ones. `known`: prompt -> a greedy answer already made."""
+    """Per prompt (a text or a prompt conversation): the greedy answer first, then the sampled ones.
+
+    `known`: generate.prompt_key(prompt) -> a greedy answer already made."""
     s = settings(params)
     known = known or {}
-    todo = prompts if s["sampled"] else [p for p in prompts if p not in known]
+    todo = prompts if s["sampled"] else [p for p in prompts if prompt_key(p) not in known]
     made = generate_batched(model, tokenizer, todo, s["max_new_tokens"], sampled=s["sampled"], seed=s["seed"],
                             should_stop=should_stop, on_batch=lambda d: report and report(d, len(todo)))
-    by_prompt = dict(zip(todo, made, strict=False))
-    return [by_prompt.get(p) or [known[p]] for p in prompts]
+    by_prompt = {prompt_key(p): m for p, m in zip(todo, made, strict=False)}
+    return [by_prompt.get(prompt_key(p)) or [known[prompt_key(p)]] for p in prompts]
 
 
 def write(path, prompts: list[dict], before: list[list[str]], after: list[list[str]]) -> None:
@@ -33,7 +37,8 @@ def write(path, prompts: list[dict], before: list[list[str]], after: list[list[s
     import json
 
     from jobs.atomic import atomic_write_text
-    lines = [json.dumps({"index": i, "prompt": s["prompt"], "reference": s["reference"],
+    lines = [json.dumps({"index": i, "prompt": s["prompt"], **prompt_context.fields(prompt_context.of_item(s)),
+                         "reference": s["reference"],
                          "base": b[0] if b else "", "tuned": a[0] if a else "",
                          "base_samples": b, "tuned_samples": a}, ensure_ascii=False)
              for i, (s, b, a) in enumerate(zip(prompts, before, after, strict=False))]

@@ -13,10 +13,12 @@ from dashboard.i18n import bound_t, t
 from dashboard.live import follow
 from dashboard.safe import md, model_text, safe_html
 from dashboard.views import try_panel
+from jobs import metrics as mt
 from jobs.contract import Unreadable
 from jobs.state import ACTIVE, is_job_id, read_state
 
-X_AXES = {"step": "step", "epoch": "epoch", "elapsed_seconds": "elapsed", "tokens_seen": "tokens"}
+# The label (i18n "compare.x.<label>") of each axis that jobs.metrics says a curve can be plotted against.
+X_LABELS = {mt.STEP: "step", mt.EPOCH: "epoch", mt.ELAPSED: "elapsed", mt.TOKENS_SEEN: "tokens"}
 
 
 def render() -> None:
@@ -81,7 +83,7 @@ def live(ws, ids, group=None) -> None:
     st.header(t("compare.metrics"))
     c1, c2, c3 = st.columns(3)
     drawn_t = bound_t()  # bound now: the choices keep the language they were drawn in
-    x = c1.selectbox(t("compare.x_axis"), list(X_AXES), format_func=lambda k, tr=drawn_t: tr("compare.x." + X_AXES[k]),
+    x = c1.selectbox(t("compare.x_axis"), list(mt.X_AXES), format_func=lambda k, tr=drawn_t: tr("compare.x." + X_LABELS[k]),
                      key=f"c_x_{st.session_state.get('lang', 'en')}")  # translated labels: one widget per language
     smooth = c2.slider(t("eval.smoothing"), 0.0, 0.99, 0.6, 0.01, key="c_smooth")
     log_scale = c3.toggle(t("compare.log"), key="c_log")

@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from dashboard import prompt_context
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
@@ -212,6 +213,9 @@ def evaluation(run_dir) -> None:
         with st.container(border=True):  # model and dataset text is shown as text, never as Markdown
             st.markdown(f"**{t('eval.prompt')}**")
             st.text(str(s.get("prompt", "")))
+            if prompt_context.turns(s):  # the system turn, earlier turns and tools the model also saw
+                with st.expander(t("ctx.conversation", n=len(prompt_context.turns(s)))):
+                    st.text(prompt_context.text(s, t("ctx.tools")))
             a, b, c = st.columns(3)
             for col, key, label in ((a, "base", "eval.base"), (b, "tuned", "eval.tuned"), (c, "reference", "eval.reference")):
                 col.markdown(f"**{t(label)}**")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import prompt_context
 from dashboard.i18n import t
 from jobs.evaluation import delta, improved, read_evaluation, read_rows
 
@@ -66,11 +67,14 @@ def row_frame(rows: list[dict], metric: str | None, worse_only: bool, lower_bett
                 continue
             if not ((tu > b) if lower_better else (tu < b)):
                 continue
-        out.append({"#": r.get("index"), "prompt": str(r.get("prompt", "")), "reference": str(r.get("reference", "")),
+        out.append({"#": r.get("index"), "prompt": str(r.get("prompt", "")),
+                    "context": prompt_context.text(r, t("ctx.tools")),
+                    "reference": str(r.get("reference", "")),
                     "base_answer": str(r.get("base", "")), "tuned_answer": str(r.get("tuned", "")),
                     "base_score": b, "tuned_score": tu})
-    return pd.DataFrame(out, columns=["#", "prompt", "reference", "base_answer", "tuned_answer", "base_score",
-                                      "tuned_score"])
+    df = pd.DataFrame(out, columns=["#", "prompt", "context", "reference", "base_answer", "tuned_answer",
+                                    "base_score", "tuned_score"])
+    return df if (df["context"] != "").any() else df.drop(columns="context")  # a column only when rows have one
 
 
 def row_browser(run_dir) -> None:
@@ -88,6 +92,7 @@ def row_browser(run_dir) -> None:
     st.caption(t("evalm.rows_shown", n=len(df), total=len(rows)))
     st.dataframe(df, hide_index=True, width="stretch", key="evalm_rows", column_config={
         "prompt": st.column_config.TextColumn(t("eval.prompt"), width="medium"),
+        "context": st.column_config.TextColumn(t("ctx.column"), width="medium"),
         "reference": st.column_config.TextColumn(t("eval.reference"), width="medium"),
         "base_answer": st.column_config.TextColumn(t("eval.base"), width="medium"),
         "tuned_answer": st.column_config.TextColumn(t("eval.tuned"), width="medium"),

@@ -1,5 +1,5 @@
 """GRPO: TRL's GRPOTrainer; num_generations samples per prompt scored by the chosen reward functions."""
-from .. import rewards
+from .. import grpo_prompts, rewards
 
 DATA = "prompt_completion"
 
@@ -13,5 +13,8 @@ def build(job):
                         max_completion_length=p["max_content_length"], beta=p["beta"],
                         temperature=p["temperature"], reward_weights=p["reward_weights"], log_completions=False)
     funcs = rewards.build(p["reward_functions"], job.custom_rewards, p["max_content_length"])
+    # rows with tools: their prompts are rendered with each row's tools here (TRL has no per-row tools)
+    data = (grpo_prompts.rendered_dataset(job.tokenizer, job.data.train) if grpo_prompts.has_tools(job.data.train)
+            else job.train_dataset("prompt", "reference"))
     return GRPOTrainer(model=job.model, reward_funcs=funcs, args=config, processing_class=job.tokenizer,
-                       train_dataset=job.train_dataset("prompt", "reference"))
+                       train_dataset=data)
