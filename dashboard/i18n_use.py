@@ -12,9 +12,11 @@ EN = {
     "try.status.generating": "Generating…", "try.status.failed": "Failed: {error}",
     "try.timing": "{seconds:.2f} s · {tokens} tokens", "try.warm": "answered by a warm worker (no model load)",
     "try.loaded": "the worker loaded the model ({seconds:.1f} s)",
+    "try.four_bit": "base loaded in 4-bit NF4, as this run was trained",
     "try.history": "History ({n})", "try.download": "Download history (JSONL)", "try.no_history": "No prompts yet.",
-    "try.rule": "A warm worker keeps the base model and the adapters it has used in memory on one slot and exits "
-                "after {idle} idle; a queued training always takes the slot of an idle worker.",
+    "try.rule": "A warm worker keeps the base model (in 4-bit for runs trained in 4-bit) and the adapters it has "
+                "used in memory on one slot and exits after {idle} idle; a queued training always takes the slot of "
+                "an idle worker.",
     "export.title": "Export", "export.button": "Export merged model",
     "export.what": "Merges the adapter into the base model and writes export/merged/ (safetensors, config, tokenizer, "
                    "chat template), an Ollama Modelfile, the vLLM command and a PEFT snippet.",
@@ -24,7 +26,9 @@ EN = {
     "export.modelfile_help": "Save beside merged/ as Modelfile, then: ollama create {name} -f Modelfile",
     "export.vllm": "Serve the adapter with vLLM (no merge needed)", "export.peft": "Load base + adapter with PEFT",
     "export.register": "Register as a base model", "export.register_name": "New base model name",
-    "export.register_button": "Register", "export.registered": "Registered as base model {name}.",
+    "export.register_button": "Register",
+    "export.registered": "Registered as base model {name}, stored in workspace/models/{name}: it stays when this job "
+                         "is deleted.",
     "export.registered_as": "Registered as base model: {names}",
     "export.train_on_it": "New training on {name}",
     "export.lineage": "Base model {model} came from job {job} ({method} of {base} on {dataset}).",
@@ -42,8 +46,9 @@ ZH = {
     "try.status.generating": "正在生成…", "try.status.failed": "失败：{error}",
     "try.timing": "{seconds:.2f} 秒 · {tokens} 个词元", "try.warm": "由常驻进程回答（未重新加载模型）",
     "try.loaded": "进程加载了模型（{seconds:.1f} 秒）",
+    "try.four_bit": "基础模型以 4 位 NF4 加载，与这次训练相同",
     "try.history": "历史（{n}）", "try.download": "下载历史（JSONL）", "try.no_history": "还没有提示。",
-    "try.rule": "常驻进程在一个槽位上把基础模型和用过的适配器保留在内存中，空闲 {idle} 后退出；"
+    "try.rule": "常驻进程在一个槽位上把基础模型（4 位训练的任务用 4 位加载）和用过的适配器保留在内存中，空闲 {idle} 后退出；"
                 "排队的训练总是优先占用空闲进程的槽位。",
     "export.title": "导出", "export.button": "导出合并后的模型",
     "export.what": "把适配器合并进基础模型，写入 export/merged/（safetensors、配置、分词器、对话模板），"
@@ -54,7 +59,8 @@ ZH = {
     "export.modelfile_help": "保存为 merged/ 旁边的 Modelfile，然后运行：ollama create {name} -f Modelfile",
     "export.vllm": "用 vLLM 部署适配器（无需合并）", "export.peft": "用 PEFT 加载基础模型 + 适配器",
     "export.register": "注册为基础模型", "export.register_name": "新基础模型名称",
-    "export.register_button": "注册", "export.registered": "已注册为基础模型 {name}。",
+    "export.register_button": "注册",
+    "export.registered": "已注册为基础模型 {name}，保存在 workspace/models/{name}：删除此任务后仍然保留。",
     "export.registered_as": "已注册为基础模型：{names}",
     "export.train_on_it": "在 {name} 上新建训练",
     "export.lineage": "基础模型 {model} 来自任务 {job}（在 {dataset} 上对 {base} 做 {method}）。",

@@ -33,6 +33,7 @@ VLLM_SCRIPT = "vllm.sh"
 PEFT_SNIPPET = "load_with_peft.py"
 ANSWER_SUFFIX = ".answer.json"
 BASE = "base"                 # the target that means "the base model, without any adapter"
+PRECISION_4BIT = "4-bit NF4"  # an answer's precision when the base was loaded in 4-bit, as a QLoRA run trained
 MAX_PROMPT_CHARS = 20_000
 MAX_TARGETS = 10
 
@@ -53,6 +54,7 @@ class ExportStatus(str, Enum):
 
 
 class WorkerState(str, Enum):
+    STARTING = "starting"      # handed to a cluster (Slurm): waiting for it to start the worker
     LOADING = "loading"
     IDLE = "idle"
     BUSY = "busy"
@@ -319,18 +321,77 @@ def list_workers(ws: Workspace) -> list[dict]:
 
 
 # ---------------------------------------------------------------- a merged model as a new base model
+LINEAGE_FILE = "tunedeck_lineage.json"   # in models/<name>/: the training a registered merged model came from
+
+
 def register_merged(ws: Workspace, job_id: str, name: str) -> Path:
-    """Register runs/<job_id>/export/merged as base model `name`, recording where it came from."""
-    from .registry import RegistryError, register_model
+    """Register runs/<job_id>/export/merged as base model `name`, stored as workspace/models/<name>/ with its
+    lineage, so it outlives the job: its files are hard links to the export (no second copy on disk), copies
+    where the filesystem cannot link. Deleting the job, or exporting it again, leaves the model as it was."""
+    from .registry import RegistryError, list_models, loading_problem, model_problem, valid_name
     run_dir = ws.run_dir(job_id) if is_job_id(job_id) else None
     st = export_state(run_dir) if run_dir else {}
     if st.get("status") != ExportStatus.DONE.value:
         raise RegistryError(f"job {job_id}: export it first (its export is {st.get('status') or 'not started'})")
+    if not valid_name(name):
+        raise RegistryError(f"model name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
+    if name in list_models(ws) or (ws.models / name).exists() or (ws.models / f"{name}.json").exists():
+        raise RegistryError(f"a model named {name!r} is already registered")
+    src = export_dir(run_dir) / MERGED_DIR
+    problem = model_problem(src) or loading_problem(src)
+    if problem:
+        raise RegistryError(problem)
     spec = read_spec(run_dir) or {}
     lineage = {"job_id": job_id, "job_name": spec.get("name"), "method": spec.get("method"),
                "base_model": spec.get("base_model"), "dataset": spec.get("dataset"),
                "exported_at": st.get("finished_at"), "registered_at": now_iso()}
-    return register_model(ws, name, export_dir(run_dir) / MERGED_DIR, lineage=lineage)
+    tmp = ws.models / f".{name}.new-{new_job_id()[-6:]}"   # hidden: never listed while it is being built
+    linked = _link_tree(src, tmp)
+    atomic_write_json(tmp / LINEAGE_FILE, {**lineage, "stored": "hard links" if linked else "copy"})
+    try:
+        os.rename(tmp, ws.models / name)   # fails if the name was taken meanwhile: never two models in one folder
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RegistryError(f"a model named {name!r} is already registered") from None
+    return ws.models / name
+
+
+def _link_tree(src: Path, dst: Path) -> bool:
+    """Hard-link every file of src into dst (a copy when a link is refused); True when all were linked."""
+    linked = True
+    for f in sorted(src.rglob("*")):
+        target = dst / f.relative_to(src)
+        if f.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(f, target)
+        except OSError:  # another filesystem, or links not allowed: a real copy
+            shutil.copy2(f, target)
+            linked = False
+    return linked
+
+
+def _lineage_entry(ws: Workspace, name: str) -> dict | None:
+    """A registered model's lineage: models/<name>/tunedeck_lineage.json, or the lineage in models/<name>.json
+    (registrations made before merged models were stored in the workspace)."""
+    folder = read_json(ws.models / name / LINEAGE_FILE) if (ws.models / name).is_dir() else None
+    entry = folder if isinstance(folder, dict) else (read_json(ws.models / f"{name}.json") or {}).get("lineage")
+    return entry if isinstance(entry, dict) else None
+
+
+def registered_from(ws: Workspace, job_id: str) -> list[str]:
+    """Names of the base models registered from this job's export."""
+    from .registry import list_models
+    return [n for n in list_models(ws) if (_lineage_entry(ws, n) or {}).get("job_id") == job_id]
+
+
+def models_inside(ws: Workspace, folder: Path) -> list[str]:
+    """Registered models whose files live inside `folder` (a registration by path into a run folder)."""
+    from .registry import list_models
+    root = Path(folder).resolve()
+    return [n for n, p in list_models(ws).items() if Path(p).resolve().is_relative_to(root)]
 
 
 def model_lineage(ws: Workspace, name: str) -> list[dict]:
@@ -338,9 +399,8 @@ def model_lineage(ws: Workspace, name: str) -> list[dict]:
     chain, seen = [], set()
     while name and name not in seen:
         seen.add(name)
-        entry = read_json(ws.models / f"{name}.json") or {}
-        step = entry.get("lineage") if isinstance(entry, dict) else None
-        if not isinstance(step, dict):
+        step = _lineage_entry(ws, name)
+        if step is None:
             break
         chain.append({"model": name, **step})
         name = step.get("base_model")

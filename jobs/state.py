@@ -234,6 +234,12 @@ def delete_job(ws: Workspace, job_id: str) -> None:
         st = None  # a broken run can still be deleted
     if st and st.get("status") == JobStatus.RUNNING:
         raise ValueError(f"job {job_id} is running; cancel it first, then delete it")
+    from .requests import models_inside  # a base model registered by path into this run would break
+    users = models_inside(ws, run_dir)
+    if users:
+        raise ValueError(f"job {job_id} cannot be deleted: base model {', '.join(users)} is registered from its "
+                         "files; unregister it on the Base models page first (registering the export again keeps "
+                         "a copy under models/)")
     with _lock(run_dir):
         # Mark it so a daemon that read it as queued does not start it mid-delete.
         if st and st.get("status") == JobStatus.QUEUED:

@@ -1,5 +1,5 @@
 """python -m spooler [--home DIR] [options]          run the daemon
-python -m spooler status|submit|cancel|retry|priority|hold|release ...     talk to the workspace
+python -m spooler status|submit|cancel|retry|delete|priority|hold|release ...     talk to the workspace
 python -m spooler try|export ...     use a trained model"""
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="workspace folder (default $TUNEDECK_HOME or ./workspace)")
-    if argv and argv[0] in ("status", "submit", "cancel", "retry", "priority", "hold", "release", "try", "export"):
+    if argv and argv[0] in ("status", "submit", "cancel", "retry", "delete", "priority", "hold", "release", "try",
+                            "export"):
         ap = argparse.ArgumentParser(prog="python -m spooler", parents=[common])
         sub = ap.add_subparsers(dest="cmd", required=True)
         s = sub.add_parser("status", parents=[common], help="running jobs, the queue, slots, recent failures")
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser("submit", parents=[common], help="validate a spec and drop it into the spool").add_argument("spec")
         sub.add_parser("cancel", parents=[common], help="cancel a queued or running job").add_argument("job_id")
         sub.add_parser("retry", parents=[common], help="requeue a failed or cancelled job").add_argument("job_id")
+        sub.add_parser("delete", parents=[common], help="delete a job that is not running, with its folder") \
+            .add_argument("job_id")
         pr = sub.add_parser("priority", parents=[common], help="set a queued job's priority (N or 'top')")
         pr.add_argument("job_id")
         pr.add_argument("value", help="an integer from -1000 to 1000 (higher runs sooner), or top")
@@ -41,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli.cmd_submit(ws, args.spec)
         if args.cmd == "cancel":
             return cli.cmd_cancel(ws, args.job_id)
+        if args.cmd == "delete":
+            return cli.cmd_delete(ws, args.job_id)
         if args.cmd in ("priority", "hold", "release"):
             return cli.cmd_steer(ws, args.cmd, args.job_id, getattr(args, "value", None))
         return cli.cmd_retry(ws, args.job_id)

@@ -11,7 +11,7 @@ from jobs.contract import Unreadable
 from jobs.overview import spooler_alive
 from jobs.rundir import RunDir
 from jobs.spool import submit_any
-from jobs.state import cancel_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
+from jobs.state import cancel_job, delete_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
 from jobs.status import JobStatus
 from jobs.steer import effective_priority, hold, is_held, move_to_top, release, set_priority
 from jobs.workspace import Workspace
@@ -54,7 +54,8 @@ def print_status(data: dict) -> None:
     for s in data["slots"]:
         print(f"  slot {s['slot']} ({'gpu ' + str(s['gpu']) if s.get('gpu') is not None else 'cpu'}): {s.get('job') or 'idle'}")
     for w in data.get("try_workers", []):  # warm try-it workers hold a slot too (jobs/requests.py)
-        print(f"  slot {w['slot']}: try worker for {w['base_model']} ({w['state']}, pid {w['pid']}, "
+        where = f"pid {w.get('pid')}" if w.get("pid") else f"Slurm job {w.get('slurm_job_id')}"
+        print(f"  slot {w['slot']}: try worker for {w['base_model']} ({w['state']}, {where}, "
               f"{(w.get('memory_bytes') or 0) / 2**20:,.0f} MiB, {w.get('served', 0)} answered)")
     print(f"running ({len(data['running'])}):")
     for r in data["running"]:
@@ -119,6 +120,17 @@ def cmd_submit(ws: Workspace, path: str) -> int:
 def cmd_cancel(ws: Workspace, job_id: str) -> int:
     try:
         print(f"{job_id}: {cancel_job(ws, job_id)}")
+        return 0
+    except (KeyError, ValueError) as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 1
+
+
+def cmd_delete(ws: Workspace, job_id: str) -> int:
+    """The dashboard's Delete from a shell: refused, with the reason, for a running job or one a model needs."""
+    try:
+        delete_job(ws, job_id)
+        print(f"{job_id}: deleted")
         return 0
     except (KeyError, ValueError) as e:
         print(f"error: {e.args[0]}", file=sys.stderr)

@@ -5,20 +5,24 @@ it). One warm try worker per base model answers every try request for that base 
 without one. A training always wins over an idle try worker: when trainings wait and no slot is free, an idle worker
 is asked to exit (SIGTERM) and the training takes its slot on the next pass. A worker in the middle of an answer
 finishes it first.
+
+Under a runner that queues jobs itself (Slurm) the spooler has no slots: each worker or export is a job of its own
+with a nice that puts it ahead of waiting trainings, its "slot" only numbers its worker file, and an idle worker is
+asked to exit as soon as one of our trainings is pending in the cluster's queue.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from dataclasses import dataclass
 
 from jobs import requests as rq
-from jobs.atomic import read_json
+from jobs.atomic import atomic_write_json, read_json
 from jobs.registry import valid_name
 from jobs.state import now_iso, queue_order, read_state
 from jobs.steer import runnable
 
-from . import procs
 from .runners import Handle
 
 log = logging.getLogger("tunedeck.spooler")
@@ -28,7 +32,7 @@ log = logging.getLogger("tunedeck.spooler")
 class Helper:
     kind: str                          # "try" (a warm worker) or "export"
     slot: int
-    pid: int
+    pid: int | None
     started: float | None
     handle: Handle | None = None       # the runner's handle; rebuilt from pid and start time after a restart
     base_model: str | None = None
@@ -72,29 +76,39 @@ class UseModel:
             else:
                 self._refuse(ptr, f"kind: must be try or export (got {ptr.get('kind')!r})")
         for ptr in needs:
-            free = self.d.free_slots()
-            if not free:
+            slot = self._free_slot()
+            if slot is None:
                 self._yield_one(keep=wanted_bases)  # another base's idle worker makes room
                 break
-            self._launch(ptr, free[0])
-        if not self.d.free_slots() and self._training_waits():
+            self._launch(ptr, slot)
+        if (self.d.runner.queues_itself or not self.d.free_slots()) and self._training_waits():
             self._yield_one(keep=wanted_bases)      # trainings always win over an idle try worker
+
+    def _free_slot(self) -> int | None:
+        if self.d.runner.queues_itself:  # the cluster finds the GPU; the number only names the worker file
+            return next(i for i in range(len(self.helpers) + 1) if i not in self.helpers)
+        free = self.d.free_slots()
+        return free[0] if free else None
 
     def _training_waits(self) -> bool:
         if not any(h.kind == "try" for h in self.helpers.values()):
             return False
+        if self.d.runner.queues_itself:  # our trainings are in the cluster's queue, not ours
+            return any(r.facts.get("slurm_state") == "PENDING" for r in self.d.running.values())
         return any(runnable(read_state(self.ws.run_dir(j)) or {}) for j in queue_order(self.ws, self.d._queue_cache))
 
     def _yield_one(self, keep: set) -> None:
         if any(h.asked_to_exit for h in self.helpers.values()):
             return  # a slot is already on its way back
+        # a worker that has just claimed a request still says idle until it writes "loading": keep it too
+        keep = keep | {p.get("base_model") for p in rq.taken(self.ws) if p.get("kind") == "try"}
         for h in self.helpers.values():
             if h.kind != "try" or h.base_model in keep:
                 continue
             state = (read_json(rq.worker_file(self.ws, h.slot)) or {}).get("state")
             if state == rq.WorkerState.IDLE.value:
                 h.asked_to_exit = True
-                self.d.runner.stop_now(self._handle(h), hard=False)  # SIGTERM: it exits between answers
+                self.d.runner.stop_helper(self._handle(h))  # SIGTERM: it exits between answers
                 log.info("try worker for %s on slot %d asked to exit: the slot is needed", h.base_model, h.slot)
                 return
 
@@ -105,7 +119,7 @@ class UseModel:
             logf = rq.workers_dir(self.ws) / f"slot-{slot}.log"
             argv = [sys.executable, "-m", "trainer.try_worker", "--home", str(self.ws.home), "--base",
                     ptr["base_model"], "--slot", str(slot), "--idle", f"{self.idle:g}"]
-            helper = Helper("try", slot, 0, None, base_model=ptr["base_model"])
+            helper = Helper("try", slot, None, None, base_model=ptr["base_model"])
         else:
             run_dir = self.ws.run_dir(ptr["job_id"])
             if not rq.claim(self.ws, ptr["request_id"]):
@@ -114,10 +128,10 @@ class UseModel:
                                   slot=slot, gpu=gpu, host=self.d.host)
             logf = rq.export_dir(run_dir) / "export.log"
             argv = [sys.executable, "-m", "trainer.export", str(run_dir), "--request", ptr["request_id"]]
-            helper = Helper("export", slot, 0, None, base_model=ptr.get("base_model"), job_id=ptr["job_id"],
+            helper = Helper("export", slot, None, None, base_model=ptr.get("base_model"), job_id=ptr["job_id"],
                             request_id=ptr["request_id"])
         try:
-            h = self.d.runner.spawn(f"{helper.kind}-{slot}", argv, logf, [gpu])
+            h = self.d.runner.spawn(self._name(helper), argv, logf, [gpu])
         except (OSError, RuntimeError, NotImplementedError) as e:
             if helper.kind == "export":
                 self._fail_export(helper, f"could not start the exporter: {e}")
@@ -125,11 +139,22 @@ class UseModel:
                 self._refuse(ptr, f"could not start a try worker: {e}")
             return
         helper.pid, helper.started, helper.handle = h.pid, h.started, h
+        found = self.d.runner.helper_fields(h)
         if helper.kind == "export":
-            rq.write_export_state(self.ws.run_dir(helper.job_id), pid=h.pid, pid_create_time=h.started)
+            rq.write_export_state(self.ws.run_dir(helper.job_id), **found)
+        elif h.pid is None:  # a cluster job: the worker file says so until the worker itself writes it
+            atomic_write_json(rq.worker_file(self.ws, slot), {
+                **found, "slot": slot, "base_model": helper.base_model, "state": rq.WorkerState.STARTING.value,
+                "updated_at": now_iso(), "idle_exit_seconds": self.idle, "served": 0, "adapters": []})
         self.helpers[slot] = helper
-        log.info("started %s on slot %d (%s), pid %d", f"a try worker for {helper.base_model}" if helper.kind == "try"
-                 else f"the export of {helper.job_id}", slot, gpu or "cpu", h.pid)
+        what = f"a try worker for {helper.base_model}" if helper.kind == "try" else f"the export of {helper.job_id}"
+        where = f"pid {h.pid}" if h.pid else f"{self.d.runner.name} job {h.external_id}"
+        log.info("started %s on slot %d (%s), %s", what, slot, gpu or "cpu", where)
+
+    def _name(self, h: Helper) -> str:
+        """The helper's job name: unique per workspace, so a cluster finds it again after a restart."""
+        tag = hashlib.sha1(str(self.ws.home).encode()).hexdigest()[:6]
+        return f"tunedeck-{tag}-try-{h.base_model}-{h.slot}" if h.kind == "try" else f"tunedeck-{tag}-export-{h.job_id}"
 
     def _handle(self, h: Helper) -> Handle:
         if h.handle is None:  # adopted after a restart: the runner finds it by pid and start time
@@ -164,7 +189,8 @@ class UseModel:
             run_dir = self.ws.run_dir(ptr.get("job_id", ""))
             ans = read_json(rq.try_dir(run_dir) / f"{ptr['request_id']}{rq.ANSWER_SUFFIX}") or {}
             pid = (ans.get("worker") or {}).get("pid")
-            mine = pid == h.pid or (pid is None and ptr.get("base_model") == h.base_model)
+            # on a cluster the worker's pid is of another machine: one worker per base model tells them apart
+            mine = pid == h.pid or ((pid is None or not h.pid) and ptr.get("base_model") == h.base_model)
             if mine and ans.get("status") not in rq.FINAL_TRY:
                 rq.write_answer(run_dir, ptr["request_id"], status=rq.TryStatus.FAILED.value, finished_at=now_iso(),
                                 error=f"the try worker stopped (exit code {code}); see spool/workers/slot-{h.slot}.log")
@@ -187,26 +213,30 @@ class UseModel:
         """Warm workers hold memory for nobody once the spooler stops; exports finish unless told otherwise."""
         for h in self.helpers.values():
             if h.kind == "try" or stop_exports:
-                self.d.runner.stop_now(self._handle(h), hard=False)
+                self.d.runner.stop_helper(self._handle(h))
 
     # ------------------------------------------------------------ restart
     def _adopt(self) -> None:
         """After a spooler restart: live workers and exporters keep their slots; dead ones are settled."""
         for w in rq.list_workers(self.ws):
             slot = w.get("slot")
-            if isinstance(slot, int) and procs.alive(w.get("pid"), w.get("pid_create_time")):
-                self.helpers[slot] = Helper("try", slot, w["pid"], w.get("pid_create_time"),
-                                            base_model=w.get("base_model"))
-            elif isinstance(slot, int):
+            if not isinstance(slot, int):
+                continue
+            h = Helper("try", slot, w.get("pid"), w.get("pid_create_time"), base_model=w.get("base_model"))
+            h.handle = self.d.runner.find_helper(self._name(h), w)
+            if h.handle is not None:
+                self.helpers[slot] = h
+            else:
                 rq.worker_file(self.ws, slot).unlink(missing_ok=True)
         for ptr in rq.taken(self.ws):
             run_dir = self.ws.run_dir(ptr.get("job_id", ""))
             if ptr.get("kind") == "export":
                 st = rq.export_state(run_dir)
-                h = Helper("export", st.get("slot", -1), st.get("pid") or 0, st.get("pid_create_time"),
+                h = Helper("export", st.get("slot", -1), st.get("pid"), st.get("pid_create_time"),
                            base_model=ptr.get("base_model"), job_id=ptr.get("job_id"), request_id=ptr["request_id"])
-                if st.get("status") == rq.ExportStatus.EXPORTING.value and procs.alive(h.pid, h.started) \
-                        and h.slot not in self.helpers:
+                alive = st.get("status") == rq.ExportStatus.EXPORTING.value and h.slot not in self.helpers
+                h.handle = self.d.runner.find_helper(self._name(h), st) if alive else None
+                if h.handle is not None:
                     self.helpers[h.slot] = h
                 elif st.get("status") not in rq.FINAL_EXPORT:
                     self._fail_export(h, "interrupted: the spooler stopped during the export; export again")
@@ -215,7 +245,7 @@ class UseModel:
             elif ptr.get("kind") == "try":
                 ans = read_json(rq.try_dir(run_dir) / f"{ptr['request_id']}{rq.ANSWER_SUFFIX}") or {}
                 pid = (ans.get("worker") or {}).get("pid")
-                if not any(h.pid == pid or (pid is None and h.base_model == ptr.get("base_model"))
+                if not any(h.pid == pid or ((pid is None or not h.pid) and h.base_model == ptr.get("base_model"))
                            for h in self.helpers.values()):
                     self._fail_orphans(Helper("try", -1, pid or 0, None, base_model=ptr.get("base_model")),
                                        "unknown")

@@ -49,6 +49,10 @@ def test_try_it_answers_side_by_side_then_export_and_register(ws, dashboard):  #
         page.screenshot(path=str(shots / "export.png"), full_page=True)
         page.get_by_role("button", name="Register", exact=True).click()
         page.get_by_text("Registered as base model").first.wait_for(timeout=30000)
-        wait_for(lambda: any(p == (rq.export_dir(run_dir) / "merged").resolve() for p in list_models(ws).values()))
+        wait_for(lambda: rq.registered_from(ws, job))
+        name = rq.registered_from(ws, job)[0]
+        assert list_models(ws)[name] == ws.models / name                # stored in the workspace, outlives the job
+        page.get_by_text(f"stored in workspace/models/{name}").first.wait_for(timeout=30000)
+        page.screenshot(path=str(shots / "registered.png"), full_page=True)
         browser.close()
         sp.stop()

@@ -82,7 +82,10 @@ def test_register_merged_as_base_then_dpo_on_it(trained):
         from trainer.export import main
         assert main([str(run_dir)]) == 0
     rq.register_merged(ws, run_dir.name, "tiny-sft")
-    assert list_models(ws)["tiny-sft"] == (rq.export_dir(run_dir) / rq.MERGED_DIR).resolve()
+    stored, merged = ws.models / "tiny-sft", rq.export_dir(run_dir) / rq.MERGED_DIR
+    assert list_models(ws)["tiny-sft"] == stored                       # in the workspace, not in the run folder
+    for f in merged.iterdir():                                          # hard links: no second copy on disk
+        assert (stored / f.name).stat().st_ino == f.stat().st_ino
     chain = rq.model_lineage(ws, "tiny-sft")
     assert [(c["model"], c["job_id"], c["method"], c["base_model"]) for c in chain] == \
         [("tiny-sft", run_dir.name, "sft", "tiny-demo")]
@@ -125,3 +128,50 @@ def test_export_guards(trained, ws):
         rq.submit_export(tws, run_dir.name, free_bytes=1024)
     with pytest.raises(RegistryError, match="export it first"):
         rq.register_merged(ws, never.name, "nope")
+
+
+def test_a_registered_merged_model_outlives_its_job(trained, monkeypatch):
+    """Deleting the job (dashboard or CLI) leaves the registered model loadable with its lineage. A model registered
+    by path straight into a run folder (as registration used to do) blocks the delete, naming the model."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    from tests.test_dashboard import open_page, text_of
+    ws, run_dir = trained
+    if "tiny-sft" not in list_models(ws):
+        if rq.export_state(run_dir).get("status") != "done":
+            from trainer.export import main
+            assert main([str(run_dir)]) == 0
+        rq.register_merged(ws, run_dir.name, "tiny-sft")
+    copy = ws.runs / new_job_id()                          # a second finished, exported run for the CLI delete
+    shutil.copytree(run_dir, copy)
+    rq.register_merged(ws, copy.name, "tiny-sft-2")
+    atomic_write_json(ws.models / "by-path.json", {"path": str(rq.export_dir(run_dir) / rq.MERGED_DIR)})
+
+    cli = [sys.executable, "-m", "spooler", "delete", "--home", str(ws.home)]
+    out = subprocess.run([*cli, run_dir.name], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stderr.startswith(f"error: job {run_dir.name} cannot be deleted: base model "
+                                                          "by-path is registered from its files")
+    out = subprocess.run([*cli, copy.name], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == f"{copy.name}: deleted" and not copy.exists()
+
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    at = open_page("trainings")
+    at.session_state["selected_jobs"] = [run_dir.name]
+    at.run()
+    at.toggle(key="del_toggle").set_value(True).run()
+    at.button(key="btn_delete_yes").click().run()
+    assert run_dir.is_dir() and "base model by-path is registered from its files" in text_of(at)
+    from jobs.registry import unregister_model
+    unregister_model(ws, "by-path")
+    at.session_state["selected_jobs"] = [run_dir.name]
+    at.run()
+    at.toggle(key="del_toggle").set_value(True).run()
+    at.button(key="btn_delete_yes").click().run()
+    assert not run_dir.exists()
+
+    for name, job in (("tiny-sft", run_dir.name), ("tiny-sft-2", copy.name)):
+        assert AutoModelForCausalLM.from_pretrained(list_models(ws)[name]) is not None
+        assert [(c["model"], c["job_id"], c["method"]) for c in rq.model_lineage(ws, name)] == [(name, job, "sft")]
+    assert validate({"name": "after", "method": "sft", "base_model": "tiny-sft", "dataset": "demo-instruct"}, ws).ok

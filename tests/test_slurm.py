@@ -168,3 +168,61 @@ def test_hold_and_release_reach_a_job_waiting_in_slurm(ws, cluster):
         wait_for(lambda: "Held" not in (state(ws, waiting).get("slurm_reason") or ""), 30)
         assert f"scontrol release {sid}" in sp.text()
         sp.stop()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, demo_home):
+    """A workspace with one real tiny-demo SFT run (a few steps on this machine) for Try it and export via Slurm."""
+    from jobs.atomic import atomic_write_json
+    from jobs.workspace import Workspace
+    from tests.trainer_helpers import make_run, run
+    ws = Workspace(tmp_path_factory.mktemp("slurm-use") / "ws").ensure()
+    atomic_write_json(ws.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
+    for f in (demo_home / "datasets").glob("*.jsonl"):
+        (ws.datasets / f.name).write_bytes(f.read_bytes())
+    run_dir = make_run(ws, max_steps=3, learning_rate=5e-3, eval_ratio=0, num_sample_prompts=0)
+    assert run(run_dir) == 0
+    return ws, run_dir.name
+
+
+def test_try_it_and_export_run_as_slurm_jobs_ahead_of_a_waiting_training(trained, cluster):
+    """Both fake GPUs busy, a training pending: the try worker (a Slurm job with a lower nice) gets the first free
+    GPU, answers, then yields it to the pending training; the export is a Slurm job too."""
+    from datetime import datetime
+
+    from jobs import requests as rq
+    from jobs.rundir import RunDir
+    ws, job = trained
+    with Spooler(ws, "--runner", "slurm", "--try-idle", "300") as sp:
+        short, _ = submit(ws, spec("short", notes="sleep=15"))
+        long, _ = submit(ws, spec("long", notes="sleep=400"))
+        wait_for(lambda: starts(ws.run_dir(short)) and starts(ws.run_dir(long)), 60)
+        waiting, _ = submit(ws, spec("waiting", notes="sleep=1"))
+        wait_for(lambda: state(ws, waiting).get("slurm_state") == "PENDING", 30)
+
+        rid = rq.submit_try(ws, [job], "Say hello", include_base=True, settings={"greedy": True, "max_new_tokens": 8})
+        wait_for(lambda: [w.get("state") for w in rq.list_workers(ws)] == ["starting"], 30)
+        worker_sid = rq.list_workers(ws)[0]["slurm_job_id"]
+        assert "tunedeck-" in cluster.squeue("-j", worker_sid, "-o", "%j")   # a Slurm job of its own
+        wait_for(lambda: rq.read_try(ws, job, rid)["status"] in rq.FINAL_TRY, 300, 0.2)
+        answer = rq.read_try(ws, job, rid)
+        assert answer["status"] == "done", answer.get("error")
+        assert [a["target"] for a in answer["answers"]] == ["base", job] and all(a["tokens"] for a in answer["answers"])
+
+        # the worker yields its GPU to the pending training, which started only after the worker did
+        wait_for(lambda: statuses(ws)[waiting] == "succeeded", 120, 0.2)
+        assert "asked to exit: the slot is needed" in sp.text()
+        began = RunDir(ws.run_dir(waiting)).trainer_info.stat().st_mtime      # the trainer writes it as it starts
+        assert datetime.fromisoformat(answer["answered_at"]).timestamp() < began
+        assert statuses(ws)[long] == "running"                          # it was the worker's GPU, not the long job's
+        assert f"slurm job {worker_sid}" in (rq.workers_dir(ws) / "slot-0.log").read_text()
+
+        out = subprocess.run([sys.executable, "-m", "spooler", "export", job, "--home", str(ws.home), "--wait",
+                              "--timeout", "300"], cwd=REPO, capture_output=True, text=True, timeout=330)
+        assert out.returncode == 0, out.stdout + out.stderr + sp.text()
+        st = rq.export_state(ws.run_dir(job))
+        assert st["status"] == "done" and st["slurm_job_id"]
+        assert (rq.export_dir(ws.run_dir(job)) / rq.MERGED_DIR / "config.json").is_file()
+        assert f"slurm job {st['slurm_job_id']}" in (rq.export_dir(ws.run_dir(job)) / "export.log").read_text()
+        assert "the export of" in sp.text() and f"slurm job {st['slurm_job_id']}" in sp.text()
+        sp.stop()

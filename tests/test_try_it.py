@@ -106,3 +106,41 @@ def test_bad_requests_are_refused_with_a_reason(trained, ws):
     queued = make_run(ws)  # never trained: no adapter
     with pytest.raises(rq.RequestError, match="has no adapter yet"):
         rq.submit_try(ws, [queued.name], "hi")
+
+
+def test_a_4bit_run_answers_from_the_base_loaded_in_4bit_as_it_trained(trained):
+    """QLoRA: the worker loads the base in 4-bit NF4 as the trainer did, so the answer is the trained model's, and
+    holds no full-precision copy until a full-precision run asks for one."""
+    from peft import PeftModel
+
+    from trainer.model import load_base, load_tokenizer
+    ws, job = trained
+    q = make_run(ws, max_steps=2, load_in_4bit=True, learning_rate=5e-3, eval_ratio=0, num_sample_prompts=0).name
+    assert run(ws.run_dir(q)) == 0
+    with Spooler(ws, "--try-idle", "60", trainer=FAKE) as sp:
+        first = wait_answer(ws, q, rq.submit_try(ws, [q], "Say hello", include_base=True, settings=GREEDY))
+        assert [(a["target"], a["precision"]) for a in first["answers"]] == \
+            [("base", rq.PRECISION_4BIT), (q, rq.PRECISION_4BIT)]
+        assert rq.list_workers(ws)[0]["precisions"] == [rq.PRECISION_4BIT]     # no full-precision copy loaded
+        mixed = wait_answer(ws, job, rq.submit_try(ws, [job, q], "Say hello", include_base=True, settings=GREEDY))
+        assert [(a["target"], a["precision"]) for a in mixed["answers"]] == \
+            [("base", "float32"), (job, "float32"), (q, rq.PRECISION_4BIT)]
+        assert mixed["answers"][2]["text"] == first["answers"][1]["text"]     # same 4-bit model, same answer
+        assert sorted(rq.list_workers(ws)[0]["precisions"]) == sorted([rq.PRECISION_4BIT, "float32"])
+        sp.stop()
+
+    # The trainer's own loading (4-bit NF4 base + the adapter) answers exactly what Try it showed.
+    path = ws.home / "models" / "tiny-demo.json"
+    base_path = json.loads(path.read_text())["path"]
+    tok = load_tokenizer(base_path)
+    model = PeftModel.from_pretrained(load_base(base_path, "tiny-demo", load_in_4bit=True),
+                                      str(ws.run_dir(q) / "adapter")).eval()
+    import torch
+    text = tok.apply_chat_template([{"role": "user", "content": "Say hello"}], tokenize=False,
+                                   add_generation_prompt=True)
+    enc = tok(text, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        ids = model.generate(**enc, max_new_tokens=GREEDY["max_new_tokens"], do_sample=False,
+                             pad_token_id=tok.pad_token_id)
+    assert tok.decode(ids[0][enc["input_ids"].shape[1]:], skip_special_tokens=True).strip() == \
+        first["answers"][1]["text"]

@@ -1,9 +1,12 @@
 """A warm "try it" worker: `python -m trainer.try_worker --home DIR --base MODEL --slot N [--idle S]`.
 
 The spooler starts one per base model on a free slot. It loads the base model once, then answers every try request
-for that base: the base model with the adapters disabled, each run with its adapter (loaded once, kept). It exits
-after --idle seconds without a request, or on SIGTERM once the answer in hand is written (the spooler sends that
-when a training needs the slot). Memory held: the base model once, plus each loaded adapter (LoRA weights only).
+for that base: the base model with the adapters disabled, each run with its adapter (loaded once, kept). A run
+trained in 4-bit (QLoRA) answers from the base loaded in 4-bit NF4 exactly as the trainer loaded it, so its answers
+are those of the model that was trained; the other runs from the base in full precision. It exits after --idle
+seconds without a request, or on SIGTERM once the answer in hand is written (the spooler sends that when a training
+needs the slot). Memory held: each copy of the base in use (full precision, 4-bit, or both), plus each loaded
+adapter (LoRA weights only).
 """
 from __future__ import annotations
 
@@ -15,23 +18,31 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs import registry
 from jobs import requests as rq
 from jobs.atomic import atomic_write_json, read_json
-from jobs.state import now_iso
+from jobs.state import now_iso, read_spec
 from jobs.workspace import Workspace
 
 log = logging.getLogger("tunedeck.try")
 
 
+@dataclass
+class Loaded:
+    """One copy of the base model in memory: full precision, or 4-bit NF4 loaded as a QLoRA run trained on it."""
+    model: object                     # the PeftModel once an adapter is loaded, else the bare base model
+    precision: str                    # "float32", "bfloat16", ... or rq.PRECISION_4BIT
+    adapters: dict[str, float] = field(default_factory=dict)   # job id -> adapter mtime when loaded
+
+
 class Worker:
     def __init__(self, ws: Workspace, base_name: str, slot: int, idle: float):
         self.ws, self.base_name, self.slot, self.idle = ws, base_name, slot, idle
-        self.model = None           # the PeftModel once an adapter is loaded, else the bare base model
+        self.loaded: dict[bool, Loaded] = {}   # keyed by "4-bit": each copy is loaded on first need
         self.tokenizer = None
-        self.adapters: dict[str, float] = {}   # job id -> adapter mtime when loaded
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.served = 0
@@ -40,57 +51,75 @@ class Worker:
         me = psutil.Process()
         self.ident = {"pid": me.pid, "pid_create_time": me.create_time(), "slot": slot, "base_model": base_name,
                       "started_at": now_iso(), "idle_exit_seconds": idle}
+        if os.environ.get("SLURM_JOB_ID"):  # run as a Slurm job: the spooler finds it again by this id
+            self.ident["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
 
     # ------------------------------------------------------------ status seen by the spooler and dashboard
     def publish(self, state: rq.WorkerState) -> None:
         atomic_write_json(rq.worker_file(self.ws, self.slot), {
             **self.ident, "state": state.value, "updated_at": now_iso(), "served": self.served,
-            "adapters": list(self.adapters), "memory_bytes": _memory_bytes()})
+            "adapters": [j for v in self.loaded.values() for j in v.adapters],
+            "precisions": [v.precision for v in self.loaded.values()], "memory_bytes": _memory_bytes()})
 
     # ------------------------------------------------------------ models
-    def load_base(self) -> None:
+    def trained_4bit(self, job_id: str) -> bool:
+        """Whether the run trained on a 4-bit base (load_in_4bit): its answers then come from the same 4-bit base."""
+        params = (read_spec(self.ws.run_dir(job_id)) or {}).get("params") or {}
+        return bool(params.get("load_in_4bit"))
+
+    def plan(self, targets: list[str]) -> list[tuple[str, bool]]:
+        """Each target with the base copy that answers it: a run on the base as it trained; the base answer in
+        4-bit when every run asked about trained in 4-bit (what those runs started from), else full precision."""
+        runs = {t: self.trained_4bit(t) for t in targets if t != rq.BASE}
+        base_4bit = bool(runs) and all(runs.values())
+        return [(t, base_4bit if t == rq.BASE else runs[t]) for t in targets]
+
+    def load_base(self, four_bit: bool) -> Loaded:
         from . import model as model_mod
         path = registry.list_models(self.ws).get(self.base_name)
         if path is None:
             raise RuntimeError(f"base model {self.base_name!r} is not registered")
         t0 = time.perf_counter()
-        self.tokenizer = model_mod.load_tokenizer(path)
-        # Full precision even for runs trained on a 4-bit base: LoRA weights apply to either.
-        self.model = model_mod.load_base(path, self.base_name, load_in_4bit=False)
-        self.model.eval()
+        if self.tokenizer is None:
+            self.tokenizer = model_mod.load_tokenizer(path)
+        model = model_mod.load_base(path, self.base_name, load_in_4bit=four_bit)  # as the trainer loads it
+        model.eval()
+        precision = rq.PRECISION_4BIT if four_bit else str(model.dtype).replace("torch.", "")
+        self.loaded[four_bit] = Loaded(model, precision)
         self.loads += 1
-        log.info("base model %s loaded in %.2fs", self.base_name, time.perf_counter() - t0)
+        log.info("base model %s (%s) loaded in %.2fs", self.base_name, precision, time.perf_counter() - t0)
+        return self.loaded[four_bit]
 
-    def ensure_adapter(self, job_id: str) -> bool:
+    def ensure_adapter(self, v: Loaded, job_id: str) -> bool:
         """Load (or reload, when the run was retrained) the run's adapter; True when something was loaded."""
         from peft import PeftModel
         path = rq.adapter_dir(self.ws.run_dir(job_id))
         mtime = (path / "adapter_config.json").stat().st_mtime
-        if self.adapters.get(job_id) == mtime:
+        if v.adapters.get(job_id) == mtime:
             return False
-        if job_id in self.adapters:
-            self.model.delete_adapter(job_id)
-            del self.adapters[job_id]
-        if isinstance(self.model, PeftModel):
-            self.model.load_adapter(str(path), adapter_name=job_id)
+        if job_id in v.adapters:
+            v.model.delete_adapter(job_id)
+            del v.adapters[job_id]
+        if isinstance(v.model, PeftModel):
+            v.model.load_adapter(str(path), adapter_name=job_id)
         else:
-            self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=job_id)
-        self.model.eval()
-        self.adapters[job_id] = mtime
+            v.model = PeftModel.from_pretrained(v.model, str(path), adapter_name=job_id)
+        v.model.eval()
+        v.adapters[job_id] = mtime
         self.loads += 1
         return True
 
-    def generate(self, messages: list[dict], settings: dict) -> tuple[str, int]:
+    def generate(self, model, messages: list[dict], settings: dict) -> tuple[str, int]:
         import torch
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        device = next(self.model.parameters()).device
+        device = next(model.parameters()).device
         enc = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
         torch.manual_seed(settings["seed"])  # every model answers with the same seed
         kw = {"do_sample": False} if settings["greedy"] else \
             {"do_sample": True, "temperature": settings["temperature"], "top_p": settings["top_p"]}
         with torch.no_grad():
-            ids = self.model.generate(**enc, max_new_tokens=settings["max_new_tokens"],
-                                      pad_token_id=self.tokenizer.pad_token_id, **kw)
+            ids = model.generate(**enc, max_new_tokens=settings["max_new_tokens"],
+                                 pad_token_id=self.tokenizer.pad_token_id, **kw)
         new = ids[0][enc["input_ids"].shape[1]:]
         return self.tokenizer.decode(new, skip_special_tokens=True).strip(), int(new.shape[0])
 
@@ -105,33 +134,33 @@ class Worker:
             return
         loads_before = self.loads
         t_load = time.perf_counter()
-        need = [t for t in req["targets"] if t != rq.BASE and self.adapters.get(t) is None]
-        if self.model is None or need:
+        plan = self.plan(req["targets"])
+        if any(q not in self.loaded or (t != rq.BASE and t not in self.loaded[q].adapters) for t, q in plan):
             rq.write_answer(run_dir, rid, status=rq.TryStatus.LOADING.value, worker=worker, started_at=now_iso())
             self.publish(rq.WorkerState.LOADING)
-        if self.model is None:
-            self.load_base()
-        for target in req["targets"]:
+        for target, q in plan:
+            v = self.loaded.get(q) or self.load_base(q)
             if target != rq.BASE:
-                self.ensure_adapter(target)
+                self.ensure_adapter(v, target)
         load_seconds = time.perf_counter() - t_load
         self.publish(rq.WorkerState.BUSY)
         rq.write_answer(run_dir, rid, status=rq.TryStatus.GENERATING.value, worker=worker)
         messages = ([{"role": "system", "content": req["system"]}] if req.get("system") else []) + \
             [{"role": "user", "content": req["prompt"]}]
         answers = []
-        for target in req["targets"]:
+        for target, q in plan:
+            v = self.loaded[q]
             t0 = time.perf_counter()
             if target == rq.BASE:
-                if self.adapters:
-                    with self.model.disable_adapter():
-                        text, n = self.generate(messages, req["settings"])
+                if v.adapters:
+                    with v.model.disable_adapter():
+                        text, n = self.generate(v.model, messages, req["settings"])
                 else:
-                    text, n = self.generate(messages, req["settings"])
+                    text, n = self.generate(v.model, messages, req["settings"])
             else:
-                self.model.set_adapter(target)
-                text, n = self.generate(messages, req["settings"])
-            answers.append({"target": target, "text": text, "tokens": n,
+                v.model.set_adapter(target)
+                text, n = self.generate(v.model, messages, req["settings"])
+            answers.append({"target": target, "text": text, "tokens": n, "precision": v.precision,
                             "seconds": round(time.perf_counter() - t0, 4)})
             rq.write_answer(run_dir, rid, answers=answers)  # columns fill in as each model answers
         self.served += 1

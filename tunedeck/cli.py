@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SPOOLER = ("submit", "status", "cancel", "retry")
+SPOOLER = ("submit", "status", "cancel", "retry", "delete")
 JOBS = ("init", "validate", "schema")
 USAGE = """usage: tunedeck COMMAND [ARGS]
 
@@ -22,6 +22,7 @@ USAGE = """usage: tunedeck COMMAND [ARGS]
   status [--json]         running jobs, the queue, slots, recent failures
   cancel JOB_ID           cancel a queued or running job
   retry JOB_ID            requeue a failed or cancelled job
+  delete JOB_ID           delete a job that is not running, with its run folder
   init                    create the workspace with the embedded demo
   validate SPEC.json      every problem, or the normalized spec
   schema                  the JSON Schema of a job spec

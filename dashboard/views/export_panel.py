@@ -11,7 +11,6 @@ from dashboard.i18n import bound_t, t
 from dashboard.nav import page
 from jobs import registry
 from jobs import requests as rq
-from jobs.atomic import read_json
 from jobs.state import read_spec
 
 
@@ -72,9 +71,7 @@ def status(run_dir) -> None:
 
 def register(run_dir) -> None:
     ws = workspace()
-    merged = (rq.export_dir(run_dir) / rq.MERGED_DIR).resolve()
-    already = [name for name in registry.list_models(ws)
-               if (read_json(ws.models / f"{name}.json") or {}).get("lineage", {}).get("job_id") == run_dir.name]
+    already = rq.registered_from(ws, run_dir.name)
     st.markdown(f"**{t('export.register')}**")
     if already:
         st.caption(t("export.registered_as", names=", ".join(already)))
@@ -90,7 +87,7 @@ def register(run_dir) -> None:
         except registry.RegistryError as e:
             st.error(str(e))
     done = st.session_state.get("x_registered")
-    if done and done in registry.list_models(ws) and registry.list_models(ws)[done] == merged:
+    if done and done in already + rq.registered_from(ws, run_dir.name):
         st.success(t("export.registered", name=done))
         if st.button(t("export.train_on_it", name=done), key="x_train_on"):
             st.session_state["m_model"] = done  # the New training form's base model

@@ -134,6 +134,8 @@ def _show(r: dict, names: dict) -> None:
                 st.caption("…")
                 continue
             st.caption(t("try.timing", seconds=a["seconds"], tokens=a["tokens"]))
+            if a.get("precision") == rq.PRECISION_4BIT:
+                st.caption(t("try.four_bit"))
             st.text(a["text"])
     if status == rq.TryStatus.DONE.value:
         if r.get("loaded_model"):

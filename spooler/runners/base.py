@@ -64,6 +64,19 @@ class Runner:
         stop_now() work on its handle. NotImplementedError: this runner cannot run helpers."""
         raise NotImplementedError(f"the {self.name} runner cannot run try-it workers or exports")
 
+    def find_helper(self, name: str, record: dict) -> Handle | None:
+        """After a restart: the handle of a helper still alive, from what was recorded of it (the worker file or
+        export/status.json: pid and start time, or a Slurm job id); None when it is gone."""
+        return None
+
+    def stop_helper(self, h: Handle) -> None:
+        """Ask a helper to exit (SIGTERM): a try worker finishes the answer in hand first."""
+        self.stop_now(h, hard=False)
+
+    def helper_fields(self, h: Handle) -> dict:
+        """What to record of a spawned helper so that find_helper() finds it again."""
+        return {"pid": h.pid, "pid_create_time": h.started}
+
     def steer(self, h: Handle, request: dict) -> list[str]:
         """Reorder or hold a job waiting in the backend's own queue: `request` has `priority` and/or `held`
         (see spooler/steering.py for the scontrol commands). Returns log lines. A backend without a queue of its

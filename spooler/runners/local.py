@@ -67,6 +67,10 @@ class LocalRunner(Runner):
         p = procs.spawn(argv, log_path, gpu)
         return Handle(name, log_path.parent, pid=p.pid, started=procs.create_time(p.pid), proc=p)
 
+    def find_helper(self, name, record):
+        pid, started = record.get("pid"), record.get("pid_create_time")
+        return Handle(name, Path(), pid=pid, started=started) if procs.alive(pid, started) else None
+
     def stop_now(self, h, hard):
         if h.pid:
             procs.signal_group(h.pid, signal.SIGKILL if hard else signal.SIGTERM)

@@ -27,6 +27,7 @@ FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"
 SIGNAL_BEFORE_LIMIT = 120   # seconds before the time limit Slurm sends SIGTERM, so the trainer saves a checkpoint
 SQUEUE_EVERY = 1.0          # one squeue call per second serves every job's poll
 RDZV_PORT = 29500           # torchrun's rendezvous on the first node of a multi-node job
+HELPER_NICE = -10_000       # try workers and exports: ahead of any training (trainings get nice -1000..1000)
 
 
 class SlurmError(RuntimeError):
@@ -89,13 +90,7 @@ class SlurmRunner(Runner):
         else:
             launch = "exec " + shlex.join(procs.distributed_cmd(cmd, gpus))
             head = ""
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(procs.PACKAGES), os.environ.get("PYTHONPATH")])),
-               "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
-        return (f"#!/bin/bash\n# Tunedeck job {run_dir.name}, written by the spooler's Slurm runner\n"
-                f"cd {shlex.quote(str(procs.PACKAGES))}\n{exports}{head}"
-                f'echo "slurm job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"\n'
-                f"{launch}\n")
+        return _preamble(f"job {run_dir.name}") + f"{head}{_ECHO}{launch}\n"
 
     def sbatch_args(self, job_id: str, run_dir: Path, gpus: int, nodes: int, priority: int) -> list[str]:
         args = [f"--job-name={job_id}", f"--gres=gpu:{gpus}", f"--nodes={nodes}", "--ntasks-per-node=1",
@@ -119,18 +114,62 @@ class SlurmRunner(Runner):
         path = run_dir / "slurm.sh"
         atomic_write_text(path, self.script(run_dir, resume, n_gpus, n_nodes))
         args = self.sbatch_args(job_id, run_dir, n_gpus, n_nodes, int(spec.get("priority") or 0))
-        r = _run("sbatch", "--parsable", *args, str(path))
-        nice = next((a.split("=", 1)[1] for a in args if a.startswith("--nice=")), None)
-        if r.returncode != 0 and nice and int(nice) < 0:
-            log.warning("%s: sbatch refused --nice=%s (%s); submitting without it", job_id, nice, r.stderr.strip())
-            nice = None
-            r = _run("sbatch", "--parsable", *[a for a in args if not a.startswith("--nice=")], str(path))
-        if r.returncode != 0:
-            raise SlurmError(f"sbatch refused the job: {r.stderr.strip() or r.stdout.strip()}")
-        slurm_id = r.stdout.strip().split(";")[0]
-        self._snap_at = 0.0  # the cached squeue predates this job: the next poll must ask again
+        slurm_id, nice = self._sbatch(job_id, args, path)
         row = {"id": slurm_id, "name": job_id, "state": "PENDING", "reason": "", "nodes": ""}
         return self._handle(job_id, run_dir, row), self._fields(row, nice=nice)
+
+    def _sbatch(self, what: str, args: list[str], script: Path) -> tuple[str, str | None]:
+        """sbatch the script; returns (Slurm job id, the nice it got). A refused negative nice (only operators may
+        set one) is dropped and logged, and the job goes in without it."""
+        r = _run("sbatch", "--parsable", *args, str(script))
+        nice = next((a.split("=", 1)[1] for a in args if a.startswith("--nice=")), None)
+        if r.returncode != 0 and nice and int(nice) < 0:
+            log.warning("%s: sbatch refused --nice=%s (%s); submitting without it", what, nice, r.stderr.strip())
+            nice = None
+            r = _run("sbatch", "--parsable", *[a for a in args if not a.startswith("--nice=")], str(script))
+        if r.returncode != 0:
+            raise SlurmError(f"sbatch refused the job: {r.stderr.strip() or r.stdout.strip()}")
+        self._snap_at = 0.0  # the cached squeue predates this job: the next poll must ask again
+        return r.stdout.strip().split(";")[0], nice
+
+    # ------------------------------------------------------------ helpers: try workers and exports
+    def spawn(self, name, argv, log_path, gpus):
+        """A try worker or an export as a one-node Slurm job with one GPU per slot asked for, named `name`, output
+        appended to log_path, and a nice of HELPER_NICE so that it starts before every waiting training (whose
+        nice is -priority, at most ±1000). Idempotent by name, like submit()."""
+        existing = self.by_name(name)
+        if existing:
+            log.info("%s is already Slurm job %s; adopting it", name, existing["id"])
+            return Handle(name, log_path.parent, external_id=existing["id"])
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        script = log_path.with_name(log_path.stem + ".slurm.sh")
+        atomic_write_text(script, _preamble(f"helper {name}") + _ECHO + "exec " + shlex.join(argv) + "\n")
+        args = [f"--job-name={name}", f"--gres=gpu:{max(1, len(gpus))}", "--nodes=1", "--ntasks=1",
+                f"--output={log_path}", "--open-mode=append", f"--chdir={procs.PACKAGES}", f"--nice={HELPER_NICE}",
+                *([f"--partition={self.partition}"] if self.partition else []), *self.extra]
+        slurm_id, nice = self._sbatch(name, args, script)
+        if nice is None:
+            log.warning("%s goes in without --nice: it waits behind trainings already pending in Slurm", name)
+        return Handle(name, log_path.parent, external_id=slurm_id)
+
+    def find_helper(self, name, record):
+        sid = record.get("slurm_job_id")
+        row = self.snapshot(force=True).get(str(sid)) if sid else None
+        if row is None or row["state"] in FINAL:
+            row = self.by_name(name)
+        return Handle(name, Path(), external_id=row["id"]) if row else None
+
+    def stop_helper(self, h):
+        """SIGTERM to the batch step alone (the exec'd worker), not scancel's SIGTERM-then-SIGKILL after KillWait,
+        so a worker that is answering finishes first; a helper still pending is cancelled outright."""
+        row = self.snapshot(force=True).get(h.external_id)
+        if row is not None and row["state"] == "RUNNING":
+            _run("scancel", "--batch", "--signal=TERM", h.external_id)
+        elif row is not None and row["state"] not in FINAL:
+            _run("scancel", h.external_id)
+
+    def helper_fields(self, h):
+        return {"slurm_job_id": h.external_id, "pid": None, "pid_create_time": None}
 
     def _handle(self, job_id, run_dir, row) -> Handle:
         return Handle(job_id, run_dir, external_id=row["id"])
@@ -199,6 +238,18 @@ class SlurmRunner(Runner):
 
     def stop_now(self, h, hard):
         _run("scancel", *(["--signal=KILL"] if hard else []), h.external_id)
+
+
+_ECHO = 'echo "slurm job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"\n'
+
+
+def _preamble(what: str) -> str:
+    """The batch script's start: this checkout's packages on the path, unbuffered output."""
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(procs.PACKAGES), os.environ.get("PYTHONPATH")])),
+           "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+    return (f"#!/bin/bash\n# Tunedeck {what}, written by the spooler's Slurm runner\n"
+            f"cd {shlex.quote(str(procs.PACKAGES))}\n{exports}")
 
 
 def _now() -> str:
