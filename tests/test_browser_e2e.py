@@ -211,6 +211,9 @@ def test_sharegpt_upload_shows_its_format_and_trains(ws, dashboard, tmp_path):
         expect(page.get_by_role("textbox", name="Name")).to_have_value("toolchat", timeout=20000)
         page.get_by_role("button", name="Validate and register").click()
         page.get_by_text("Registered toolchat (30 rows).").wait_for(timeout=30000)
+        # token lengths are counted at upload, without a click, under the model new trainings start on
+        page.get_by_text("Tokens per row under tiny-demo's chat template: min", exact=False).first.wait_for(timeout=60000)
+        assert (ws.datasets / "toolchat.tokens.json").is_file()
         page.locator("summary").filter(has_text="sharegpt").first.click()  # the dataset's expander
         page.get_by_text("Format: sharegpt (detected)").wait_for(timeout=20000)
         page.get_by_text("rows with tools:", exact=False).first.wait_for()
