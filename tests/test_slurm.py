@@ -204,6 +204,9 @@ def test_try_it_and_export_run_as_slurm_jobs_ahead_of_a_waiting_training(trained
         wait_for(lambda: [w.get("state") for w in rq.list_workers(ws)] == ["starting"], 30)
         worker_sid = rq.list_workers(ws)[0]["slurm_job_id"]
         assert "tunedeck-" in cluster.squeue("-j", worker_sid, "-o", "%j")   # a Slurm job of its own
+        status = subprocess.run([sys.executable, "-m", "spooler", "status", "--home", str(ws.home)], cwd=REPO,
+                                capture_output=True, text=True, timeout=60).stdout
+        assert f"slot 0: try worker for tiny-demo (starting, Slurm job {worker_sid}," in status
         wait_for(lambda: rq.read_try(ws, job, rid)["status"] in rq.FINAL_TRY, 300, 0.2)
         answer = rq.read_try(ws, job, rid)
         assert answer["status"] == "done", answer.get("error")
