@@ -105,3 +105,20 @@ def test_delta_direction_and_headline():
     assert improved({"base": 1.0, "tuned": 1.0, "better": "lower"}) is None
     ev = {"metrics": {"rouge_l": {"base": 0.1, "tuned": 0.2}, "accuracy": {"base": 0, "tuned": 0.5}}}
     assert headline("grpo", ev)[0] == "accuracy" and headline("sft", ev)[0] == "rouge_l"
+
+
+def test_reference_perplexity_scores_the_reference_as_trained(demo_home):
+    """Only the reference's first max_content_length tokens are scored, as training cuts the answer there."""
+    from trainer.logprobs import answer_logprobs
+    from trainer.model import load_base, load_tokenizer
+    folder = demo_home / "models" / "tiny-demo"
+    tok, model = load_tokenizer(folder), load_base(folder, "tiny-demo", False)
+    long_ref = " ".join(f"word{i}" for i in range(200))
+    (full_sum, full_n), = answer_logprobs(model, tok, [("say it", long_ref)], 4096)
+    (cut_sum, cut_n), = answer_logprobs(model, tok, [("say it", long_ref)], 4096, max_answer_tokens=16)
+    assert cut_n == 16 < full_n
+    assert cut_sum > full_sum  # fewer tokens, each log-probability ≤ 0: a smaller total loss
+    s = evaluate.setup_for("sft", {"eval_max_rows": 1, "max_content_length": 16, "max_seq_length": 4096},
+                           [{"prompt": "say it", "reference": long_ref}])
+    result = evaluate.score_model(model, tok, s)
+    assert result["per_row"]["_nll"][0] == [pytest.approx(-cut_sum, rel=1e-4), 16]

@@ -22,7 +22,7 @@ from .generate import generate
 from .logprobs import answer_logprobs
 
 log = logging.getLogger("tunedeck.evaluate")
-EVAL_VERSION = 1  # part of the base cache key: bump when what is measured changes
+EVAL_VERSION = 2  # part of the base cache key: bump when what is measured changes
 
 
 @dataclass
@@ -112,8 +112,9 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
         per_row["exact_match"] = [scores.exact_match(a, r) for a, r in zip(answers, refs, strict=False)]
         per_row["rouge_l"] = [scores.rouge_l(a, r) for a, r in zip(answers, refs, strict=False)]
         per_row["chrf"] = [scores.chrf(a, r) for a, r in zip(answers, refs, strict=False)]
-        lp = answer_logprobs(model, tokenizer, list(zip(convs, refs, strict=False)), setup.max_length, should_stop=should_stop,
-                             on_batch=lambda d: report and report(n + d, steps))
+        lp = answer_logprobs(model, tokenizer, list(zip(convs, refs, strict=False)), setup.max_length,
+                             should_stop=should_stop, on_batch=lambda d: report and report(n + d, steps),
+                             max_answer_tokens=setup.max_new_tokens)  # the reference as trained: within max_content_length
         per_row["perplexity"] = [math.exp(-s / c) if c else None for s, c in lp]
         per_row["_nll"] = [[-s, c] for s, c in lp]
     else:

@@ -23,8 +23,12 @@ def _answer_text(tokenizer, prompt: str | dict, answer: str) -> tuple[str, str]:
 
 def answer_logprobs(model, tokenizer, pairs: list[tuple[str | dict, str]], max_length: int, *,
                     should_stop: Callable[[], bool] | None = None,
-                    on_batch: Callable[[int], None] | None = None) -> list[tuple[float, int]]:
-    """Per (prompt, answer): (sum of the answer tokens' log-probabilities, number of answer tokens)."""
+                    on_batch: Callable[[int], None] | None = None,
+                    max_answer_tokens: int | None = None) -> list[tuple[float, int]]:
+    """Per (prompt, answer): (sum of the answer tokens' log-probabilities, number of answer tokens).
+
+    max_answer_tokens scores only each answer's first tokens: a reference as long as the answer budget costs one
+    forward pass like a prompt's, where a 1,000-token reference would cost more than generating every answer."""
     import torch
 
     if not pairs:
@@ -36,7 +40,7 @@ def answer_logprobs(model, tokenizer, pairs: list[tuple[str | dict, str]], max_l
     for prompt, answer in pairs:
         head, tail = _answer_text(tokenizer, prompt, answer)
         p = tokenizer(head, add_special_tokens=False)["input_ids"]
-        a = tokenizer(tail, add_special_tokens=False)["input_ids"]
+        a = tokenizer(tail, add_special_tokens=False)["input_ids"][:max_answer_tokens]
         ids = (p + a)[:max_length]
         encoded.append((ids, min(len(p), len(ids))))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
