@@ -13,6 +13,8 @@ EN = {
     "try.timing": "{seconds:.2f} s · {tokens} tokens", "try.warm": "answered by a warm worker (no model load)",
     "try.loaded": "the worker loaded the model ({seconds:.1f} s)",
     "try.four_bit": "base loaded in 4-bit NF4, as this run was trained",
+    "models.unregister_deletes": "This model's folder is in the workspace (models/{name}/): unregistering deletes it. "
+                                 "A merged model's export stays in its job while the job exists.",
     "try.history": "History ({n})", "try.download": "Download history (JSONL)", "try.no_history": "No prompts yet.",
     "try.rule": "A warm worker keeps the base model (in 4-bit for runs trained in 4-bit) and the adapters it has "
                 "used in memory on one slot and exits after {idle} idle; a queued training always takes the slot of "
@@ -47,6 +49,8 @@ ZH = {
     "try.timing": "{seconds:.2f} 秒 · {tokens} 个词元", "try.warm": "由常驻进程回答（未重新加载模型）",
     "try.loaded": "进程加载了模型（{seconds:.1f} 秒）",
     "try.four_bit": "基础模型以 4 位 NF4 加载，与这次训练相同",
+    "models.unregister_deletes": "此模型的文件夹在工作区内（models/{name}/）：取消注册会删除它。"
+                                 "合并模型的导出在其任务存在时仍保留在任务中。",
     "try.history": "历史（{n}）", "try.download": "下载历史（JSONL）", "try.no_history": "还没有提示。",
     "try.rule": "常驻进程在一个槽位上把基础模型（4 位训练的任务用 4 位加载）和用过的适配器保留在内存中，空闲 {idle} 后退出；"
                 "排队的训练总是优先占用空闲进程的槽位。",

@@ -40,6 +40,10 @@ def training_args(values: list[str] | None, run_dir, run_name: str) -> dict:
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / TB_DIR)
     if "mlflow" in chosen:
         os.environ.setdefault("MLFLOW_TRACKING_URI", (run_dir / "mlruns").resolve().as_uri())
+        if os.environ["MLFLOW_TRACKING_URI"].startswith("file:"):
+            # MLflow 3 refuses a folder store unless allowed; a local folder is what the run asked for (and the
+            # default here, which needs no database package)
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     if "wandb" in chosen:
         os.environ.setdefault("WANDB_DIR", str(run_dir))
     return {"report_to": chosen or "none", "run_name": run_name}

@@ -204,6 +204,9 @@ def test_try_it_and_export_run_as_slurm_jobs_ahead_of_a_waiting_training(trained
         wait_for(lambda: [w.get("state") for w in rq.list_workers(ws)] == ["starting"], 30)
         worker_sid = rq.list_workers(ws)[0]["slurm_job_id"]
         assert "tunedeck-" in cluster.squeue("-j", worker_sid, "-o", "%j")   # a Slurm job of its own
+        status = subprocess.run([sys.executable, "-m", "spooler", "status", "--home", str(ws.home)], cwd=REPO,
+                                capture_output=True, text=True, timeout=60).stdout
+        assert f"slot 0: try worker for tiny-demo (starting, Slurm job {worker_sid}," in status
         wait_for(lambda: rq.read_try(ws, job, rid)["status"] in rq.FINAL_TRY, 300, 0.2)
         answer = rq.read_try(ws, job, rid)
         assert answer["status"] == "done", answer.get("error")
@@ -226,3 +229,31 @@ def test_try_it_and_export_run_as_slurm_jobs_ahead_of_a_waiting_training(trained
         assert f"slurm job {st['slurm_job_id']}" in (rq.export_dir(ws.run_dir(job)) / "export.log").read_text()
         assert "the export of" in sp.text() and f"slurm job {st['slurm_job_id']}" in sp.text()
         sp.stop()
+
+
+def test_a_restarted_spooler_re_adopts_the_warm_slurm_try_worker(trained, cluster):
+    """kill -9 of the spooler: the try worker's Slurm job lives on, the next spooler finds it by its Slurm id, and
+    the next prompt is answered by the same warm worker (nothing loaded, nothing submitted twice)."""
+    from jobs import requests as rq
+    ws, job = trained
+    greedy = {"greedy": True, "max_new_tokens": 8}
+
+    def answered(rid):
+        wait_for(lambda: rq.read_try(ws, job, rid)["status"] in rq.FINAL_TRY, 240, 0.2)
+        r = rq.read_try(ws, job, rid)
+        assert r["status"] == "done", r.get("error")
+        return r
+
+    with Spooler(ws, "--runner", "slurm", "--try-idle", "300") as sp:
+        first = answered(rq.submit_try(ws, [job], "Say hello", include_base=False, settings=greedy))
+        sid = rq.list_workers(ws)[0]["slurm_job_id"]
+        sp.kill9()
+    assert sid in cluster.squeue("--me", "-o", "%i").split()          # the worker outlived the spooler
+    with Spooler(ws, "--runner", "slurm", "--try-idle", "300") as sp2:
+        second = answered(rq.submit_try(ws, [job], "Say hello", include_base=False, settings=greedy))
+        assert second["worker"]["pid"] == first["worker"]["pid"] and second["loaded_model"] is False
+        assert second["answers"][0]["text"] == first["answers"][0]["text"]
+        assert [n for n in cluster.squeue("--me", "-o", "%j").split() if "-try-" in n] == \
+            [n for n in cluster.squeue("-j", sid, "-o", "%j").split()]      # one try worker job, the same one
+        sp2.stop()
+    wait_for(lambda: sid not in cluster.squeue("--me", "-t", "PD,R,CG", "-o", "%i").split(), 30)  # taken along

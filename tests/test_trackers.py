@@ -38,3 +38,31 @@ def test_report_to_is_checked(ws):
         else:
             assert f"{name} is not installed here (pip install {name})" in str(v.errors[0])
     assert trackers.installed()[:2] == ["none", "tensorboard"]
+
+
+def test_mlflow_records_the_run_in_a_local_file_store(ws, tmp_path, monkeypatch):
+    """report_to=mlflow with MLFLOW_TRACKING_URI=file:...: the run, its params and every loss row land in MLflow."""
+    pytest.importorskip("mlflow", reason="mlflow is not installed (pip install mlflow-skinny)")
+    from mlflow.tracking import MlflowClient
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "tunedeck-test")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # MLflow 3 refuses a folder store unless allowed
+    assert "mlflow" in trackers.installed()
+    run_dir = make_run(ws, max_steps=3, report_to=["mlflow"], num_sample_prompts=0, eval_ratio=0)
+    assert run(run_dir) == 0
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("tunedeck-test")
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    r = runs[0]
+    assert r.data.params["max_steps"] == "3" and r.data.params["learning_rate"]
+    losses = [m.value for m in sorted(client.get_metric_history(r.info.run_id, "loss"), key=lambda m: m.step)]
+    assert losses == pytest.approx([float(x["loss"]) for x in train_rows(run_dir)], rel=1e-5)
+
+    # Without a tracking URI the run keeps its own store in runs/<id>/mlruns.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    own = make_run(ws, max_steps=1, report_to=["mlflow"], num_sample_prompts=0, eval_ratio=0)
+    assert run(own) == 0
+    mine = MlflowClient(tracking_uri=(own / "mlruns").as_uri())
+    assert len(mine.search_runs([mine.get_experiment_by_name("tunedeck-test").experiment_id])) == 1

@@ -50,7 +50,8 @@ def render() -> None:
                 st.caption(t("export.lineage", model=name, job=step["job_id"], method=step.get("method"),
                              base=step.get("base_model"), dataset=step.get("dataset")))
             if st.toggle(t("models.unregister"), key=f"unreg_{name}"):
-                st.caption(t("models.unregister_note"))
+                inside = (ws.models / name).is_dir()  # a folder in the workspace goes with its registration
+                st.caption(t("models.unregister_deletes", name=name) if inside else t("models.unregister_note"))
                 if st.button(t("delete.yes"), key=f"unreg_yes_{name}"):
                     registry.unregister_model(ws, name)
                     st.rerun()
