@@ -45,10 +45,13 @@ def safe_html(text) -> str:
     return md(text)  # numeric character references are valid HTML as well as Markdown
 
 
-def attempt(fn, *args) -> None:
-    """Run one request of the user's (cancel, retry, hold, ...); a refusal is shown beside the buttons, as text."""
+def attempt(fn, *args) -> bool:
+    """Run one request of the user's (cancel, retry, hold, ...); a refusal is shown beside the buttons, as text.
+    Whether it was done."""
     import streamlit as st
     try:
         fn(*args)
     except (KeyError, ValueError) as e:
         st.error(md(e.args[0]))
+        return False
+    return True

@@ -163,9 +163,9 @@ def test_a_registered_merged_model_outlives_its_job(trained, monkeypatch):
     at.toggle(key="del_toggle").set_value(True).run()
     at.button(key="btn_delete_yes").click().run()
     assert run_dir.is_dir() and "base model by-path is registered from its files" in text_of(at)
+    assert at.session_state["selected_jobs"] == [run_dir.name]  # the refused job stays ticked beside its reason
     from jobs.registry import unregister_model
     unregister_model(ws, "by-path")
-    at.session_state["selected_jobs"] = [run_dir.name]
     at.run()
     at.toggle(key="del_toggle").set_value(True).run()
     at.button(key="btn_delete_yes").click().run()

@@ -170,10 +170,9 @@ def _cancel(ws, rows: list[dict]) -> None:
 
 
 def _delete(ws, ids: list[str]) -> None:
-    for job_id in ids:
-        attempt(delete_job, ws, job_id)
+    gone = {job_id for job_id in ids if attempt(delete_job, ws, job_id)}
     st.session_state["del_toggle"] = False
-    gone = set(ids)  # the deleted jobs are gone from the selection too
+    # The deleted jobs are gone from the selection too; a refused one stays ticked beside its reason.
     st.session_state[SELECTED] = [j for j in st.session_state.get(SELECTED, []) if j not in gone]
 
 
