@@ -48,8 +48,10 @@ def overlay(frames: dict[str, pd.DataFrame], metric: str, x: str, smooth: float,
         else None
     color = alt.Color("job:N", scale=alt.Scale(domain=list(colors), range=[colors[k] for k in colors]), legend=legend)
     base = alt.Chart(data).encode(x=alt.X("x:Q", title=x), color=color)
-    raw = base.mark_line(opacity=0.25, strokeWidth=1).encode(y=alt.Y("raw:Q", title=metric, scale=scale))
-    smooth_line = base.mark_line(strokeWidth=2).encode(y=alt.Y("smooth:Q", title=metric, scale=scale),
+    # "~g": a flat series (constant grad_norm or learning rate) reads "1000", not "1,000.000000".
+    axis = alt.Axis(format="~g")
+    raw = base.mark_line(opacity=0.25, strokeWidth=1).encode(y=alt.Y("raw:Q", title=metric, scale=scale, axis=axis))
+    smooth_line = base.mark_line(strokeWidth=2).encode(y=alt.Y("smooth:Q", title=metric, scale=scale, axis=axis),
                                                       tooltip=["job:N", "x:Q", "raw:Q", "smooth:Q"])
     layers = [raw, smooth_line] if smooth > 0 else [smooth_line]
     # Streamlit fits the whole chart (title, axes, legend) into `height`: add room for them, so the plot keeps its size.

@@ -258,6 +258,11 @@ from .i18n_data import ZH as _DATA_ZH  # noqa: E402
 
 EN.update(_DATA_EN)
 ZH.update(_DATA_ZH)
+from .i18n_polish import EN as _POLISH_EN  # noqa: E402 - strings added after walking every page
+from .i18n_polish import ZH as _POLISH_ZH  # noqa: E402
+
+EN.update(_POLISH_EN)
+ZH.update(_POLISH_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 

@@ -90,7 +90,8 @@ def header(run_dir) -> None:
     c1, c2, c3, c4 = st.columns([2, 4, 1, 1])
     c1.markdown(badge(status))
     if status == JobStatus.QUEUED:
-        c2.write(t("details.queue_position", pos=queue_positions(workspace()).get(run_dir.name) or "?"))
+        pos = queue_positions(workspace()).get(run_dir.name)
+        c2.write(t("details.queue_position", pos=pos) if pos else t("details.queue_unknown"))
     elif status == JobStatus.RUNNING and state.get("slurm_state") == "PENDING":
         c2.write(t("details.slurm_pending", reason=state.get("slurm_reason") or "?"))
     elif prog.get("total_steps"):
@@ -149,21 +150,23 @@ def overview(ws, run_dir) -> None:
     times = {t("col.created"): "created_at", t("details.started"): "started_at", t("details.finished"): "finished_at"}
     info = {
         t("col.method"): spec.get("method"), t("col.model"): spec.get("base_model"),
-        t("col.dataset"): spec.get("dataset"), "dataset sha256": (state.get("dataset_sha256") or "")[:16],
+        t("col.dataset"): spec.get("dataset"), t("details.dataset_sha"): (state.get("dataset_sha256") or "—")[:16],
         **{label: local(state.get(key)) for label, key in times.items()},
         t("details.host"): state.get("host"),
         "GPU": state.get("gpu") if state.get("gpu") is not None else "cpu",
         t("details.attempt"): state.get("attempt"), t("details.adapter"): summary.get("adapter") or "—",
-        t("details.parent"): spec.get("parent_job") or "—", "job id": run_dir.name,
+        t("details.parent"): spec.get("parent_job") or "—", t("details.job_id"): run_dir.name,
         t("details.runner"): state.get("runner") or "local",
     }
     if state.get("runner") == "slurm":
         info.update({t("details.slurm_job"): state.get("slurm_job_id"), t("details.nodes"): state.get("slurm_nodes"),
                      t("details.pending_reason"): state.get("slurm_reason")})
-    utc_col = {label: utc(state.get(key)) for label, key in times.items()}
-    c1.dataframe(pd.DataFrame({"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()],
-                               "UTC": [utc_col.get(k, "") for k in info]}),
-                 hide_index=True, width="stretch", height=_fit(len(info)))  # every row, no inner scroll
+    # A UTC column only where it says something the viewer's own time does not (not for a viewer in UTC).
+    utc_col = {label: u for label, key in times.items() if (u := utc(state.get(key))) != info[label]}
+    table = {"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()]}
+    if utc_col:
+        table["UTC"] = [utc_col.get(k, "") for k in info]
+    c1.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=_fit(len(info)))  # every row, no inner scroll
     params = spec.get("params", {})
     c2.dataframe(pd.DataFrame({t("details.param"): list(params),
                                t("details.value"): [json.dumps(v, ensure_ascii=False) for v in params.values()]}),

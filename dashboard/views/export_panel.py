@@ -6,6 +6,7 @@ import re
 
 import streamlit as st
 
+from dashboard.adapter_note import no_adapter_note
 from dashboard.common import workspace
 from dashboard.i18n import bound_t, t
 from dashboard.nav import page
@@ -18,7 +19,7 @@ def render(run_dir) -> None:
     st.subheader(t("export.title"))
     lineage(run_dir)
     if not rq.has_adapter(run_dir):
-        st.caption(t("try.needs_adapter"))
+        st.caption(no_adapter_note(run_dir, "export"))
         return
     st.caption(t("export.what"))
     status(run_dir)

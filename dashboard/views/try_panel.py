@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.adapter_note import no_adapter_note
 from dashboard.common import workspace
 from dashboard.i18n import bound_t, t
 from jobs import requests as rq
@@ -17,7 +18,7 @@ def render_details(run_dir) -> None:
     ws = workspace()
     st.subheader(t("try.title"))
     if not rq.has_adapter(run_dir):
-        st.caption(t("try.needs_adapter"))
+        st.caption(no_adapter_note(run_dir, "try"))
         return
     spec = read_spec(run_dir) or {}
     peers = {d.name: (read_spec(d) or {}).get("name", d.name) for d in list_run_dirs(ws)
