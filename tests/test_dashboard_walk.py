@@ -56,3 +56,10 @@ def test_flat_series_axis_is_not_printed_with_six_decimals(home):
     chart = overlay({"flat": load_metrics(home.run_dir(job))}, "grad_norm", "step", 0.5, {"flat": "#1f77b4"})
     spec = html.unescape(chart.to_json())
     assert '"format": "~g"' in spec
+
+
+def test_methods_defaults_are_spelled_as_in_a_spec_not_as_python(home):
+    at = open_page("methods")
+    defaults = [v for df in (d.value for d in at.dataframe) if "Default" in df for v in df["Default"]]
+    assert '["correctness", "format"]' in defaults and "null" in defaults
+    assert not [v for v in defaults if v == "None" or "'" in v]

@@ -1,6 +1,7 @@
 """Methods (/methods): built-in and custom methods with their declared params; the custom-method template."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,11 @@ from dashboard.safe import md
 from jobs.methods import list_methods, list_rewards
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "jobs" / "templates" / "custom_method.py"
+
+
+def spec_value(value) -> str:
+    """A default as a JSON spec spells it (null, ["a", "b"]), never as a Python repr (None, ['a', 'b'])."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def render() -> None:
@@ -30,7 +36,7 @@ def render() -> None:
             st.markdown(md(method_description(m)))
             if m.params:
                 st.dataframe(pd.DataFrame([{t("details.param"): p.name, t("methods.type"): p.type,
-                                            t("methods.default"): str(p.default), t("methods.limits"): limits_text(p),
+                                            t("methods.default"): spec_value(p.default), t("methods.limits"): limits_text(p),
                                             t("methods.help"): param_help(p)} for p in m.params]),
                              hide_index=True, width="stretch")
             if m.default_columns:
