@@ -51,8 +51,9 @@ def params_table(jobs: list[dict]) -> pd.DataFrame:
     for j in jobs:
         sp, stt = j["spec"], j["state"]
         top = {"method": sp.get("method"), "base_model": sp.get("base_model"), "dataset": sp.get("dataset"),
-               "dataset_sha256": (stt.get("dataset_sha256") or j["summary"].get("dataset_sha256") or "")[:12] or None,
-               "parent_job": sp.get("parent_job")}
+               # facts of the run, not params: an unknown one shows —, not the spec's "null"
+               "dataset_sha256": (stt.get("dataset_sha256") or j["summary"].get("dataset_sha256") or "")[:12] or MISSING,
+               "parent_job": sp.get("parent_job") or MISSING}
         for k, v in {**top, **sp.get("params", {})}.items():
             rows.setdefault(k, {})[j["label"]] = v
     data = {k: {j["label"]: _cell(v.get(j["label"], MISSING)) for j in jobs} for k, v in rows.items()}

@@ -63,3 +63,14 @@ def test_methods_defaults_are_spelled_as_in_a_spec_not_as_python(home):
     defaults = [v for df in (d.value for d in at.dataframe) if "Default" in df for v in df["Default"]]
     assert '["correctness", "format"]' in defaults and "null" in defaults
     assert not [v for v in defaults if v == "None" or "'" in v]
+
+
+def test_compare_shows_an_unknown_dataset_hash_and_no_parent_as_dash(home):
+    from dashboard import compare_data as cd
+    a, b = fake_run(home, "left", lr=1e-3), fake_run(home, "right", lr=5e-4)
+    update_state(home.run_dir(a), dataset_sha256="ab" * 32)
+    jobs, _ = cd.load_jobs(home, [a, b])
+    params = cd.params_table(jobs)
+    assert list(params.loc["dataset_sha256"]) == ["ab" * 6, "—"]
+    assert list(params.loc["parent_job"]) == ["—", "—"]
+    assert params.loc["max_samples"].iloc[0] == "-1"  # params keep the spec's spelling
