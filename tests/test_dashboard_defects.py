@@ -123,4 +123,6 @@ def test_details_header_and_overview_of_a_failed_job(home):
     txt = text_of(at)
     assert "Duration: 1m 00s" in txt and "final loss" in txt and "boom: something broke" in txt
     info = at.dataframe[0].value
-    assert "UTC" in info.columns and "job id" in info[""].tolist() and job in info[" "].tolist()
+    # No browser here, so the viewer's zone is UTC: the local times are the UTC ones and no second column repeats them.
+    assert "UTC" not in info.columns and "Job id" in info[""].tolist() and job in info[" "].tolist()
+    assert any(v.endswith(" UTC") for v in info[" "].tolist())
