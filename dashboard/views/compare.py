@@ -118,7 +118,7 @@ def live(ws, ids, group=None) -> None:
                                         result_type="broadcast")
     styled = shown.style.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6"
                                             if c in best.get(row.name, ()) else "" for c in row.index], axis=1)
-    st.dataframe(styled, width="stretch")
+    st.dataframe(styled, width="stretch", height=35 * (len(shown) + 1) + 3)  # every metric, no inner scroll
     st.caption(t("compare.best_note") + (" " + t("compare.eval_note") if not evals.empty else ""))
 
     st.header(t("compare.outputs"))
