@@ -74,3 +74,10 @@ def test_compare_shows_an_unknown_dataset_hash_and_no_parent_as_dash(home):
     assert list(params.loc["dataset_sha256"]) == ["ab" * 6, "—"]
     assert list(params.loc["parent_job"]) == ["—", "—"]
     assert params.loc["max_samples"].iloc[0] == "-1"  # params keep the spec's spelling
+
+
+def test_trainings_name_column_is_wide_enough_for_a_name(home):
+    import json
+    fake_run(home, "a-rather-long-descriptive-run-name")
+    cols = json.loads(open_page("trainings").dataframe[0].proto.columns)
+    assert cols["name"]["width"] == "medium"

@@ -79,7 +79,8 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         df, hide_index=True, on_select=_on_select, selection_mode="multi-row", key="jobs_table", placeholder="",
         column_config={
             "details": st.column_config.LinkColumn(t("col.details"), display_text="🔎", width="small"),
-            "name": t("col.name"), "status": t("col.status"),
+            "name": st.column_config.TextColumn(t("col.name"), width="medium"),  # a run's name, not cut at 15 chars
+            "status": t("col.status"),
             "progress": st.column_config.ProgressColumn(t("col.progress"), min_value=0.0, max_value=1.0, format="percent"),
             "steps": t("col.steps"), "eta": t("col.eta"), "queue": st.column_config.NumberColumn(t("col.queue")),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
