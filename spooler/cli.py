@@ -117,39 +117,38 @@ def cmd_submit(ws: Workspace, path: str) -> int:
     return 0
 
 
-def cmd_cancel(ws: Workspace, job_id: str) -> int:
+def _answer(request) -> int:
+    """Print what a request did, or its refusal (KeyError/ValueError) as "error: <reason>" with exit status 1."""
     try:
-        print(f"{job_id}: {cancel_job(ws, job_id)}")
+        print(request())
         return 0
     except (KeyError, ValueError) as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 1
+
+
+def cmd_cancel(ws: Workspace, job_id: str) -> int:
+    return _answer(lambda: f"{job_id}: {cancel_job(ws, job_id)}")
 
 
 def cmd_delete(ws: Workspace, job_id: str) -> int:
     """The dashboard's Delete from a shell: refused, with the reason, for a running job or one a model needs."""
-    try:
+    def delete() -> str:
         delete_job(ws, job_id)
-        print(f"{job_id}: deleted")
-        return 0
-    except (KeyError, ValueError) as e:
-        print(f"error: {e.args[0]}", file=sys.stderr)
-        return 1
+        return f"{job_id}: deleted"
+    return _answer(delete)
 
 
 def cmd_retry(ws: Workspace, job_id: str) -> int:
-    try:
+    def retry() -> str:
         st = retry_job(ws, job_id)
-        print(f"{job_id}: queued again (attempt {st['attempt']}{', resumes from its checkpoint' if st['resume'] else ''})")
-        return 0
-    except (KeyError, ValueError) as e:
-        print(f"error: {e.args[0]}", file=sys.stderr)
-        return 1
+        return f"{job_id}: queued again (attempt {st['attempt']}{', resumes from its checkpoint' if st['resume'] else ''})"
+    return _answer(retry)
 
 
 def cmd_steer(ws: Workspace, cmd: str, job_id: str, value: str | None = None) -> int:
     """priority JOB_ID N|top, hold JOB_ID, release JOB_ID: state changes under the job's lock, queued jobs only."""
-    try:
+    def steer() -> str:
         if cmd == "priority":
             if value == "top":
                 st = move_to_top(ws, job_id)
@@ -159,17 +158,13 @@ def cmd_steer(ws: Workspace, cmd: str, job_id: str, value: str | None = None) ->
                 except (TypeError, ValueError):
                     raise ValueError(f"priority: must be an integer from -1000 to 1000 or 'top' (got {value!r})") from None
                 st = set_priority(ws, job_id, n)
-            print(f"{job_id}: priority {st['priority']}, queue position {_position(ws, job_id)}")
-        elif cmd == "hold":
+            return f"{job_id}: priority {st['priority']}, queue position {_position(ws, job_id)}"
+        if cmd == "hold":
             hold(ws, job_id)
-            print(f"{job_id}: held at queue position {_position(ws, job_id)}; it starts only after release")
-        else:
-            release(ws, job_id)
-            print(f"{job_id}: released, queue position {_position(ws, job_id)}")
-        return 0
-    except (KeyError, ValueError) as e:
-        print(f"error: {e.args[0]}", file=sys.stderr)
-        return 1
+            return f"{job_id}: held at queue position {_position(ws, job_id)}; it starts only after release"
+        release(ws, job_id)
+        return f"{job_id}: released, queue position {_position(ws, job_id)}"
+    return _answer(steer)
 
 
 def _position(ws: Workspace, job_id: str) -> int | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs.rundir import RunDir
+
 STARTING = "starting"   # adopt(): a trainer is coming up but cannot be identified yet; ask again later
 
 
@@ -50,6 +52,15 @@ class Runner:
     def cancel(self, h: Handle, waited: float, grace: float) -> list[str]:
         """Called every pass after a cancel request, `waited` seconds ago. Returns log lines of the steps taken."""
         raise NotImplementedError
+
+    @staticmethod
+    def request_stop(h: Handle) -> list[str]:
+        """Every backend's first cancel step, taken once: the stop file, so the trainer saves and exits by itself."""
+        if "stop" in h.steps_done:
+            return []
+        h.steps_done.add("stop")
+        RunDir(h.run_dir).stop_request.touch()
+        return ["stop requested"]
 
     def owns(self, state: dict, host: str) -> bool:
         """Whether a running job with this state.json is this runner's to re-adopt."""

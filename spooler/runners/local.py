@@ -33,11 +33,7 @@ class LocalRunner(Runner):
         return not procs.alive(h.pid, h.started), None
 
     def cancel(self, h, waited, grace):
-        done = []
-        if "stop" not in h.steps_done:
-            h.steps_done.add("stop")
-            RunDir(h.run_dir).stop_request.touch()  # cooperative first: the trainer saves and exits
-            done.append("stop requested")
+        done = self.request_stop(h)  # cooperative first: the trainer saves and exits
         if not h.pid:
             return done
         if "term" not in h.steps_done and waited >= grace:

@@ -205,11 +205,7 @@ class SlurmRunner(Runner):
         return facts
 
     def cancel(self, h, waited, grace):
-        done = []
-        if "stop" not in h.steps_done:
-            h.steps_done.add("stop")
-            RunDir(h.run_dir).stop_request.touch()  # cooperative first: the trainer saves and exits
-            done.append("stop requested")
+        done = self.request_stop(h)  # cooperative first: the trainer saves and exits
         row = self.snapshot().get(h.external_id)
         pending = row is not None and row["state"] == "PENDING"
         if "scancel" not in h.steps_done and (pending or waited >= grace):
