@@ -32,14 +32,19 @@ def demo_home(tmp_path_factory) -> Path:
     return home
 
 
-@pytest.fixture
-def ws(tmp_path, demo_home) -> Workspace:
-    """A fresh workspace that links to the session's tiny-demo model and has the demo datasets."""
-    w = Workspace(tmp_path / "ws").ensure()
+def demo_workspace(home: Path, demo_home: Path) -> Workspace:
+    """A fresh workspace at `home` that links to the session's tiny-demo model and has the demo datasets."""
+    w = Workspace(home).ensure()
     atomic_write_json(w.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
     for f in (demo_home / "datasets").glob("*.jsonl"):
         shutil.copy(f, w.datasets / f.name)
     return w
+
+
+@pytest.fixture
+def ws(tmp_path, demo_home) -> Workspace:
+    """A fresh workspace that links to the session's tiny-demo model and has the demo datasets."""
+    return demo_workspace(tmp_path / "ws", demo_home)
 
 
 def write_jsonl(path: Path, rows) -> Path:

@@ -167,6 +167,17 @@ def test_submit_watch_copy_and_compare(ws, dashboard):
         sp.stop()
 
 
+def choose_upload(page, dashboard: str, path, name: str) -> None:
+    """Open the Datasets page's upload form, choose `path`, and wait for the rerun that fills the Name field."""
+    from playwright.sync_api import expect
+    page.goto(dashboard)
+    page.get_by_text("Welcome to Tunedeck").wait_for(timeout=60000)
+    page.goto(dashboard + "/datasets")
+    page.get_by_text("Upload a JSONL dataset").click()
+    page.locator('input[type="file"]').set_input_files(str(path))
+    expect(page.get_by_role("textbox", name="Name")).to_have_value(name, timeout=20000)
+
+
 def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
     from playwright.sync_api import expect, sync_playwright
     bad = tmp_path / "zh-bad.jsonl"
@@ -176,12 +187,7 @@ def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(dashboard)
-        page.get_by_text("Welcome to Tunedeck").wait_for(timeout=60000)
-        page.goto(dashboard + "/datasets")
-        page.get_by_text("Upload a JSONL dataset").click()
-        page.locator('input[type="file"]').set_input_files(str(bad))
-        expect(page.get_by_role("textbox", name="Name")).to_have_value("zh-bad", timeout=20000)
+        choose_upload(page, dashboard, bad, "zh-bad")
         page.get_by_role("button", name="Validate and register").click()
         page.get_by_text("line 3: invalid JSON").wait_for(timeout=20000)
         assert not (ws.datasets / "zh-bad.jsonl").exists()
@@ -203,12 +209,7 @@ def test_sharegpt_upload_shows_its_format_and_trains(ws, dashboard, tmp_path):
     with Spooler(ws, trainer=None) as sp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(dashboard)
-        page.get_by_text("Welcome to Tunedeck").wait_for(timeout=60000)
-        page.goto(dashboard + "/datasets")
-        page.get_by_text("Upload a JSONL dataset").click()
-        page.locator('input[type="file"]').set_input_files(str(src))
-        expect(page.get_by_role("textbox", name="Name")).to_have_value("toolchat", timeout=20000)
+        choose_upload(page, dashboard, src, "toolchat")
         page.get_by_role("button", name="Validate and register").click()
         page.get_by_text("Registered toolchat (30 rows).").wait_for(timeout=30000)
         # token lengths are counted at upload, without a click, under the model new trainings start on

@@ -10,10 +10,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from jobs.atomic import atomic_write_json
 from jobs.state import update_state
-from jobs.workspace import Workspace
-from tests.conftest import REPO
+from tests.conftest import REPO, demo_workspace
 from tests.spool_helpers import Spooler, wait_for
 from tests.test_browser_e2e import ARGS, CHROMIUM, free_port
 from tests.test_dashboard import fake_run
@@ -26,11 +24,7 @@ EVIL = "http://attacker.example"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, demo_home):
     """One workspace and one dashboard server for the whole module."""
-    import shutil
-    ws = Workspace(tmp_path_factory.mktemp("pages") / "ws").ensure()
-    atomic_write_json(ws.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
-    for f in (demo_home / "datasets").glob("*.jsonl"):
-        shutil.copy(f, ws.datasets / f.name)
+    ws = demo_workspace(tmp_path_factory.mktemp("pages") / "ws", demo_home)
     port = free_port()
     env = {**os.environ, "TUNEDECK_HOME": str(ws.home), "PYTHONPATH": str(REPO)}
     log = open(ws.home / "dashboard.log", "w")

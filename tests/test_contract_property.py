@@ -24,7 +24,7 @@ from jobs.status import JobStatus
 from jobs.workspace import Workspace
 from spooler import cli
 from spooler.daemon import Daemon, Options
-from tests.conftest import REPO
+from tests.test_dashboard import open_page
 
 RUN_FILES = ("state.json", "spec.json", "progress.json", "summary.json", "outcome.json", "trainer.json")
 LIVE = ("state.json", "spec.json", "progress.json", "summary.json")  # what lists and pages read
@@ -123,18 +123,8 @@ def test_daemon_pass_and_status_go_on_past_a_broken_run(corruption, victim_statu
         shutil.rmtree(ws.home, ignore_errors=True)
 
 
-APP = str(REPO / "dashboard" / "app.py")
-
-
 def page(name: str, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page(f"views/{name}.py")
-    at.run()
-    assert not at.exception, (name, query, [e.value for e in at.exception], [e.stack_trace[-4:] for e in at.exception])
-    return at
+    return open_page(name, timeout=90, **query)
 
 
 def shown(at) -> str:

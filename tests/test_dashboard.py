@@ -21,14 +21,14 @@ def home(ws, monkeypatch):
     return ws
 
 
-def open_page(page: str, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+def open_page(page: str, timeout: float = 60, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
     at.run()
     for k, v in query.items():
         at.query_params[k] = v
     at.switch_page(f"views/{page}.py")
     at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    assert not at.exception, (page, query, [e.value for e in at.exception], [e.stack_trace[-4:] for e in at.exception])
     return at
 
 

@@ -10,8 +10,7 @@ from jobs.atomic import atomic_write_json
 from jobs.registry import RegistryError, list_models
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
-from jobs.workspace import Workspace
-from tests.conftest import REPO
+from tests.conftest import REPO, demo_workspace
 from tests.spool_helpers import FAKE, Spooler
 from tests.trainer_helpers import make_run, run, summary
 
@@ -20,10 +19,7 @@ PROMPTS = ["Say hello", "What is 2+3?", "写一首诗"]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, demo_home):
-    ws = Workspace(tmp_path_factory.mktemp("export") / "ws").ensure()
-    atomic_write_json(ws.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
-    for f in (demo_home / "datasets").glob("*.jsonl"):
-        (ws.datasets / f.name).write_bytes(f.read_bytes())
+    ws = demo_workspace(tmp_path_factory.mktemp("export") / "ws", demo_home)
     run_dir = make_run(ws, max_steps=4, learning_rate=5e-3, eval_ratio=0, num_sample_prompts=0, lora_rank=32)
     assert run(run_dir) == 0
     return ws, run_dir

@@ -173,13 +173,9 @@ def test_hold_and_release_reach_a_job_waiting_in_slurm(ws, cluster):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, demo_home):
     """A workspace with one real tiny-demo SFT run (a few steps on this machine) for Try it and export via Slurm."""
-    from jobs.atomic import atomic_write_json
-    from jobs.workspace import Workspace
+    from tests.conftest import demo_workspace
     from tests.trainer_helpers import make_run, run
-    ws = Workspace(tmp_path_factory.mktemp("slurm-use") / "ws").ensure()
-    atomic_write_json(ws.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
-    for f in (demo_home / "datasets").glob("*.jsonl"):
-        (ws.datasets / f.name).write_bytes(f.read_bytes())
+    ws = demo_workspace(tmp_path_factory.mktemp("slurm-use") / "ws", demo_home)
     run_dir = make_run(ws, max_steps=3, learning_rate=5e-3, eval_ratio=0, num_sample_prompts=0)
     assert run(run_dir) == 0
     return ws, run_dir.name

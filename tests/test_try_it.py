@@ -6,9 +6,7 @@ import sys
 import pytest
 
 from jobs import requests as rq
-from jobs.atomic import atomic_write_json
-from jobs.workspace import Workspace
-from tests.conftest import REPO
+from tests.conftest import REPO, demo_workspace
 from tests.spool_helpers import FAKE, Spooler, drop, gone, spec, statuses, wait_for
 from tests.trainer_helpers import make_run, run
 
@@ -18,10 +16,7 @@ GREEDY = {"greedy": True, "max_new_tokens": 12}
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, demo_home):
     """One workspace with one real SFT run (tiny-demo, a few steps) shared by this module's tests."""
-    ws = Workspace(tmp_path_factory.mktemp("try") / "ws").ensure()
-    atomic_write_json(ws.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
-    for f in (demo_home / "datasets").glob("*.jsonl"):
-        (ws.datasets / f.name).write_bytes(f.read_bytes())
+    ws = demo_workspace(tmp_path_factory.mktemp("try") / "ws", demo_home)
     run_dir = make_run(ws, max_steps=4, learning_rate=5e-3, eval_ratio=0, num_sample_prompts=0)
     assert run(run_dir) == 0
     return ws, run_dir.name
