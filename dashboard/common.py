@@ -112,3 +112,8 @@ def spooler_banner(ws: Workspace) -> None:
     box = st.container()  # always there, so the elements below keep their place (and a table its ticks) when it changes
     if not spooler_alive(ws):
         box.warning(t("spooler.down"), icon="⚠️")
+
+
+def fit_height(rows: int) -> int:
+    """A dataframe height that shows every row (35 px each, plus the header) without an inner scrollbar."""
+    return 35 * (rows + 1) + 3

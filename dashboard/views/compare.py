@@ -8,7 +8,7 @@ from dashboard import compare_data as cd
 from dashboard import compare_eval
 from dashboard import group_compare as gc
 from dashboard.charts import metric_names, overlay
-from dashboard.common import badge, metrics, spooler_banner, workspace
+from dashboard.common import badge, fit_height, metrics, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
 from dashboard.live import follow
 from dashboard.safe import md, model_text, safe_html
@@ -118,7 +118,7 @@ def live(ws, ids, group=None) -> None:
                                         result_type="broadcast")
     styled = shown.style.apply(lambda row: ["font-weight: bold; background-color: #d6f5d6"
                                             if c in best.get(row.name, ()) else "" for c in row.index], axis=1)
-    st.dataframe(styled, width="stretch", height=35 * (len(shown) + 1) + 3)  # every metric, no inner scroll
+    st.dataframe(styled, width="stretch", height=fit_height(len(shown)))  # every metric, no inner scroll
     st.caption(t("compare.best_note") + (" " + t("compare.eval_note") if not evals.empty else ""))
 
     st.header(t("compare.outputs"))

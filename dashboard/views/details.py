@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import prompt_context
 from dashboard.charts import PALETTE, metric_names, overlay
-from dashboard.common import badge, fmt_duration, metrics, read_samples, spooler_banner, workspace
+from dashboard.common import badge, fit_height, fmt_duration, metrics, read_samples, spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.live import follow
 from dashboard.log_view import LEVELS, filter_lines
@@ -166,11 +166,11 @@ def overview(ws, run_dir) -> None:
     table = {"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()]}
     if utc_col:
         table["UTC"] = [utc_col.get(k, "") for k in info]
-    c1.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=_fit(len(info)))  # every row, no inner scroll
+    c1.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=fit_height(len(info)))  # every row, no inner scroll
     params = spec.get("params", {})
     c2.dataframe(pd.DataFrame({t("details.param"): list(params),
                                t("details.value"): [json.dumps(v, ensure_ascii=False) for v in params.values()]}),
-                 hide_index=True, width="stretch", height=_fit(len(params)))
+                 hide_index=True, width="stretch", height=fit_height(len(params)))
     parent = spec.get("parent_job")
     if parent:
         pspec = contract.read_or_none(ws.run(parent).spec) if is_job_id(parent) else None
@@ -243,11 +243,6 @@ def logs(run_dir) -> None:
     # A fixed-height box that scrolls, however long the log.
     st.code("\n".join(shown[-int(n):]) or t("logs.empty"), language="log", height=LOG_BOX_PX)
     st.download_button(t("logs.download"), path.read_bytes(), file_name=f"{run_dir.name}-train.log", key="d_dl")
-
-
-def _fit(rows: int) -> int:
-    """A dataframe height that shows every row (35 px each, plus the header) without an inner scrollbar."""
-    return 35 * (rows + 1) + 3
 
 
 if __name__ == "__main__":
