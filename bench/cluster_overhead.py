@@ -25,9 +25,9 @@ from common import REPO, cleanup, fresh_workspace
 
 from jobs.atomic import atomic_write_json, read_json
 from jobs.init import init_workspace
+from jobs.queue.spool import submit
 from jobs.rundir import RunDir
 from jobs.spec import validate
-from jobs.spool import submit
 from jobs.state import create_run, new_job_id, read_state
 from jobs.status import FINAL, JobStatus
 from jobs.workspace import Workspace

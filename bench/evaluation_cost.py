@@ -22,7 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from common import fresh_workspace  # noqa: E402
 
 from jobs.atomic import atomic_write_json  # noqa: E402
-from jobs.registry import list_models  # noqa: E402
+from jobs.models.registry import list_models  # noqa: E402
 from jobs.rundir import RunDir  # noqa: E402
 from jobs.spec import validate  # noqa: E402
 from jobs.state import create_run, new_job_id  # noqa: E402
@@ -50,7 +50,7 @@ def held_out(ws, args) -> list[dict]:
     v = validate(raw, ws)
     assert v.ok, v.errors
     tok = model_mod.load_tokenizer(list_models(ws)[args.model])
-    from jobs.registry import list_datasets
+    from jobs.models.registry import list_datasets
     rows = data.read_jsonl(list_datasets(ws)[args.dataset], -1, args.dataset)
     prepared = data.prepare(rows, v.spec["params"], tok, "prompt_completion", args.dataset)
     return setup_for("sft", v.spec["params"], prepared.eval), tok

@@ -15,7 +15,7 @@ import time
 
 CHILD = """
 import sys, time, pathlib, torch
-from jobs.demo_model import build_model
+from jobs.models.demo_model import build_model
 threads = None if sys.argv[1] == "default" else int(sys.argv[1])
 t, c = time.time(), time.process_time()
 build_model(pathlib.Path(sys.argv[2]), steps=int(sys.argv[3]), threads=threads)

@@ -13,9 +13,9 @@ import time
 
 from common import REPO, cleanup, fresh_workspace
 
-from jobs import requests as rq
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
+from jobs.use import requests as rq
 
 
 def wait(cond, timeout=600.0):

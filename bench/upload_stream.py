@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from jobs import registry
+from jobs.models import registry
 from jobs.workspace import Workspace
 ws = Workspace.at(sys.argv[2]).ensure()
 t0 = time.perf_counter()
@@ -53,7 +53,7 @@ def main() -> None:
         rows = write_file(src, args.mb)
         size = src.stat().st_size
         base = subprocess.run([sys.executable, "-c", "import resource, sys; sys.path.insert(0, sys.argv[1]); "
-                               "import jobs.registry, jobs.dataset_scan; "
+                               "import jobs.models.registry, jobs.data.dataset_scan; "
                                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)", str(REPO)],
                               capture_output=True, text=True, check=True)
         idle = int(base.stdout.split()[-1])

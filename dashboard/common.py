@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from jobs import jsonl
 from jobs.changes import stamp
-from jobs.overview import UNKNOWN, UNREADABLE, job_summary, spooler_alive
+from jobs.data import jsonl
+from jobs.queue.overview import UNKNOWN, UNREADABLE, job_summary
 from jobs.rundir import RunDir
-from jobs.state import list_run_dirs, queue_positions
+from jobs.state import list_run_dirs, queue_positions, spooler_alive
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 

@@ -10,9 +10,9 @@ from dashboard import compare_data as cd
 from dashboard.i18n import t
 from jobs import contract
 from jobs.metrics import HIGHER, better
+from jobs.queue.sweep import group_of
 from jobs.rundir import RunDir
 from jobs.state import list_run_dirs
-from jobs.sweep import group_of
 
 SHOWN_OUTPUTS = 3   # best and worst runs whose outputs are shown when a group is large
 

@@ -6,9 +6,9 @@ import streamlit as st
 from dashboard.i18n import t, t_text
 from dashboard.nav import page
 from dashboard.safe import attempt
-from jobs.overview import UNKNOWN
+from jobs.queue.overview import UNKNOWN
+from jobs.queue.steer import hold, move_to_top, release, set_priority
 from jobs.status import FINAL, JobStatus
-from jobs.steer import hold, move_to_top, release, set_priority
 
 # A group shows the status of its most pressing member, in this order.
 GROUP_STATUS_ORDER = (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SUCCEEDED)

@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from jobs.changes import stamp
-from jobs.overview import spooler_alive
+from jobs.state import spooler_alive
 
 EVERY_SECONDS = 2.0
 

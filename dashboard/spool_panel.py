@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from jobs.spool_view import dismiss, rejections, waiting_specs
+from jobs.queue.spool_view import dismiss, rejections, waiting_specs
 
 from .i18n import t
 from .times import local

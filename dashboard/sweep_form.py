@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from dashboard.i18n import t
-from jobs.sweep import fmt_value, group_of
+from jobs.queue.sweep import fmt_value, group_of
 
 
 def sweepable(decl) -> list:

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard.column_pick import best_column
 from dashboard.form_defaults import last_used
 from dashboard.i18n import t
-from jobs import token_stats
+from jobs.data import token_stats
 from jobs.init import DEMO_MODEL
 
 

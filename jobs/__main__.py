@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from .spec import load_and_validate
-from .workspace import Workspace
+from jobs.spec import load_and_validate
+from jobs.workspace import Workspace
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,11 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.cmd == "init":
-        from .init import init_workspace
+        from jobs.init import init_workspace
         ws = init_workspace(Workspace.at(args.home))
         if "smollm2" in args.extra:
-            from . import smollm2
-            from .registry import RegistryError
+            from jobs.models import smollm2
+            from jobs.models.registry import RegistryError
             try:
                 smollm2.install(ws)
             except RegistryError as e:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         return 0
     if args.cmd == "schema":
-        from .schema import json_schema
+        from jobs.schema import json_schema
         print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
         return 0
     ws = Workspace.at(args.home)

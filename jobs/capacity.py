@@ -1,13 +1,13 @@
 """What the running spooler can give a job (its runner and slot count, from spooler.json), checked at validation."""
 from __future__ import annotations
 
-from .atomic import read_json
-from .workspace import Workspace
+from jobs.atomic import read_json
+from jobs.state import spooler_alive
+from jobs.workspace import Workspace
 
 
 def spooler_limits(ws: Workspace) -> tuple[str, int | None] | None:
     """(runner, slots) of the live spooler; slots is None for a runner that queues jobs itself. None: no spooler."""
-    from .overview import spooler_alive  # here: overview imports the spec module that imports this one
     if not spooler_alive(ws):
         return None
     hb = read_json(ws.spooler_heartbeat) or {}

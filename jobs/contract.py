@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .status import JobStatus
+from jobs.status import JobStatus
 
 
 class Unreadable(ValueError):

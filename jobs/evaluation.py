@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from . import jsonl
-from .atomic import read_json
+from jobs.atomic import read_json
+from jobs.data import jsonl
 
 EVALUATION_FILE = "evaluation.json"
 EVALUATION_ROWS_FILE = "evaluation_rows.jsonl"

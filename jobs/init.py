@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import json
 
-from .atomic import atomic_write_text
-from .demo_data import instruct_rows, math_rows, prefs_rows
-from .registry import model_problem
-from .workspace import Workspace
+from jobs.atomic import atomic_write_text
+from jobs.data.demo_data import instruct_rows, math_rows, prefs_rows
+from jobs.models.registry import model_problem
+from jobs.workspace import Workspace
 
 DEMO_MODEL = "tiny-demo"
 DEMO_DATASETS = {"demo-instruct": instruct_rows, "demo-math": math_rows, "demo-prefs": prefs_rows}
@@ -25,7 +25,7 @@ def init_workspace(ws: Workspace, log=print) -> Workspace:
             log(f"dataset {name}: {path}")
     model_dir = ws.models / DEMO_MODEL
     if model_problem(model_dir) is not None:
-        from .demo_model import build_model  # torch only when the model must be built
+        from jobs.models.demo_model import build_model  # torch only when the model must be built
 
         tmp = ws.models / f".{DEMO_MODEL}.building"
         if tmp.exists():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .params import Param
+from jobs.params import Param
 
 BUILTIN_REWARDS = {
     "correctness": "1.0 when the number in the completion matches the reference (GSM8K '#### n' form), else 0.",

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .trackers import CHOICES as TRACKER_CHOICES
+from jobs.settings.trackers import CHOICES as TRACKER_CHOICES
 
 TYPES = ("int", "float", "bool", "str", "str_list", "float_list")
 # Every integer has an upper bound: a declaration without one (e.g. in a custom method) gets this one, so no

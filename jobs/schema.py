@@ -1,8 +1,8 @@
 """The JSON Schema of a job spec, generated from the param declarations."""
 from __future__ import annotations
 
-from .methods import BUILTINS
-from .params import COMMON_PARAMS
+from jobs.methods import BUILTINS
+from jobs.params import COMMON_PARAMS
 
 
 def json_schema() -> dict:

@@ -11,13 +11,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import format_check, registry, trackers
-from .capacity import capacity_problems
-from .display_text import escape_invisible, name_problem
-from .job_ids import JOB_ID_FORM, is_job_id
-from .methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
-from .params import COMMON_PARAMS, MANAGED_KEYS, Param
-from .workspace import Workspace
+from jobs.capacity import capacity_problems
+from jobs.data import format_check
+from jobs.display_text import escape_invisible, name_problem
+from jobs.job_ids import JOB_ID_FORM, is_job_id
+from jobs.methods import BUILTINS, Method, MethodContext, list_methods, list_rewards
+from jobs.models import registry
+from jobs.params import COMMON_PARAMS, MANAGED_KEYS, Param
+from jobs.settings import trackers
+from jobs.workspace import Workspace
 
 TOP_KEYS = ("name", "method", "base_model", "dataset", "priority", "params", "parent_job", "notes", "group")
 TOP_ALIASES = {"model_path": "base_model", "dataset_path": "dataset", "model": "base_model"}

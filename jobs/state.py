@@ -14,15 +14,16 @@ from typing import Any
 
 from filelock import FileLock
 
-from . import contract
-from .atomic import atomic_write_json, read_json
-from .changes import bump, bump_run
-from .contract import Unreadable
-from .job_ids import JOB_ID_RE, is_job_id  # noqa: F401 - re-exported: older callers import them from here
-from .rundir import STATE_FILE, as_run_dir
-from .status import ACTIVE, CANCELLABLE, FINAL, RETRYABLE, JobStatus, ordered  # noqa: F401 - re-exported
-from .workspace import Workspace
+from jobs import contract
+from jobs.atomic import atomic_write_json, read_json
+from jobs.changes import bump, bump_run
+from jobs.contract import Unreadable
+from jobs.job_ids import JOB_ID_RE, is_job_id  # noqa: F401 - re-exported: older callers import them from here
+from jobs.rundir import STATE_FILE, as_run_dir
+from jobs.status import ACTIVE, CANCELLABLE, FINAL, RETRYABLE, JobStatus, ordered  # noqa: F401 - re-exported
+from jobs.workspace import Workspace
 
+HEARTBEAT_MAX_AGE = 10.0  # seconds; an older spooler heartbeat means the daemon is down
 STATUSES = tuple(JobStatus)  # kept for older imports; JobStatus is the declaration
 
 QUEUE_FILE = "queue.json"  # in the workspace home, beside spooler.json
@@ -31,6 +32,22 @@ QUEUE_FILE = "queue.json"  # in the workspace home, beside spooler.json
 EXIT_OK = 0
 EXIT_STOPPED = 20     # stopped cleanly on request -> cancelled
 EXIT_BUSY = 21        # another process already runs this job
+
+
+def spooler_alive(ws: Workspace, max_age: float = HEARTBEAT_MAX_AGE) -> bool:
+    hb = contract.read_or_none(ws.spooler_heartbeat) or {}
+    return bool(hb) and not hb.get("stopped") and time.time() - hb["updated_at"] < max_age
+
+
+def effective_priority(spec: dict | None, state: dict | None) -> int:
+    """The priority the queue uses: a steered one in state.json, else the spec's."""
+    st = state or {}
+    if isinstance(st.get("priority"), int):
+        return st["priority"]
+    try:
+        return int((spec or {}).get("priority") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def now_iso() -> str:
@@ -146,7 +163,6 @@ def scan_jobs(ws: Workspace, cache: dict | None = None) -> dict[str, tuple]:
                 status = st.get("status")
                 priority, accepted = 0, ""
                 if status == JobStatus.QUEUED:
-                    from .steer import effective_priority  # a steered priority in state.json wins over the spec's
                     priority = effective_priority(read_spec(d), st)
                     accepted = st.get("created_at") or ""
             except Unreadable as err:  # this run alone is skipped, once per change of its state.json
@@ -226,7 +242,8 @@ def retry_job(ws: Workspace, job_id: str) -> dict:
     return new
 
 
-def delete_job(ws: Workspace, job_id: str) -> None:
+def delete_job(ws: Workspace, job_id: str, refuse=None) -> None:
+    """Remove a run folder. `refuse(run_dir)` may raise ValueError to keep it (see jobs.queue.delete)."""
     run_dir = ws.existing_run(job_id)
     try:
         st = read_state(run_dir)
@@ -234,12 +251,8 @@ def delete_job(ws: Workspace, job_id: str) -> None:
         st = None  # a broken run can still be deleted
     if st and st.get("status") == JobStatus.RUNNING:
         raise ValueError(f"job {job_id} is running; cancel it first, then delete it")
-    from .requests import models_inside  # a base model registered by path into this run would break
-    users = models_inside(ws, run_dir)
-    if users:
-        raise ValueError(f"job {job_id} cannot be deleted: base model {', '.join(users)} is registered from its "
-                         "files; unregister it on the Base models page first (registering the export again keeps "
-                         "a copy under models/)")
+    if refuse is not None:
+        refuse(run_dir)
     with _lock(run_dir):
         # Mark it so a daemon that read it as queued does not start it mid-delete.
         if st and st.get("status") == JobStatus.QUEUED:

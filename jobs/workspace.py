@@ -5,8 +5,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .job_ids import existing_run, run_path
-from .rundir import RunDir
+from jobs.job_ids import existing_run, run_path
+from jobs.rundir import RunDir
 
 ENV_HOME = "TUNEDECK_HOME"
 

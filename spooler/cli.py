@@ -6,14 +6,14 @@ import sys
 from pathlib import Path
 
 from jobs import contract
-from jobs import requests as rq
 from jobs.contract import Unreadable
-from jobs.overview import spooler_alive
+from jobs.queue.delete import delete_job
+from jobs.queue.spool import submit_any
+from jobs.queue.steer import hold, is_held, move_to_top, release, set_priority
 from jobs.rundir import RunDir
-from jobs.spool import submit_any
-from jobs.state import cancel_job, delete_job, list_run_dirs, queue_order, read_spec, read_state, retry_job
+from jobs.state import cancel_job, effective_priority, list_run_dirs, queue_order, read_spec, read_state, retry_job, spooler_alive
 from jobs.status import JobStatus
-from jobs.steer import effective_priority, hold, is_held, move_to_top, release, set_priority
+from jobs.use import requests as rq
 from jobs.workspace import Workspace
 
 

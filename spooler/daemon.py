@@ -20,6 +20,7 @@ from jobs import contract
 from jobs.atomic import atomic_write_json
 from jobs.contract import Unreadable
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
+from jobs.queue.steer import runnable
 from jobs.rundir import RunDir
 from jobs.state import (
     EXIT_BUSY,
@@ -34,7 +35,6 @@ from jobs.state import (
     write_queue_snapshot,
 )
 from jobs.status import JobStatus
-from jobs.steer import runnable
 from jobs.workspace import Workspace
 
 from . import procs, steering

@@ -23,7 +23,10 @@ from filelock import FileLock
 from jobs import contract
 from jobs.atomic import atomic_write_json, read_json
 from jobs.contract import Unreadable
-from jobs.notify_config import (
+from jobs.queue.overview import job_summary
+from jobs.queue.sweep import group_of
+from jobs.rundir import RunDir
+from jobs.settings.notify_config import (
     DEFAULT_DASHBOARD_URL,
     DEFAULT_RETRY_SECONDS,
     append_log,
@@ -32,11 +35,8 @@ from jobs.notify_config import (
     read_config,
     shown_url,
 )
-from jobs.overview import job_summary
-from jobs.rundir import RunDir
 from jobs.state import FINAL, list_run_dirs, now_iso, read_spec, read_state
 from jobs.status import JobStatus
-from jobs.sweep import group_of
 from jobs.workspace import Workspace
 
 from . import procs

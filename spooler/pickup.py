@@ -16,12 +16,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobs import contract, registry
+from jobs import contract
 from jobs.atomic import atomic_write_text
 from jobs.display_text import escape_invisible
+from jobs.models import registry
+from jobs.queue.sweep import expand, group_id_for_file
 from jobs.spec import MAX_SPEC_BYTES
 from jobs.state import create_run, is_job_id, new_job_id
-from jobs.sweep import expand, group_id_for_file
 from jobs.workspace import Workspace
 
 log = logging.getLogger("tunedeck.spooler")

@@ -17,11 +17,11 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from jobs import requests as rq
 from jobs.atomic import atomic_write_json, read_json
-from jobs.registry import valid_name
+from jobs.models.registry import valid_name
+from jobs.queue.steer import runnable
 from jobs.state import now_iso, queue_order, read_state
-from jobs.steer import runnable
+from jobs.use import requests as rq
 
 from .runners import Handle
 

@@ -5,8 +5,8 @@ import argparse
 import sys
 import time
 
-from jobs import requests as rq
-from jobs.overview import spooler_alive
+from jobs.state import spooler_alive
+from jobs.use import requests as rq
 from jobs.workspace import Workspace
 
 

@@ -23,7 +23,7 @@ def demo_home(tmp_path_factory) -> Path:
     busy machine the build in every session.
     """
     from jobs.init import init_workspace
-    from jobs.registry import model_problem
+    from jobs.models.registry import model_problem
     cached = os.environ.get("TUNEDECK_TEST_DEMO")
     if cached and model_problem(Path(cached) / "models" / "tiny-demo") is None:
         return Path(cached)
@@ -71,8 +71,8 @@ def smollm2_home(demo_home, tmp_path_factory) -> Path:
     """
     from filelock import FileLock
 
-    from jobs import smollm2
-    from jobs.registry import RegistryError, model_problem
+    from jobs.models import smollm2
+    from jobs.models.registry import RegistryError, model_problem
     SMOLLM2_CACHE.mkdir(parents=True, exist_ok=True)
     folder = SMOLLM2_CACHE / smollm2.NAME
     with FileLock(str(SMOLLM2_CACHE / "smollm2.lock")):

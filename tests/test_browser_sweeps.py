@@ -2,9 +2,9 @@
 import os
 from pathlib import Path
 
+from jobs.queue.steer import hold
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
-from jobs.steer import hold
 from tests.test_browser_e2e import ARGS, CHROMIUM, dashboard, pytestmark  # noqa: F401 - fixture and skip mark
 from tests.test_dashboard_sweeps import make_group
 

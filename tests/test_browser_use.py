@@ -4,8 +4,8 @@ import os
 import re
 from pathlib import Path
 
-from jobs import requests as rq
-from jobs.registry import list_models
+from jobs.models.registry import list_models
+from jobs.use import requests as rq
 from tests.spool_helpers import FAKE, Spooler, wait_for
 from tests.test_browser_e2e import ARGS, CHROMIUM, dashboard, pytestmark  # noqa: F401 - fixture and skip mark
 from tests.trainer_helpers import make_run, run

@@ -35,7 +35,7 @@ def test_grpo_prompts_carry_each_rows_tools_through_the_chat_template(ws, monkey
                        eval_ratio=0, num_sample_prompts=1, system_prompt="You can call functions.")
     assert run(run_dir) == 0, (run_dir / "train.log").read_text()[-2000:]
     tok = load_tokenizer(json.loads((ws.models / "tiny-demo.json").read_text())["path"])
-    from jobs import formats
+    from jobs.data import formats
     expected = {}
     for row in tool_rows():
         conv = formats.conversation(row, "messages", {"system_prompt": "You can call functions."})

@@ -1,7 +1,7 @@
 """Loss masks for conversations: every assistant turn is trained, no other turn is (tiny-demo and SmolLM2)."""
 import json
 
-from jobs import formats
+from jobs.data import formats
 from tests.conftest import shared_dataset
 from trainer.chat_data import tokenize_with_mask, truncate_left
 
@@ -62,8 +62,8 @@ def test_masks_on_tiny_demo_with_and_without_tools(demo_home):
 
 
 def test_masks_on_smollm2_template(smollm2_home):
-    from jobs import smollm2
-    from jobs.registry import list_models
+    from jobs.models import smollm2
+    from jobs.models.registry import list_models
     from jobs.workspace import Workspace
     tok = tokenizer(list_models(Workspace(smollm2_home))[smollm2.NAME])
     check(tok, formats.conversation(CHAT, "messages"))

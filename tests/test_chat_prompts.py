@@ -4,8 +4,8 @@ import json
 import pytest
 
 from dashboard import prompt_context
-from jobs import registry
 from jobs.evaluation import read_rows
+from jobs.models import registry
 from jobs.spec import validate
 from tests.conftest import write_jsonl
 from tests.trainer_helpers import make_run, run

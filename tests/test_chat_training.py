@@ -2,7 +2,7 @@
 import json
 import shutil
 
-from jobs import registry
+from jobs.models import registry
 from tests.conftest import shared_dataset, write_jsonl
 from tests.trainer_helpers import make_run, run, state, summary, train_rows
 

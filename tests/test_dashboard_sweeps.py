@@ -6,10 +6,10 @@ import json
 import pytest
 
 from jobs.atomic import atomic_write_json
-from jobs.notify_config import append_log, read_config
+from jobs.queue.steer import hold
+from jobs.queue.sweep import expand
+from jobs.settings.notify_config import append_log, read_config
 from jobs.state import create_run, read_state, update_state
-from jobs.steer import hold
-from jobs.sweep import expand
 from tests.test_dashboard import open_page, text_of
 
 
@@ -65,7 +65,8 @@ def test_a_group_is_one_row_with_progress_and_best_run(home):
 def test_group_actions_cancel_retry_delete_and_held_rows(home):
     from dashboard.common import job_rows
     from dashboard.group_view import grouped, members_of
-    from jobs.state import cancel_job, delete_job, retry_job
+    from jobs.queue.delete import delete_job
+    from jobs.state import cancel_job, retry_job
     x = make_group(home, finished=False)
     ids = [s["group"]["job_id"] for s in x.specs]
     hold(home, ids[1])
@@ -155,7 +156,7 @@ def test_copy_of_a_group_prefills_the_sweep(home):
 def test_settings_saves_entries_and_shows_attempts(home):
     at = open_page("settings")
     assert "No deliveries yet." in text_of(at)
-    from jobs.notify_config import write_notify
+    from jobs.settings.notify_config import write_notify
     assert write_notify(home, [{"url": "http://127.0.0.1:9/hook", "on": ["failed"], "format": "slack"}]) == []
     append_log(home, {"at": "2026-11-28T06:00:00.000+00:00", "subject": "job-1", "target": "http://127.0.0.1:9/…",
                       "format": "slack", "try": 1, "ok": False, "detail": "HTTP 500"})

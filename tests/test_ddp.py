@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
+from jobs.queue.spool import submit
 from jobs.spec import validate
-from jobs.spool import submit
 from jobs.state import cancel_job, latest_checkpoint, queue_positions, read_state, retry_job
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, spec, starts, statuses, wait_for

@@ -175,7 +175,7 @@ def test_evaluation_json_never_partial_after_kill9(ws):
 def test_stop_is_honoured_inside_data_preparation_and_generation(ws):
     import pytest
 
-    from jobs.registry import list_models
+    from jobs.models.registry import list_models
     from trainer import data
     from trainer import model as model_mod
     from trainer.errors import Stopped

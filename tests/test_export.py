@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from jobs import requests as rq
 from jobs.atomic import atomic_write_json
-from jobs.registry import RegistryError, list_models
+from jobs.models.registry import RegistryError, list_models
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
+from jobs.use import requests as rq
 from tests.conftest import REPO, demo_workspace
 from tests.spool_helpers import FAKE, Spooler
 from tests.trainer_helpers import make_run, run, summary
@@ -160,7 +160,7 @@ def test_a_registered_merged_model_outlives_its_job(trained, monkeypatch):
     at.button(key="btn_delete_yes").click().run()
     assert run_dir.is_dir() and "base model by-path is registered from its files" in text_of(at)
     assert at.session_state["selected_jobs"] == [run_dir.name]  # the refused job stays ticked beside its reason
-    from jobs.registry import unregister_model
+    from jobs.models.registry import unregister_model
     unregister_model(ws, "by-path")
     at.run()
     at.toggle(key="del_toggle").set_value(True).run()

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from jobs import formats, registry
-from jobs.dataset_scan import scan
+from jobs.data import formats
+from jobs.data.dataset_scan import scan
+from jobs.models import registry
 from jobs.workspace import Workspace
 from tests.conftest import shared_dataset
 

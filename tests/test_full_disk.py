@@ -9,8 +9,7 @@ import pytest
 
 from jobs.atomic import atomic_write_json
 from jobs.disk import NO_SPACE, RESERVE_BYTES, free_bytes
-from jobs.overview import spooler_alive
-from jobs.state import read_state
+from jobs.state import read_state, spooler_alive
 from tests.light_workspace import light_workspace
 from tests.spool_helpers import Spooler, drop, spec, statuses, wait_for
 

@@ -124,7 +124,7 @@ def test_request_files_name_only_job_ids(attack):
 
 def test_request_pointers_with_bad_job_ids_are_never_followed(attack):
     """Try-it and export requests reach the daemon as pointer files; a forged job id in one is ignored."""
-    from jobs import requests as rq
+    from jobs.use import requests as rq
     ws = attack
     rq.inbox(ws).mkdir(parents=True, exist_ok=True)
     rq.taken_dir(ws).mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
-"""jobs.jsonl, the one JSONL reader: true line numbers, BOM, deep nesting and bad UTF-8, for every reader that uses it."""
+"""jobs.data.jsonl, the one JSONL reader: true line numbers, BOM, deep nesting and bad UTF-8, for every reader that uses it."""
 import json
 
 import pytest
 
-from jobs import jsonl, registry
+from jobs.data import jsonl
+from jobs.models import registry
 from tests.conftest import write_jsonl
 
 DEEP = b"[" * 50_000 + b"]" * 50_000          # RecursionError in a plain json.loads

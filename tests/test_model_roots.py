@@ -6,8 +6,8 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobs import registry
-from jobs.model_roots import model_roots, under_model_roots
+from jobs.models import registry
+from jobs.models.model_roots import model_roots, under_model_roots
 from tests.conftest import REPO
 from tests.light_workspace import light_workspace
 

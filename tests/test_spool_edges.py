@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jobs.spool import submit
+from jobs.queue.spool import submit
 from jobs.state import create_run, queue_order, read_state, update_state
 from spooler import pickup as pickup_mod
 from spooler.pickup import Pickup

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from jobs.spool import submit
+from jobs.queue.spool import submit
 from jobs.state import queue_positions, read_state
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, drop, gone, spec, starts, statuses, wait_for

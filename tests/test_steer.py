@@ -4,10 +4,10 @@ import subprocess
 import sys
 import time
 
+from jobs.queue.spool import submit
+from jobs.queue.steer import hold, move_to_top, release, set_priority
 from jobs.spec import validate
-from jobs.spool import submit
 from jobs.state import create_run, new_job_id, queue_positions, read_state, update_state
-from jobs.steer import hold, move_to_top, release, set_priority
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, spec, starts, wait_for
 

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from jobs.sweep import expand, fmt_value, run_ids, sweep_spec
+from jobs.queue.sweep import expand, fmt_value, run_ids, sweep_spec
 from tests.conftest import REPO
 from tests.spool_helpers import Spooler, all_final, drop, spec, statuses, wait_for
 

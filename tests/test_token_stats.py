@@ -4,7 +4,8 @@ import html
 import json
 import statistics
 
-from jobs import formats, registry, token_stats
+from jobs.data import formats, token_stats
+from jobs.models import registry
 from tests.conftest import write_jsonl
 from tests.test_chat_prompts import tool_rows
 

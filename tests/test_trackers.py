@@ -1,7 +1,7 @@
 """report_to: the run's metrics also go to the team's experiment tracker; TensorBoard for real."""
 import pytest
 
-from jobs import trackers
+from jobs.settings import trackers
 from jobs.spec import validate
 from tests.trainer_helpers import make_run, run, train_rows
 

@@ -263,7 +263,7 @@ def test_sigterm_stops_cleanly_with_adapter(ws):
 def test_tokenizer_without_chat_template_uses_chatml_fallback(ws):
     import shutil
 
-    from jobs.registry import list_models
+    from jobs.models.registry import list_models
     src = list_models(ws)["tiny-demo"]
     dst = ws.models / "no-template"
     shutil.copytree(src, dst)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from jobs import requests as rq
+from jobs.use import requests as rq
 from tests.conftest import REPO, demo_workspace
 from tests.spool_helpers import FAKE, Spooler, drop, gone, spec, statuses, wait_for
 from tests.trainer_helpers import make_run, run

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from jobs import requests as rq
-from jobs.registry import list_models
+from jobs.models.registry import list_models
+from jobs.use import requests as rq
 from tests.test_dashboard import fake_run, open_page, text_of
 
 

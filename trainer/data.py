@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs import jsonl
+from jobs.data import jsonl
 
 from .errors import Stopped, TrainerError
 
@@ -27,7 +27,7 @@ class Prepared:
 
 
 def read_jsonl(path: Path, limit: int, name: str) -> list[dict]:
-    """The dataset's rows through jobs.jsonl; the first bad line ends the job with its true line number."""
+    """The dataset's rows through jobs.data.jsonl; the first bad line ends the job with its true line number."""
     try:
         rows = jsonl.read(path, limit=limit if limit > 0 else None)
     except OSError as e:
@@ -79,7 +79,7 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
     """kind: 'prompt_completion' (sft, grpo, custom) or 'preference' (dpo); fmt: the dataset's format.
 
     should_stop() is asked every STOP_CHECK_ROWS rows, so a stop request during a long preparation is honoured."""
-    from jobs import formats
+    from jobs.data import formats
 
     multi_turn = fmt in ("messages", "sharegpt") or (fmt == "alpaca" and any(r.get("history") for r in rows))
     if multi_turn and kind != "preference":
@@ -142,7 +142,7 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
 
 def _preference_messages(rows: list[dict], params: dict, dataset_name: str) -> tuple[list[dict], int]:
     """Preference rows whose prompt / chosen / rejected are message lists."""
-    from jobs import formats
+    from jobs.data import formats
 
     out, dropped = [], 0
     for n, row in enumerate(rows, 1):

@@ -15,11 +15,11 @@ import time
 import traceback
 from pathlib import Path
 
-from jobs import registry
-from jobs import requests as rq
 from jobs.atomic import atomic_write_text
+from jobs.models import registry
 from jobs.rundir import RunDir
 from jobs.state import now_iso, read_spec
+from jobs.use import requests as rq
 
 log = logging.getLogger("tunedeck.export")
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs import trackers
 from jobs.rundir import RunDir
+from jobs.settings import trackers
 
 from .data import Prepared, to_dataset, to_iterable_dataset
 

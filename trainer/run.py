@@ -20,10 +20,11 @@ from typing import Any
 
 from filelock import Timeout
 
-from jobs import logformat, registry
+from jobs import logformat
 from jobs.atomic import atomic_write_json, read_json
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, NoSpace, is_no_space
 from jobs.methods import list_methods, list_rewards
+from jobs.models import registry
 from jobs.rundir import RunDir
 from jobs.spec import validate
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
@@ -150,7 +151,7 @@ def setup(r: Run) -> None:
                            "Register a Hugging Face model folder on the Base models page")
     r.tokenizer = model_mod.load_tokenizer(r.model_path)
     rows = data.read_jsonl(r.ds_path, r.params["max_samples"], r.spec["dataset"])
-    from jobs.format_check import effective_format
+    from jobs.data.format_check import effective_format
     fmt = effective_format(r.params.get("dataset_format"), r.ds_path)
     r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"], fmt,
                               should_stop=r.stop_cb.check)

@@ -5,8 +5,8 @@ import resource
 import sys
 from pathlib import Path
 
-from jobs import registry
 from jobs.atomic import atomic_write_json
+from jobs.models import registry
 
 
 def versions() -> dict:

@@ -21,10 +21,10 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs import registry
-from jobs import requests as rq
 from jobs.atomic import atomic_write_json, read_json
+from jobs.models import registry
 from jobs.state import now_iso, read_spec
+from jobs.use import requests as rq
 from jobs.workspace import Workspace
 
 log = logging.getLogger("tunedeck.try")

@@ -13,9 +13,10 @@ from dashboard import token_panel
 from dashboard.common import workspace
 from dashboard.i18n import t
 from dashboard.safe import md
-from jobs import formats, jsonl, registry
-from jobs.dataset_scan import head_rows
-from jobs.format_check import effective_format
+from jobs.data import formats, jsonl
+from jobs.data.dataset_scan import head_rows
+from jobs.data.format_check import effective_format
+from jobs.models import registry
 
 
 def render() -> None:

@@ -20,7 +20,7 @@ from dashboard.views import evaluation_panel, export_panel, try_panel
 from jobs import contract
 from jobs.contract import Unreadable
 from jobs.job_ids import BadJobId, is_job_id
-from jobs.overview import UNKNOWN
+from jobs.queue.overview import UNKNOWN
 from jobs.rundir import RunDir
 from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus

@@ -10,9 +10,9 @@ from dashboard.adapter_note import no_adapter_note
 from dashboard.common import workspace
 from dashboard.i18n import bound_t, t
 from dashboard.nav import page
-from jobs import registry
-from jobs import requests as rq
+from jobs.models import registry
 from jobs.state import read_spec
+from jobs.use import requests as rq
 
 
 def render(run_dir) -> None:

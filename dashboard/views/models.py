@@ -6,9 +6,9 @@ import streamlit as st
 from dashboard.common import workspace
 from dashboard.i18n import t
 from dashboard.safe import md
-from jobs import registry
-from jobs.model_roots import model_roots
-from jobs.requests import model_lineage
+from jobs.models import registry
+from jobs.models.model_roots import model_roots
+from jobs.use.requests import model_lineage
 
 
 def render() -> None:
@@ -60,8 +60,8 @@ def render() -> None:
 def register_gguf(ws, name: str, path: str) -> None:
     """A .gguf file (Ollama, llama.cpp) under the model roots is converted into workspace/models/<name>/, with a
     progress bar."""
-    from jobs.gguf_import import import_gguf
-    from jobs.model_roots import outside_roots_message, under_model_roots
+    from jobs.models.gguf_import import import_gguf
+    from jobs.models.model_roots import outside_roots_message, under_model_roots
 
     real = under_model_roots(ws, path)
     if real is None:

@@ -14,17 +14,17 @@ from dashboard.i18n_params import limits_text
 from dashboard.i18n_validation import tr_message
 from dashboard.nav import page
 from dashboard.safe import md
-from jobs import registry
 from jobs.contract import Unreadable
-from jobs.format_check import COLUMN_PARAMS as FORMAT_COLUMN_PARAMS
-from jobs.format_check import effective_format, uses_columns
+from jobs.data.format_check import COLUMN_PARAMS as FORMAT_COLUMN_PARAMS
+from jobs.data.format_check import effective_format, uses_columns
 from jobs.job_ids import BadJobId
 from jobs.methods import list_methods, list_rewards
+from jobs.models import registry
+from jobs.queue.spool import submit_any
+from jobs.queue.sweep import expand
+from jobs.settings.trackers import installed as installed_trackers
 from jobs.spec import editable_spec, params_for, validate
-from jobs.spool import submit_any
 from jobs.state import read_spec
-from jobs.sweep import expand
-from jobs.trackers import installed as installed_trackers
 
 HOUSEKEEPING = ("eval_ratio", "eval_split_max_rows", "eval_steps", "num_sample_prompts", "seed", "logging_steps",
                 "checkpoint_steps", "save_total_limit", "lora_alpha", "lora_dropout")

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard.common import spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.safe import md
-from jobs.notify_config import (
+from jobs.settings.notify_config import (
     DEFAULT_DASHBOARD_URL,
     FORMATS,
     PER,

@@ -12,8 +12,9 @@ from dashboard.nav import page
 from dashboard.safe import attempt
 from dashboard.spool_panel import spool_panel
 from dashboard.views.evaluation_panel import eval_cell, phase_text
-from jobs.overview import UNREADABLE
-from jobs.state import cancel_job, delete_job, retry_job
+from jobs.queue.delete import delete_job
+from jobs.queue.overview import UNREADABLE
+from jobs.state import cancel_job, retry_job
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 

@@ -9,8 +9,8 @@ import streamlit as st
 from dashboard.adapter_note import no_adapter_note
 from dashboard.common import workspace
 from dashboard.i18n import bound_t, t
-from jobs import requests as rq
 from jobs.state import list_run_dirs, read_spec
+from jobs.use import requests as rq
 
 
 def render_details(run_dir) -> None:

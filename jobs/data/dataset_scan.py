@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from . import formats, jsonl
+from jobs.data import formats, jsonl
 
 MAX_LINE_BYTES = int(os.environ.get("TUNEDECK_MAX_LINE_BYTES", 8 << 20))  # one row; a 50 MB line is an error
 
@@ -69,7 +69,7 @@ def iter_lines(fh: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[
 
 
 def decode_line(n: int, raw: bytes) -> tuple[object | None, str | None]:
-    """(row, None) or (None, "line N: problem"), by jobs.jsonl's one policy; a blank line is (None, None)."""
+    """(row, None) or (None, "line N: problem"), by jobs.data.jsonl's one policy; a blank line is (None, None)."""
     if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if not raw.strip():

@@ -7,26 +7,15 @@ place in the queue.
 """
 from __future__ import annotations
 
-from .atomic import atomic_write_json, read_json
-from .rundir import RunDir
-from .state import now_iso, queue_order, read_spec, read_state, update_state
-from .status import JobStatus
-from .workspace import Workspace
+from jobs.atomic import atomic_write_json, read_json
+from jobs.rundir import RunDir
+from jobs.state import effective_priority, now_iso, queue_order, read_spec, read_state, update_state
+from jobs.status import JobStatus
+from jobs.workspace import Workspace
 
 STEER_REQUEST = RunDir.STEER_REQUEST  # for a job already waiting in a backend queue (Slurm): the daemon applies it there
 
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000  # the spec's range for "priority"
-
-
-def effective_priority(spec: dict | None, state: dict | None) -> int:
-    """The priority the queue uses: a steered one in state.json, else the spec's."""
-    st = state or {}
-    if isinstance(st.get("priority"), int):
-        return st["priority"]
-    try:
-        return int((spec or {}).get("priority") or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def is_held(state: dict | None) -> bool:

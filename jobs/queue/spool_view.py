@@ -5,8 +5,8 @@ import json
 import os
 from pathlib import Path
 
-from .atomic import atomic_write_json, read_json
-from .workspace import Workspace
+from jobs.atomic import atomic_write_json, read_json
+from jobs.workspace import Workspace
 
 DISMISSED = ".dismissed.json"   # in spool/rejected/: the rejections a viewer has acknowledged
 MAX_SHOWN = 200

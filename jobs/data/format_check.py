@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import formats
-from .atomic import read_json
-from .dataset_scan import head_rows
+from jobs.atomic import read_json
+from jobs.data import formats
+from jobs.data.dataset_scan import head_rows
 
 COLUMN_PARAMS = ("prompt_input_column", "prompt_output_column", "prompt_context_column")
 

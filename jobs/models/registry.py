@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from . import jsonl
-from .atomic import atomic_write_json, read_json
-from .workspace import Workspace
+from jobs.atomic import atomic_write_json, read_json
+from jobs.data import jsonl
+from jobs.workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
 HOW_TO_REGISTER_MODEL = ("register one by putting a Hugging Face model folder in workspace/models/<name>/, "
@@ -141,9 +141,9 @@ def register_model(ws: Workspace, name: str, path: str | os.PathLike, lineage: d
 
 
 def register_model_from_browser(ws: Workspace, name: str, path: str) -> Path:
-    """register_model for a path typed into the dashboard: only folders under the model roots (jobs.model_roots);
+    """register_model for a path typed into the dashboard: only folders under the model roots (jobs.models.model_roots);
     outside them the error is the same whether or not the folder exists."""
-    from .model_roots import outside_roots_message, under_model_roots
+    from jobs.models.model_roots import outside_roots_message, under_model_roots
     real = under_model_roots(ws, path)
     if real is None:
         raise RegistryError(outside_roots_message(ws))
@@ -236,7 +236,7 @@ class JsonlReport:
 
 def check_jsonl(data: bytes | IO[bytes], max_errors: int = 20, fmt: str = "auto") -> JsonlReport:
     """UTF-8, every line a JSON object that fits the dataset's format; errors name the true line."""
-    from .dataset_scan import scan
+    from jobs.data.dataset_scan import scan
     rep = scan(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data, fmt, max_errors=max_errors)
     return JsonlReport(rep.rows, rep.columns, rep.errors, rep.format, rep.stats())
 
@@ -253,7 +253,7 @@ def dataset_meta(ws: Workspace, name: str) -> dict:
 
 def set_dataset_format(ws: Workspace, name: str, fmt: str) -> dict:
     """The user's override of the detected format; re-checks every row in that format first."""
-    from .formats import CHOICES
+    from jobs.data.formats import CHOICES
     if fmt not in CHOICES:
         raise RegistryError(f"dataset format {fmt!r} is not known; allowed: {', '.join(CHOICES)}")
     path = ws.datasets / f"{name}.jsonl"
@@ -273,8 +273,8 @@ def register_dataset(ws: Workspace, name: str, data: bytes | IO[bytes], overwrit
     `data` may be bytes or a binary file object: it is streamed line by line into a temporary file beside the
     target and renamed into place only when every line passed, so memory stays bounded for any file size.
     """
-    from .dataset_scan import scan
-    from .formats import CHOICES
+    from jobs.data.dataset_scan import scan
+    from jobs.data.formats import CHOICES
     if not valid_name(name):
         raise RegistryError(f"dataset name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
     if fmt not in CHOICES:
@@ -307,4 +307,4 @@ def unregister_dataset(ws: Workspace, name: str) -> None:
         raise RegistryError(f"no dataset named {name!r} is registered")
     path.unlink()
     meta_path(ws, name).unlink(missing_ok=True)
-    path.with_name(f"{name}.tokens.json").unlink(missing_ok=True)  # jobs.token_stats' cache
+    path.with_name(f"{name}.tokens.json").unlink(missing_ok=True)  # jobs.data.token_stats' cache

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from .registry import RegistryError, model_problem
+from jobs.models.registry import RegistryError, model_problem
 
 Progress = Callable[[float, str], None]
 
@@ -72,7 +72,7 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, progress: Progress 
 
 def import_gguf(ws, name: str, gguf_path: str | Path, progress: Progress = _quiet) -> Path:
     """Convert a GGUF file into workspace/models/<name>/, which registers it."""
-    from .registry import list_models, valid_name
+    from jobs.models.registry import list_models, valid_name
     if not valid_name(name):
         raise RegistryError(f"model name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
     if name in list_models(ws):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .atomic import read_json
-from .workspace import Workspace
+from jobs.atomic import read_json
+from jobs.workspace import Workspace
 
 CONFIG_FILE = "config.json"
 

@@ -5,24 +5,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from . import contract
-from .contract import Unreadable
-from .evaluation import headline, read_evaluation
-from .rundir import as_run_dir
-from .state import read_spec, read_state
-from .status import STARTED, JobStatus
-from .steer import effective_priority, is_held
-from .sweep import group_of
-from .workspace import Workspace
+from jobs import contract
+from jobs.contract import Unreadable
+from jobs.evaluation import headline, read_evaluation
+from jobs.queue.steer import is_held
+from jobs.queue.sweep import group_of
+from jobs.rundir import as_run_dir
+from jobs.state import effective_priority, read_spec, read_state
+from jobs.status import STARTED, JobStatus
 
-HEARTBEAT_MAX_AGE = 10.0
 UNKNOWN = "unknown"        # shown for a run folder without a state.json; never written to one
 UNREADABLE = "unreadable"  # shown for a run whose contract file has the wrong shape (jobs.contract)
-
-
-def spooler_alive(ws: Workspace, max_age: float = HEARTBEAT_MAX_AGE) -> bool:
-    hb = contract.read_or_none(ws.spooler_heartbeat) or {}
-    return bool(hb) and not hb.get("stopped") and time.time() - hb["updated_at"] < max_age
 
 
 def _ts(iso: str | None) -> float | None:

@@ -19,10 +19,10 @@ import shutil
 from enum import Enum
 from pathlib import Path
 
-from .atomic import atomic_write_json, read_json
-from .rundir import RunDir
-from .state import is_job_id, new_job_id, now_iso, read_spec, read_state
-from .workspace import Workspace
+from jobs.atomic import atomic_write_json, read_json
+from jobs.rundir import RunDir
+from jobs.state import is_job_id, new_job_id, now_iso, read_spec, read_state
+from jobs.workspace import Workspace
 
 TRY_DIR = "try"
 EXPORT_DIR = "export"
@@ -232,7 +232,7 @@ def export_problem(ws: Workspace, job_id: str, free_bytes: int | None = None) ->
     cur = export_state(run_dir)
     if cur.get("status") in (ExportStatus.WAITING.value, ExportStatus.EXPORTING.value):
         return f"job {job_id}: an export is already {cur['status']}"
-    from .registry import list_models
+    from jobs.models.registry import list_models
     base = list_models(ws).get(spec.get("base_model"))
     if base is None or not Path(base).is_dir():
         return f"job {job_id}: its base model {spec.get('base_model')!r} is not registered any more"
@@ -328,7 +328,7 @@ def register_merged(ws: Workspace, job_id: str, name: str) -> Path:
     """Register runs/<job_id>/export/merged as base model `name`, stored as workspace/models/<name>/ with its
     lineage, so it outlives the job: its files are hard links to the export (no second copy on disk), copies
     where the filesystem cannot link. Deleting the job, or exporting it again, leaves the model as it was."""
-    from .registry import RegistryError, list_models, loading_problem, model_problem, valid_name
+    from jobs.models.registry import RegistryError, list_models, loading_problem, model_problem, valid_name
     run_dir = ws.run_dir(job_id) if is_job_id(job_id) else None
     st = export_state(run_dir) if run_dir else {}
     if st.get("status") != ExportStatus.DONE.value:
@@ -383,13 +383,13 @@ def _lineage_entry(ws: Workspace, name: str) -> dict | None:
 
 def registered_from(ws: Workspace, job_id: str) -> list[str]:
     """Names of the base models registered from this job's export."""
-    from .registry import list_models
+    from jobs.models.registry import list_models
     return [n for n in list_models(ws) if (_lineage_entry(ws, n) or {}).get("job_id") == job_id]
 
 
 def models_inside(ws: Workspace, folder: Path) -> list[str]:
     """Registered models whose files live inside `folder` (a registration by path into a run folder)."""
-    from .registry import list_models
+    from jobs.models.registry import list_models
     root = Path(folder).resolve()
     return [n for n, p in list_models(ws).items() if Path(p).resolve().is_relative_to(root)]
 

@@ -14,9 +14,9 @@ import statistics
 from functools import lru_cache
 from pathlib import Path
 
-from . import formats
-from .atomic import atomic_write_json, read_json
-from .dataset_scan import head_rows
+from jobs.atomic import atomic_write_json, read_json
+from jobs.data import formats
+from jobs.data.dataset_scan import head_rows
 
 SAMPLE_ROWS = 2000
 KEEP_ENTRIES = 8   # tokenizers remembered per dataset

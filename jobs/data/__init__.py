@@ -1,0 +1,1 @@
+"""Datasets: formats and their detection, the one JSONL reader, upload scans, format checks, token stats, demo data."""

@@ -1,0 +1,1 @@
+"""Workspace settings in config.json: notification targets and experiment trackers."""
