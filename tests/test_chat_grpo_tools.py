@@ -52,7 +52,7 @@ def test_grpo_prompts_carry_each_rows_tools_through_the_chat_template(ws, monkey
 
 
 def test_grpo_with_tools_on_a_model_whose_template_cannot_render_them_is_refused(smollm2_home):
-    from jobs.smollm2 import NAME
+    from jobs.models.smollm2 import NAME
     from jobs.workspace import Workspace
     w = Workspace(smollm2_home)
     write_jsonl(w.datasets / "weather.jsonl", tool_rows())

@@ -5,7 +5,7 @@ Skipped when the PyPI package cannot be downloaded (see the smollm2_home fixture
 import json
 import shutil
 
-from jobs.smollm2 import NAME
+from jobs.models.smollm2 import NAME
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
 from jobs.workspace import Workspace
