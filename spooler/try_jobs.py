@@ -47,7 +47,7 @@ class UseModel:
     def __init__(self, daemon):
         self.d = daemon
         self.ws = daemon.ws
-        self.idle = float(getattr(daemon.opts, "try_idle", 180.0))
+        self.idle = float(daemon.opts.try_idle)
         self.helpers: dict[int, Helper] = {}
         self.inbox = rq.inbox(self.ws)
         self.inbox.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,7 @@ from jobs.use import requests as rq
 from jobs.workspace import Workspace
 
 
-def add_parsers(sub, common) -> None:
-    t = sub.add_parser("try", parents=[common], help="send a prompt to trained runs (and the base model); print answers")
+def try_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("job_ids", nargs="+", metavar="JOB_ID")
     t.add_argument("--prompt", required=True)
     t.add_argument("--system", default="", help="optional system prompt")
@@ -22,7 +21,9 @@ def add_parsers(sub, common) -> None:
     t.add_argument("--seed", type=int, default=rq.SETTINGS["seed"][0])
     t.add_argument("--greedy", action="store_true", help="no sampling: the most likely token each step")
     t.add_argument("--timeout", type=float, default=600, help="seconds to wait for the answers")
-    e = sub.add_parser("export", parents=[common], help="queue a merged-model export of a run")
+
+
+def export_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("job_id")
     e.add_argument("--wait", action="store_true", help="wait for the export and print where it is")
     e.add_argument("--timeout", type=float, default=3600)

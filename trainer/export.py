@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
+from jobs import logformat
 from jobs.atomic import atomic_write_text
 from jobs.models import registry
 from jobs.rundir import RunDir
@@ -99,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run_dir")
     ap.add_argument("--request", help="the request id this export answers")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%d %H:%M:%S")
+    logformat.configure()
     run_dir = Path(args.run_dir).resolve()
     if not RunDir(run_dir).spec.is_file():
         print(f"error: {run_dir} has no spec.json; pass a run folder (workspace/runs/<job_id>)", file=sys.stderr)

@@ -21,7 +21,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs import logformat
 from jobs.atomic import atomic_write_json, read_json
+from jobs.defaults import TRY_IDLE_SECONDS
 from jobs.models import registry
 from jobs.state import now_iso, read_spec
 from jobs.use import requests as rq
@@ -249,10 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", required=True)
     ap.add_argument("--base", required=True, help="registered base model this worker serves")
     ap.add_argument("--slot", type=int, required=True)
-    ap.add_argument("--idle", type=float, default=180.0, help="seconds without a request before exiting")
+    ap.add_argument("--idle", type=float, default=TRY_IDLE_SECONDS, help="seconds without a request before exiting")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%d %H:%M:%S")
+    logformat.configure()
     for noisy in ("httpx", "urllib3", "filelock", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     w = Worker(Workspace(Path(args.home).resolve()), args.base, args.slot, args.idle)

@@ -1,4 +1,4 @@
-"""`tunedeck start|spooler|dashboard|submit|status|cancel|retry|init|validate|schema|train`.
+"""`tunedeck COMMAND`: start, spooler, dashboard, train, and every command of `python -m spooler` and `python -m jobs`.
 
 Each subcommand runs an existing command line unchanged: `python -m spooler`, `python -m jobs`,
 `python -m trainer` or `streamlit run dashboard/app.py`. This is the one module that knows all four parts.
@@ -11,24 +11,29 @@ import subprocess
 import sys
 from pathlib import Path
 
-SPOOLER = ("submit", "status", "cancel", "retry", "delete")
-JOBS = ("init", "validate", "schema")
-USAGE = """usage: tunedeck COMMAND [ARGS]
+OWN = {  # tunedeck's own commands; the others are the tables of python -m spooler and python -m jobs
+    "start": ("[SPOOLER ARGS]", "create the workspace if needed, run the spooler and the dashboard (Ctrl-C stops both)"),
+    "spooler": ("[ARGS]", "the spooler daemon alone (python -m spooler)"),
+    "dashboard": ("[ARGS]", "the dashboard alone (streamlit run dashboard/app.py)"),
+    "train": ("RUN_DIR", "run one job in the foreground (python -m trainer)"),
+}
 
-  start [SPOOLER ARGS]    create the workspace if needed, run the spooler and the dashboard (Ctrl-C stops both)
-  spooler [ARGS]          the spooler daemon alone               (python -m spooler)
-  dashboard [ARGS]        the dashboard alone                    (streamlit run dashboard/app.py)
-  submit SPEC.json        validate a spec and drop it into the spool
-  status [--json]         running jobs, the queue, slots, recent failures
-  cancel JOB_ID           cancel a queued or running job
-  retry JOB_ID            requeue a failed or cancelled job
-  delete JOB_ID           delete a job that is not running, with its run folder
-  init                    create the workspace with the embedded demo
-  validate SPEC.json      every problem, or the normalized spec
-  schema                  the JSON Schema of a job spec
-  train RUN_DIR           run one job in the foreground             (python -m trainer)
 
-Commands that use a workspace take --home DIR (default $TUNEDECK_HOME or ./workspace)."""
+def _tables() -> tuple[dict[str, str], dict[str, str]]:
+    """(spooler commands, jobs commands), name -> help, from their own tables."""
+    from jobs.__main__ import COMMANDS as jobs_commands
+    from spooler.commands import COMMANDS as spooler_commands
+    return {c.name: c.help for c in spooler_commands}, dict(jobs_commands)
+
+
+def usage() -> str:
+    spooler_cmds, jobs_cmds = _tables()
+    rows = [(f"{n} {a}", h) for n, (a, h) in OWN.items()]
+    rows += [(n, h) for n, h in {**spooler_cmds, **jobs_cmds}.items()]
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f"  {c.ljust(width)}{h}" for c, h in rows]
+    return ("usage: tunedeck COMMAND [ARGS]   (COMMAND --help for its arguments)\n\n" + "\n".join(lines) +
+            "\n\nCommands that use a workspace take --home DIR (default $TUNEDECK_HOME or ./workspace).")
 
 
 def dashboard_app() -> Path:
@@ -94,18 +99,19 @@ def start(args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
+        print(usage())
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
+    spooler_cmds, jobs_cmds = _tables()
     if cmd == "start":
         return start(rest)
     if cmd == "spooler":
         from spooler.__main__ import main as spooler_main
         return spooler_main(rest)
-    if cmd in SPOOLER:
+    if cmd in spooler_cmds:
         from spooler.__main__ import main as spooler_main
         return spooler_main([cmd, *rest])
-    if cmd in JOBS:
+    if cmd in jobs_cmds:
         from jobs.__main__ import main as jobs_main
         return jobs_main([cmd, *rest])
     if cmd == "train":
@@ -113,5 +119,5 @@ def main(argv: list[str] | None = None) -> int:
         return trainer_main(rest)
     if cmd == "dashboard":
         return subprocess.call(dashboard_cmd(rest))
-    print(f"tunedeck: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
+    print(f"tunedeck: unknown command {cmd!r}\n\n{usage()}", file=sys.stderr)
     return 2
