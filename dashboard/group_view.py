@@ -8,30 +8,11 @@ from dashboard.nav import page
 from dashboard.safe import attempt
 from jobs.queue.overview import UNKNOWN
 from jobs.queue.steer import hold, move_to_top, release, set_priority
+from jobs.ranking import best_run, headline
 from jobs.status import FINAL, JobStatus
 
 # A group shows the status of its most pressing member, in this order.
 GROUP_STATUS_ORDER = (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SUCCEEDED)
-
-
-def headline(r: dict) -> tuple[str, float, bool] | None:
-    """(metric, value, higher is better) for ranking runs: a declared headline metric when the run has one, else the
-    final reward, else the final loss."""
-    if r.get("eval_metric") and isinstance(r.get("eval_tuned"), (int, float)):  # the held-out evaluation's headline
-        return r["eval_metric"], float(r["eval_tuned"]), r.get("eval_better") != "lower"
-    if r.get("final_reward") is not None:
-        return "reward", float(r["final_reward"]), True
-    if r.get("final_loss") is not None:
-        return "loss", float(r["final_loss"]), False
-    return None
-
-
-def best_run(rows: list[dict]) -> dict | None:
-    scored = [(headline(r), r) for r in rows if r["status"] == JobStatus.SUCCEEDED and headline(r)]
-    if not scored:
-        return None
-    higher = scored[0][0][2]
-    return (max if higher else min)(scored, key=lambda x: x[0][1])[1]
 
 
 def group_row(gid: str, members: list[dict]) -> dict:

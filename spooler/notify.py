@@ -25,6 +25,7 @@ from jobs.atomic import atomic_write_json, read_json
 from jobs.contract import Unreadable
 from jobs.queue.overview import job_summary
 from jobs.queue.sweep import group_of
+from jobs.ranking import best_run, headline_text
 from jobs.rundir import RunDir
 from jobs.settings.notify_config import (
     DEFAULT_DASHBOARD_URL,
@@ -39,7 +40,7 @@ from jobs.state import FINAL, list_run_dirs, now_iso, read_spec, read_state
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
-from . import procs
+from .runners import procs
 
 log = logging.getLogger("tunedeck.spooler")
 POST_TIMEOUT = 5.0
@@ -245,14 +246,6 @@ def post(url: str, payload: dict) -> tuple[bool, str]:
 
 
 # ------------------------------------------------------------ messages
-def _headline(row: dict) -> str:
-    if row.get("final_reward") is not None:
-        return f"reward {row['final_reward']:.4g}"
-    if row.get("final_loss") is not None:
-        return f"loss {row['final_loss']:.4g}"
-    return ""
-
-
 def _duration(seconds) -> str:
     if not seconds:
         return "—"
@@ -268,14 +261,14 @@ def job_payload(d: Path, st: dict, spec: dict, fmt: str, cfg: dict) -> dict:
         icon = {JobStatus.SUCCEEDED: ":white_check_mark:", JobStatus.FAILED: ":x:",
                 JobStatus.CANCELLED: ":no_entry_sign:"}[st["status"]]
         bits = [f"{icon} Tunedeck job *{row['name']}* {st['status']} after {_duration(row['duration_seconds'])}"]
-        if _headline(row):
-            bits.append(_headline(row))
+        if headline_text(row):
+            bits.append(headline_text(row))
         if st["status"] == JobStatus.FAILED and st.get("error"):
             bits.append(str(st["error"])[:200])
         return {"text": " · ".join(bits) + f" · <{url}|details>", "_subject": d.name}
     summary = contract.read_or_none(RunDir(d).summary) or {}
     return {"event": f"job.{st['status']}", "job_id": d.name, "name": row["name"], "status": st["status"],
-            "duration_seconds": row["duration_seconds"], "headline": _headline(row) or None, "url": url,
+            "duration_seconds": row["duration_seconds"], "headline": headline_text(row) or None, "url": url,
             "group": (group_of(spec) or {}).get("id"), "state": st, "summary": summary, "_subject": d.name}
 
 
@@ -284,16 +277,16 @@ def group_payload(g: dict, members: list[Path], fmt: str, cfg: dict) -> dict:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    scored = [r for r in rows if r.get("final_loss") is not None and r["status"] == JobStatus.SUCCEEDED]
-    best = min(scored, key=lambda r: r["final_loss"]) if scored else None
+    best = best_run(rows)
     url = f"{(cfg.get('dashboard_url') or DEFAULT_DASHBOARD_URL).rstrip('/')}/compare?group={g['id']}"
     done = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     if fmt == "slack":
         text = f":bar_chart: Tunedeck sweep *{g.get('name')}* finished: {done}"
         if best:
-            text += f" · best {best['name']} ({_headline(best)})"
+            text += f" · best {best['name']} ({headline_text(best)})"
         return {"text": text + f" · <{url}|compare>", "_subject": f"group {g['id']}"}
     return {"event": "group.finished", "group": g["id"], "name": g.get("name"), "counts": counts,
-            "best": best and {"job_id": best["job_id"], "name": best["name"], "final_loss": best["final_loss"]},
+            "best": best and {"job_id": best["job_id"], "name": best["name"], "final_loss": best["final_loss"],
+                              "headline": headline_text(best)},
             "runs": [{"job_id": r["job_id"], "name": r["name"], "status": r["status"], "final_loss": r["final_loss"]}
                      for r in rows], "url": url, "_subject": f"group {g['id']}"}

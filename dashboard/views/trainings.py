@@ -14,6 +14,7 @@ from dashboard.spool_panel import spool_panel
 from dashboard.views.evaluation_panel import eval_cell, phase_text
 from jobs.queue.delete import delete_job
 from jobs.queue.overview import UNREADABLE
+from jobs.ranking import headline_text
 from jobs.state import cancel_job, retry_job
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
@@ -126,10 +127,8 @@ def _where(r: dict) -> str:
 def _result(r: dict) -> str:
     if r.get("is_group"):
         return r["best"] or ""
-    if r["final_reward"] is not None:
-        return f"reward {r['final_reward']:.4g}"
-    if r["final_loss"] is not None:
-        return f"loss {r['final_loss']:.4g}"
+    if headline_text(r):
+        return headline_text(r)
     return (r["error"] or "")[:60] if r["status"] in (JobStatus.FAILED, UNREADABLE) else ""
 
 
