@@ -8,13 +8,14 @@ from pathlib import Path
 
 from jobs.atomic import atomic_write_json, read_json
 from jobs.evaluation import BASE_EVALUATION_FILE
+from jobs.rundir import RunDir
 
 from . import base_cache, evaluate, prompt_context, samples
 from .generate import prompt_key
 from .phases import Phases
 
 log = logging.getLogger("tunedeck.evaluate")
-SAMPLES_BEFORE_FILE = "samples_before.json"
+SAMPLES_BEFORE_FILE = RunDir(".").samples_before.name  # named once, in jobs.rundir
 
 
 class EvalRun:
