@@ -21,27 +21,17 @@ from jobs.contract import Unreadable
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
 from jobs.queue.steer import runnable
 from jobs.rundir import RunDir
-from jobs.state import (
-    EXIT_BUSY,
-    EXIT_OK,
-    EXIT_STOPPED,
-    now_iso,
-    queue_order,
-    read_spec,
-    read_state,
-    scan_jobs,
-    update_state,
-    write_queue_snapshot,
-)
+from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, now_iso, read_spec, read_state, update_state
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
-from . import procs, steering
 from .leftovers import sweep_leftovers
 from .notify import Notifier
 from .options import Options
 from .pickup import Pickup
-from .runners import STARTING, Handle, make_runner
+from .pool import SlotPool
+from .queue_cursor import QueueCursor
+from .runners import STARTING, Handle, make_runner, procs, steering
 from .try_jobs import UseModel
 
 log = logging.getLogger("tunedeck.spooler")
@@ -87,28 +77,24 @@ class Daemon:
         self.ident = {"daemon_pid": me.pid, "daemon_create_time": me.create_time(), "daemon_host": self.host}
         gpus = opts.gpus if opts.gpus is not None else procs.detect_gpus()
         self.runner = make_runner(opts.runner, opts)
-        self.slot_gpus: list[str | None] = list(gpus) if gpus else [None] * max(1, opts.slots)
-        if self.runner.queues_itself:
-            self.slot_gpus = []  # the cluster's scheduler owns the GPUs
+        # the cluster's scheduler owns the GPUs of a runner that queues jobs itself: no slots of ours
+        self.pool = SlotPool([] if self.runner.queues_itself else list(gpus) if gpus else [None] * max(1, opts.slots))
         self.running: dict[str, Handle] = {}
+        self.pool.add_holder(lambda: (s for r in self.running.values() for s in r.slots))
         self._needs: dict[str, int] = {}
         # Ended, status not written yet (a full disk): job id -> [handle, exit code, whether a write hit ENOSPC]
         self._unfinished: dict[str, list] = {}
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.pickup = Pickup(ws, settle=opts.settle)
-        self._order: list[str] = []            # the queue as last read; _head is the next one to try
-        self._order_at, self._order_dirty, self._head = 0.0, True, 0
-        self._scan_cost = 0.0                  # seconds the last full read of the queue took
-        self._kept: list[str] = []              # tried but still queued (held), so still in queue.json
-        self._snapshot: list[str] | None = None
-        self._snapshot_at = 0.0
+        self.queue = QueueCursor(self.ws, opts.rescan)
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)
-        self._queue_cache: dict = {}
         self._broken: dict[str, str] = {}  # job id -> the reason last logged, so a broken run is logged once
         self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
-        self.usemodel = UseModel(self)              # try-it workers and exports: slots ahead of queued trainings
+        # try-it workers and exports: slots ahead of queued trainings (see try_jobs.py for when trainings win)
+        self.usemodel = UseModel(self.ws, self.runner, self.pool, self.queue, self.running, self.host,
+                                 idle=opts.try_idle)
 
     # ------------------------------------------------------------ lifecycle
     def run(self) -> None:
@@ -116,8 +102,8 @@ class Daemon:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         observer, how = self.watch()
         log.info("spooler on %s (%s runner): %d slot(s) %s, %s, home %s", self.host, self.runner.name,
-                 len(self.slot_gpus),
-                 ["gpu " + g if g is not None else "cpu" for g in self.slot_gpus], how, self.ws.home)
+                 len(self.pool),
+                 ["gpu " + g if g is not None else "cpu" for g in self.pool.gpus], how, self.ws.home)
         self._safely(self.recover)
         self.notifier.start()
         last_scan = last_pass = last_recover = last_sweep = 0.0
@@ -129,7 +115,8 @@ class Daemon:
                 new = []
                 if woke or now - last_scan >= self.opts.rescan or self.pickup.pending:
                     new = self.pickup.scan()
-                    self._order_dirty = self._order_dirty or bool(new)
+                    if new:
+                        self.queue.mark_dirty()
                     if now - last_scan >= self.opts.rescan:
                         last_scan = now
                 # A full pass reads every state.json: do it on news, else about once a second.
@@ -139,7 +126,7 @@ class Daemon:
                     last_pass = now
                 else:
                     self.step(light=True)
-                if now - last_recover >= max(10.0, 20 * self._scan_cost):  # another daemon may have died holding jobs
+                if now - last_recover >= max(10.0, 20 * self.queue.scan_cost):  # another daemon may have died holding jobs
                     last_recover = now
                     self._safely(self.recover)
                 if now - last_sweep >= self.opts.sweep_every:  # the first pass runs at start
@@ -237,7 +224,7 @@ class Daemon:
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
             "runner": self.runner.name,
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None)}
-                      for i, g in enumerate(self.slot_gpus)],
+                      for i, g in enumerate(self.pool.gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
         }
         try:
@@ -253,10 +240,6 @@ class Daemon:
                 r.beat_at = now
                 self._per_run(r.job_id, "heartbeat", lambda r=r: update_state(
                     r.run_dir, expect=(JobStatus.RUNNING,), heartbeat_at=now_iso()))
-
-    def free_slots(self) -> list[int]:
-        busy = {s for r in self.running.values() for s in r.slots} | self.usemodel.busy_slots()
-        return [i for i in range(len(self.slot_gpus)) if i not in busy]
 
     def refresh(self) -> None:
         """Backend facts (Slurm's state, pending reason, node list) into state.json when they change."""
@@ -281,30 +264,25 @@ class Daemon:
         nothing behind it overtakes it, so a multi-slot job is never starved by a stream of small ones. A runner
         that queues jobs itself (Slurm) gets every job at once. A run whose files cannot be read is skipped and
         logged once (queue_order leaves it out; a claim that meets it is skipped)."""
-        now = time.monotonic()
-        if self._order_dirty or now - self._order_at >= max(self.opts.rescan, 10 * self._scan_cost):
-            self._order = queue_order(self.ws, self._queue_cache)
-            # A re-read costs one stat per run: with 10,000 runs, keep it to about a tenth of the daemon's time.
-            self._scan_cost = time.monotonic() - now
-            self._order_at, self._order_dirty, self._head, self._kept = time.monotonic(), False, 0, []
-        free = self.free_slots()
-        while self._head < len(self._order) and (free or self.runner.queues_itself):
-            job_id = self._order[self._head]
+        q = self.queue
+        q.reread_if_due()
+        free = self.pool.free()
+        while (job_id := q.current()) is not None and (free or self.runner.queues_itself):
             run_dir = self.ws.run_dir(job_id)
             if RunDir(run_dir).cancel_request.exists() and self._per_run(job_id, "cancel", lambda run_dir=run_dir: update_state(
                     run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.CANCELLED,
                     error="cancelled before it started", finished_at=now_iso())):
-                self._head += 1
+                q.advance()
                 continue
             k = 0 if self.runner.queues_itself else self._per_run(job_id, "slots needed", self.need, job_id)
             if k is None:  # unreadable: skipped and logged
-                self._head += 1
+                q.advance()
                 continue
-            if k > len(self.slot_gpus):
-                self._head += 1
+            if k > len(self.pool):
+                q.advance()
                 self._per_run(job_id, "fail", lambda run_dir=run_dir, k=k: update_state(
                     run_dir, expect=(JobStatus.QUEUED,), status=JobStatus.FAILED, finished_at=now_iso(),
-                    error=f"num_gpus={k} but this spooler has only {len(self.slot_gpus)} slot(s); "
+                    error=f"num_gpus={k} but this spooler has only {len(self.pool)} slot(s); "
                           "retry it on a spooler with more"))
                 continue
             if k > len(free):
@@ -312,26 +290,20 @@ class Daemon:
                 if st.get("status") == JobStatus.QUEUED and runnable(st):
                     break  # it waits for k free slots, and so does every job behind it
             elif self._per_run(job_id, "start", self.start, job_id, free[:k]):
-                self._head += 1
+                q.advance()
                 free = free[k:]
                 continue
-            self._head += 1
-            if (contract.read_or_none(RunDir(run_dir).state) or {}).get("status") == JobStatus.QUEUED:
-                self._kept.append(job_id)  # held: it keeps its place in the queue
+            # held: it keeps its place in the queue
+            q.advance(kept=(contract.read_or_none(RunDir(run_dir).state) or {}).get("status") == JobStatus.QUEUED)
         self.snapshot_queue()
 
-    def snapshot_queue(self, every: float = 0.5) -> None:
-        """queue.json for readers (positions), written when the queue changed, at most every `every` seconds."""
-        waiting = self._kept + self._order[self._head:]
-        if waiting == self._snapshot or time.monotonic() - self._snapshot_at < every:
-            return
-        write_queue_snapshot(self.ws, waiting)
-        self._snapshot, self._snapshot_at = waiting, time.monotonic()
+    def snapshot_queue(self) -> None:
+        self.queue.write_snapshot()
 
     def start(self, job_id: str, slots: list[int]) -> bool:
         run_dir = self.ws.run_dir(job_id)
         spec = read_spec(run_dir) or {}
-        gpus = [self.slot_gpus[s] for s in slots]
+        gpus = [self.pool.gpu(s) for s in slots]
         gpu = ",".join(g for g in gpus if g is not None) or None
         claimed = update_state(run_dir, expect=(JobStatus.QUEUED,), guard=runnable, status=JobStatus.RUNNING,
                                host=self.host, slot=slots[0] if slots else None, slots=slots, gpu=gpu,
@@ -423,7 +395,7 @@ class Daemon:
     def recover(self) -> None:
         """After a restart: re-adopt live trainers, settle dead ones (failed, or requeued with --auto-resume)."""
         # Only runs whose status is "running" are read in full; the rest cost a stat (the queue's cache).
-        running = sorted((j for j, (status, *_) in scan_jobs(self.ws, self._queue_cache).items()
+        running = sorted((j for j, (status, *_) in self.queue.scan().items()
                           if status == JobStatus.RUNNING), reverse=True)
         for run_dir in (self.ws.run_dir(j) for j in running):
             self._per_run(run_dir.name, "recovery", self._recover_one, run_dir)
@@ -443,9 +415,9 @@ class Daemon:
         if h is not None:
             if not self.runner.queues_itself:
                 want = st.get("slots") or ([st["slot"]] if st.get("slot") is not None else [])
-                free, n = self.free_slots(), max(1, len(want))
+                free, n = self.pool.free(), max(1, len(want))
                 h.slots = want if want and all(s in free for s in want) else free[:n] if len(free) >= n \
-                    else [len(self.slot_gpus) + len(self.running) + i for i in range(n)]  # over capacity
+                    else [len(self.pool) + len(self.running) + i for i in range(n)]  # over capacity
             self.running[job_id] = h
             update_state(run_dir, **self.ident)
             log.info("re-adopted %s (%s)", job_id, f"pid {h.pid}" if h.pid else

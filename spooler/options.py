@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, make_dataclass
 
 from jobs.defaults import TRY_IDLE_SECONDS
 
-from .procs import default_trainer_cmd
 from .runners import RUNNERS
+from .runners.procs import default_trainer_cmd
 
 
 @dataclass

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 
 from jobs.atomic import atomic_write_json, read_json
 from jobs.models.registry import valid_name
-from jobs.queue.steer import runnable
-from jobs.state import now_iso, queue_order, read_state
+from jobs.state import now_iso
 from jobs.use import requests as rq
+from jobs.workspace import Workspace
 
-from .runners import Handle
+from .pool import SlotPool
+from .queue_cursor import QueueCursor
+from .runners import Handle, Runner
 
 log = logging.getLogger("tunedeck.spooler")
 
@@ -42,19 +44,19 @@ class Helper:
 
 
 class UseModel:
-    """Owns the slots that try workers and exports hold; the daemon asks it before scheduling trainings."""
+    """Runs try workers and exports on the pool's slots; its step comes before the daemon schedules trainings.
 
-    def __init__(self, daemon):
-        self.d = daemon
-        self.ws = daemon.ws
-        self.idle = float(daemon.opts.try_idle)
+    `running` is the daemon's trainings in flight (read only: under Slurm, whether one is pending in the cluster)."""
+
+    def __init__(self, ws: Workspace, runner: Runner, pool: SlotPool, queue: QueueCursor, running: dict,
+                 host: str, idle: float):
+        self.ws, self.runner, self.pool, self.queue, self.running, self.host = ws, runner, pool, queue, running, host
+        self.idle = float(idle)
         self.helpers: dict[int, Helper] = {}
         self.inbox = rq.inbox(self.ws)
         self.inbox.mkdir(parents=True, exist_ok=True)
+        pool.add_holder(lambda: self.helpers)
         self._adopt()
-
-    def busy_slots(self) -> set[int]:
-        return set(self.helpers)
 
     # ------------------------------------------------------------ one pass, before trainings are scheduled
     def step(self) -> None:
@@ -81,21 +83,21 @@ class UseModel:
                 self._yield_one(keep=wanted_bases)  # another base's idle worker makes room
                 break
             self._launch(ptr, slot)
-        if (self.d.runner.queues_itself or not self.d.free_slots()) and self._training_waits():
+        if (self.runner.queues_itself or not self.pool.free()) and self._training_waits():
             self._yield_one(keep=wanted_bases)      # trainings always win over an idle try worker
 
     def _free_slot(self) -> int | None:
-        if self.d.runner.queues_itself:  # the cluster finds the GPU; the number only names the worker file
+        if self.runner.queues_itself:  # the cluster finds the GPU; the number only names the worker file
             return next(i for i in range(len(self.helpers) + 1) if i not in self.helpers)
-        free = self.d.free_slots()
+        free = self.pool.free()
         return free[0] if free else None
 
     def _training_waits(self) -> bool:
         if not any(h.kind == "try" for h in self.helpers.values()):
             return False
-        if self.d.runner.queues_itself:  # our trainings are in the cluster's queue, not ours
-            return any(r.facts.get("slurm_state") == "PENDING" for r in self.d.running.values())
-        return any(runnable(read_state(self.ws.run_dir(j)) or {}) for j in queue_order(self.ws, self.d._queue_cache))
+        if self.runner.queues_itself:  # our trainings are in the cluster's queue, not ours
+            return any(r.facts.get("slurm_state") == "PENDING" for r in self.running.values())
+        return self.queue.training_waits()
 
     def _yield_one(self, keep: set) -> None:
         if any(h.asked_to_exit for h in self.helpers.values()):
@@ -108,13 +110,13 @@ class UseModel:
             state = (read_json(rq.worker_file(self.ws, h.slot)) or {}).get("state")
             if state == rq.WorkerState.IDLE.value:
                 h.asked_to_exit = True
-                self.d.runner.stop_helper(self._handle(h))  # SIGTERM: it exits between answers
+                self.runner.stop_helper(self._handle(h))  # SIGTERM: it exits between answers
                 log.info("try worker for %s on slot %d asked to exit: the slot is needed", h.base_model, h.slot)
                 return
 
     # ------------------------------------------------------------ start
     def _launch(self, ptr: dict, slot: int) -> None:
-        gpu = self.d.slot_gpus[slot] if slot < len(self.d.slot_gpus) else None
+        gpu = self.pool.gpu(slot)
         if ptr["kind"] == "try":
             logf = rq.workers_dir(self.ws) / f"slot-{slot}.log"
             argv = [sys.executable, "-m", "trainer.try_worker", "--home", str(self.ws.home), "--base",
@@ -125,13 +127,13 @@ class UseModel:
             if not rq.claim(self.ws, ptr["request_id"]):
                 return
             rq.write_export_state(run_dir, status=rq.ExportStatus.EXPORTING.value, started_at=now_iso(),
-                                  slot=slot, gpu=gpu, host=self.d.host)
+                                  slot=slot, gpu=gpu, host=self.host)
             logf = rq.export_dir(run_dir) / "export.log"
             argv = [sys.executable, "-m", "trainer.export", str(run_dir), "--request", ptr["request_id"]]
             helper = Helper("export", slot, None, None, base_model=ptr.get("base_model"), job_id=ptr["job_id"],
                             request_id=ptr["request_id"])
         try:
-            h = self.d.runner.spawn(self._name(helper), argv, logf, [gpu])
+            h = self.runner.spawn(self._name(helper), argv, logf, [gpu])
         except (OSError, RuntimeError, NotImplementedError) as e:
             if helper.kind == "export":
                 self._fail_export(helper, f"could not start the exporter: {e}")
@@ -139,7 +141,7 @@ class UseModel:
                 self._refuse(ptr, f"could not start a try worker: {e}")
             return
         helper.pid, helper.started, helper.handle = h.pid, h.started, h
-        found = self.d.runner.helper_fields(h)
+        found = self.runner.helper_fields(h)
         if helper.kind == "export":
             rq.write_export_state(self.ws.run_dir(helper.job_id), **found)
         elif h.pid is None:  # a cluster job: the worker file says so until the worker itself writes it
@@ -148,7 +150,7 @@ class UseModel:
                 "updated_at": now_iso(), "idle_exit_seconds": self.idle, "served": 0, "adapters": []})
         self.helpers[slot] = helper
         what = f"a try worker for {helper.base_model}" if helper.kind == "try" else f"the export of {helper.job_id}"
-        where = f"pid {h.pid}" if h.pid else f"{self.d.runner.name} job {h.external_id}"
+        where = f"pid {h.pid}" if h.pid else f"{self.runner.name} job {h.external_id}"
         log.info("started %s on slot %d (%s), %s", what, slot, gpu or "cpu", where)
 
     def _name(self, h: Helper) -> str:
@@ -164,7 +166,7 @@ class UseModel:
     # ------------------------------------------------------------ end
     def reap(self) -> None:
         for slot, h in list(self.helpers.items()):
-            finished, code = self.d.runner.poll(self._handle(h))
+            finished, code = self.runner.poll(self._handle(h))
             if not finished:
                 continue
             del self.helpers[slot]
@@ -213,7 +215,7 @@ class UseModel:
         """Warm workers hold memory for nobody once the spooler stops; exports finish unless told otherwise."""
         for h in self.helpers.values():
             if h.kind == "try" or stop_exports:
-                self.d.runner.stop_helper(self._handle(h))
+                self.runner.stop_helper(self._handle(h))
 
     # ------------------------------------------------------------ restart
     def _adopt(self) -> None:
@@ -223,7 +225,7 @@ class UseModel:
             if not isinstance(slot, int):
                 continue
             h = Helper("try", slot, w.get("pid"), w.get("pid_create_time"), base_model=w.get("base_model"))
-            h.handle = self.d.runner.find_helper(self._name(h), w)
+            h.handle = self.runner.find_helper(self._name(h), w)
             if h.handle is not None:
                 self.helpers[slot] = h
             else:
@@ -235,7 +237,7 @@ class UseModel:
                 h = Helper("export", st.get("slot", -1), st.get("pid"), st.get("pid_create_time"),
                            base_model=ptr.get("base_model"), job_id=ptr.get("job_id"), request_id=ptr["request_id"])
                 alive = st.get("status") == rq.ExportStatus.EXPORTING.value and h.slot not in self.helpers
-                h.handle = self.d.runner.find_helper(self._name(h), st) if alive else None
+                h.handle = self.runner.find_helper(self._name(h), st) if alive else None
                 if h.handle is not None:
                     self.helpers[h.slot] = h
                 elif st.get("status") not in rq.FINAL_EXPORT:

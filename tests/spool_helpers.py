@@ -90,5 +90,5 @@ def all_final(ws, n):
 
 def gone(pid: int) -> bool:
     """The process has exited (a zombie counts as gone)."""
-    from spooler.procs import alive
+    from spooler.runners.procs import alive
     return not alive(pid, None)

@@ -88,7 +88,7 @@ def test_move_to_top_and_a_held_job_is_never_claimed_by_two_daemons(ws):
 def test_a_job_already_in_slurms_queue_is_steered_there(ws):
     """A job handed to a backend that queues itself: the request goes to the daemon, which asks the runner."""
     from spooler.runners.base import Handle, Runner
-    from spooler.steering import apply_requests, scontrol_commands
+    from spooler.runners.steering import apply_requests, scontrol_commands
     job = new_job_id()
     create_run(ws, job, validate(spec("in-slurm"), ws).spec)
     update_state(ws.run_dir(job), status="running", runner="slurm", slurm_job_id="4242", started_at=None)

@@ -90,7 +90,7 @@ class Runner:
 
     def steer(self, h: Handle, request: dict) -> list[str]:
         """Reorder or hold a job waiting in the backend's own queue: `request` has `priority` and/or `held`
-        (see spooler/steering.py for the scontrol commands). Returns log lines. A backend without a queue of its
+        (see spooler/runners/steering.py for the scontrol commands). Returns log lines. A backend without a queue of its
         own never gets here: its queued jobs are steered in state.json."""
         return [f"the {self.name} runner cannot steer a job it has already been given"]
 

@@ -9,7 +9,7 @@ from filelock import Timeout
 from jobs import contract
 from jobs.rundir import RunDir
 
-from .. import procs
+from . import procs
 from .base import STARTING, Handle, Runner
 
 

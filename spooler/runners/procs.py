@@ -13,7 +13,7 @@ from jobs.rundir import RunDir
 
 # The folder that holds the installed packages: the trainer starts there, so `python -m trainer` runs the same
 # Tunedeck as this spooler (an editable install's checkout, or site-packages).
-PACKAGES = Path(__file__).resolve().parent.parent
+PACKAGES = Path(__file__).resolve().parents[2]
 REPO = PACKAGES  # the name older code used
 
 

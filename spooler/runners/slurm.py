@@ -16,9 +16,9 @@ from pathlib import Path
 from jobs.atomic import atomic_write_text
 from jobs.rundir import RunDir
 
-from .. import procs
-from ..steering import scontrol_commands
+from . import procs
 from .base import Handle, Runner
+from .steering import scontrol_commands
 
 log = logging.getLogger("tunedeck.spooler.slurm")
 
