@@ -321,6 +321,14 @@ def _has_session() -> bool:
 # Chinese help for the declared params; English comes from the declarations themselves (jobs/params.py, jobs/methods.py).
 PARAM_HELP_ZH = {
     "lora_rank": "LoRA 矩阵的秩。", "load_in_4bit": "在 4 位（NF4）量化的基础模型上训练（QLoRA）。",
+    "finetuning_type": "lora 在冻结的基础模型上训练小型适配器（配合 load_in_4bit 即 QLoRA），写入 runs/<id>/adapter/；"
+                       "full 训练全部权重，写入完整模型目录 runs/<id>/model/。",
+    "sharding": "num_gpus × num_nodes > 1 时：none 在每块 GPU 上保留完整的模型、梯度和优化器状态（DDP）；"
+                "fsdp 把它们切分到各 GPU 上（PyTorch FSDP，按解码层包装）。",
+    "gradient_checkpointing": "反向传播时重新计算激活而不保存：激活内存更少，计算量约多三分之一。",
+    "packing": "SFT：把多行放进同一序列，行与行之间不互相注意（无填充，位置编号每行重新开始），不在填充上浪费计算。",
+    "use_liger_kernel": "Liger 的融合 Triton 内核（RMSNorm、RoPE、SwiGLU、融合交叉熵）：更省 GPU 内存。"
+                        "需要安装 liger-kernel 并在 GPU 上运行。",
     "max_seq_length": "模型看到的最长序列（词元数）。", "max_input_length": "提示的词元上限。",
     "max_content_length": "答案 / 生成内容的词元上限。", "max_samples": "从数据集读取的行数；-1 表示全部。",
     "num_generations": "每个提示的采样数（GRPO 奖励分组；样例输出）。", "max_grad_norm": "梯度裁剪范数。",

@@ -192,6 +192,18 @@ def _number(value: Any, t: str) -> float | int | None:
 COMMON_PARAMS: tuple[Param, ...] = (
     Param("lora_rank", "int", 8, "Rank of the LoRA matrices.", min=1, max=1024, typical=(4, 64), typical_text="4, 8, 16"),
     Param("load_in_4bit", "bool", False, "Train on a 4-bit (NF4) quantized base model (QLoRA)."),
+    Param("finetuning_type", "str", "lora", "lora trains a small adapter on the frozen base (with load_in_4bit: "
+          "QLoRA) and writes runs/<id>/adapter/; full trains every weight and writes a whole model folder, "
+          "runs/<id>/model/.", choices=("lora", "full")),
+    Param("sharding", "str", "none", "With num_gpus × num_nodes > 1: none keeps a whole copy of the model, its "
+          "gradients and optimizer state on every GPU (DDP); fsdp shards them across the GPUs (PyTorch FSDP, "
+          "wrapped per decoder layer).", choices=("none", "fsdp")),
+    Param("gradient_checkpointing", "bool", False, "Recompute activations in the backward pass instead of keeping "
+          "them: less activation memory for about a third more compute."),
+    Param("packing", "bool", False, "SFT: put several rows in one sequence without attention across rows "
+          "(padding-free, position ids restart per row), so no compute is spent on padding."),
+    Param("use_liger_kernel", "bool", False, "Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused "
+          "cross-entropy): less GPU memory. Needs the liger-kernel package and a GPU."),
     Param("max_seq_length", "int", 1024, "Longest sequence the model sees, in tokens.", min=32, max=131072,
           typical=(256, 8192), typical_text="512, 1024, 2048"),
     Param("max_input_length", "int", 512, "Token cap for the prompt.", min=8, max=131072,
@@ -251,6 +263,11 @@ COMMON_PARAMS: tuple[Param, ...] = (
           max=1024, typical=(1, 16), typical_text="1–16"),
     Param("report_to", "str_list", ["none"], "Experiment trackers that also receive the run's metrics; TensorBoard "
           "writes to runs/<job_id>/tb/.", choices=TRACKER_CHOICES),
+    Param("benchmarks", "str_list", [], "Benchmark suites scored on the base and the tuned model after training "
+          "(lm-evaluation-harness): workspace benchmarks (python -m jobs benchmark list) or lm-eval task names.",
+          typical_text="a local exam, gsm8k, mmlu"),
+    Param("benchmark_limit", "int", 100, "Rows per benchmark task scored on each model.", min=1, max=10**6,
+          typical=(10, 2000), typical_text="50–500"),
 )
 
 # Keys that the system owns: a spec that sets them is rejected with this reason.

@@ -121,6 +121,35 @@ class RunDir:
         return self.path / ".adapter.old"
 
     @property
+    def model(self) -> Path:
+        """A full fine-tune's model folder (finetuning_type=full): safetensors, config, tokenizer, chat template,
+        loadable by AutoModelForCausalLM.from_pretrained. Present only when training finished or stopped cleanly."""
+        return self.path / "model"
+
+    @property
+    def model_tmp(self) -> Path:
+        return self.path / ".model.tmp"
+
+    @property
+    def model_old(self) -> Path:
+        return self.path / ".model.old"
+
+    @property
+    def is_full(self) -> bool:
+        """A full fine-tune's result: the run's own model folder, not an adapter on its base."""
+        return (self.model / "config.json").is_file()
+
+    @property
+    def trained(self) -> Path:
+        """What training produced: model/ for a full fine-tune, adapter/ otherwise (it may not exist yet)."""
+        return self.model if self.is_full else self.adapter
+
+    @property
+    def has_trained(self) -> bool:
+        """A finished result to answer from or export: a full run's model folder or a LoRA adapter."""
+        return self.is_full or (self.adapter / "adapter_config.json").is_file()
+
+    @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.capacity import capacity_problems
+from jobs import finetune
 from jobs.data import format_check
 from jobs.display_text import escape_invisible, name_problem
 from jobs.job_ids import JOB_ID_FORM, is_job_id
@@ -299,6 +300,13 @@ def cross_field_rules(params: dict, given: dict, method: Method | None, err, war
     if check_refs:
         for f, val, msg in capacity_problems(params, ws):
             err(f, val, msg)
+    bm = top.get("base_model")
+    model_for_estimate = registry.list_models(ws).get(bm) if check_refs and isinstance(bm, str) else None
+    errs, warns = finetune.problems(params, method.name if method else None, ws, model_for_estimate, check_refs)
+    for f, val, msg in errs:
+        err(f, val, msg)
+    for f, val, msg in warns:
+        warn(f, val, msg)
     ds_path = registry.list_datasets(ws).get(top.get("dataset")) if check_refs and isinstance(top.get("dataset"),
                                                                                               str) else None
     fmt = params.get("dataset_format")
