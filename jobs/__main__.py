@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from jobs.spec import load_and_validate
+from jobs.queue.sweep import load_and_expand
 from jobs.workspace import Workspace
 
 COMMANDS = {  # name -> help; `tunedeck` lists these too
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
         return 0
     ws = Workspace.at(args.home)
-    v = load_and_validate(args.spec, ws)
+    v = load_and_expand(args.spec, ws)  # the spooler's and `spooler submit`'s expansion: sweeps included
     for w in v.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not v.ok:
@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         for e in v.errors:
             print(f"  - {e}", file=sys.stderr)
         return 1
-    print(json.dumps(v.spec, indent=2, ensure_ascii=False))
+    if v.group:
+        print(f"sweep: {len(v.specs)} run(s)", file=sys.stderr)
+    print(json.dumps(v.specs if v.group else v.specs[0], indent=2, ensure_ascii=False))
     return 0
 
 

@@ -86,7 +86,7 @@ class Daemon:
         self._unfinished: dict[str, list] = {}
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.pickup = Pickup(ws, settle=opts.settle)
+        self.pickup = Pickup(ws, settle=opts.settle, wake=self.wake)  # wake: a sweep checked in its worker
         self.queue = QueueCursor(self.ws, opts.rescan)
         self.started_at = now_iso()
         self._hb: tuple = (0.0, None)

@@ -10,9 +10,12 @@ import errno
 import hashlib
 import logging
 import os
+import queue
 import re
 import stat
+import threading
 import time
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from jobs import contract
 from jobs.atomic import atomic_write_text
 from jobs.display_text import escape_invisible
 from jobs.models import registry
-from jobs.queue.sweep import expand, group_id_for_file
+from jobs.queue.sweep import CHECK_BUDGET, Expansion, expand, group_id_for_file, is_sweep_data
 from jobs.spec import MAX_SPEC_BYTES
 from jobs.state import create_run, is_job_id, new_job_id
 from jobs.workspace import Workspace
@@ -67,13 +70,58 @@ def _arrival(entry: os.DirEntry) -> int:
 
 
 class Pickup:
-    def __init__(self, ws: Workspace, settle: float = 2.0):
+    """`scan()` runs on the daemon's only thread, so nothing in it may take long: a sweep, whose every value and run
+    is validated, is checked in a worker thread (bounded by sweep.CHECK_BUDGET) and accepted or rejected by the scan
+    after it is done; plain specs, at most 1 MiB, are checked in place. `wake` is set when a check is done."""
+
+    def __init__(self, ws: Workspace, settle: float = 2.0, wake: threading.Event | None = None,
+                 budget: float = CHECK_BUDGET):
         self.ws = ws
         self.settle = settle
+        self.wake = wake
+        self.budget = budget
         self.pending: dict[str, tuple] = {}   # name -> (size, mtime_ns, stable_since)
         self.failed: set[str] = set()          # names whose processing raised; logged once
+        self.checking: dict[str, tuple[tuple, Future]] = {}  # sweep file name -> (file signature, its check)
+        self._todo: queue.Queue = queue.Queue()
+        self._worker: threading.Thread | None = None
         self.accepted = 0
         self.rejected = 0
+
+    def _work(self) -> None:
+        """The sweep checker: one check at a time, in order. A daemon thread, so it never holds up the exit."""
+        while True:
+            fut, args, kwargs = self._todo.get()
+            if not fut.set_running_or_notify_cancel():
+                continue  # its file went away before the check began
+            try:
+                fut.set_result(expand(*args, **kwargs))
+            except BaseException as e:  # noqa: BLE001 - handed to scan(), which rejects the file with it
+                fut.set_exception(e)
+
+    def _expand(self, name: str, data: bytes, st: os.stat_result, group_id: str) -> Expansion | None:
+        """A sweep's expansion once the worker has done it; None while it is under way (started here if need be)."""
+        sig = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        got = self.checking.get(name)
+        if got is not None and got[0] == sig:
+            if not got[1].done():
+                return None
+            del self.checking[name]
+            try:
+                return got[1].result()
+            except Exception as e:  # noqa: BLE001 - reported as the file's problem by scan()
+                raise RuntimeError(f"the sweep could not be checked: {e}") from e
+        if got is not None:
+            got[1].cancel()  # the file changed since: check it again
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="sweep-check", daemon=True)
+            self._worker.start()
+        fut: Future = Future()
+        self._todo.put((fut, (data, self.ws), {"group_id": group_id, "budget": self.budget}))
+        if self.wake is not None:
+            fut.add_done_callback(lambda _f: self.wake.set())
+        self.checking[name] = (sig, fut)
+        return None
 
     def scan(self) -> list[str]:
         """Process every entry in incoming/ once, in order of arrival. Returns the ids of newly queued jobs."""
@@ -98,6 +146,8 @@ class Pickup:
                 new.extend(job if isinstance(job, list) else [job])
         for gone in set(self.pending) - seen:
             self.pending.pop(gone, None)
+        for gone in set(self.checking) - seen:
+            self.checking.pop(gone)[1].cancel()
         self.failed &= seen
         return new
 
@@ -126,14 +176,22 @@ class Pickup:
             return self._reject(path, why)
         if st.st_size > MAX_SPEC_BYTES:
             return self._reject(path, f"the file is {st.st_size} bytes; a spec may be at most 1 MiB")
+        busy = self.checking.get(name)
+        if busy and busy[0] == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) and not busy[1].done():
+            return None  # its sweep is being checked
         got = self._read(path)
         if got is None:
             return None
         if isinstance(got, str):
             return self._reject(path, got)
         data, st = got
-        x = expand(data, self.ws, group_id=group_id_for_file(path.stem, path.name.encode() + b"\0" + data,
-                                                             st.st_ctime))
+        gid = group_id_for_file(path.stem, path.name.encode() + b"\0" + data, st.st_ctime)
+        if is_sweep_data(data):  # checked in the worker: the daemon's loop never waits for it
+            x = self._expand(name, data, st, gid)
+            if x is None:
+                return None
+        else:
+            x = expand(data, self.ws, group_id=gid)
         v = x.as_validation()
         parse_error = v.errors and v.errors[0].field == "spec" and v.spec is None and (
             not data.strip() or "not valid JSON" in v.errors[0].message)
@@ -214,7 +272,10 @@ class Pickup:
 
     def _accept(self, path: Path, data: bytes, st: os.stat_result, spec: dict) -> str | None:
         source = {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
-        named = path.stem if is_job_id(path.stem) and os.path.isdir(self.ws.run_dir(path.stem)) else None
+        try:
+            named = path.stem if is_job_id(path.stem) and os.path.isdir(self.ws.run_dir(path.stem)) else None
+        except KeyError as e:  # runs/<its name> is a symlink or a file (jobs.job_ids.NotARunFolder)
+            return self._reject(path, e.args[0])
         job_id = named or self._job_id(path, data, st)
         made = False
         if named is None:

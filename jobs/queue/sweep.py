@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,8 @@ SWEEP_KEYS = ("sweep", "sweep_mode", "samples", "max_runs")
 MODES = ("grid", "random")
 DEFAULT_MAX_RUNS = 64
 HARD_MAX_RUNS = 1000  # max_runs may raise the limit up to here, never past it
+MAX_LISTED_VALUES = 1000  # values listed over all swept params: each one is validated, so their number is bounded
+CHECK_BUDGET = 30.0  # seconds the spooler spends checking one sweep before it rejects it (it checks in a worker)
 # Short names for run-name suffixes (lr2e-4-r8); any other param uses its initials.
 SHORT = {"learning_rate": "lr", "lora_rank": "r", "lora_alpha": "alpha", "lora_dropout": "drop",
          "batch_size": "bs", "grad_accum_steps": "ga", "epochs": "ep", "max_steps": "steps",
@@ -53,6 +56,11 @@ class Expansion:
 
 def is_sweep(raw: Any) -> bool:
     return isinstance(raw, dict) and any(_squash(str(k)) in {_squash(s) for s in SWEEP_KEYS} for k in raw)
+
+
+def is_sweep_data(data: bytes | str) -> bool:
+    """Whether a spec file's content is a sweep (a file that does not parse is not)."""
+    return len(data) <= MAX_SPEC_BYTES and is_sweep(_loads(data))
 
 
 def fmt_value(v: Any) -> str:
@@ -98,9 +106,15 @@ def _split(raw: dict) -> tuple[dict, dict]:
     return base, sw
 
 
-def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: bool = True) -> Expansion:
-    """Validate a spec (bytes, str or dict) and expand a sweep into its runs. Plain specs give one run."""
+def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: bool = True,
+           budget: float | None = None) -> Expansion:
+    """Validate a spec (bytes, str or dict) and expand a sweep into its runs. Plain specs give one run.
+
+    The runs are counted, and the listed values too, before any value is validated, so a sweep over the limits costs
+    no more than reading it. With `budget` (seconds), a sweep whose checks take longer is rejected with that reason.
+    """
     out = Expansion()
+    deadline = None if budget is None else time.monotonic() + budget
     if isinstance(raw, (bytes, str)):
         if len(raw) > MAX_SPEC_BYTES or not is_sweep(_loads(raw)):
             return _single(validate(raw, ws, check_refs=check_refs))
@@ -125,6 +139,10 @@ def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: 
         max_runs = DEFAULT_MAX_RUNS
     if not isinstance(sweep, dict) or not sweep:
         err("sweep", sweep, 'must be an object of parameter names to lists of values, e.g. {"learning_rate": [2e-4, 1e-4]}')
+        return out
+    why = _too_big(sweep, mode, max_runs)
+    if why:
+        err("sweep", why[0], why[1])
         return out
     # Resolve each swept key to its declared param through the validator (aliases, case, unknown names).
     values: dict[str, list] = {}
@@ -152,11 +170,13 @@ def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: 
             continue
         checked = []
         for i, val in enumerate(vals):
-            problems = _check_value(base_raw, pname, val, ws, check_refs)
+            if _over(deadline, budget, err):
+                return out
+            problems, coerced = _check_value(base_raw, pname, val, ws, check_refs)
             for p in problems:
                 err(f"sweep.{pname}[{i}]", val, p.message)
             if not problems:
-                checked.append(_coerced(base_raw, pname, val, ws))
+                checked.append(coerced)
         if len(set(map(json.dumps, checked))) != len(checked):
             err(f"sweep.{pname}", vals, "lists a value twice")
         values[pname] = checked
@@ -187,6 +207,9 @@ def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: 
              "sweep": {"sweep": sweep, **{k: sw[k] for k in ("sweep_mode", "samples", "max_runs") if k in sw}}}
     seen_names: dict[str, int] = {}
     for i, (c, job_id) in enumerate(zip(combos, run_ids(gid, len(combos)), strict=False)):
+        if _over(deadline, budget, err):
+            out.specs = []
+            return out
         name = f"{spec['name']}-{run_suffix(c)}"
         if name in seen_names:  # a random draw may repeat a combination: keep names unique
             name = f"{name}-{i + 1}"
@@ -203,6 +226,39 @@ def expand(raw: Any, ws: Workspace, *, group_id: str | None = None, check_refs: 
         return out
     out.group = group
     return out
+
+
+def _too_big(sweep: dict, mode: Any, max_runs: int) -> tuple[str, str] | None:
+    """(value, reason) when the sweep has more runs or lists more values than allowed, counted without validating."""
+    lists = [v for v in sweep.values() if isinstance(v, list)]
+    listed = sum(len(v) for v in lists)
+    if mode == "grid" and lists:
+        size = math.prod(len(v) for v in lists)
+        if size > max_runs:
+            return (f"{size} runs", f"the grid has {size} runs, more than the limit of {max_runs}; "
+                    f'set "max_runs" (up to {HARD_MAX_RUNS}) to allow it, or list fewer values')
+    if listed > MAX_LISTED_VALUES:
+        return (f"{listed} values", f"the sweep lists {listed} values; at most {MAX_LISTED_VALUES} are allowed")
+    return None
+
+
+def _over(deadline: float | None, budget: float | None, err) -> bool:
+    if deadline is None or time.monotonic() < deadline:
+        return False
+    err("sweep", "too slow", f"checking this sweep took longer than {budget:g} s, the limit; "
+        "split it into smaller sweeps")
+    return True
+
+
+def load_and_expand(path, ws: Workspace) -> Expansion:
+    """`python -m jobs validate FILE`: the same expansion as the spooler and `spooler submit`, sweeps included."""
+    from jobs.spec import load_and_validate
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError:
+        return _single(load_and_validate(path, ws))  # its "cannot read the file" problem
+    return expand(data, ws)
 
 
 def _loads(raw):
@@ -224,10 +280,14 @@ def _param_name(key: str, spec: dict) -> str | None:
     return None
 
 
-def _check_value(base_raw: dict, pname: str, val, ws, check_refs) -> list[Problem]:
+def _check_value(base_raw: dict, pname: str, val, ws, check_refs) -> tuple[list[Problem], Any]:
+    """The value's own problems (cross-field rules are checked per combination) and the value as normalized."""
     v = validate({**base_raw, "params": {**_without(base_raw.get("params") or {}, pname), pname: val}}, ws,
                  check_refs=check_refs)
-    return [p for p in v.errors if p.field.split(".")[-1] == pname]  # cross-field rules: per combination
+    problems = [p for p in v.errors if p.field.split(".")[-1] == pname]
+    if problems or v.ok:
+        return problems, (v.spec["params"][pname] if v.ok else val)
+    return problems, _coerced(base_raw, pname, val, ws)
 
 
 def _coerced(base_raw: dict, pname: str, val, ws):
@@ -249,6 +309,13 @@ def _check_range(r: dict, mode: str) -> str | None:
     lo, hi = r.get("min"), r.get("max")
     if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in (lo, hi)):
         return "a range needs numbers min and max"
+    for key, x in (("min", lo), ("max", hi)):
+        try:
+            finite = math.isfinite(float(x))
+        except OverflowError:
+            finite = False
+        if not finite:
+            return f"{key} must be a finite number (got {x!r}); NaN and Infinity are not allowed"
     if lo >= hi:
         return "min must be smaller than max"
     if r.get("log") and lo <= 0:
