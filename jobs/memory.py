@@ -155,4 +155,4 @@ def slot_memory(gpu_ids: list[str | None]) -> list[dict]:
     """What spooler.json records per slot: the GPU's memory, or for a CPU slot the machine's (shared by them all)."""
     gpus = gpu_memory(gpu_ids)
     return [{"memory_bytes": m, "memory_kind": "gpu"} if g is not None else
-            {"memory_bytes": machine_memory(), "memory_kind": "cpu"} for g, m in zip(gpu_ids, gpus)]
+            {"memory_bytes": machine_memory(), "memory_kind": "cpu"} for g, m in zip(gpu_ids, gpus, strict=True)]

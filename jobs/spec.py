@@ -98,6 +98,8 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
 
     if v.errors:
         return v
+    for unused in unused_params(params, top, ws, check_refs):
+        params.pop(unused, None)
     v.spec = {
         "name": name.strip(), "method": method.name, "base_model": top["base_model"], "dataset": top["dataset"],
         "priority": priority, "parent_job": parent, "notes": notes, "params": params,
@@ -319,6 +321,19 @@ def cross_field_rules(params: dict, given: dict, method: Method | None, err, war
     for col in ("prompt_input_column", "prompt_output_column"):
         if not params.get(col) and method is not None and format_check.uses_columns(fmt):
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")
+
+
+def unused_params(params: dict, top: dict, ws: Workspace, check_refs: bool) -> tuple[str, ...]:
+    """Params the dataset's format does not read: a conversation carries its own roles, so the column params
+    (prompt_input_column, prompt_output_column, prompt_context_column) are left out of the stored spec, and the
+    Overview, Compare and the HTML export do not show settings the run never used. Unknown format: none."""
+    fmt = params.get("dataset_format")
+    if (not fmt or fmt == "auto") and check_refs and isinstance(top.get("dataset"), str):
+        ds_path = registry.list_datasets(ws).get(top["dataset"])
+        fmt = format_check.effective_format(fmt, ds_path) if ds_path is not None else None
+    if not fmt or fmt == "auto" or format_check.uses_columns(fmt):
+        return ()
+    return format_check.COLUMN_PARAMS
 
 
 def method_check(method: Method | None, params: dict, ws: Workspace, err) -> None:
