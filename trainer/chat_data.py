@@ -7,9 +7,11 @@ spans are trained. Everything else (system, user, tool turns, template markup be
 """
 from __future__ import annotations
 
+import json
+
 from jobs.data import formats
 
-from .errors import TrainerError
+from .errors import Stopped, TrainerError
 
 
 def render(tokenizer, messages: list[dict], tools: list | None, generation_prompt: bool = False) -> str:
@@ -42,29 +44,56 @@ def tokenize_with_mask(tokenizer, messages: list[dict], tools: list | None) -> t
     return list(enc["input_ids"]), mask
 
 
+def _length(tokenizer, msgs: list[dict], tools) -> int:
+    return len(tokenizer(render(tokenizer, msgs, tools), add_special_tokens=False)["input_ids"])
+
+
 def truncate_left(tokenizer, conv: dict, max_len: int) -> tuple[dict | None, bool]:
     """Drop whole early exchanges (a user turn and what answers it) until the conversation fits `max_len` tokens.
 
     A system turn is kept. Returns (None, True) when even the last exchange alone is too long.
+
+    Linear in the conversation's length: the message texts are token-counted once (one batched call), which places
+    a first guess at the first exchange kept; the exact check then renders only the kept tail (about max_len tokens)
+    and moves the cut one exchange at a time until the tail fits and one exchange more would not. Rendering the
+    whole conversation once per dropped exchange took minutes for a 5,000-turn row.
     """
     msgs, tools = conv["messages"], conv.get("tools")
     system = msgs[:1] if msgs and msgs[0]["role"] == "system" else []
     body = msgs[len(system):]
-    cut = False
-    while True:
-        ids = tokenizer(render(tokenizer, system + body, tools), add_special_tokens=False)["input_ids"]
-        if len(ids) <= max_len:
-            return {"messages": system + body, "tools": tools}, cut
-        starts = [i for i, m in enumerate(body) if m["role"] == "user" and i > 0]
-        if not starts:
-            return None, True
-        body, cut = body[starts[0]:], True
+    starts = [0] + [i for i, m in enumerate(body) if m["role"] == "user" and i > 0]  # where an exchange begins
+    last = _length(tokenizer, system + body[starts[-1]:], tools)
+    if last > max_len:
+        return None, True
+    texts = [m.get("content") if isinstance(m.get("content"), str) else json.dumps(m.get("content"), ensure_ascii=False)
+             for m in body]
+    counts = [len(ids) for ids in tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]]
+    ends = starts[1:] + [len(body)]
+    size = [sum(counts[a:b]) + 4 * (b - a) for a, b in zip(starts, ends, strict=True)]  # ~4 tokens of markup a turn
+    k, total = len(starts) - 1, last  # the last exchange, exactly, with the system turn, tools and template
+    while k > 0 and total + size[k - 1] <= max_len:  # the guess: the most exchanges whose estimate fits
+        k -= 1
+        total += size[k]
+    if _length(tokenizer, system + body[starts[k]:], tools) <= max_len:
+        while k > 0 and _length(tokenizer, system + body[starts[k - 1]:], tools) <= max_len:
+            k -= 1  # the guess was short: keep one exchange more while it fits
+    else:
+        k += 1  # the guess was long: drop one exchange more until it fits (the last one alone does)
+        while _length(tokenizer, system + body[starts[k]:], tools) > max_len:
+            k += 1
+    return {"messages": system + body[starts[k]:], "tools": tools}, k > 0
 
 
-def prepare_conversations(rows: list[dict], params: dict, tokenizer, kind: str, fmt: str, dataset_name: str):
-    """Items for the recipes: SFT gets token ids with assistant masks, GRPO a prompt conversation and reference."""
+def prepare_conversations(rows: list[dict], params: dict, tokenizer, kind: str, fmt: str, dataset_name: str,
+                          should_stop=None):
+    """Items for the recipes: SFT gets token ids with assistant masks, GRPO a prompt conversation and reference.
+
+    should_stop() is asked before every row (a conversation can take a while to render; StopCallback.check looks
+    at the request files at most every 0.2 s and sees a SIGTERM at once), so a cancel ends the preparation."""
     out, truncated, dropped = [], 0, 0
     for n, row in enumerate(rows, 1):
+        if should_stop is not None and should_stop():
+            raise Stopped()
         try:
             conv = formats.conversation(row, fmt, params)
         except formats.FormatError as e:

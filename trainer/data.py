@@ -84,7 +84,8 @@ def prepare(rows: list[dict], params: dict, tokenizer, kind: str, dataset_name: 
     multi_turn = fmt in ("messages", "sharegpt") or (fmt == "alpaca" and any(r.get("history") for r in rows))
     if multi_turn and kind != "preference":
         from .chat_data import prepare_conversations
-        out, truncated, dropped = prepare_conversations(rows, params, tokenizer, kind, fmt, dataset_name)
+        out, truncated, dropped = prepare_conversations(rows, params, tokenizer, kind, fmt, dataset_name,
+                                                        should_stop=should_stop)
         return _split(out, rows, truncated, dropped, params, dataset_name)
     if kind == "preference" and any(isinstance(rows[0].get(k), list) for k in ("prompt", "chosen", "rejected")):
         out, dropped = _preference_messages(rows, params, dataset_name)
