@@ -1,4 +1,4 @@
-"""python -m jobs {init,schema,validate,examples} [--home DIR]"""
+"""python -m jobs {init,schema,validate,benchmark} [--home DIR]"""
 from __future__ import annotations
 
 import argparse
@@ -26,8 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     p_val = sub.add_parser("validate", help=COMMANDS["validate"])
     p_val.add_argument("spec")
     p_val.add_argument("--home")
+    from jobs import benchmarks_cli
+    benchmarks_cli.add_parser(sub)
     args = ap.parse_args(argv)
 
+    if args.cmd == "benchmark":
+        return benchmarks_cli.run(args)
     if args.cmd == "init":
         from jobs.init import init_workspace
         ws = init_workspace(Workspace.at(args.home))

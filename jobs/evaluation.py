@@ -37,7 +37,8 @@ HEADLINE = {"grpo": ("accuracy", "reward_correctness"), "dpo": ("preference_accu
 DEFAULT_HEADLINE = ("rouge_l",)
 
 # The run's phases, in order, as progress.json's "phase" names them.
-PHASES = ("preparing_data", "loading_model", "base_evaluation", "training", "tuned_evaluation", "saving")
+PHASES = ("preparing_data", "loading_model", "base_evaluation", "training", "tuned_evaluation", "benchmarks",
+          "saving")
 
 
 def better(name: str, declared: str | None = None) -> str:

@@ -268,6 +268,11 @@ COMMON_PARAMS: tuple[Param, ...] = (
           typical_text="a local exam, gsm8k, mmlu"),
     Param("benchmark_limit", "int", 100, "Rows per benchmark task scored on each model.", min=1, max=10**6,
           typical=(10, 2000), typical_text="50–500"),
+    Param("benchmarks", "str_list", [], "Benchmark suites scored on the base and the tuned model after training "
+          "(lm-evaluation-harness): workspace benchmarks (python -m jobs benchmark list) or lm-eval task names.",
+          typical_text="a local exam, gsm8k, mmlu"),
+    Param("benchmark_limit", "int", 100, "Rows per benchmark task scored on each model.", min=1, max=10**6,
+          typical=(10, 2000), typical_text="50–500"),
 )
 
 # Keys that the system owns: a spec that sets them is rejected with this reason.

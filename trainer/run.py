@@ -31,7 +31,7 @@ from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
-from . import data, dist, samples, summary
+from . import benchmarks, data, dist, samples, summary
 from . import model as model_mod
 from .errors import Stopped, TrainerError
 from .methods import custom, dpo, grpo, sft
@@ -289,7 +289,7 @@ def finished_checkpoint(trainer, ckpt: Path | None) -> bool:
     return True
 
 
-PHASES = (setup, base_samples, build_trainer, train_steps, save, tuned_samples, write_summary)
+PHASES = (setup, base_samples, build_trainer, train_steps, save, tuned_samples, benchmarks.run_benchmarks, write_summary)
 
 
 def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:

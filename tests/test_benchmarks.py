@@ -1,0 +1,154 @@
+"""Benchmarks through lm-evaluation-harness: local suites registered with the CLI, scored on the base and the tuned
+tiny-demo model in a real training job; the base cache, a stop, a suite that cannot be loaded, the alarm."""
+import json
+
+import pytest
+
+from jobs import benchmarks
+from jobs.__main__ import main as jobs_main
+from jobs.atomic import atomic_write_json, read_json
+from jobs.evaluation import EVALUATION_FILE
+from jobs.state import EXIT_STOPPED
+from tests.conftest import write_jsonl
+from tests.trainer_helpers import make_run, run, state
+
+PAIRS = [(1, 2), (3, 4), (5, 6), (2, 2), (7, 1), (3, 3), (4, 5), (6, 2)]
+
+
+def mc_rows():
+    """Arithmetic as multiple choice; the answer alternates between an index and a letter."""
+    out = []
+    for i, (a, b) in enumerate(PAIRS):
+        out.append({"q": f"What is {a} plus {b}?", "options": [str(a + b + 1), str(a + b), str(a * b + 7), "zero"],
+                    "gold": "B" if i % 2 else 1})
+    return out
+
+
+def em_rows():
+    """GSM8K-style answers: reasoning, then '#### n'."""
+    return [{"question": f"What is {a} plus {b}?", "answer": f"{a} plus {b} makes {a + b}.\n#### {a + b}"}
+            for a, b in PAIRS]
+
+
+def register(ws, tmp_path):
+    mc = write_jsonl(tmp_path / "mc.jsonl", mc_rows())
+    em = write_jsonl(tmp_path / "em.jsonl", em_rows())
+    assert jobs_main(["benchmark", "add", "arith-mc", "--jsonl", str(mc), "--kind", "multiple_choice",
+                      "--question-column", "q", "--choices-column", "options", "--answer-column", "gold",
+                      "--home", str(ws.home)]) == 0
+    assert jobs_main(["benchmark", "add", "arith-em", "--jsonl", str(em), "--kind", "exact_match", "--few-shot", "1",
+                      "--home", str(ws.home)]) == 0
+
+
+def test_cli_registers_and_lists_and_refuses_bad_input(ws, tmp_path, capsys):
+    register(ws, tmp_path)
+    out = capsys.readouterr().out
+    assert "registered benchmark arith-mc: multiple_choice, 8 rows, 0-shot" in out
+    assert jobs_main(["benchmark", "list", "--home", str(ws.home)]) == 0
+    listing = capsys.readouterr().out
+    assert "arith-mc" in listing and "arith-em" in listing and "exact_match" in listing
+    info = read_json(ws.home / "benchmarks" / "arith-em" / benchmarks.INFO_FILE)
+    assert info["final_number"] is True and info["few_shot"] == 1
+    yaml_text = (ws.home / "benchmarks" / "arith-mc" / benchmarks.TASK_FILE).read_text()
+    assert "dataset_path: json" in yaml_text and "data_files" in yaml_text and "multiple_choice" in yaml_text
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"q": "x?", "options": ["a", "b"], "gold": 5}])
+    assert jobs_main(["benchmark", "add", "bad", "--jsonl", str(bad), "--kind", "multiple_choice",
+                      "--question-column", "q", "--choices-column", "options", "--answer-column", "gold",
+                      "--home", str(ws.home)]) == 1
+    err = capsys.readouterr().err
+    assert "row 1: gold = 5" in err and "0 to 1" in err and "A to B" in err
+    assert jobs_main(["benchmark", "add", "bad", "--jsonl", str(bad), "--kind", "exact_match",
+                      "--home", str(ws.home)]) == 1
+    assert "no column 'question' (--question-column); its columns are gold, options, q" in capsys.readouterr().err
+    assert jobs_main(["benchmark", "add", "arith-mc", "--jsonl", str(bad), "--kind", "exact_match",
+                      "--question-column", "q", "--answer-column", "gold", "--home", str(ws.home)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert not (ws.home / "benchmarks" / "bad").exists()
+    assert [s.name for s in benchmarks.list_suites(ws)] == ["arith-em", "arith-mc"]
+
+
+def test_alarm_uses_stderr_or_the_workspace_threshold(ws):
+    ev = {"metrics": {}, "benchmarks": {"s": {"acc": {"base": 0.6, "tuned": 0.5, "stderr": 0.05, "better": "higher"},
+                                              "ppl": {"base": 3.0, "tuned": 3.01, "stderr": 0.1, "better": "lower"}}}}
+    hits = benchmarks.regressions(ev)
+    assert [(h["suite"], h["metric"], h["drop"]) for h in hits] == [("s", "acc", 0.1)]
+    assert benchmarks.regressions(ev, threshold=0.2) == []
+    atomic_write_json(ws.home / "config.json", {benchmarks.ALARM_KEY: 0.005})
+    assert {h["metric"] for h in benchmarks.regressions(ev, benchmarks.alarm_threshold(ws))} == {"acc", "ppl"}
+
+
+def scores(run_dir) -> dict:
+    ev = read_json(run_dir / EVALUATION_FILE)
+    assert ev and ev.get("benchmarks"), (run_dir / "train.log").read_text()[-4000:]
+    return ev
+
+
+def test_training_job_scores_base_and_tuned_then_a_copy_reuses_the_base(ws, tmp_path):
+    register(ws, tmp_path)
+    run_dir = make_run(ws, "sft", max_steps=2, eval_max_rows=4, benchmarks=["arith-mc", "arith-em", "nope-suite"],
+                       benchmark_limit=6)
+    assert run(run_dir) == 0, (run_dir / "train.log").read_text()[-3000:]
+    ev = scores(run_dir)
+    b = ev["benchmarks"]
+    assert set(b) == {"arith-mc", "arith-em"}
+    acc = b["arith-mc"]["acc"]
+    assert 0 <= acc["base"] <= 1 and 0 <= acc["tuned"] <= 1 and acc["better"] == "higher"
+    assert acc["stderr"] is not None and acc["stderr"] > 0
+    em = b["arith-em"]["exact_match (final_number)"]
+    assert 0 <= em["base"] <= 1 and 0 <= em["tuned"] <= 1
+    meta = ev["benchmarks_meta"]
+    assert meta["lm_eval_version"] == "0.4.13" and meta["limit"] == 6
+    assert len(meta["suites"]["arith-mc"]["config_hash"]) == 16
+    assert "nope-suite" in ev["benchmark_errors"]["nope-suite"] and "neither a workspace benchmark" in \
+        ev["benchmark_errors"]["nope-suite"]
+    assert ev["metrics"]["rouge_l"]["base"] is not None  # the held-out evaluation is kept beside them
+    progress = read_json(run_dir / "progress.json")
+    assert progress["phase"] == "saving"
+    log = (run_dir / "train.log").read_text()
+    assert "phase: run benchmarks" in log and "benchmark arith-mc: acc" in log
+    assert state(run_dir)["status"] == "succeeded"
+
+    copy = make_run(ws, "sft", max_steps=2, eval_max_rows=4, benchmarks=["arith-mc", "arith-em"], benchmark_limit=6,
+                    learning_rate=5e-3)
+    assert run(copy) == 0
+    assert "base-model benchmarks reused from the cache" in (copy / "train.log").read_text()
+    cb = scores(copy)["benchmarks"]
+    assert {m: e["base"] for m, e in cb["arith-mc"].items()} == {m: e["base"] for m, e in b["arith-mc"].items()}
+
+
+def test_stop_during_benchmarks_ends_within_seconds_and_keeps_the_adapter(ws, tmp_path, monkeypatch):
+    import time
+
+    from trainer import benchmarks as tb
+    register(ws, tmp_path)
+    run_dir = make_run(ws, "sft", max_steps=2, eval_max_rows=0, benchmarks=["arith-em", "arith-mc"],
+                       benchmark_limit=8)
+    original = tb.evaluate
+    seen = {}
+
+    def stop_then_evaluate(lm, tm, tasks, limit, seed=0):  # the stop arrives as the first suite starts scoring
+        (run_dir / "stop").touch()
+        seen["at"] = time.monotonic()
+        return original(lm, tm, tasks, limit, seed)
+    monkeypatch.setattr(tb, "evaluate", stop_then_evaluate)
+    assert run(run_dir) == EXIT_STOPPED
+    assert time.monotonic() - seen["at"] < 10
+    st = state(run_dir)
+    assert st["status"] == "cancelled" and "adapter" in st["error"]
+    assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
+    assert not (read_json(run_dir / EVALUATION_FILE, {}) or {}).get("benchmarks")
+    assert read_json(run_dir / "progress.json")["phase"] == "benchmarks"
+
+
+@pytest.mark.parametrize("broken", ["missing_data"])
+def test_a_suite_whose_data_is_gone_names_the_task_and_the_file(ws, tmp_path, broken):
+    register(ws, tmp_path)
+    (ws.home / "benchmarks" / "arith-em" / benchmarks.DATA_FILE).unlink()
+    run_dir = make_run(ws, "sft", max_steps=1, eval_max_rows=0, benchmarks=["arith-em", "arith-mc"], benchmark_limit=4)
+    assert run(run_dir) == 0
+    ev = scores(run_dir)
+    assert set(ev["benchmarks"]) == {"arith-mc"}
+    reason = ev["benchmark_errors"]["arith-em"]
+    assert "arith-em" in reason and "could not be loaded" in reason and "data.jsonl" in reason, reason
+    assert json.dumps(ev)  # plain JSON
