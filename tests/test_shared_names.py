@@ -24,7 +24,9 @@ def test_status_groups_partition_the_statuses():
     assert [s.value for s in JobStatus] == ["queued", "running", "succeeded", "failed", "cancelled"]
     assert ACTIVE | FINAL == set(JobStatus) and not ACTIVE & FINAL
     assert CANCELLABLE == {"queued", "running"} and RETRYABLE == {"failed", "cancelled"}
-    assert JobStatus.FINAL is FINAL and "running" in JobStatus.ACTIVE  # raw JSON strings test against the sets
+    # raw JSON strings test against the sets, through the enum's own attributes too
+    assert "succeeded" in JobStatus.FINAL and "queued" not in JobStatus.FINAL and "running" in JobStatus.ACTIVE
+    assert set(JobStatus.FINAL) == {"succeeded", "failed", "cancelled"}
 
 
 def test_state_json_keeps_plain_strings_and_run_files_are_named(tmp_path):

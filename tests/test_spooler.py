@@ -173,15 +173,15 @@ def test_failed_trainer_and_killed_trainer_then_queue_goes_on(ws):
 def test_kill9_daemon_mid_queue_and_mid_job_loses_nothing(ws):
     ids = []
     with Spooler(ws) as sp:
-        for i in range(5):
-            ids.append(submit(ws, spec(f"k{i}", notes="sleep=1.0"))[0])
+        for i in range(5):  # the first runs long enough to outlive the daemon's restart
+            ids.append(submit(ws, spec(f"k{i}", notes="sleep=6.0" if i == 0 else "sleep=1.0"))[0])
         wait_for(lambda: statuses(ws).get(ids[0]) == "running" and starts(ws.run_dir(ids[0])))
         orphan_pid = read_state(ws.run_dir(ids[0]))["pid"]
         sp.kill9()
     for i in range(5, 8):  # submitted while no daemon runs
         ids.append(submit(ws, spec(f"k{i}", notes="sleep=0.1"))[0])
     with Spooler(ws) as sp2:
-        assert "re-adopted" in sp2.text() or statuses(ws)[ids[0]] == "succeeded"
+        wait_for(lambda: f"re-adopted {ids[0]}" in sp2.text(), 10)
         wait_for(lambda: all_final(ws, 8), 60)
         assert set(statuses(ws).values()) == {"succeeded"}
         for j in ids:
