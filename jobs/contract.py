@@ -65,6 +65,7 @@ DICT = Kind(lambda v: isinstance(v, dict), "an object")
 ISO = Kind(_iso, "an ISO 8601 time string")
 STATUS = Kind(lambda v: isinstance(v, str) and v in set(JobStatus), "one of " + ", ".join(JobStatus))
 GPU = Kind(lambda v: isinstance(v, str) or _int(v), "a GPU index")
+INTS = Kind(lambda v: isinstance(v, list) and all(_int(x) for x in v), "a list of integers")
 SLOTS = Kind(lambda v: isinstance(v, list) and all(
     isinstance(s, dict) and _int(s.get("slot")) and (s.get("job") is None or isinstance(s.get("job"), str))
     and (s.get("gpu") is None or GPU.ok(s.get("gpu"))) for s in v), "a list of {slot, gpu, job} objects")
@@ -85,7 +86,9 @@ SUMMARY = {"status": STR.opt, "final_loss": NUM.opt, "best_loss": NUM.opt, "fina
            "runtime_seconds": NUM.opt, "train_runtime_this_attempt": NUM.opt, "train_tokens": INT.opt,
            "tokens_per_second": NUM.opt, "rows": DICT.opt, "dataset": STR.opt, "dataset_sha256": STR.opt,
            "base_model": STR.opt, "seed": INT.opt, "device": STR.opt, "adapter": STR.opt, "versions": DICT.opt,
-           "peak_memory_bytes": INT.opt, "peak_memory_kind": STR.opt}
+           "peak_memory_bytes": INT.opt, "peak_memory_kind": STR.opt, "world_size": INT.opt,
+           "finetuning_type": STR.opt, "sharding": STR.opt, "packing": BOOL.opt, "gradient_checkpointing": BOOL.opt,
+           "use_liger_kernel": BOOL.opt, "rank_peak_memory_bytes": INTS.opt, "model": STR.opt, "model_bytes": INT.opt}
 OUTCOME = {"exit_code": INT.opt, "status": STATUS, "error": STR.opt, "finished_at": ISO.opt}
 TRAINER = {"pid": INT, "pid_create_time": NUM.opt, "host": STR.opt}
 SPOOLER = {"daemon_pid": INT.opt, "daemon_create_time": NUM.opt, "daemon_host": STR.opt, "started_at": ISO.opt,

@@ -103,12 +103,17 @@ def test_sigterm_during_conversation_preparation_stops_the_job(ws):
     env = {**os.environ, "TUNEDECK_HOME": str(ws.home)}
     p = subprocess.Popen([sys.executable, "-m", "trainer", str(run_dir)], cwd=REPO, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (read_json(run_dir / "progress.json") or {}).get("phase") != "preparing_data":
-        time.sleep(0.05)
-    time.sleep(1.0)  # into the rows
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(300) == EXIT_STOPPED
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and (read_json(run_dir / "progress.json") or {}).get("phase") != "preparing_data":
+            time.sleep(0.05)
+        time.sleep(1.0)  # into the rows
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(300) == EXIT_STOPPED
+    finally:
+        if p.poll() is None:  # never leave a trainer behind
+            p.kill()
+            p.wait(30)
     log = (run_dir / "train.log").read_text()
     assert "rows read" not in log  # ended inside the preparation, not after all 300 rows were prepared
     assert json.loads((run_dir / "state.json").read_text())["status"] == "cancelled"

@@ -89,8 +89,7 @@ class Job:
             logging_nan_inf_filter=False,  # a NaN loss must reach metrics.csv and fail the job
         )
         args.update(trackers.training_args(p.get("report_to"), self.run_dir, self.spec.get("name") or self.run_dir.name))
-        # TRL turns activation checkpointing on by default; it only pays off on a GPU's memory.
-        args["gradient_checkpointing"] = on_gpu
-        if on_gpu:  # non-reentrant checkpointing works with frozen base weights and LoRA inputs
-            args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+        # gradient_checkpointing (TRL's default, on, is replaced by the param), FSDP sharding, Liger kernels
+        from .full_model import training_args
+        args.update(training_args(p, self.device, self.model))
         return args

@@ -46,7 +46,10 @@ def load_base(path: Path, name: str, load_in_4bit: bool):
     if load_in_4bit:
         kw["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=dtype)
+            bnb_4bit_compute_dtype=dtype,
+            # on a GPU the packed 4-bit weights are stored in the compute dtype, as PEFT's FSDP-QLoRA recipe asks, so
+            # FSDP can shard them like every other weight (it shards tensors of one dtype)
+            **({"bnb_4bit_quant_storage": dtype} if device == "cuda" else {}))
         kw["device_map"] = {"": _local_gpu()} if device == "cuda" else {"": "cpu"}
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kw)
@@ -68,6 +71,9 @@ def load_base(path: Path, name: str, load_in_4bit: bool):
 
 
 def add_lora(model, params: dict):
+    if params.get("finetuning_type") == "full":  # every weight trains, no adapter (trainer/full_model.py)
+        from .full_model import make_trainable
+        return make_trainable(model, params)
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if params["load_in_4bit"]:

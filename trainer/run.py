@@ -31,7 +31,7 @@ from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
-from . import benchmarks, data, dist, samples, summary
+from . import benchmarks, data, dist, full_model, samples, summary
 from . import model as model_mod
 from .errors import Stopped, TrainerError
 from .methods import custom, dpo, grpo, sft
@@ -233,6 +233,8 @@ def save(r: Run) -> None:
     if not r.stopped and final_eval:
         r.trainer.evaluate()
     r.metrics.writer.close()
+    if full_model.save(r):  # a full run's model/ or a sharded run's adapter, and every rank's peak memory
+        return
     if not dist.is_main():
         r.rank_done = True
         return
@@ -247,7 +249,7 @@ def tuned_samples(r: Run) -> None:
     if r.stopped:
         return
     try:
-        after = r.evals.run_tuned(r.trainer.model)
+        after = r.evals.run_tuned(full_model.tuned_model(r))
         samples.write(r.rd.samples, r.prepared.samples, r.evals.before, after)
     except Stopped:
         r.stopped = True
@@ -257,7 +259,8 @@ def tuned_samples(r: Run) -> None:
 def write_summary(r: Run) -> None:
     r.phases.enter("saving")
     summary.write(r.rd.summary, r.trainer.state, r.metrics, r.prepared, r.spec, r.ds_path, r.device, r.adapter,
-                  r.runtime, r.stopped, r.evals.seconds, world_size=dist.world_size())
+                  r.runtime, r.stopped, r.evals.seconds, world_size=dist.world_size(),
+                  extra=full_model.summary_fields(r))
 
 
 def eval_setup(spec: dict, params: dict, prepared, ws: Workspace):
@@ -386,7 +389,7 @@ def _run(run_dir: Path, resume: bool) -> int:
 
 
 def stopped_reason(rd: RunDir) -> str:
-    if rd.adapter.is_dir():
+    if rd.trained.is_dir():
         return "stopped on request; the adapter and a checkpoint were saved (retry resumes)"
     if latest_checkpoint(rd) is not None:
         return "stopped on request before training went on; the checkpoint was kept (retry resumes)"

@@ -29,7 +29,11 @@ def peak_memory(device: str) -> dict:
 
 
 def write(path: Path, state, metrics, prepared, spec: dict, ds_path: Path, device: str, adapter: Path,
-          runtime: float, stopped: bool, phase_seconds: dict | None = None, world_size: int = 1) -> dict:
+          runtime: float, stopped: bool, phase_seconds: dict | None = None, world_size: int = 1,
+          extra: dict | None = None) -> dict:
+    """`extra`: how the run trained (trainer/full_model.summary_fields: finetuning_type, sharding, packing,
+    gradient_checkpointing, each rank's peak memory). tokens_per_second counts real tokens: TRL's num_tokens for SFT
+    leaves padding out."""
     tokens = int(metrics.tokens_seen or getattr(state, "num_input_tokens_seen", 0) or 0)
     out = {
         "status": "stopped" if stopped else "completed",
@@ -45,6 +49,7 @@ def write(path: Path, state, metrics, prepared, spec: dict, ds_path: Path, devic
         "base_model": spec["base_model"], "seed": spec["params"]["seed"], "device": device, "world_size": world_size,
         "adapter": str(adapter), "versions": versions(), **peak_memory(device),
         "phase_seconds": {k: round(v, 2) for k, v in (phase_seconds or {}).items()},  # evaluation and samples
+        **(extra or {}),
     }
     atomic_write_json(path, out)
     return out
