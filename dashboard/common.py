@@ -15,7 +15,7 @@ from jobs.state import list_run_dirs, queue_positions, spooler_alive
 from jobs.status import JobStatus
 from jobs.workspace import Workspace
 
-from .i18n import t
+from .i18n import t, t_text
 
 STATUS_COLORS = {JobStatus.QUEUED: "gray", JobStatus.RUNNING: "blue", JobStatus.SUCCEEDED: "green",
                  JobStatus.FAILED: "red", JobStatus.CANCELLED: "orange", UNKNOWN: "violet", UNREADABLE: "red"}
@@ -102,10 +102,10 @@ def badge(status: str) -> str:
 def fmt_duration(seconds) -> str:
     if seconds is None or pd.isna(seconds):
         return "—"
-    seconds = int(seconds)
+    seconds = max(0, int(seconds))
     h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
+    m, s = divmod(rem, 60)  # units in the viewer's language: "37m 54s", "37分54秒"
+    return t_text("dur.hm", h=h, m=m) if h else (t_text("dur.ms", m=m, s=s) if m else t_text("dur.s", s=s))
 
 
 def spooler_banner(ws: Workspace) -> None:

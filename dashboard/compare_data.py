@@ -101,10 +101,20 @@ def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd
             if v is not None and not pd.isna(v):
                 groups.setdefault(meaning(metric, j), []).append((float(v), j["label"]))
         for members in groups.values():
-            if len(members) >= 2:
-                pick = min(members) if direction == LOWER else max(members)
-                best.setdefault(metric, set()).add(pick[1])
+            won = winners(members, direction == LOWER)
+            if won:
+                best.setdefault(metric, set()).update(won)
     return table, best
+
+
+def winners(members: list[tuple[float, str]], lower: bool) -> set[str]:
+    """The labels holding the best value among (value, label) pairs: every one that holds it when several share it,
+    none when all are equal (a tie is nobody's win) or when there is nothing to compare."""
+    values = {v for v, _ in members}
+    if len(members) < 2 or len(values) < 2:
+        return set()
+    top = min(values) if lower else max(values)
+    return {label for v, label in members if v == top}
 
 
 def meaning(metric: str, job: dict) -> tuple:

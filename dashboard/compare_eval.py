@@ -9,6 +9,8 @@ import pandas as pd
 
 from jobs.evaluation import better, read_evaluation
 
+from .compare_data import winners
+
 PREFIX = "eval · "
 
 
@@ -43,8 +45,9 @@ def eval_table(jobs: list[dict], base_label) -> tuple[pd.DataFrame, dict]:
     for n in names:
         direction = next((e["metrics"][n].get("better") for e in evals.values() if e and n in e["metrics"]), None)
         vals = pd.to_numeric(table.loc[PREFIX + n, labels], errors="coerce").dropna()
-        if len(vals) >= 2:
-            best[PREFIX + n] = vals.idxmin() if better(n, direction) == "lower" else vals.idxmax()
+        won = winners([(float(v), label) for label, v in vals.items()], better(n, direction) == "lower")
+        if won:
+            best[PREFIX + n] = won
     return table, best
 
 

@@ -72,7 +72,8 @@ def group_actions(ws, selected: list[dict]) -> None:
     groups = [r for r in selected if r.get("is_group")]
     jobs = members_of(selected)
     queued = [r for r in jobs if r["status"] == JobStatus.QUEUED]
-    cols = st.columns(7)
+    row = st.container(horizontal=True)  # each button as wide as its label, never cut ("Expand / colla…")
+    cols = [row] * 7
     if cols[0].button(t("group.expand"), disabled=not groups, key="btn_group_expand"):
         exp = st.session_state.setdefault("expanded_groups", set())
         for g in groups:

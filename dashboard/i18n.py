@@ -263,6 +263,11 @@ from .i18n_polish import ZH as _POLISH_ZH  # noqa: E402
 
 EN.update(_POLISH_EN)
 ZH.update(_POLISH_ZH)
+from .i18n_issue25 import EN as _I25_EN  # noqa: E402 - the new-user and hostile-input pass (#25)
+from .i18n_issue25 import ZH as _I25_ZH  # noqa: E402
+
+EN.update(_I25_EN)
+ZH.update(_I25_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 

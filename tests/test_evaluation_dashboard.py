@@ -74,7 +74,7 @@ def test_compare_gains_evaluation_rows_best_marked_base_once(home):
     from dashboard.compare_eval import eval_table
     jobs, _ = cd.load_jobs(home, [a, b])
     table, best = eval_table(jobs, lambda m: f"base · {m}")
-    assert best["eval · rouge_l"] == jobs[0]["label"] and best["eval · perplexity"] == jobs[1]["label"]
+    assert best["eval · rouge_l"] == {jobs[0]["label"]} and best["eval · perplexity"] == {jobs[1]["label"]}
     frames = {j["label"]: pd.DataFrame() for j in jobs}
     finals2, _ = cd.final_metrics(jobs, frames)
     csv = cd.export_csv(cd.params_table(jobs), pd.concat([finals2, table]))

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import token_panel
 from dashboard.common import workspace
-from dashboard.i18n import t
+from dashboard.i18n import t, t_text
 from dashboard.safe import md
 from jobs.data import formats, jsonl
 from jobs.data.dataset_scan import head_rows
@@ -54,10 +54,14 @@ def render() -> None:
         meta = registry.dataset_meta(ws, name)
         fmt = meta.get("format") or effective_format("auto", path)
         with st.expander(f"**{md(name)}** — `{fmt}` · {info['rows']} {t('datasets.rows')} · "
-                         f"{md(', '.join(info['columns']), one_line=True)}"):
+                         f"{md(column_summary(info['columns']), one_line=True)}"):
             format_panel(ws, name, path, meta, fmt, info)
             st.caption(f"{md(path)} · {info['size_bytes'] / 1024:.1f} KiB · sha256 {info['sha256'][:16]}")
-            st.dataframe(preview(path), hide_index=True, width="stretch")
+            shown = shown_columns(name, info["columns"])
+            if fmt in CHAT_FORMATS:
+                conversations(path, fmt)
+            else:
+                st.dataframe(preview(path, columns=shown), hide_index=True, width="stretch")
             models = registry.list_models(ws)
             if models and info["columns"]:
                 c1, c2 = st.columns(2)
@@ -66,7 +70,7 @@ def render() -> None:
                                      index=list(models).index(default))
                 token_panel.show(path, fmt, model, models[model], info)
                 chat = fmt in ("messages", "sharegpt") or (fmt == "alpaca" and "history" in info["columns"])
-                col = None if chat else c2.selectbox(t("datasets.column"), info["columns"], key=f"col_{name}")
+                col = None if chat else c2.selectbox(t("datasets.column"), shown, key=f"col_{name}")
                 if st.button(t("datasets.histogram"), key=f"hist_{name}"):
                     lengths = (conversation_lengths(str(path), str(models[model]), fmt) if chat
                                else token_lengths(str(path), str(models[model]), col))
@@ -99,7 +103,7 @@ def format_panel(ws, name: str, path, meta: dict, fmt: str, info: dict) -> None:
             st.caption(t("datasets.stats", min=turns["min"], median=turns["median"], max=turns["max"], roles=roles,
                          tools=meta.get("tool_rows", 0)))
         else:
-            st.caption(t("datasets.no_turns", columns=", ".join(info["columns"])))
+            st.caption(t("datasets.no_turns", columns=column_summary(info["columns"])))
     current = meta.get("override") or "auto"
     choice = c2.selectbox(t("datasets.format_override"), formats.CHOICES, index=formats.CHOICES.index(current),
                           key=f"fmt_{name}", format_func=_format_label)
@@ -112,16 +116,75 @@ def format_panel(ws, name: str, path, meta: dict, fmt: str, info: dict) -> None:
             st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {err}" for err in e.errors))
 
 
-def preview(path, n: int = 10) -> pd.DataFrame:
+CHAT_FORMATS = ("messages", "sharegpt")
+NAMED_COLUMNS = 8  # columns named in a dataset's one-line summary
+SHOWN_COLUMNS = 40  # columns in the preview table and the column picker; a search finds the others
+
+
+def column_summary(columns: list[str]) -> str:
+    """"a, b, c" for a few columns; the first few and how many more for a wide dataset (100,000 columns once froze
+    the page: every name went into a label)."""
+    head = ", ".join(columns[:NAMED_COLUMNS])
+    more = len(columns) - NAMED_COLUMNS
+    return head + (" " + t_text("datasets.columns_more", n=f"{more:,}") if more > 0 else "")  # shown through md()
+
+
+def shown_columns(name: str, columns: list[str]) -> list[str]:
+    """The columns the preview shows: all of them when there are few, else the first SHOWN_COLUMNS that match a
+    search box, with a line saying how many there are."""
+    if len(columns) <= SHOWN_COLUMNS:
+        return columns
+    q = st.text_input(t("datasets.column_search", n=f"{len(columns):,}"), key=f"colq_{name}").strip().lower()
+    matching = [c for c in columns if q in c.lower()] if q else columns
+    shown = matching[:SHOWN_COLUMNS]
+    st.caption(t("datasets.columns_shown", shown=len(shown), n=f"{len(columns):,}",
+                 match=t("datasets.columns_match", q=q) if q else ""))
+    return shown
+
+
+def preview(path, n: int = 10, columns: list[str] | None = None) -> pd.DataFrame:
     rows = []
+    keep = None if columns is None else list(columns)
     for _, row in jsonl.scan(path):  # a bad line shows its reason, with its true line number
         if isinstance(row, jsonl.BadLine):
             rows.append({"(invalid line)": str(row)})
         else:
-            rows.append({k: (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in row.items()})
+            keys = row if keep is None else [k for k in keep if k in row]
+            rows.append({k: (row[k] if isinstance(row[k], str) else json.dumps(row[k], ensure_ascii=False))
+                         for k in keys})
         if len(rows) >= n:
             break
     return pd.DataFrame(rows)
+
+
+def conversation_text(row, fmt: str) -> str:
+    """A chat row as a person reads it: one "role: text" block per turn (the row's JSON when it is not a
+    conversation this format can read)."""
+    try:
+        conv = formats.conversation(row, fmt)
+    except Exception:  # noqa: BLE001 - a row the format cannot read is shown as it is
+        return json.dumps(row, ensure_ascii=False, indent=1)
+    turns = []
+    for m in conv["messages"]:
+        content = m.get("content")
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        if m.get("tool_calls"):
+            text += ("\n" if text else "") + json.dumps(m["tool_calls"], ensure_ascii=False)
+        turns.append(f"{m.get('role', '?')}: {text}")
+    if conv.get("tools"):
+        names = [str((x.get("function") or x).get("name", "?")) for x in conv["tools"] if isinstance(x, dict)]
+        turns.insert(0, "tools: " + ", ".join(names))
+    return "\n".join(turns)
+
+
+def conversations(path, fmt: str, n: int = 5) -> None:
+    """The first rows of a chat dataset, each as its turns."""
+    for i, (_, row) in enumerate(jsonl.scan(path)):
+        if i >= n:
+            break
+        with st.container(border=True):
+            st.caption(t("datasets.conversation", n=i + 1))
+            st.text(str(row) if isinstance(row, jsonl.BadLine) else conversation_text(row, fmt))
 
 
 @st.cache_data(max_entries=32, show_spinner=True)

@@ -9,8 +9,17 @@ import streamlit as st
 
 from dashboard import prompt_context
 from dashboard.charts import PALETTE, metric_names, overlay
-from dashboard.common import badge, fit_height, fmt_duration, metrics, read_samples, spooler_banner, workspace
-from dashboard.i18n import t
+from dashboard.common import (
+    badge,
+    fit_height,
+    fmt_duration,
+    job_rows,
+    metrics,
+    read_samples,
+    spooler_banner,
+    workspace,
+)
+from dashboard.i18n import t, t_text
 from dashboard.live import follow
 from dashboard.log_view import LEVELS, filter_lines
 from dashboard.nav import page
@@ -26,6 +35,7 @@ from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
 LOG_BOX_PX = 520
+LOG_BOX = "d_log_box"
 
 
 def render() -> None:
@@ -34,7 +44,7 @@ def render() -> None:
     spooler_banner(ws)
     if not job_id:
         st.title(t("details.title"))
-        st.info(t("details.pick"))
+        pick_job(ws)
         return
     try:
         run_dir = ws.existing_run(job_id)  # the one job-id check: pattern, and a real folder inside runs/
@@ -95,16 +105,21 @@ def header(run_dir) -> None:
     elif status == JobStatus.RUNNING and state.get("slurm_state") == "PENDING":
         c2.write(t("details.slurm_pending", reason=state.get("slurm_reason") or "?"))
     elif prog.get("total_steps"):
-        pct = min(1.0, (prog.get("step") or 0) / prog["total_steps"])
-        eta = f" · ETA {fmt_duration(prog.get('eta_seconds'))}" if status == JobStatus.RUNNING and prog.get("eta_seconds") else ""
+        pct = fraction(prog.get("step"), prog["total_steps"])
+        eta = (f" · {t('col.eta')} {fmt_duration(prog.get('eta_seconds'))}"
+               if status == JobStatus.RUNNING and prog.get("eta_seconds") else "")
         c2.progress(pct, text=f"{prog.get('step')}/{prog['total_steps']} ({pct:.0%}){eta}")
     if status == JobStatus.RUNNING and evaluation_panel.phase_text(prog):
         done, total = prog.get("done"), prog.get("total")
-        frac = min(1.0, done / total) if isinstance(done, int) and isinstance(total, int) and total > 0 else 0.0
+        frac = fraction(done, total)
         c2.progress(frac, text=evaluation_panel.phase_text(prog))
     if status in CANCELLABLE and c3.button(t("action.cancel"), key="d_cancel"):
-        cancel_job(workspace(), run_dir.name)
-        st.toast(t("toast.cancel_requested"))
+        st.session_state["d_confirm_cancel"] = run_dir.name
+    if status in CANCELLABLE and st.session_state.get("d_confirm_cancel") == run_dir.name:
+        st.warning(t("cancel.confirm", n=1, names=f"{spec.get('name', run_dir.name)} ({run_dir.name[-6:]})"))
+        y, n = st.columns([1, 5])
+        y.button(t("cancel.yes"), type="primary", key="d_cancel_yes", on_click=_cancel, args=(run_dir.name,))
+        n.button(t("cancel.no"), key="d_cancel_no", on_click=lambda: st.session_state.pop("d_confirm_cancel", None))
     if status in RETRYABLE and c4.button(t("action.retry"), key="d_retry"):
         retry_job(workspace(), run_dir.name)
         st.toast(t("toast.requeued"))
@@ -116,6 +131,35 @@ def header(run_dir) -> None:
             st.error(md(state["error"]))
         else:
             st.info(md(state["error"]))
+
+
+def _cancel(job_id: str) -> None:
+    cancel_job(workspace(), job_id)
+    st.session_state.pop("d_confirm_cancel", None)
+    st.toast(t("toast.cancel_requested"))
+
+
+def fraction(done, total) -> float:
+    """done/total for a progress bar, kept within 0..1 whatever progress.json says (a negative or absurd step)."""
+    num = (int, float)
+    if not isinstance(done, num) or not isinstance(total, num) or isinstance(done, bool) or not total > 0:
+        return 0.0
+    f = done / total
+    return min(1.0, max(0.0, f)) if f == f else 0.0
+
+
+def pick_job(ws) -> None:
+    """No id in the link: every job, newest first, to open one."""
+    rows = job_rows(ws)
+    if not rows:
+        st.info(t("details.pick"))
+        return
+    labels = {r["job_id"]: f"{r['name']} · {t_text('status.' + r['status'])} · {r['job_id']}" for r in rows}
+    chosen = st.selectbox(t("details.pick_label"), list(labels), index=None, format_func=labels.get,
+                          placeholder=t("details.pick_hint"), key="d_pick")
+    if chosen:
+        st.query_params["id"] = chosen
+        st.rerun()
 
 
 def header_facts(run_dir, state: dict) -> list[tuple[str, str]]:
@@ -146,7 +190,6 @@ def overview(ws, run_dir) -> None:
     except Unreadable as e:
         st.error(t("run.unreadable", reason=str(e)))
         return
-    c1, c2 = st.columns(2)
     times = {t("col.created"): "created_at", t("details.started"): "started_at", t("details.finished"): "finished_at"}
     info = {
         t("col.method"): spec.get("method"), t("col.model"): spec.get("base_model"),
@@ -161,16 +204,21 @@ def overview(ws, run_dir) -> None:
     if state.get("runner") == "slurm":
         info.update({t("details.slurm_job"): state.get("slurm_job_id"), t("details.nodes"): state.get("slurm_nodes"),
                      t("details.pending_reason"): state.get("slurm_reason")})
-    # A UTC column only where it says something the viewer's own time does not (not for a viewer in UTC).
-    utc_col = {label: u for label, key in times.items() if (u := utc(state.get(key))) != info[label]}
+    # UTC beside the viewer's own time only where it says something more (not for a viewer in UTC), in the same
+    # cell; the table spans the page, so a time, a long adapter path or a sha is shown whole, never cut.
+    for label, key in times.items():
+        if (u := utc(state.get(key))) != info[label]:
+            info[label] = f"{info[label]} ({u})"
     table = {"": list(info), " ": [str(v) if v is not None else "—" for v in info.values()]}
-    if utc_col:
-        table["UTC"] = [utc_col.get(k, "") for k in info]
-    c1.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=fit_height(len(info)))  # every row, no inner scroll
+    wide = {"": st.column_config.TextColumn(width=170), " ": st.column_config.TextColumn(width=780)}
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=fit_height(len(info)),
+                 column_config=wide, key="d_overview")  # every row, no inner scroll
     params = spec.get("params", {})
-    c2.dataframe(pd.DataFrame({t("details.param"): list(params),
+    st.dataframe(pd.DataFrame({t("details.param"): list(params),
                                t("details.value"): [json.dumps(v, ensure_ascii=False) for v in params.values()]}),
-                 hide_index=True, width="stretch", height=fit_height(len(params)))
+                 hide_index=True, width="stretch", height=fit_height(len(params)),
+                 column_config={t("details.param"): st.column_config.TextColumn(width=170),
+                                t("details.value"): st.column_config.TextColumn(width=780)})
     parent = spec.get("parent_job")
     if parent:
         pspec = contract.read_or_none(ws.run(parent).spec) if is_job_id(parent) else None
@@ -240,8 +288,12 @@ def logs(run_dir) -> None:
         fh.seek(max(0, size - 2_000_000))
         lines = fh.read().decode("utf-8", "replace").splitlines()
     shown = filter_lines(lines, levels, query)
-    # A fixed-height box that scrolls, however long the log.
-    st.code("\n".join(shown[-int(n):]) or t("logs.empty"), language="log", height=LOG_BOX_PX)
+    # A fixed-height box that scrolls, however long the log, and opens on its newest line (it follows the tail):
+    # a column-reverse scroll box starts at its bottom and stays there while lines arrive, unless the user scrolls up.
+    st.html(f"<style>.st-key-{LOG_BOX} {{flex-direction: column-reverse; justify-content: flex-start}}"
+            f" .st-key-{LOG_BOX} > div {{flex-shrink: 0}}</style>")
+    with st.container(height=LOG_BOX_PX, key=LOG_BOX):
+        st.code("\n".join(shown[-int(n):]) or t("logs.empty"), language="log")
     st.download_button(t("logs.download"), path.read_bytes(), file_name=f"{run_dir.name}-train.log", key="d_dl")
 
 

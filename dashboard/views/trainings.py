@@ -11,6 +11,7 @@ from dashboard.live import follow
 from dashboard.nav import page
 from dashboard.safe import attempt
 from dashboard.spool_panel import spool_panel
+from dashboard.times import local
 from dashboard.views.evaluation_panel import eval_cell, phase_text
 from jobs.queue.delete import delete_job
 from jobs.queue.overview import UNREADABLE
@@ -65,14 +66,15 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         "details": (f"/compare?group={r['group_id']}" if r.get("is_group") else f"/training?id={r['job_id']}") + lang,
         "name": r["name"], "status": "⏸️ " + t("status.held") if r.get("held") else
         f"{STATUS_ICONS.get(r['status'], '')} {t('status.' + r['status'])}",
+        # What a user watches comes first, so it fits a laptop screen; the facts of the run follow to the right.
         "progress": float(r["progress"] or 0),
         "steps": f"{r['step'] or 0}/{r['total_steps'] or '?'}",
         "eta": fmt_duration(r["eta_seconds"]) if r["eta_seconds"] else "",
-        "queue": r["queue_position"], "method": r["method"], "base_model": r["base_model"],
-        "dataset": r["dataset"], "created": (r["created_at"] or "")[:19].replace("T", " "),
-        "duration": fmt_duration(r["duration_seconds"]),
         "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
-        "result": _result(r), "eval": eval_cell(r), "where": _where(r), "job_id": r["job_id"],
+        "result": _result(r), "eval": eval_cell(r), "queue": r["queue_position"],
+        "duration": fmt_duration(r["duration_seconds"]), "created": local(r["created_at"]),
+        "method": r["method"], "base_model": r["base_model"], "dataset": r["dataset"],
+        "where": _where(r), "job_id": r["job_id"],
     } for r in rows])
     df["queue"] = df["queue"].astype("Int64")  # blank, not "None", for jobs that are not queued
     shown_ids = [r["job_id"] for r in rows]
@@ -80,14 +82,20 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
     st.dataframe(
         df, hide_index=True, on_select=_on_select, selection_mode="multi-row", key="jobs_table", placeholder="",
         column_config={
-            "details": st.column_config.LinkColumn(t("col.details"), display_text="🔎", width="small"),
-            "name": st.column_config.TextColumn(t("col.name"), width="medium"),  # a run's name, not cut at 15 chars
-            "status": t("col.status"),
-            "progress": st.column_config.ProgressColumn(t("col.progress"), min_value=0.0, max_value=1.0, format="percent"),
-            "steps": t("col.steps"), "eta": t("col.eta"), "queue": st.column_config.NumberColumn(t("col.queue")),
+            "details": st.column_config.LinkColumn("🔎", display_text="🔎", width=36, help=t("col.details")),
+            "name": st.column_config.TextColumn(t("col.name"), width=175),  # a run's name, not cut at 15 chars
+            "status": st.column_config.TextColumn(t("col.status"), width=100),
+            "progress": st.column_config.ProgressColumn(t("col.progress"), min_value=0.0, max_value=1.0,
+                                                        format="percent", width=95),
+            "steps": st.column_config.TextColumn(t("col.steps"), width=55),
+            "eta": st.column_config.TextColumn(t("col.eta"), width=75),
+            "phase": st.column_config.TextColumn(t("col.phase"), width=140),
+            "result": st.column_config.TextColumn(t("col.result"), width=125),
+            "eval": st.column_config.TextColumn(t("col.eval"), width=150),
+            "queue": st.column_config.NumberColumn(t("col.queue"), width=60),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
-            "created": t("col.created"), "duration": t("col.duration"), "result": t("col.result"), "job_id": "id",
-            "phase": t("col.phase"), "eval": t("col.eval"), "where": t("col.where"),
+            "created": st.column_config.TextColumn(t("col.created"), width=175), "duration": t("col.duration"),
+            "job_id": "id", "where": t("col.where"),
         })
     chosen = set(st.session_state.get(SELECTED, []))
     picked = [r for r in rows if r["job_id"] in chosen]
@@ -134,7 +142,8 @@ def _result(r: dict) -> str:
 
 def actions(ws, selected: list[dict]) -> None:
     ids = [r["job_id"] for r in selected]
-    cols = st.columns(6)
+    row = st.container(horizontal=True)  # each button as wide as its label, never cut
+    cols = [row] * 6
     if cols[0].button(t("action.compare"), disabled=len(ids) < 2, type="primary", key="btn_compare"):
         st.switch_page(page("compare"), query_params={"jobs": ",".join(ids[:10])})
     if cols[1].button(t("action.details"), disabled=len(ids) != 1, key="btn_details"):
