@@ -8,6 +8,9 @@ LIKELY = {
     "prompt_context_column": ("input", "context"),
     "chosen_column": ("chosen",),
     "rejected_column": ("rejected",),
+    "text_column": ("text", "content", "body", "output", "document"),
+    "completion_column": ("completion", "response", "answer", "output"),
+    "label_column": ("label", "desirable", "good", "thumbs_up"),
 }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from jobs.init import DEMO_MODEL
+from jobs.methods import BUILTINS
 from jobs.state import list_run_dirs, read_spec
 
-DEMO_DATASET = {"sft": "demo-instruct", "grpo": "demo-math", "dpo": "demo-prefs"}
+DEMO_DATASET = {name: m.demo_dataset for name, m in BUILTINS.items()}  # each declaration's demo_dataset trait
 
 
 def last_used(ws) -> dict:

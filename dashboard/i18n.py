@@ -268,6 +268,11 @@ from .i18n_issue25 import ZH as _I25_ZH  # noqa: E402
 
 EN.update(_I25_EN)
 ZH.update(_I25_ZH)
+from .i18n_methods import EN as _METHODS_EN  # noqa: E402 - KTO, ORPO, SimPO, CPT, reward models (#20)
+from .i18n_methods import ZH as _METHODS_ZH  # noqa: E402
+
+EN.update(_METHODS_EN)
+ZH.update(_METHODS_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 
@@ -368,8 +373,12 @@ PARAM_HELP_ZH = {
 
 
 def param_help(param) -> str:
-    if st.session_state.get("lang") == "zh" and param.name in PARAM_HELP_ZH and _has_session():
-        return PARAM_HELP_ZH[param.name]
+    from .i18n_methods import PARAM_HELP_ZH_BY_TEXT, REWARD_FUNCTIONS_ZH_RM
+    if st.session_state.get("lang") == "zh" and _has_session():
+        if param.help in PARAM_HELP_ZH_BY_TEXT:  # a param whose meaning depends on the method (beta)
+            return PARAM_HELP_ZH_BY_TEXT[param.help]
+        if param.name in PARAM_HELP_ZH:
+            return PARAM_HELP_ZH[param.name] + (REWARD_FUNCTIONS_ZH_RM if param.name == "reward_functions" else "")
     return param.help
 
 METHOD_DESC_ZH = {
@@ -394,6 +403,8 @@ def reward_help(name: str, value) -> str:
 
 
 def method_description(method) -> str:
-    if method.builtin and method.name in METHOD_DESC_ZH and _has_session() and st.session_state.get("lang") == "zh":
-        return METHOD_DESC_ZH[method.name]
+    from .i18n_methods import METHOD_DESC_ZH as MORE
+    zh = {**METHOD_DESC_ZH, **MORE}
+    if method.builtin and method.name in zh and _has_session() and st.session_state.get("lang") == "zh":
+        return zh[method.name]
     return method.description

@@ -1,7 +1,8 @@
 """Held-out evaluation, shared by the trainer (writes) and the dashboard (reads): file names, metric names with
 the direction that counts as better, each method's headline metric, the run's visible phases, and a reader.
 
-evaluation.json: {"rows": n, "decoding": {...}, "metrics": {name: {"base": x, "tuned": y, "better": "higher"|"lower"}}}
+evaluation.json: {"rows": n, "method": name, "headline": [metric, ...], "decoding": {...},
+                  "metrics": {name: {"base": x, "tuned": y, "better": "higher"|"lower"}}}
 evaluation_rows.jsonl: one line per held-out row: prompt, reference, base and tuned answers, per-row scores.
 """
 from __future__ import annotations
@@ -11,29 +12,20 @@ from pathlib import Path
 
 from jobs.atomic import read_json
 from jobs.data import jsonl
+from jobs.methods import BUILTINS, EVAL_METRICS
 
 EVALUATION_FILE = "evaluation.json"
 EVALUATION_ROWS_FILE = "evaluation_rows.jsonl"
 BASE_EVALUATION_FILE = "evaluation_base.json"   # the run's own copy of the base result, so a resume skips it
 CACHE_DIR = "cache"                               # workspace/cache/{evaluation,samples}/<key>.json
 
-# name -> "higher" | "lower": what counts as better. Custom EVAL_METRICS and reward functions default to higher.
-METRICS: dict[str, str] = {
-    "exact_match": "higher",
-    "rouge_l": "higher",
-    "chrf": "higher",
-    "bleu": "higher",
-    "perplexity": "lower",
-    "accuracy": "higher",             # GRPO: share of held-out prompts with correctness = 1
-    "completion_length": "lower",     # GRPO: mean completion length in tokens (shorter is cheaper)
-    "preference_accuracy": "higher",  # DPO: share of pairs whose implicit-reward margin is > 0
-    "reward_margin": "higher",        # DPO: mean implicit-reward margin (chosen - rejected)
-    "logprob_accuracy": "higher",     # DPO: share of pairs where the model itself gives chosen more log-probability
-}
+# name -> "higher" | "lower": what counts as better, from each evaluation's declared metrics (jobs.methods).
+# Custom EVAL_METRICS and reward functions default to higher.
+METRICS: dict[str, str] = {k: v for kinds in EVAL_METRICS.values() for k, v in kinds.items()}
 REWARD_PREFIX = "reward_"             # GRPO: reward_<function> = mean of that reward on the held-out prompts
 
-# The one metric the Trainings list shows per method, in order of preference.
-HEADLINE = {"grpo": ("accuracy", "reward_correctness"), "dpo": ("preference_accuracy",), "sft": ("rouge_l",)}
+# The one metric the Trainings list shows per method, in order of preference (each declaration's headline trait).
+HEADLINE = {name: m.headline for name, m in BUILTINS.items()}
 DEFAULT_HEADLINE = ("rouge_l",)
 
 # The run's phases, in order, as progress.json's "phase" names them.
@@ -80,7 +72,9 @@ def headline(method: str, evaluation: dict | None) -> tuple[str, dict] | None:
     if not evaluation:
         return None
     m = evaluation["metrics"]
-    for name in HEADLINE.get(method, DEFAULT_HEADLINE) + DEFAULT_HEADLINE:
+    written = evaluation.get("headline")  # the trainer writes the method's headline trait (custom methods too)
+    declared = tuple(written) if isinstance(written, list) else HEADLINE.get(method, DEFAULT_HEADLINE)
+    for name in declared + DEFAULT_HEADLINE:
         if name in m:
             return name, m[name]
     return None

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from jobs.data.formats import CHOICES as FORMAT_CHOICES
+from jobs.data.formats import FORMATS
 from jobs.settings.trackers import CHOICES as TRACKER_CHOICES
 
 TYPES = ("int", "float", "bool", "str", "str_list", "float_list")
@@ -233,8 +235,8 @@ COMMON_PARAMS: tuple[Param, ...] = (
     Param("prompt_output_column", "str", None, "Dataset field used as the reference answer.", nullable=True,
           column=True, typical_text="answer, response, completion"),
     Param("dataset_format", "str", "auto", "How dataset rows are read: auto detects it from the first rows (or uses "
-          "the format set on the Datasets page); column, alpaca, messages, sharegpt or preference.",
-          choices=("auto", "column", "alpaca", "messages", "sharegpt", "preference")),
+          "the format set on the Datasets page); " + ", ".join(FORMATS[:-1]) + f" or {FORMATS[-1]}.",
+          choices=FORMAT_CHOICES),
     Param("system_prompt", "str", None, "System message prepended to every conversation that has none; also used "
           "for the sample prompts.", nullable=True),
     # Run housekeeping, shared by every method.

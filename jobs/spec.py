@@ -92,9 +92,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     decl, given = given_params(top, method, err)
     params = resolve_params(decl, given, method, err, warn)
     cross_field_rules(params, given, method, err, warn, ws, check_refs, top, v)
-    method_check(method, params, ws, err)
+    method_check(method, params, ws, err, top.get("base_model"))
     if check_refs:
-        dataset_columns(top, decl, params, ws, err)
+        dataset_columns(top, decl, params, ws, err, method)
 
     if v.errors:
         return v
@@ -316,10 +316,10 @@ def cross_field_rules(params: dict, given: dict, method: Method | None, err, war
         fmt = format_check.effective_format(fmt, ds_path)
         model_path = registry.list_models(ws).get(top.get("base_model"))
         if method is not None:
-            for f, val, msg in format_check.check(method.name, params, fmt, ds_path, top.get("base_model"), model_path):
+            for f, val, msg in format_check.check(method, params, fmt, ds_path, top.get("base_model"), model_path):
                 err(f, val, msg)
     for col in ("prompt_input_column", "prompt_output_column"):
-        if not params.get(col) and method is not None and format_check.uses_columns(fmt):
+        if not params.get(col) and method is not None and format_check.uses_columns(fmt) and col in method.columns:
             err(f"params.{col}", params.get(col), "required: the name of a dataset column")
 
 
@@ -336,18 +336,21 @@ def unused_params(params: dict, top: dict, ws: Workspace, check_refs: bool) -> t
     return format_check.COLUMN_PARAMS
 
 
-def method_check(method: Method | None, params: dict, ws: Workspace, err) -> None:
+def method_check(method: Method | None, params: dict, ws: Workspace, err, base_model: str | None = None) -> None:
     """The method's own check(), e.g. GRPO's reward functions; a custom one that raises is reported, not raised."""
     if method is not None and method.check is not None:
         try:
-            ctx = MethodContext(rewards=list_rewards(ws.methods))
+            from jobs import reward_models
+            ctx = MethodContext(rewards=list_rewards(ws.methods),
+                                rm_problem=lambda name: reward_models.problem(name, ws, base_model))
             for f, val, msg in method.check(params, ctx) or []:
                 err(f, val, msg)
         except Exception as e:  # noqa: BLE001 - a custom check must not break validation
             err("method", method.name, f"the method's check() raised {type(e).__name__}: {e}")
 
 
-def dataset_columns(top: dict, decl: list[Param], params: dict, ws: Workspace, err) -> None:
+def dataset_columns(top: dict, decl: list[Param], params: dict, ws: Workspace, err,
+                    method: Method | None = None) -> None:
     """Column params must name columns of the dataset's first row."""
     if not isinstance(top.get("dataset"), str):
         return
@@ -364,8 +367,9 @@ def dataset_columns(top: dict, decl: list[Param], params: dict, ws: Workspace, e
         return
     for p in decl:
         val = params.get(p.name)
-        if p.name in format_check.COLUMN_PARAMS and not format_check.uses_columns(fmt):
-            continue  # conversations carry their own roles
+        if p.name in format_check.COLUMN_PARAMS and (not format_check.uses_columns(fmt)
+                                                     or (method is not None and p.name not in method.columns)):
+            continue  # conversations carry their own roles; a method reads only the columns it declares
         if p.column and isinstance(val, str) and val and val not in cols:
             err(f"params.{p.name}", val, "no such column in dataset "
                 f"{top['dataset']!r}; its columns are: " + ", ".join(cols) + _suggest(val, cols))

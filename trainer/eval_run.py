@@ -89,6 +89,6 @@ class EvalRun:
 
     def _known(self, result: dict | None) -> dict:
         """Greedy answers the evaluation already made, by prompt (deterministic decoding, so the same answer)."""
-        if not result or not self.setup or self.setup.family == "dpo":
+        if not result or not self.setup or not result.get("answers") or not any(result["answers"]):
             return {}
         return {prompt_key(prompt_context.of_row(r)): a for r, a in zip(self.setup.rows, result["answers"], strict=False)}

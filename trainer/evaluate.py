@@ -16,8 +16,9 @@ from pathlib import Path
 
 from jobs.atomic import atomic_write_json, atomic_write_text
 from jobs.evaluation import EVALUATION_FILE, EVALUATION_ROWS_FILE, REWARD_PREFIX, better
+from jobs.methods import EVAL_PREFERENCE, EVAL_REWARDS, EVAL_TEXT
 
-from . import prompt_context, scores
+from . import eval_kinds, prompt_context, scores
 from .generate import generate
 from .logprobs import answer_logprobs
 
@@ -28,43 +29,53 @@ EVAL_VERSION = 2  # part of the base cache key: bump when what is measured chang
 @dataclass
 class Setup:
     method: str
-    family: str                       # "text" (sft, custom), "grpo" or "dpo"
+    family: str                       # the method's evaluation trait: EVAL_TEXT, EVAL_REWARDS, EVAL_PREFERENCE, ...
     rows: list[dict]                  # the held-out rows scored: {prompt, reference, [chosen, rejected], [conversation]}
     max_new_tokens: int
     max_length: int
     beta: float = 0.1
     metric_fns: dict = field(default_factory=dict)   # name -> fn(prompts, completions, references) -> list[float]
     declared_better: dict = field(default_factory=dict)
+    headline: tuple = ()
+    seed: int = 0                     # a reward model's untrained head is drawn with it
 
     def decoding(self) -> dict:
-        if self.family == "dpo":
+        if self.family in eval_kinds.KINDS:
+            return eval_kinds.KINDS[self.family].decoding(self)
+        if self.family == EVAL_PREFERENCE:
             return {"kind": "log-probabilities of chosen and rejected answers", "max_length": self.max_length}
         return {"do_sample": False, "max_new_tokens": self.max_new_tokens}
 
     def cache_parts(self) -> dict:
         """What a base result depends on, besides the model: rows, decoding and which metrics are measured."""
         return {"version": EVAL_VERSION, "method_family": self.family, "rows": self.rows, "decoding": self.decoding(),
-                "metrics": sorted(self.metric_fns), "beta": self.beta if self.family == "dpo" else None}
+                "metrics": sorted(self.metric_fns),
+                "beta": self.beta if self.family in (EVAL_PREFERENCE, *eval_kinds.KINDS) else None}
 
 
 def setup_for(method: str, params: dict, eval_rows: list[dict], method_module=None,
-              custom_rewards: dict | None = None) -> Setup | None:
+              custom_rewards: dict | None = None, *, method_decl=None, ws=None) -> Setup | None:
     """What to measure for this run, or None when evaluation is off (eval_max_rows 0 or no held-out rows)."""
     limit = params.get("eval_max_rows", 100)
     if not limit or not eval_rows:
         return None
-    rows = [{k: r[k] for k in ("prompt", "reference", "chosen", "rejected") if k in r} for r in eval_rows[:limit]]
+    keys = ("prompt", "reference", "chosen", "rejected", *eval_kinds.ROW_KEYS)
+    rows = [{k: r[k] for k in keys if k in r} for r in eval_rows[:limit]]
     for row, item in zip(rows, eval_rows, strict=False):  # the system turn, earlier turns and tools, as trained
         conv = prompt_context.of_item(item)
         if isinstance(conv, dict):
             row["conversation"] = conv
-    family = method if method in ("grpo", "dpo") else "text"
+    family = method_decl.evaluation if method_decl is not None else EVAL_TEXT
     s = Setup(method, family, rows, params["max_content_length"], params["max_seq_length"],
-              beta=float(params.get("beta") or 0.1))
-    if family == "grpo":
+              beta=float(params.get("beta") or 0.1),
+              declared_better=dict(method_decl.metrics) if method_decl is not None else {},
+              headline=tuple(method_decl.headline) if method_decl is not None else (), seed=params.get("seed", 0))
+    if family == EVAL_REWARDS:
         from . import rewards
         names = list(params["reward_functions"])
-        for name, fn in zip(names, rewards.build(names, custom_rewards or {}, params["max_content_length"]), strict=False):
+        funcs = rewards.build(names, custom_rewards or {}, params["max_content_length"], ws=ws,
+                              max_length=params["max_seq_length"])
+        for name, fn in zip(names, funcs, strict=False):
             s.metric_fns[REWARD_PREFIX + name] = _reward_as_metric(fn)
     elif method_module is not None:  # a custom method: its own metrics, and its reward functions as metrics
         for name, fn in dict(getattr(method_module, "EVAL_METRICS", {}) or {}).items():
@@ -73,7 +84,7 @@ def setup_for(method: str, params: dict, eval_rows: list[dict], method_module=No
         for name, fn in dict(getattr(method_module, "REWARD_FUNCTIONS", {}) or {}).items():
             if callable(fn):
                 s.metric_fns[REWARD_PREFIX + str(name)] = _reward_as_metric(fn)
-        s.declared_better = {str(k): v for k, v in dict(getattr(method_module, "EVAL_METRICS_BETTER", {}) or {}).items()}
+        s.declared_better.update({str(k): v for k, v in dict(getattr(method_module, "EVAL_METRICS_BETTER", {}) or {}).items()})
     return s
 
 
@@ -92,23 +103,25 @@ def _reward_as_metric(fn):
 def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], bool] | None = None,
                 report: Callable[[int, int], None] | None = None, seed: int = 0) -> dict:
     """One model's raw per-row results: answers, per-row metric values, and log-probabilities."""
+    if setup.family in eval_kinds.KINDS:
+        return eval_kinds.KINDS[setup.family].score(model, tokenizer, setup, should_stop=should_stop, report=report)
     n = len(setup.rows)
     prompts = [r["prompt"] for r in setup.rows]  # readable texts, for metric and reward functions
     convs = [prompt_context.of_row(r) for r in setup.rows]  # what the model sees
     refs = [r["reference"] for r in setup.rows]
-    if setup.family == "dpo":
+    if setup.family == EVAL_PREFERENCE:
         pairs = [(c, r["chosen"]) for c, r in zip(convs, setup.rows, strict=True)] + \
                 [(c, r["rejected"]) for c, r in zip(convs, setup.rows, strict=True)]
         lp = answer_logprobs(model, tokenizer, pairs, setup.max_length, should_stop=should_stop,
                              on_batch=lambda d: report and report(min(d, 2 * n) // 2, n))
         return {"answers": [""] * n, "per_row": {},
                 "chosen_logp": [s for s, _ in lp[:n]], "rejected_logp": [s for s, _ in lp[n:]]}
-    steps = n * (2 if setup.family == "text" else 1)
+    steps = n * (2 if setup.family == EVAL_TEXT else 1)
     lengths: list[int] = []
     answers = [a[0] for a in generate(model, tokenizer, convs, setup.max_new_tokens, seed=seed, lengths=lengths,
                                       should_stop=should_stop, on_batch=lambda d: report and report(d, steps))]
     per_row: dict[str, list] = {}
-    if setup.family == "text":
+    if setup.family == EVAL_TEXT:
         per_row["exact_match"] = [scores.exact_match(a, r) for a, r in zip(answers, refs, strict=False)]
         per_row["rouge_l"] = [scores.rouge_l(a, r) for a, r in zip(answers, refs, strict=False)]
         per_row["chrf"] = [scores.chrf(a, r) for a, r in zip(answers, refs, strict=False)]
@@ -127,7 +140,7 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
             per_row[name] = vals
         except Exception as e:  # noqa: BLE001 - a custom metric that fails is reported, not fatal
             log.warning("metric %s failed and is left out: %s: %s", name, type(e).__name__, e)
-    if setup.family == "grpo" and REWARD_PREFIX + "correctness" in per_row:
+    if setup.family == EVAL_REWARDS and REWARD_PREFIX + "correctness" in per_row:
         per_row["accuracy"] = [float(v == 1.0) for v in per_row[REWARD_PREFIX + "correctness"]]
     return {"answers": answers, "per_row": per_row}
 
@@ -143,16 +156,20 @@ def _dpo_rows(setup: Setup, result: dict, base: dict | None) -> dict:
 
 
 def per_row(setup: Setup, result: dict, base: dict | None = None) -> dict:
-    if setup.family == "dpo":
+    if setup.family in eval_kinds.KINDS:
+        return eval_kinds.KINDS[setup.family].per_row(setup, result, base)
+    if setup.family == EVAL_PREFERENCE:
         return _dpo_rows(setup, result, base)
     return {k: v for k, v in result["per_row"].items() if not k.startswith("_")}
 
 
 def aggregate(setup: Setup, result: dict, base: dict | None = None) -> dict:
     """Metric name -> the value over all rows."""
+    if setup.family in eval_kinds.KINDS:
+        return eval_kinds.KINDS[setup.family].aggregate(setup, result, base)
     rows = per_row(setup, result, base)
     out = {name: scores.mean(vals) for name, vals in rows.items() if name != "perplexity"}
-    if setup.family == "text":
+    if setup.family == EVAL_TEXT:
         nll = result["per_row"]["_nll"]
         tokens = sum(c for _, c in nll)
         out["perplexity"] = math.exp(sum(s for s, _ in nll) / tokens) if tokens else None
@@ -168,15 +185,17 @@ def write(run_dir: Path, setup: Setup, base: dict, tuned: dict, seconds: dict) -
         rec = {"index": i, "prompt": row["prompt"], **prompt_context.fields(prompt_context.of_row(row)),
                "reference": row["reference"], "base": base["answers"][i], "tuned": tuned["answers"][i],
                "scores": {"base": {k: v[i] for k, v in b_rows.items()}, "tuned": {k: v[i] for k, v in t_rows.items()}}}
-        if setup.family == "dpo":
+        if "chosen" in row and "rejected" in row:
             rec["chosen"], rec["rejected"] = row["chosen"], row["rejected"]
+        rec.update({k: row[k] for k in eval_kinds.ROW_KEYS if k in row})
         lines.append(json.dumps(rec, ensure_ascii=False))
     atomic_write_text(run_dir / EVALUATION_ROWS_FILE, "".join(line + "\n" for line in lines))
     b_agg, t_agg = aggregate(setup, base), aggregate(setup, tuned, base)
     metrics = {name: {"base": _round(b_agg.get(name)), "tuned": _round(t_agg.get(name)),
                       "better": better(name, setup.declared_better.get(name))}
                for name in dict.fromkeys([*b_agg, *t_agg])}
-    out = {"rows": len(setup.rows), "method": setup.method, "decoding": setup.decoding(), "metrics": metrics,
+    out = {"rows": len(setup.rows), "method": setup.method, "headline": list(setup.headline),
+           "decoding": setup.decoding(), "metrics": metrics,
            "seconds": {k: round(v, 2) for k, v in seconds.items()}}
     atomic_write_json(run_dir / EVALUATION_FILE, out)
     return out

@@ -5,12 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.methods import Method
 from jobs.rundir import RunDir
 from jobs.settings import trackers
 
 from .data import Prepared, to_dataset, to_iterable_dataset
 
-STREAM_ROWS = 50_000  # SFT on more training rows than this streams them to TRL (tokenized as trained)
+STREAM_ROWS = 50_000  # a streaming method (SFT) on more training rows than this streams them to TRL (tokenized as trained)
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Job:
     kind: str
     device: str
     custom_rewards: dict = field(default_factory=dict)
+    method: Method | None = None          # the declaration: its traits (streams, ...) shape the training data
+    ws: Any = None                        # the workspace (a GRPO reward rm:<job id> is a run in it)
 
     @property
     def conversational(self) -> bool:
@@ -35,11 +38,11 @@ class Job:
         if self.params.get("eval_steps"):
             return self.params["eval_steps"]
         total = self.total_steps()
-        return max(10, total // 4) if total >= 40 else 0.25
+        return max(10, total // 4) if total >= 40 else max(total, 1)
 
     @property
     def streams(self) -> bool:
-        return self.spec.get("method") == "sft" and len(self.data.train) > STREAM_ROWS
+        return bool(self.method and self.method.streams) and len(self.data.train) > STREAM_ROWS
 
     def total_steps(self) -> int:
         p = self.params

@@ -38,8 +38,9 @@ def load_tokenizer(path: Path):
     return tok
 
 
-def load_base(path: Path, name: str, load_in_4bit: bool):
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+def load_base(path: Path, name: str, load_in_4bit: bool, head: str | None = None):
+    """The causal LM; head="score" loads it with a one-output score head instead (a reward model)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, BitsAndBytesConfig
 
     device, dtype = device_and_dtype()
     kw = {"dtype": dtype}
@@ -52,7 +53,10 @@ def load_base(path: Path, name: str, load_in_4bit: bool):
             **({"bnb_4bit_quant_storage": dtype} if device == "cuda" else {}))
         kw["device_map"] = {"": _local_gpu()} if device == "cuda" else {"": "cpu"}
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kw)
+        if head == "score":
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, **kw)
     except (OSError, ValueError) as e:
         raise TrainerError(f"base model {name!r} failed to load: {str(e).splitlines()[0]}") from e
     if device == "cuda" and not load_in_4bit:
@@ -70,7 +74,7 @@ def load_base(path: Path, name: str, load_in_4bit: bool):
     return model
 
 
-def add_lora(model, params: dict):
+def add_lora(model, params: dict, task_type: str = "CAUSAL_LM"):
     if params.get("finetuning_type") == "full":  # every weight trains, no adapter (trainer/full_model.py)
         from .full_model import make_trainable
         return make_trainable(model, params)
@@ -80,7 +84,7 @@ def add_lora(model, params: dict):
         import torch
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=torch.cuda.is_available())
     cfg = LoraConfig(r=params["lora_rank"], lora_alpha=params["lora_alpha"] or 2 * params["lora_rank"],
-                     lora_dropout=params["lora_dropout"], target_modules="all-linear", task_type="CAUSAL_LM")
+                     lora_dropout=params["lora_dropout"], target_modules="all-linear", task_type=task_type)
     model = get_peft_model(model, cfg)
     trainable, total = model.get_nb_trainable_parameters()
     log.info("LoRA r=%d: %d trainable of %d parameters (%.2f%%)", params["lora_rank"], trainable, total,

@@ -62,10 +62,17 @@ def make_length_penalty(max_chars: int):
     return length_penalty
 
 
-def build(names: list[str], custom: dict, max_content_tokens: int) -> list:
+def build(names: list[str], custom: dict, max_content_tokens: int, ws=None, max_length: int = 1024) -> list:
+    """The reward functions by name: built-in, custom (REWARD_FUNCTIONS of a methods file), or rm:<job id>, a
+    finished reward-model run's scores."""
+    from jobs.methods import RM_REWARD_PREFIX
+
     funcs = []
     for name in names:
-        if name == "correctness":
+        if name.startswith(RM_REWARD_PREFIX):
+            from . import rm_reward
+            fn = rm_reward.load(name, ws, max_length)
+        elif name == "correctness":
             fn = correctness
         elif name == "format":
             fn = format_reward
@@ -78,6 +85,6 @@ def build(names: list[str], custom: dict, max_content_tokens: int) -> list:
                 return [float(x) for x in _user([text_of(p) for p in prompts], [text_of(c) for c in completions], **kw)]
         def named(*a, _fn=fn, **kw):
             return _fn(*a, **kw)
-        named.__name__ = name  # TRL logs rewards/<__name__>/mean
+        named.__name__ = name.replace(":", "_")  # TRL logs rewards/<__name__>/mean
         funcs.append(named)
     return funcs

@@ -1,7 +1,15 @@
 """Run one job: spec.json in, metrics/progress/samples/summary/adapter out.
 
-Exit codes: 0 succeeded, jobs.state.EXIT_STOPPED stopped on request (cancelled),
-jobs.state.EXIT_BUSY another process runs this job, 1 failed (reason in state.json).
+The run is a list of named phases (PHASES: setup, base samples, build trainer, train steps, save, tuned samples,
+write summary) over one Run object; cleanup() always runs after them and restores the signal handlers.
+
+Exit codes (outcome.json carries the same one; the spooler reads it when outcome.json could not be written):
+  0   succeeded (EXIT_OK); also a stopped torchrun job, whose real code is in outcome.json
+  1   failed: the reason is in state.json and the traceback in train.log
+  2   usage: the run folder has no spec.json
+  20  stopped on request (jobs.state.EXIT_STOPPED, cancelled): the adapter and a checkpoint are kept when any exist
+  21  another trainer process holds this job's lock (jobs.state.EXIT_BUSY)
+  28  no space left on the device (jobs.disk.EXIT_NO_SPACE, errno ENOSPC): free space, then retry (resumes)
 """
 from __future__ import annotations
 
@@ -16,14 +24,14 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from filelock import Timeout
 
 from jobs import logformat
 from jobs.atomic import atomic_write_json, read_json
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, NoSpace, is_no_space
-from jobs.methods import list_methods, list_rewards
+from jobs.methods import SAMPLES_NONE, Method, list_methods, list_rewards, method_of
 from jobs.models import registry
 from jobs.rundir import RunDir
 from jobs.spec import validate
@@ -34,9 +42,19 @@ from jobs.workspace import Workspace
 from . import benchmarks, data, dist, full_model, samples, summary
 from . import model as model_mod
 from .errors import Stopped, TrainerError
-from .methods import custom, dpo, grpo, sft
+from .methods import custom
 
-RECIPES = {"sft": sft, "grpo": grpo, "dpo": dpo}  # built-in method name -> recipe module (DATA, build)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+
+    from .callbacks import MetricsCallback, StopCallback
+    from .data import Prepared
+    from .eval_run import EvalRun
+    from .job import Job
+    from .phases import Phases
 
 log = logging.getLogger("tunedeck")
 
@@ -64,17 +82,27 @@ def setup_logging(run_dir: Path) -> list:
     return handlers
 
 
+def recipe_module(method_name: str) -> ModuleType | None:
+    """The recipe of a built-in method: trainer/methods/<name>.py, named as its declaration (None for a custom one)."""
+    import importlib
+
+    from jobs.methods import BUILTINS
+    if method_name not in BUILTINS:
+        return None
+    return importlib.import_module(f"{__package__}.methods.{method_name}")
+
+
 def recipe_for(method_name: str, ws: Workspace):
-    """(data kind, build(job) -> Trainer) for a built-in method from RECIPES, or for a custom method's file."""
-    if method_name in RECIPES:
-        mod = RECIPES[method_name]
+    """(data kind, build(job) -> Trainer) for a built-in method's recipe, or for a custom method's file."""
+    mod = recipe_module(method_name)
+    if mod is not None:
         return mod.DATA, mod.build
     method = list_methods(ws.methods).get(method_name)
     if method is None:
         raise TrainerError(f"method {method_name!r} is not registered any more (workspace/methods/{method_name}.py)")
     if not method.ok:
         raise TrainerError(f"custom method {method_name!r} failed to import: {method.error}")
-    return custom.DATA, custom.builder(method)
+    return custom.data_kind(method), custom.builder(method)
 
 
 def save_adapter(model, tokenizer, run_dir: Path) -> Path:
@@ -99,22 +127,24 @@ class Run:
     rd: RunDir
     ws: Workspace
     resume: bool
-    stop_cb: Any
+    stop_cb: StopCallback
     spec: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    method: Method | None = None            # the declaration: its traits decide data, evaluation and samples
+    recipe: ModuleType | None = None        # trainer/methods/<name>.py (None for a custom method)
     kind: str = ""
-    build: Any = None
+    build: Callable[[Job], Trainer] | None = None
     model_path: Path | None = None
     ds_path: Path | None = None
-    tokenizer: Any = None
-    prepared: Any = None
+    tokenizer: PreTrainedTokenizerBase | None = None
+    prepared: Prepared | None = None
     device: str = "cpu"
-    base: Any = None
+    base: PreTrainedModel | None = None
     ckpt: Path | None = None
-    phases: Any = None
-    evals: Any = None
-    trainer: Any = None
-    metrics: Any = None
+    phases: Phases | None = None
+    evals: EvalRun | None = None
+    trainer: Trainer | None = None
+    metrics: MetricsCallback | None = None
     runtime: float = 0.0
     stopped: bool = False
     adapter: Path | None = None
@@ -124,6 +154,8 @@ class Run:
     def prompts(self) -> list[str | dict]:
         """The sample prompts as the model sees them: the prompt conversation with the system turn and tools."""
         from .prompt_context import of_item
+        if self.method is not None and self.method.samples == SAMPLES_NONE:
+            return []
         return [of_item(s) for s in self.prepared.samples]
 
 
@@ -134,6 +166,8 @@ def setup(r: Run) -> None:
     if not v.ok:
         raise TrainerError("the spec is not valid any more: " + "; ".join(map(str, v.errors)))
     r.spec, r.params = v.spec, v.spec["params"]
+    r.method = method_of(r.spec["method"], r.ws.methods)
+    r.recipe = recipe_module(r.spec["method"])
     r.kind, r.build = recipe_for(r.spec["method"], r.ws)
 
     from transformers import set_seed
@@ -153,13 +187,19 @@ def setup(r: Run) -> None:
     rows = data.read_jsonl(r.ds_path, r.params["max_samples"], r.spec["dataset"])
     from jobs.data.format_check import effective_format
     fmt = effective_format(r.params.get("dataset_format"), r.ds_path)
-    r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"], fmt,
-                              should_stop=r.stop_cb.check)
+    prepare = getattr(r.recipe, "prepare", None)
+    if prepare is not None:
+        r.prepared = prepare(rows, r.params, r.tokenizer, fmt, r.spec["dataset"], should_stop=r.stop_cb.check)
+    else:
+        r.prepared = data.prepare(rows, r.params, r.tokenizer, r.kind, r.spec["dataset"], fmt,
+                                  should_stop=r.stop_cb.check)
     log.info("train rows %d, eval rows %d, sample prompts %d", len(r.prepared.train), len(r.prepared.eval),
              len(r.prepared.samples))
     r.device, _ = model_mod.device_and_dtype()
     r.phases.enter("loading_model")
-    r.base = model_mod.load_base(r.model_path, r.spec["base_model"], r.params["load_in_4bit"])
+    load = getattr(r.recipe, "load_model", None)
+    r.base = (load(r.model_path, r.spec["base_model"], r.params) if load is not None
+              else model_mod.load_base(r.model_path, r.spec["base_model"], r.params["load_in_4bit"]))
     ctx = getattr(r.base.config, "max_position_embeddings", None)
     if ctx and r.params["max_seq_length"] > ctx:
         log.warning("max_seq_length %d is longer than the model's context (%d tokens); longer sequences may "
@@ -186,16 +226,18 @@ def build_trainer(r: Run) -> None:
     from .disk_guard import DiskSpaceCallback
     from .job import Job
 
-    model = model_mod.add_lora(r.base, r.params)
+    add_adapter = getattr(r.recipe, "add_adapter", None)
+    model = add_adapter(r.base, r.params) if add_adapter is not None else model_mod.add_lora(r.base, r.params)
     job = Job(r.rd.path, r.spec, r.params, model, r.tokenizer, r.prepared, r.kind, r.device,
-              custom_rewards={k: f for k, f in list_rewards(r.ws.methods).items() if callable(f)})
+              custom_rewards={k: f for k, f in list_rewards(r.ws.methods).items() if callable(f)}, method=r.method,
+              ws=r.ws)
     set_seed(r.params["seed"])
     try:
         r.trainer = r.build(job)
     except TrainerError:
         raise
     except Exception as e:
-        if r.spec["method"] not in RECIPES:
+        if r.recipe is None:
             raise TrainerError(f"custom method {r.spec['method']!r} raised {type(e).__name__}: {e}") from e
         raise
     resume_step = None
@@ -229,7 +271,7 @@ def save(r: Run) -> None:
     disk has room for it."""
     from .disk_guard import check_adapter_space
 
-    final_eval = r.prepared.eval and r.spec["method"] != "grpo" and r.metrics.last_eval_step != r.trainer.state.global_step
+    final_eval = r.prepared.eval and r.method.eval_loss and r.metrics.last_eval_step != r.trainer.state.global_step
     if not r.stopped and final_eval:
         r.trainer.evaluate()
     r.metrics.writer.close()
@@ -267,14 +309,12 @@ def eval_setup(spec: dict, params: dict, prepared, ws: Workspace):
     """What the base and tuned evaluation measure for this method (None when eval_max_rows is 0)."""
     from . import evaluate
 
-    module = None
-    if spec["method"] not in RECIPES:
-        module = list_methods(ws.methods)[spec["method"]].module
+    method = method_of(spec["method"], ws.methods)
     rewards = {k: f for k, f in list_rewards(ws.methods).items() if callable(f)}
     # the sample prompts first: their greedy answers then come from the evaluation instead of a second generation
     first = [s for s in prepared.samples if any(s is e for e in prepared.eval)]
     rows = first + [e for e in prepared.eval if not any(e is s for s in first)]
-    return evaluate.setup_for(spec["method"], params, rows, module, rewards)
+    return evaluate.setup_for(spec["method"], params, rows, method.module, rewards, method_decl=method, ws=ws)
 
 
 def finished_checkpoint(trainer, ckpt: Path | None) -> bool:
@@ -304,6 +344,22 @@ def train(run_dir: Path, ws: Workspace, resume: bool, stop_cb) -> int:
         log.info("phase: %s", phase.__name__.replace("_", " "))
         phase(r)
     return EXIT_STOPPED if r.stopped else EXIT_OK
+
+
+def install_signal_handlers(stop_cb: StopCallback) -> dict:
+    """SIGTERM and SIGINT ask the run to stop at the next step (main thread only); returns the handlers replaced."""
+    import threading
+    prev = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            prev[sig] = signal.signal(sig, stop_cb.request)
+    return prev
+
+
+def cleanup(prev_handlers: dict) -> None:
+    """The last step on every path, a raise included: the process's own signal handlers come back."""
+    for sig, handler in prev_handlers.items():
+        signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,12 +403,16 @@ def _run(run_dir: Path, resume: bool) -> int:
 
     from .callbacks import StopCallback
     stop_cb = StopCallback(run_dir)
-    import threading
-    prev_handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            prev_handlers[sig] = signal.signal(sig, stop_cb.request)
+    prev_handlers = install_signal_handlers(stop_cb)
+    try:
+        return _run_and_record(run_dir, rd, ws, resume, stop_cb, main)
+    finally:
+        cleanup(prev_handlers)
 
+
+def _run_and_record(run_dir: Path, rd: RunDir, ws: Workspace, resume: bool, stop_cb: StopCallback,
+                    main: bool) -> int:
+    """Train, then record the outcome (outcome.json and state.json) and return the exit code."""
     error = None
     code = 1
     try:
@@ -381,8 +441,6 @@ def _run(run_dir: Path, resume: bool) -> int:
         log.error("%s: could not record the outcome; the spooler records it from the exit code", NO_SPACE)
         return EXIT_NO_SPACE if code not in (EXIT_OK, EXIT_STOPPED) else code
     log.info("job %s %s%s", run_dir.name, status, f": {error}" if error else "")
-    for sig, handler in prev_handlers.items():
-        signal.signal(sig, handler)
     if dist.world_size() > 1 and code == EXIT_STOPPED:
         return EXIT_OK  # torchrun reads any other code as a crash; outcome.json carries the real one
     return code

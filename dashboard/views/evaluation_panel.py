@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import prompt_context
 from dashboard.i18n import t
 from jobs.evaluation import delta, improved, read_evaluation, read_rows
+from jobs.methods import EVAL_PREFERENCE, EVAL_UNPAIRED, REFERENCE_BASE, SCORER, method_of
 
 GREEN, RED = "color: #137333; font-weight: bold", "color: #c5221f; font-weight: bold"
 
@@ -54,6 +55,21 @@ def metrics_table(run_dir) -> None:
     dec = evaluation.get("decoding") or {}
     st.caption(t("evalm.caption", rows=evaluation.get("rows", "?"),
                  decoding=", ".join(f"{k}={v}" for k, v in dec.items())))
+    note = base_note(evaluation)
+    if note:
+        st.caption(t(note))
+
+
+def base_note(evaluation: dict) -> str | None:
+    """What the base column means for this method, from its traits: an untrained score head, or the reference."""
+    method = method_of(str(evaluation.get("method") or ""))
+    if method is None:
+        return None
+    if method.output == SCORER:
+        return "evalm.base_is_untrained_head"
+    if method.reference_model == REFERENCE_BASE and method.evaluation in (EVAL_PREFERENCE, EVAL_UNPAIRED):
+        return "evalm.base_is_reference"
+    return None
 
 
 def row_frame(rows: list[dict], metric: str | None, worse_only: bool, lower_better: bool) -> pd.DataFrame:

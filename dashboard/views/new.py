@@ -22,6 +22,7 @@ from jobs.methods import list_methods, list_rewards
 from jobs.models import registry
 from jobs.queue.spool import submit_any
 from jobs.queue.sweep import expand
+from jobs.reward_models import finished as finished_reward_models
 from jobs.settings.trackers import installed as installed_trackers
 from jobs.spec import editable_spec, params_for, validate
 from jobs.state import read_spec
@@ -108,13 +109,13 @@ def render() -> None:
                                help=t("new.priority_help"))
     method = methods[method_name]
     columns = registry.dataset_info(datasets[ds_name])["columns"] if ds_name in datasets else []
-    rewards = list(list_rewards(ws.methods))
+    rewards = list(list_rewards(ws.methods)) + finished_reward_models(ws, model_name)  # rm:<job id> too
 
     decl = params_for(method)
-    # Only the column pickers the dataset's format needs: conversations carry their own roles.
+    # Only the column pickers the dataset's format needs (conversations carry their own roles) and the method reads
+    # (its columns trait).
     fmt = effective_format(st.session_state.get("p_dataset_format") or "auto", datasets[ds_name])
-    if not uses_columns(fmt):
-        decl = [p for p in decl if p.name not in FORMAT_COLUMN_PARAMS]
+    decl = [p for p in decl if p.name not in FORMAT_COLUMN_PARAMS or (uses_columns(fmt) and p.name in method.columns)]
     ctx = (method_name, ds_name)
     if st.session_state.get("_ctx") not in (None, ctx):
         # Another method or dataset: its own defaults apply, and columns must come from the new dataset.

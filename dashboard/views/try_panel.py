@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard.adapter_note import no_adapter_note
 from dashboard.common import workspace
 from dashboard.i18n import bound_t, t
+from jobs.methods import method_of
 from jobs.state import list_run_dirs, read_spec
 from jobs.use import requests as rq
 
@@ -21,8 +22,11 @@ def render_details(run_dir) -> None:
         st.caption(no_adapter_note(run_dir, "try"))
         return
     spec = read_spec(run_dir) or {}
+    if not _generates(spec, ws):
+        st.caption(t("try.scorer", job_id=run_dir.name))
+        return
     peers = {d.name: (read_spec(d) or {}).get("name", d.name) for d in list_run_dirs(ws)
-             if d.name != run_dir.name and rq.has_adapter(d)
+             if d.name != run_dir.name and rq.has_adapter(d) and _generates(read_spec(d) or {}, ws)
              and (read_spec(d) or {}).get("base_model") == spec.get("base_model")}
     names = {rq.BASE: f"{t('try.base')} ({spec.get('base_model')})", run_dir.name: spec.get("name", run_dir.name),
              **peers}
@@ -42,7 +46,7 @@ def render_compare(jobs: list[dict]) -> None:
     """The Compare page's form: the prompt goes to every compared job that has an adapter, and the base model."""
     ws = workspace()
     st.header(t("try.title"))
-    ready = [j for j in jobs if rq.has_adapter(j["dir"])]
+    ready = [j for j in jobs if rq.has_adapter(j["dir"]) and _generates(j["spec"], ws)]
     ready = [j for j in ready if j["spec"].get("base_model") == ready[0]["spec"].get("base_model")]  # one base
     ready = ready[:rq.MAX_TARGETS - 1]  # a large sweep: its first runs, and the base model
     if not ready:
@@ -147,3 +151,9 @@ def _show(r: dict, names: dict) -> None:
 
 def _md_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~$" else ch for ch in str(text))
+
+
+def _generates(spec: dict, ws) -> bool:
+    """Whether the run's method writes answers (its output trait); a reward model scores them instead."""
+    method = method_of(str(spec.get("method") or ""), ws.methods)
+    return method is None or method.generates

@@ -28,20 +28,24 @@ def uses_columns(fmt: str) -> bool:
     """Whether prompt_input_column / prompt_output_column apply (conversations carry their own roles).
 
     Alpaca keeps its columns: single-turn rows train as prompt → answer, as before formats were detected."""
-    return fmt not in ("messages", "sharegpt")
+    return fmt not in ("messages", "sharegpt", "text")
 
 
-def check(method: str, params: dict, fmt: str, ds_path: Path, model_name: str | None,
+def check(method, params: dict, fmt: str, ds_path: Path, model_name: str | None,
           model_path: Path | None) -> list[tuple]:
-    """(field, value, message) problems."""
+    """(field, value, message) problems. `method` is the jobs.methods.Method declaration: its formats trait says
+    which dataset formats it trains on."""
     out = []
-    if method == "dpo" and fmt != "preference":
-        out.append(("params.dataset_format", fmt, "DPO trains on preference data (prompt / chosen / rejected); "
-                    "this dataset is read as " + fmt + ". Pick a preference dataset or another method"))
-    if method in ("sft", "grpo") and fmt == "preference":
-        out.append(("params.dataset_format", fmt, f"{method.upper()} needs a prompt and an answer; preference data "
-                    "(prompt / chosen / rejected) trains with DPO"))
+    if not method.accepts(fmt):
+        name = method.name.upper() if method.builtin else method.name
+        out.append(("params.dataset_format", fmt, f"{name} trains on {_formats_text(method.formats)}; this "
+                    f"dataset is read as {fmt}. " + _fitting(fmt)))
     rows = head_rows(ds_path)
+    if fmt in ("unpaired_preference", "text", "preference") and method.accepts(fmt) and rows:
+        n, problem = next(((i, formats.check_row(r, fmt, params)) for i, r in enumerate(rows, 1)
+                           if formats.check_row(r, fmt, params)), (0, None))
+        if problem:
+            out.append(("dataset", ds_path.stem, f"row {n} is not {fmt} data: {problem}"))
     if fmt in formats.CHAT_FORMATS and rows:
         n, problem = next(((i, formats.check_row(r, fmt)) for i, r in enumerate(rows, 1)
                            if formats.check_row(r, fmt)), (0, None))
@@ -53,6 +57,24 @@ def check(method: str, params: dict, fmt: str, ds_path: Path, model_name: str | 
             out.append(("base_model", model_name, f"the chat template of {model_name} does not render tools; pick a "
                         "model whose template does, or drop the tool turns"))
     return out
+
+
+FORMAT_TEXT = {"column": "prompt → answer columns", "alpaca": "Alpaca rows", "messages": "chat messages",
+               "sharegpt": "ShareGPT conversations", "preference": "preference data (prompt / chosen / rejected)",
+               "unpaired_preference": "answers marked good or bad (prompt / completion / label)",
+               "text": "raw text ({\"text\": ...})"}
+
+
+def _formats_text(fmts) -> str:
+    return " or ".join(FORMAT_TEXT.get(f, f) for f in fmts)
+
+
+def _fitting(fmt: str) -> str:
+    """Which built-in methods train on this format, or how to read the data as another format."""
+    from jobs.methods import BUILTINS
+    names = [m.name for m in BUILTINS.values() if m.accepts(fmt)]
+    fit = f"Pick another method ({', '.join(names)} train on {fmt} data)" if names else "Pick another dataset"
+    return fit + ", another dataset, or set dataset_format (text reads any string column as raw text)"
 
 
 def _dataset_has_tools(ds_path: Path, fmt: str, rows: list[dict]) -> bool:

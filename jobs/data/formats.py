@@ -7,6 +7,8 @@ Recognised formats (LLaMA-Factory / TRL / OpenAI spellings):
 - sharegpt: conversations [{from: human|gpt|system|function_call|observation, value}], optional system and tools
   (a JSON string, as LLaMA-Factory writes it).
 - preference: prompt / chosen / rejected, each a string or a list of messages.
+- unpaired_preference: prompt / completion / label (true: a good answer, false: a bad one), as KTO reads it.
+- text: raw text, {"text": "..."} per row (any string column may be chosen as the text), for continued pre-training.
 
 Every format converts to OpenAI-style messages plus an optional tools list, which is what chat templates render.
 Problems are phrased without a line number; the scanner in jobs.data.dataset_scan prefixes the true line.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-FORMATS = ("column", "alpaca", "messages", "sharegpt", "preference")
+FORMATS = ("column", "alpaca", "messages", "sharegpt", "preference", "unpaired_preference", "text")
 CHOICES = ("auto",) + FORMATS
 CHAT_FORMATS = ("alpaca", "messages", "sharegpt")   # rows that become conversations
 DETECT_ROWS = 20
@@ -49,8 +51,12 @@ def detect(rows: list[dict]) -> str:
         return "messages"
     if share(lambda r: "chosen" in r and "rejected" in r) >= 0.5:
         return "preference"
+    if share(lambda r: "prompt" in r and "completion" in r and isinstance(r.get("label"), bool)) >= 0.5:
+        return "unpaired_preference"
     if share(lambda r: "instruction" in r and "output" in r) >= 0.5:
         return "alpaca"
+    if share(lambda r: isinstance(r.get("text"), str) and not {"prompt", "output", "completion", "answer"} & set(r)) >= 0.5:
+        return "text"
     return "column"
 
 
@@ -280,10 +286,57 @@ def preference(row: dict, params: dict | None = None) -> dict:
     return out
 
 
+def unpaired(row: dict, params: dict | None = None) -> dict:
+    """{"prompt": messages, "completion": messages, "label": bool} of an unpaired_preference row."""
+    params = params or {}
+    if not isinstance(row, dict):
+        raise FormatError(f"expected a JSON object, got {type(row).__name__}")
+    pcol = params.get("prompt_input_column") or "prompt"
+    ccol, lcol = params.get("completion_column") or "completion", params.get("label_column") or "label"
+    prompt, completion, label = row.get(pcol), row.get(ccol), row.get(lcol)
+    if isinstance(prompt, list):
+        msgs = _from_messages({"messages": prompt})[0]
+    elif _text(prompt).strip():
+        msgs = [{"role": "user", "content": _text(prompt)}]
+    else:
+        raise FormatError(f"{pcol} is empty")
+    if isinstance(completion, list):
+        answer = [m for m in _from_messages({"messages": completion})[0] if m["role"] == "assistant"][-1:]
+    elif _text(completion).strip():
+        answer = [{"role": "assistant", "content": _text(completion)}]
+    else:
+        answer = []
+    if not answer:
+        raise FormatError(f"{ccol} is empty")
+    if not isinstance(label, bool):
+        raise FormatError(f"{lcol} is {label!r}; it must be true (a good answer) or false (a bad one)")
+    return {"prompt": with_system(msgs, params.get("system_prompt")), "completion": answer, "label": label}
+
+
+def text_of_row(row: dict, params: dict | None = None) -> str:
+    """The text of a text-format row: the text_column (default "text"); without params, any string field will do."""
+    if not isinstance(row, dict):
+        raise FormatError(f"expected a JSON object, got {type(row).__name__}")
+    col = (params or {}).get("text_column")
+    if col is None and "text" not in row:
+        if any(isinstance(v, str) and v.strip() for v in row.values()):
+            return next(v for v in row.values() if isinstance(v, str) and v.strip())
+        raise FormatError("no text field: a text row needs a string field (e.g. {\"text\": \"...\"})")
+    col = col or "text"
+    v = row.get(col)
+    if not isinstance(v, str) or not v.strip():
+        raise FormatError(f"{col} is {'missing' if col not in row else 'empty' if isinstance(v, str) else 'not a string'}")
+    return v
+
+
 def check_row(row: Any, fmt: str, params: dict | None = None) -> str | None:
     """The problem with one row in `fmt`, or None."""
     try:
-        if fmt == "preference":
+        if fmt == "unpaired_preference":
+            unpaired(row, params)
+        elif fmt == "text":
+            text_of_row(row, params)
+        elif fmt == "preference":
             preference(row, params)
         elif fmt in CHAT_FORMATS:
             conversation(row, fmt, params)

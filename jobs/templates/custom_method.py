@@ -17,6 +17,20 @@ train.log and a one-line reason to state.json.
 
 A file may also define REWARD_FUNCTIONS = {"name": fn} to add GRPO reward functions;
 fn(prompts, completions, reference, **kw) -> list[float].
+
+Traits (optional; the values below are the defaults, as jobs/methods.py declares them for built-in methods):
+  FORMATS          dataset formats it trains on: column, alpaca, messages, sharegpt, preference,
+                   unpaired_preference, text. Preference formats reach build_trainer as prompt / chosen /
+                   rejected; the others as prompt / completion. Validation refuses any other format.
+  COLUMNS          params naming the dataset columns it reads (the form shows those pickers).
+  OUTPUT           "generator" (an adapter that answers) or "scorer".
+  EVALUATION       the held-out evaluation: "text" (greedy answers vs the reference: exact match, ROUGE-L,
+                   chrF, BLEU, perplexity), "rewards", "preference", "unpaired", "perplexity" or "pairwise".
+  EVAL_METRICS     extra metrics {name: fn(prompts, completions, references) -> list[float]};
+  EVAL_METRICS_BETTER  {name: "higher" | "lower"} (higher when not given).
+  HEADLINE         the metric the Trainings list and Compare lead with, in order of preference.
+  SAMPLES          "generate" (base and tuned answers to held-out prompts) or "none".
+  REFERENCE_MODEL  "base" when the loss compares against the base without the adapter, else None.
 """
 from jobs.params import Param
 
@@ -26,6 +40,13 @@ PARAMS = [
     Param("neftune_noise_alpha", "float", None, "NEFTune embedding noise; null turns it off.",
           min=0, max=50, nullable=True, typical=(1, 15), typical_text="5–10"),
 ]
+FORMATS = ("column", "alpaca", "messages", "sharegpt")
+COLUMNS = ("prompt_input_column", "prompt_output_column")
+OUTPUT = "generator"
+EVALUATION = "text"
+HEADLINE = ("rouge_l",)
+SAMPLES = "generate"
+REFERENCE_MODEL = None
 
 
 def build_trainer(model, tokenizer, train_dataset, eval_dataset, config, params):

@@ -1,5 +1,14 @@
-"""A custom method from workspace/methods/<name>.py: its build_trainer() gets an SFTConfig with every common param."""
+"""A custom method from workspace/methods/<name>.py: its build_trainer() gets an SFTConfig with every common param.
+
+Its data shape follows its FORMATS trait: preference formats arrive as prompt / chosen / rejected, anything else as
+prompt / completion."""
+from jobs.methods import PAIR_FORMATS
+
 DATA = "prompt_completion"
+
+
+def data_kind(method) -> str:
+    return "preference" if set(method.formats) <= set(PAIR_FORMATS) else DATA
 
 
 def builder(method):
@@ -7,6 +16,7 @@ def builder(method):
         from trl import SFTConfig
 
         config = SFTConfig(**job.common_args(), max_length=job.params["max_seq_length"])
-        return method.module.build_trainer(job.model, job.tokenizer, job.train_dataset("prompt", "completion"),
-                                           job.eval_dataset("prompt", "completion"), config, job.params)
+        cols = ("prompt", "chosen", "rejected") if job.kind == "preference" else ("prompt", "completion")
+        return method.module.build_trainer(job.model, job.tokenizer, job.train_dataset(*cols),
+                                           job.eval_dataset(*cols), config, job.params)
     return build

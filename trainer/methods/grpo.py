@@ -12,7 +12,8 @@ def build(job):
     config = GRPOConfig(**job.common_args(evaluate=False), num_generations=p["num_generations"],
                         max_completion_length=p["max_content_length"], beta=p["beta"],
                         temperature=p["temperature"], reward_weights=p["reward_weights"], log_completions=False)
-    funcs = rewards.build(p["reward_functions"], job.custom_rewards, p["max_content_length"])
+    funcs = rewards.build(p["reward_functions"], job.custom_rewards, p["max_content_length"], ws=job.ws,
+                          max_length=p["max_seq_length"])
     # rows with tools: their prompts are rendered with each row's tools here (TRL has no per-row tools)
     data = (grpo_prompts.rendered_dataset(job.tokenizer, job.data.train) if grpo_prompts.has_tools(job.data.train)
             else job.train_dataset("prompt", "reference"))

@@ -1,0 +1,46 @@
+"""A finished reward-model run as a GRPO reward function ("rm:<job id>"): its base with the trained score head and
+adapter, loaded once on this job's device, scoring each completion after its prompt."""
+from __future__ import annotations
+
+import logging
+
+from jobs.models import registry
+from jobs.reward_models import job_id_of, problem
+from jobs.rundir import RunDir
+from jobs.state import read_spec
+
+from .errors import TrainerError
+
+log = logging.getLogger("tunedeck.rewards")
+
+
+def load(name: str, ws, max_length: int):
+    """fn(prompts, completions, **kw) -> scores, for TRL's GRPOTrainer and for the held-out evaluation."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from . import model as model_mod
+    from .eval_kinds import answer_scores
+    from .rewards import text_of
+
+    why = problem(name, ws, None) if ws is not None else "no workspace to find the run in"
+    if why:
+        raise TrainerError(f"reward function {name}: {why}")
+    run_dir = ws.run_dir(job_id_of(name))
+    spec = read_spec(run_dir)
+    base_path = registry.list_models(ws)[spec["base_model"]]
+    adapter = RunDir(run_dir).adapter
+    device, dtype = model_mod.device_and_dtype()
+    tok = AutoTokenizer.from_pretrained(adapter)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    base = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1, dtype=dtype)
+    base.config.pad_token_id = tok.pad_token_id
+    model = PeftModel.from_pretrained(base, adapter).to(device if device == "cpu" else f"cuda:{model_mod._local_gpu()}")
+    model.eval()
+    log.info("reward model %s loaded: base %s with the adapter of run %s", name, spec["base_model"], run_dir.name)
+
+    def score(prompts, completions, **kw) -> list[float]:
+        convs = [{"messages": p, "tools": None} if isinstance(p, list) else text_of(p) for p in prompts]
+        return answer_scores(model, tok, convs, [text_of(c) for c in completions], max_length)
+    return score
