@@ -89,6 +89,7 @@ class Method:
     reference_model: str | None = None
     eval_loss: bool = True                 # the trainer's eval_loss runs on held-out rows during training
     streams: bool = False                  # very large datasets stream to the trainer instead of loading at once
+    answer_loss: bool = False              # its eval_loss is the answer tokens' negative log-likelihood (SFT)
     demo_dataset: str | None = None        # the demo workspace's dataset for a first run
     builtin: bool = True
     path: Path | None = None
@@ -181,7 +182,7 @@ BUILTINS: dict[str, Method] = {
                       optional_column=True),),
         default_columns={"prompt_input_column": "instruction", "prompt_output_column": "output"},
         columns=("prompt_input_column", "prompt_output_column", "prompt_context_column"),
-        streams=True, demo_dataset="demo-instruct",
+        streams=True, answer_loss=True, demo_dataset="demo-instruct",
     ),
     "grpo": Method(
         "grpo", "Group Relative Policy Optimization: sample answers, score them with reward functions, learn.",
