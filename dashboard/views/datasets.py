@@ -137,8 +137,10 @@ def shown_columns(name: str, columns: list[str]) -> list[str]:
     q = st.text_input(t("datasets.column_search", n=f"{len(columns):,}"), key=f"colq_{name}").strip().lower()
     matching = [c for c in columns if q in c.lower()] if q else columns
     shown = matching[:SHOWN_COLUMNS]
-    st.caption(t("datasets.columns_shown", shown=len(shown), n=f"{len(columns):,}",
-                 match=t("datasets.columns_match", q=q) if q else ""))
+    if q:
+        st.caption(t("datasets.columns_match", shown=len(shown), n=f"{len(columns):,}", q=q))
+    else:
+        st.caption(t("datasets.columns_shown", shown=len(shown), n=f"{len(columns):,}"))
     return shown
 
 
