@@ -23,7 +23,21 @@ EN = {
     "export.what": "Merges the adapter into the base model and writes export/merged/ (safetensors, config, tokenizer, "
                    "chat template), an Ollama Modelfile, the vLLM command and a PEFT snippet.",
     "export.status.waiting": "Export queued: waiting for a free slot…", "export.status.exporting": "Merging…",
-    "export.status.failed": "Export failed: {error}", "export.done": "Merged model ({dtype}, {size}) in `{path}`",
+    "export.status.failed": "Export failed: {error}", "export.done": "Merged model ({dtype}, {size}):",
+    "export.gguf": "Also write GGUF files (llama.cpp, Ollama)",
+    "export.gguf_help": "f16 is llama.cpp's conversion of the merged model; q8_0 and q4_k_m are quantized from it. "
+                        "Each file is loaded in llama.cpp and answers the run's first sample prompts greedily.",
+    "export.gguf_title": "GGUF files (llama.cpp smoke check on this machine)",
+    "export.gguf_failed": "No GGUF file was written: {error}. The merged model is exported.",
+    "export.gguf_step": "Exporting: {step}…",
+    "export.gguf_col.quant": "Quantization", "export.gguf_col.size": "Size (MiB)",
+    "export.gguf_col.load": "Load (s)", "export.gguf_col.tps": "Tokens/s",
+    "export.gguf_col.match": "Greedy match", "export.gguf_col.file": "File",
+    "export.gguf_match_help": "Share of the first {n} greedy tokens equal to the merged model's own greedy answer "
+                              "(transformers, {tps} tokens/s) on {prompts} prompt(s) from {source}.",
+    "export.gguf_fallback": "{quant}: some tensors are not a multiple of 256 values wide, so llama.cpp stored them "
+                            "as {types} instead of k-quants.",
+    "export.gguf_file_failed": "{quant} failed: {error}",
     "export.again": "Export again", "export.modelfile": "Ollama Modelfile",
     "export.modelfile_help": "Save beside merged/ as Modelfile, then: ollama create {name} -f Modelfile",
     "export.vllm": "Serve the adapter with vLLM (no merge needed)", "export.peft": "Load base + adapter with PEFT",
@@ -58,7 +72,20 @@ ZH = {
     "export.what": "把适配器合并进基础模型，写入 export/merged/（safetensors、配置、分词器、对话模板），"
                    "以及 Ollama Modelfile、vLLM 命令和 PEFT 代码片段。",
     "export.status.waiting": "导出已排队：正在等待空闲槽位…", "export.status.exporting": "正在合并…",
-    "export.status.failed": "导出失败：{error}", "export.done": "合并后的模型（{dtype}，{size}）位于 `{path}`",
+    "export.status.failed": "导出失败：{error}", "export.done": "合并后的模型（{dtype}，{size}）：",
+    "export.gguf": "同时写出 GGUF 文件（llama.cpp、Ollama）",
+    "export.gguf_help": "f16 是 llama.cpp 对合并模型的转换；q8_0 和 q4_k_m 由它量化而来。"
+                        "每个文件都会在 llama.cpp 中加载，并用贪心解码回答这次训练的前几个样例提示。",
+    "export.gguf_title": "GGUF 文件（在本机用 llama.cpp 做的冒烟检查）",
+    "export.gguf_failed": "没有写出 GGUF 文件：{error}。合并后的模型已导出。",
+    "export.gguf_step": "正在导出：{step}…",
+    "export.gguf_col.quant": "量化", "export.gguf_col.size": "大小（MiB）",
+    "export.gguf_col.load": "加载（秒）", "export.gguf_col.tps": "词元/秒",
+    "export.gguf_col.match": "贪心一致率", "export.gguf_col.file": "文件",
+    "export.gguf_match_help": "前 {n} 个贪心词元中与合并模型自身贪心回答（transformers，{tps} 词元/秒）相同的比例，"
+                              "共 {prompts} 个提示，来自 {source}。",
+    "export.gguf_fallback": "{quant}：部分张量的宽度不是 256 的倍数，llama.cpp 把它们存为 {types}，而不是 k-quant。",
+    "export.gguf_file_failed": "{quant} 失败：{error}",
     "export.again": "重新导出", "export.modelfile": "Ollama Modelfile",
     "export.modelfile_help": "保存为 merged/ 旁边的 Modelfile，然后运行：ollama create {name} -f Modelfile",
     "export.vllm": "用 vLLM 部署适配器（无需合并）", "export.peft": "用 PEFT 加载基础模型 + 适配器",

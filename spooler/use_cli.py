@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from jobs.state import spooler_alive
 from jobs.use import requests as rq
@@ -26,6 +27,8 @@ def try_arguments(t: argparse.ArgumentParser) -> None:
 def export_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("job_id")
     e.add_argument("--wait", action="store_true", help="wait for the export and print where it is")
+    e.add_argument("--gguf", default="", metavar="QUANTS",
+                   help=f"also write GGUF files for llama.cpp / Ollama, comma-separated: {','.join(rq.GGUF_QUANTS)}")
     e.add_argument("--timeout", type=float, default=3600)
 
 
@@ -69,7 +72,7 @@ def cmd_try(ws: Workspace, args: argparse.Namespace) -> int:
 
 def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
     try:
-        rid = rq.submit_export(ws, args.job_id)
+        rid = rq.submit_export(ws, args.job_id, gguf=args.gguf)
     except rq.RequestError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -88,7 +91,25 @@ def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
             if st.get("note"):
                 print(st["note"])
             print(f"serve the adapter without merging:\n  {st.get('vllm_command')}")
-            return 0
+            return _print_gguf(st)
         time.sleep(0.5)
     print(f"error: the export did not finish within {args.timeout:g}s", file=sys.stderr)
     return 1
+
+
+def _print_gguf(st: dict) -> int:
+    """The GGUF table of a finished export; 1 when GGUF files were asked for and none was written."""
+    if not st.get("gguf_requested"):
+        return 0
+    if st.get("gguf_error"):
+        print(f"error: no GGUF written: {st['gguf_error']} (the merged model is exported)", file=sys.stderr)
+        return 1
+    print("GGUF (llama.cpp smoke check: greedy tokens equal to the merged model's, tokens/s on this machine):")
+    for g in st.get("gguf") or []:
+        if g.get("error"):
+            print(f"  {g['quant']:7} failed: {g['error']}")
+            continue
+        print(f"  {g['quant']:7} {g['size_bytes'] / 2**20:9,.1f} MiB  load {g['load_seconds']:.2f}s  "
+              f"{g['tokens_per_second'] or 0:7.1f} tok/s  match {100 * (g['match'] or 0):5.1f}%  {g['file']}")
+    print(f"Ollama: ollama create NAME -f {Path(st['merged']).parent / 'Modelfile'}  (FROM {st.get('modelfile_from')})")
+    return 0 if any(not g.get("error") for g in st.get("gguf") or []) else 1

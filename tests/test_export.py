@@ -61,8 +61,10 @@ def test_export_through_the_spooler_matches_base_plus_adapter(trained):
 
     modelfile = (rq.export_dir(run_dir) / rq.MODELFILE).read_text()
     assert modelfile.startswith("FROM ./merged\n")
-    assert 'TEMPLATE """{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n' \
-           '{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n"""' in modelfile       # ChatML as Ollama writes it
+    # a whole conversation, ChatML per message (rendered in Go in tests/test_gguf_export.py)
+    assert 'TEMPLATE """{{ $last := "" }}{{ range .Messages }}{{ $last = .Role }}{{ if eq .Role "system" }}' \
+           '<|im_start|>system\n{{ .Content }}<|im_end|>\n{{ else if eq .Role "user" }}<|im_start|>user\n' \
+           '{{ .Content }}<|im_end|>\n' in modelfile
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
     vllm = (rq.export_dir(run_dir) / rq.VLLM_SCRIPT).read_text()
     assert f"vllm serve {st['base_path']} --enable-lora --lora-modules t-sft={(run_dir / 'adapter').resolve()}" in vllm

@@ -3,6 +3,9 @@
 Writes runs/<id>/export/: merged/ (safetensors, config, tokenizer, chat template), Modelfile (Ollama), vllm.sh
 (serve the adapter without merging) and load_with_peft.py, and status.json throughout. A run trained on a 4-bit
 base (QLoRA) merges into the base in its original dtype, never into quantized weights, and status.json says so.
+With GGUF quantizations asked for (`--gguf f16,q8_0,q4_k_m`, or `gguf_requested` in status.json from the request),
+it also writes gguf/<name>-<quant>.gguf with llama.cpp's tools and smoke-checks each (trainer/gguf_export.py); a
+GGUF step that fails says why in status.json (`gguf_error`) and the merged export stays.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ class ExportError(Exception):
     pass
 
 
-def export(run_dir: Path, free_bytes: int | None = None) -> dict:
+def export(run_dir: Path, free_bytes: int | None = None, gguf=()) -> dict:
     """Merge and write everything; returns the fields for status.json. Raises ExportError with a one-line reason."""
     from jobs.workspace import Workspace
     ws = Workspace(run_dir.parent.parent)
@@ -41,17 +44,22 @@ def export(run_dir: Path, free_bytes: int | None = None) -> dict:
     if base_path is None or registry.model_problem(base_path):
         raise ExportError(f"base model {spec.get('base_model')!r} is not a registered, loadable model folder")
     out = rq.export_dir(run_dir)
-    need = rq.merged_size_estimate(Path(base_path))
+    quants = rq.normalize_gguf(gguf)
+    from . import gguf_export
+    gguf_export.clear(run_dir)  # an earlier export's files (or a killed one's .part) are never offered again
+    need = rq.merged_size_estimate(Path(base_path)) + rq.gguf_size_estimate(Path(base_path), quants)
     free = shutil.disk_usage(out).free if free_bytes is None else free_bytes
     if free < need:
-        raise ExportError(f"not enough disk space for the merged model: it needs about {need / 2**20:,.0f} MiB and "
+        what = "the merged model" + (f" and its GGUF files ({', '.join(quants)})" if quants else "")
+        raise ExportError(f"not enough disk space for {what}: it needs about {need / 2**20:,.0f} MiB and "
                           f"{free / 2**20:,.0f} MiB are free")
+    tools = gguf_export.tools_problem() if quants else None
 
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from . import serving
+    from . import ollama_template, serving
     from .model import load_tokenizer
 
     t0 = time.perf_counter()
@@ -61,6 +69,10 @@ def export(run_dir: Path, free_bytes: int | None = None) -> dict:
     dtype = str(base.dtype).replace("torch.", "")
     model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     tokenizer = load_tokenizer(adapter)
+    ref, texts, prompts_from = None, [], None
+    if quants and not tools:  # the merged model's own greedy answers, to compare each GGUF's with
+        texts, prompts_from = gguf_export.smoke_prompts(run_dir, tokenizer)
+        ref = gguf_export.reference_answers(model, tokenizer, texts)
     tmp, final = out / ".merged.tmp", out / rq.MERGED_DIR
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
@@ -76,14 +88,30 @@ def export(run_dir: Path, free_bytes: int | None = None) -> dict:
     del model, base
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    merge_seconds = round(time.perf_counter() - t0, 2)
 
     params = spec.get("params") or {}
     name = serving.lora_name(spec.get("name", ""), run_dir.name)
+    found: dict = {}
+    if quants:
+        if tools:
+            found = {"gguf": [], "gguf_error": tools, "gguf_seconds": {}}
+        else:
+            found = gguf_export.export_gguf(run_dir, final, name, quants, texts, ref,
+                                            step=lambda s: rq.write_export_state(run_dir, step=s))
+            found.update(gguf_prompts=prompts_from, transformers_tokens_per_second=ref["tokens_per_second"],
+                         transformers_answers=[tokenizer.decode(a) for a in ref["answers"]])
+    pick = gguf_export.chosen(found.get("gguf") or [])
+    source = f"./{rq.GGUF_DIR}/{pick['name']}" if pick else f"./{rq.MERGED_DIR}"
+
     vllm = serving.vllm_command(Path(base_path), adapter.resolve(), name, int(params.get("lora_rank") or 8))
-    atomic_write_text(out / rq.MODELFILE, serving.modelfile(tokenizer))
+    atomic_write_text(out / rq.MODELFILE, ollama_template.modelfile(tokenizer, source))
     atomic_write_text(out / rq.VLLM_SCRIPT, "#!/bin/sh\n# Serve the base model with this run's LoRA adapter (no "
                       f"merge needed):\n{vllm}\n# Or serve the merged model:\n# vllm serve {final.resolve()}\n")
     atomic_write_text(out / rq.PEFT_SNIPPET, serving.peft_snippet(Path(base_path), adapter.resolve()))
+    # Atomic writes create their files private (0600); these are for the user and their tools to read and run.
+    for f, mode in ((rq.MODELFILE, 0o644), (rq.VLLM_SCRIPT, 0o755), (rq.PEFT_SNIPPET, 0o644)):
+        os.chmod(out / f, mode)
     note = None
     if params.get("load_in_4bit"):
         note = (f"Trained with QLoRA on a 4-bit base: the adapter was merged into the base's original {dtype} "
@@ -92,6 +120,7 @@ def export(run_dir: Path, free_bytes: int | None = None) -> dict:
     log.info("merged %s into %s (%s, %.1f MiB) in %.1fs", adapter, final, dtype, size / 2**20, time.perf_counter() - t0)
     return {"merged": str(final.resolve()), "dtype": dtype, "note": note, "size_bytes": size,
             "vllm_command": vllm, "lora_name": name, "base_path": str(base_path), "adapter": str(adapter.resolve()),
+            "merge_seconds": merge_seconds, "modelfile_from": source, "step": None, **found,
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -99,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer.export", description="Merge a run's adapter into its base.")
     ap.add_argument("run_dir")
     ap.add_argument("--request", help="the request id this export answers")
+    ap.add_argument("--gguf", help=f"GGUF quantizations to write too, comma-separated ({', '.join(rq.GGUF_QUANTS)}); "
+                                   "default: those the request asked for")
     args = ap.parse_args(argv)
     logformat.configure()
     run_dir = Path(args.run_dir).resolve()
@@ -106,12 +137,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {run_dir} has no spec.json; pass a run folder (workspace/runs/<job_id>)", file=sys.stderr)
         return 2
     rq.export_dir(run_dir).mkdir(exist_ok=True)
+    try:
+        quants = rq.normalize_gguf(args.gguf if args.gguf is not None else
+                                   rq.export_state(run_dir).get("gguf_requested"))
+    except rq.RequestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     import psutil
     me = psutil.Process()
     rq.write_export_state(run_dir, status=rq.ExportStatus.EXPORTING.value, pid=me.pid,
-                          pid_create_time=me.create_time(), error=None)
+                          pid_create_time=me.create_time(), error=None, gguf_requested=quants, gguf=None,
+                          gguf_error=None, step="merge")
     try:
-        fields = export(run_dir)
+        fields = export(run_dir, gguf=quants)
     except ExportError as e:
         log.error("%s", e)
         rq.write_export_state(run_dir, status=rq.ExportStatus.FAILED.value, error=str(e), finished_at=now_iso())

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.adapter_note import no_adapter_note
 from dashboard.common import workspace
-from dashboard.i18n import bound_t, t
+from dashboard.i18n import bound_t, t, t_text
 from dashboard.nav import page
 from jobs.models import registry
 from jobs.state import read_spec
@@ -41,23 +41,27 @@ def status(run_dir) -> None:
     st_ = rq.export_state(run_dir)
     cur = st_.get("status")
     if cur in (rq.ExportStatus.WAITING.value, rq.ExportStatus.EXPORTING.value):
-        st.info(tr(f"export.status.{cur}"), icon="⏳")
+        step = st_.get("step") if cur == rq.ExportStatus.EXPORTING.value else None
+        st.info(t("export.gguf_step", step=step) if step and step != "merge" else tr(f"export.status.{cur}"), icon="⏳")
         return
     if cur == rq.ExportStatus.FAILED.value:
         st.error(t("export.status.failed", error=st_.get("error") or "?"))
     label = t("export.again") if cur == rq.ExportStatus.DONE.value else t("export.button")
+    quants = st.multiselect(t("export.gguf"), list(rq.GGUF_QUANTS), key="x_gguf", help=t("export.gguf_help"))
     if st.button(label, key="x_export", type="secondary" if cur == rq.ExportStatus.DONE.value else "primary"):
         try:
-            rq.submit_export(ws, run_dir.name)
+            rq.submit_export(ws, run_dir.name, gguf=quants)
             st.rerun()
         except rq.RequestError as e:
             st.error(str(e))
     if cur != rq.ExportStatus.DONE.value:
         return
     size = f"{(st_.get('size_bytes') or 0) / 2**20:,.1f} MiB"
-    st.success(t("export.done", dtype=st_.get("dtype"), size=size, path=st_.get("merged")))
+    st.success(t("export.done", dtype=st_.get("dtype"), size=size))
+    st.code(st_.get("merged") or "", language=None)  # as text, with a copy button (a path is never Markdown)
     if st_.get("note"):
         st.info(st_["note"])
+    gguf_table(run_dir, st_)
     out = rq.export_dir(run_dir)
     # st.code shows a copy button on each block.
     st.markdown(f"**{t('export.modelfile')}**")
@@ -68,6 +72,34 @@ def status(run_dir) -> None:
     st.markdown(f"**{t('export.peft')}**")
     st.code(_read(out / rq.PEFT_SNIPPET), language="python")
     register(run_dir)
+
+
+def gguf_table(run_dir, st_: dict) -> None:
+    """Per GGUF file: size, load time, tokens/s and the greedy match with the merged model; only finished files."""
+    if not st_.get("gguf_requested"):
+        return
+    st.markdown(f"**{t('export.gguf_title')}**")
+    if st_.get("gguf_error"):
+        st.warning(t("export.gguf_failed", error=st_["gguf_error"]))
+        return
+    import pandas as pd
+    ok = rq.offered_gguf(run_dir)
+    rows = [{t_text("export.gguf_col.quant"): g["quant"], t_text("export.gguf_col.size"): round(g["size_bytes"] / 2**20, 1),
+             t_text("export.gguf_col.load"): g.get("load_seconds"), t_text("export.gguf_col.tps"): g.get("tokens_per_second"),
+             t_text("export.gguf_col.match"): f"{100 * (g.get('match') or 0):.0f} %",
+             t_text("export.gguf_col.file"): g["file"]} for g in ok]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.caption(t("export.gguf_match_help", n=rq.GGUF_SMOKE_TOKENS, tps=st_.get("transformers_tokens_per_second"),
+                     prompts=len(ok[0].get("match_per_prompt") or []), source=st_.get("gguf_prompts") or "?"))
+    for g in ok:
+        other = sorted(k for k in (g.get("tensor_types") or {}) if g["quant"] == "q4_k_m" and not k.endswith("_K")
+                       and k not in ("F32", "F16"))
+        if other:
+            st.caption(t("export.gguf_fallback", quant=g["quant"], types=", ".join(other)))
+    for g in st_.get("gguf") or []:
+        if g.get("error"):
+            st.error(t("export.gguf_file_failed", quant=g.get("quant"), error=g["error"]))
 
 
 def register(run_dir) -> None:

@@ -32,6 +32,13 @@ MODELFILE = "Modelfile"
 VLLM_SCRIPT = "vllm.sh"
 PEFT_SNIPPET = "load_with_peft.py"
 ANSWER_SUFFIX = ".answer.json"
+GGUF_DIR = "gguf"             # export/gguf/<name>-<quant>.gguf: llama.cpp / Ollama files, one per quantization
+# Quantizations an export can write, in the order they are made: f16 is llama.cpp's conversion of the merged
+# model, the others are quantized from it. The Modelfile points at the first of GGUF_PREFERRED that was written.
+GGUF_QUANTS = ("f16", "q8_0", "q4_k_m")
+GGUF_PREFERRED = ("q4_k_m", "q8_0", "f16")
+GGUF_SMOKE_PROMPTS = 3        # the run's first sample prompts that each GGUF answers after it is written
+GGUF_SMOKE_TOKENS = 32        # greedy tokens compared with the merged model's answer
 BASE = "base"                 # the target that means "the base model, without any adapter"
 PRECISION_4BIT = "4-bit NF4"  # an answer's precision when the base was loaded in 4-bit, as a QLoRA run trained
 MAX_PROMPT_CHARS = 20_000
@@ -223,7 +230,50 @@ def history_jsonl(ws: Workspace, job_id: str) -> str:
 
 
 # ---------------------------------------------------------------- export
-def export_problem(ws: Workspace, job_id: str, free_bytes: int | None = None) -> str | None:
+def normalize_gguf(value) -> list[str]:
+    """The GGUF quantizations asked for ("f16,q8_0" or a list), in GGUF_QUANTS order; RequestError otherwise."""
+    if value is None or value == "":
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise RequestError(f"gguf: must be a list of quantizations (got {value!r}); allowed: {', '.join(GGUF_QUANTS)}")
+    out = []
+    for q in items:
+        name = q.strip().lower() if isinstance(q, str) else q
+        if name not in GGUF_QUANTS:
+            raise RequestError(f"gguf: unknown quantization {q!r}; allowed: {', '.join(GGUF_QUANTS)}")
+        out.append(name)
+    return [q for q in GGUF_QUANTS if q in out]
+
+
+def gguf_size_estimate(base: Path, quants: list[str]) -> int:
+    """Disk the GGUF files need: f16 is 2 bytes a weight (always written: the others are quantized from it),
+    q8_0 about 8.5 bits and q4_k_m about 5 bits a weight (small models keep more tensors at 8 bits)."""
+    if not quants:
+        return 0
+    cfg = read_json(Path(base) / "config.json") or {}
+    dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or "float32")
+    per_weight = 4 if "32" in dtype else 2
+    weights = sum(p.stat().st_size for pat in ("*.safetensors", "*.bin") for p in Path(base).glob(pat)) / per_weight
+    bits = {"f16": 16, "q8_0": 8.5, "q4_k_m": 6}
+    return int(weights * (16 + sum(bits[q] for q in quants if q != "f16")) / 8 * 1.05) + 16 * 2**20
+
+
+def gguf_file(run_dir: Path, name: str, quant: str) -> Path:
+    return export_dir(run_dir) / GGUF_DIR / f"{name}-{quant}.gguf"
+
+
+def offered_gguf(run_dir: Path) -> list[dict]:
+    """The GGUF files an export finished: listed in status.json with no error, and present on disk (a file being
+    written has a hidden temporary name, so a killed export never offers half a file)."""
+    out = []
+    for g in export_state(run_dir).get("gguf") or []:
+        if isinstance(g, dict) and not g.get("error") and g.get("file") and Path(g["file"]).is_file():
+            out.append(g)
+    return out
+
+
+def export_problem(ws: Workspace, job_id: str, free_bytes: int | None = None, gguf=()) -> str | None:
     """Why the run cannot be exported now (no adapter, no room on disk, one already under way), or None."""
     spec, why = answerable(ws, job_id)
     if why:
@@ -236,10 +286,12 @@ def export_problem(ws: Workspace, job_id: str, free_bytes: int | None = None) ->
     base = list_models(ws).get(spec.get("base_model"))
     if base is None or not Path(base).is_dir():
         return f"job {job_id}: its base model {spec.get('base_model')!r} is not registered any more"
-    need = merged_size_estimate(Path(base))
+    quants = normalize_gguf(gguf)
+    need = merged_size_estimate(Path(base)) + gguf_size_estimate(Path(base), quants)
     free = shutil.disk_usage(run_dir).free if free_bytes is None else free_bytes
     if free < need:
-        return (f"not enough disk space for the merged model: it needs about {need / 2**20:,.0f} MiB and "
+        what = "the merged model" + (f" and its GGUF files ({', '.join(quants)})" if quants else "")
+        return (f"not enough disk space for {what}: it needs about {need / 2**20:,.0f} MiB and "
                 f"{free / 2**20:,.0f} MiB are free on {run_dir.anchor or '/'}")
     return None
 
@@ -250,15 +302,18 @@ def merged_size_estimate(base: Path) -> int:
     return int(weights * 1.1) + 32 * 2**20
 
 
-def submit_export(ws: Workspace, job_id: str, free_bytes: int | None = None) -> str:
-    why = export_problem(ws, job_id, free_bytes)
+def submit_export(ws: Workspace, job_id: str, free_bytes: int | None = None, gguf=()) -> str:
+    """Queue an export; `gguf`: the GGUF quantizations to write too (see GGUF_QUANTS), read by the exporter from
+    export/status.json."""
+    quants = normalize_gguf(gguf)
+    why = export_problem(ws, job_id, free_bytes, quants)
     if why:
         raise RequestError(why)
     spec = read_spec(ws.run_dir(job_id)) or {}
     req = {"request_id": new_job_id(), "kind": "export", "job_id": job_id, "base_model": spec.get("base_model"),
            "created_at": now_iso()}
     write_export_state(ws.run_dir(job_id), reset=True, status=ExportStatus.WAITING.value,
-                       request_id=req["request_id"], requested_at=req["created_at"])
+                       request_id=req["request_id"], requested_at=req["created_at"], gguf_requested=quants)
     _point(ws, req)
     return req["request_id"]
 
