@@ -408,3 +408,12 @@ def method_description(method) -> str:
     if method.builtin and method.name in zh and _has_session() and st.session_state.get("lang") == "zh":
         return zh[method.name]
     return method.description
+
+
+from .i18n_bench import EN as _BENCH_EN  # noqa: E402 - benchmarks and the forgetting alarm (#21)
+from .i18n_bench import PARAM_HELP_ZH as _BENCH_PARAMS_ZH  # noqa: E402
+from .i18n_bench import ZH as _BENCH_ZH  # noqa: E402
+
+EN.update(_BENCH_EN)
+ZH.update(_BENCH_ZH)
+PARAM_HELP_ZH.update(_BENCH_PARAMS_ZH)

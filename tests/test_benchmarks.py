@@ -138,7 +138,7 @@ def test_stop_during_benchmarks_ends_within_seconds_and_keeps_the_adapter(ws, tm
     assert st["status"] == "cancelled" and "adapter" in st["error"]
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
     assert not (read_json(run_dir / EVALUATION_FILE, {}) or {}).get("benchmarks")
-    assert read_json(run_dir / "progress.json")["phase"] == "benchmarks"
+    assert "stopped during the benchmarks" in (run_dir / "train.log").read_text()
 
 
 @pytest.mark.parametrize("broken", ["missing_data"])
@@ -152,3 +152,38 @@ def test_a_suite_whose_data_is_gone_names_the_task_and_the_file(ws, tmp_path, br
     reason = ev["benchmark_errors"]["arith-em"]
     assert "arith-em" in reason and "could not be loaded" in reason and "data.jsonl" in reason, reason
     assert json.dumps(ev)  # plain JSON
+
+
+def bench_eval(ws, job, tuned_acc, base_acc=0.75, stderr=0.05):
+    atomic_write_json(ws.run_dir(job) / EVALUATION_FILE, {
+        "metrics": {"rouge_l": {"base": 0.2, "tuned": 0.3, "better": "higher"}},
+        "benchmarks": {"arith-mc": {"acc": {"base": base_acc, "tuned": tuned_acc, "stderr": stderr,
+                                            "better": "higher"}}},
+        "benchmarks_meta": {"lm_eval_version": "0.4.13", "limit": 100, "suites": {}},
+        "benchmark_errors": {"gsm8k": "suite 'gsm8k': task gsm8k could not be loaded: ConnectionError: offline"}})
+
+
+def test_pages_show_benchmarks_the_alarm_and_compare_columns(ws, monkeypatch):
+    from tests.test_dashboard import fake_run, open_page, text_of
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    forgot = fake_run(ws, "forgot")
+    kept = fake_run(ws, "kept", lr=2e-3)
+    bench_eval(ws, forgot, tuned_acc=0.5)
+    bench_eval(ws, kept, tuned_acc=0.74)
+    at = open_page("details", id=forgot)
+    table = next(d.value for d in at.dataframe if "suite" in d.value.columns)
+    row = table.iloc[0]
+    assert (row["suite"], row["metric"], row["base"], row["tuned"]) == ("arith-mc", "acc", 0.75, 0.5)
+    text = text_of(at)
+    assert "Forgetting alarm" in text and "arith-mc" in text and "0.75 → 0.5 (−0.25, more than 0.05)" in text
+    assert "task gsm8k could not be loaded" in text and "lm-eval 0.4.13" in text
+
+    at = open_page("trainings")
+    df = at.dataframe[0].value
+    assert df[df["name"] == "forgot"]["eval"].iloc[0].startswith("⚠️ forgot arith-mc -0.25 · rouge_l")
+    assert "⚠️" not in df[df["name"] == "kept"]["eval"].iloc[0]  # 0.01 below the base is within the stderr
+
+    at = open_page("compare", jobs=f"{forgot},{kept}")
+    finals = next(d.value for d in at.dataframe if "bench · arith-mc · acc" in d.value.index)
+    assert [c for c in finals.columns if str(c).startswith("base")] == ["base · tiny-demo"]  # the base once
+    assert float(finals.loc["bench · arith-mc · acc", "base · tiny-demo"]) == 0.75

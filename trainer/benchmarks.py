@@ -44,7 +44,7 @@ def lm_eval_version() -> str:
 
 def _quiet() -> None:
     for name in ("lm_eval", "lm-eval"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)  # its notes on a model passed in memory are not ours
 
 
 def task_manager(ws: Workspace, suite: str):

@@ -6,8 +6,10 @@ import streamlit as st
 
 from dashboard import prompt_context
 from dashboard.i18n import t
+from jobs.benchmarks import alarm_threshold, read_results, regressions
 from jobs.evaluation import delta, improved, read_evaluation, read_rows
 from jobs.methods import EVAL_PREFERENCE, EVAL_UNPAIRED, REFERENCE_BASE, SCORER, method_of
+from jobs.workspace import Workspace
 
 GREEN, RED = "color: #137333; font-weight: bold", "color: #c5221f; font-weight: bold"
 
@@ -37,8 +39,9 @@ def metrics_frame(evaluation: dict) -> tuple[pd.DataFrame, list]:
 def metrics_table(run_dir) -> None:
     evaluation = read_evaluation(run_dir)
     st.subheader(t("evalm.title"))
-    if evaluation is None:
+    if evaluation is None or not evaluation["metrics"]:
         st.caption(t("evalm.none"))
+        benchmarks_section(run_dir, evaluation)
         return
     df, verdicts = metrics_frame(evaluation)
     colors = {True: GREEN, False: RED, None: ""}
@@ -58,6 +61,7 @@ def metrics_table(run_dir) -> None:
     note = base_note(evaluation)
     if note:
         st.caption(t(note))
+    benchmarks_section(run_dir, evaluation)
 
 
 def base_note(evaluation: dict) -> str | None:
@@ -117,7 +121,23 @@ def row_browser(run_dir) -> None:
 
 
 def eval_cell(row: dict) -> str:
-    """The Trainings list's headline metric: 'rouge_l 0.312 ▲ +0.05' (▲ better, ▼ worse than the base)."""
+    """The Trainings list's headline metric: 'rouge_l 0.312 ▲ +0.05' (▲ better, ▼ worse than the base), after the
+    forgetting alarm's badge when a benchmark dropped: '⚠️ forgot arith -0.25 · rouge_l …'."""
+    badge = alarm_badge(row.get("regressed"))
+    text = _headline_cell(row)
+    return " · ".join(p for p in (badge, text) if p)
+
+
+def alarm_badge(regressed) -> str:
+    if not isinstance(regressed, list) or not regressed or not isinstance(regressed[0], dict):
+        return ""
+    top = regressed[0]
+    more = f" (+{len(regressed) - 1})" if len(regressed) > 1 else ""
+    # a table cell shows text as it is: filled in here, not through t()'s Markdown escaping
+    return t("bench.badge").format(suite=str(top.get("suite")), drop=f"{-float(top.get('drop') or 0):+.3g}") + more
+
+
+def _headline_cell(row: dict) -> str:
     name, b, tu = row.get("eval_metric"), row.get("eval_base"), row.get("eval_tuned")
     if not name or not isinstance(tu, (int, float)):
         return ""
@@ -125,3 +145,53 @@ def eval_cell(row: dict) -> str:
     d, up = delta(entry), improved(entry)
     mark = "" if up is None else ("▲ " if up else "▼ ")
     return f"{name} {tu:.3g}" + (f" {mark}{d:+.3g}" if d is not None else "")
+
+
+def bench_frame(evaluation: dict | None, threshold: float | None) -> tuple[pd.DataFrame, list]:
+    """Rows: suite × metric with base, tuned, delta and the stderr of the difference; per row True (better),
+    False (dropped past the alarm's limit) or None."""
+    hits = {(h["suite"], h["metric"]) for h in regressions(evaluation, threshold)}
+    rows, verdicts = [], []
+    for suite, metrics in read_results(evaluation).items():
+        for name, entry in metrics.items():
+            rows.append({"suite": suite, "metric": name, "base": entry.get("base"), "tuned": entry.get("tuned"),
+                         "delta": delta(entry), "stderr": entry.get("stderr"),
+                         "better": t("evalm.higher") if entry.get("better") != "lower" else t("evalm.lower")})
+            verdicts.append(False if (suite, name) in hits else (True if improved(entry) else None))
+    return pd.DataFrame(rows, columns=["suite", "metric", "base", "tuned", "delta", "stderr", "better"]), verdicts
+
+
+def benchmarks_section(run_dir, evaluation: dict | None) -> None:
+    """lm-eval scores of base and tuned per suite, the forgetting alarm (which suite dropped, by how much) and the
+    suites that could not be scored."""
+    results = read_results(evaluation)
+    errors = (evaluation or {}).get("benchmark_errors") or {}
+    if not results and not errors:
+        return
+    threshold = alarm_threshold(Workspace.of_run(run_dir))
+    st.subheader(t("bench.title"))
+    hits = regressions(evaluation, threshold)
+    if hits:
+        st.warning(t("bench.alarm", n=len(hits)) + "\n\n" + "\n".join(
+            "- " + t("bench.drop", suite=h["suite"], metric=h["metric"], base=f"{h['base']:.4g}",
+                     tuned=f"{h['tuned']:.4g}", drop=f"{h['drop']:.4g}", limit=f"{h['limit']:.4g}") for h in hits))
+    for suite, reason in errors.items() if isinstance(errors, dict) else []:
+        st.error(t("bench.failed", suite=str(suite), reason=str(reason)))
+    if results:
+        df, verdicts = bench_frame(evaluation, threshold)
+        colors = {True: GREEN, False: RED, None: ""}
+
+        def color(col):
+            return [colors[v] if col.name == "delta" else "" for v in verdicts]
+
+        num = lambda v: "—" if v is None or v != v else f"{v:.4g}"  # noqa: E731
+        styled = df.style.apply(color, axis=0).format(num, subset=["base", "tuned", "stderr"]).format(
+            lambda v: "—" if v is None or v != v else f"{v:+.4g}", subset=["delta"])
+        st.dataframe(styled, hide_index=True, width="stretch", key="bench_table", column_config={
+            "suite": t("bench.suite"), "metric": t("bench.metric"), "base": t("evalm.base"),
+            "tuned": t("evalm.tuned"), "delta": t("evalm.delta"), "stderr": t("bench.stderr"),
+            "better": t("evalm.better")})
+        meta = (evaluation or {}).get("benchmarks_meta") or {}
+        rule = t("bench.rule_threshold", threshold=threshold) if threshold is not None else t("bench.rule_stderr")
+        st.caption(t("bench.caption", version=meta.get("lm_eval_version", "?"), limit=meta.get("limit", "?"),
+                     rule=rule))

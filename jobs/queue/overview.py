@@ -40,7 +40,8 @@ def job_summary(run_dir: Path) -> dict:
     duration = (end or time.time()) - start if start and status in STARTED else None
     total = progress.get("total_steps") or summary.get("total_steps")
     step = progress.get("step") or 0
-    head = headline(spec.get("method", ""), read_evaluation(run_dir)) if summary else None
+    evaluation = read_evaluation(run_dir) if summary else None
+    head = headline(spec.get("method", ""), evaluation) if summary else None
     return {
         "job_id": rd.job_id, "name": spec.get("name", rd.job_id), "method": spec.get("method", "?"),
         "base_model": spec.get("base_model", "?"), "dataset": spec.get("dataset", "?"), "status": status,
@@ -57,9 +58,19 @@ def job_summary(run_dir: Path) -> dict:
         "phase_done": progress.get("done"), "phase_total": progress.get("total"),
         "eval_metric": head[0] if head else None, "eval_base": head[1].get("base") if head else None,
         "eval_tuned": head[1].get("tuned") if head else None, "eval_better": head[1].get("better") if head else None,
+        "regressed": forgotten(rd, evaluation),  # the forgetting alarm: benchmark scores that dropped
         "runner": st.get("runner") or "local", "host": st.get("host"), "slurm_job_id": st.get("slurm_job_id"),
         "slurm_nodes": st.get("slurm_nodes"), "slurm_reason": st.get("slurm_reason") if status == JobStatus.RUNNING else None,
     }
+
+
+def forgotten(rd, evaluation: dict | None) -> list[dict]:
+    """The benchmark metrics whose tuned score dropped below the base's (jobs.benchmarks.regressions), largest first."""
+    if not evaluation or not evaluation.get("benchmarks"):
+        return []
+    from jobs.benchmarks import alarm_threshold, regressions
+    from jobs.workspace import Workspace
+    return regressions(evaluation, alarm_threshold(Workspace.of_run(rd.path)))
 
 
 def unreadable_row(rd, e: Unreadable) -> dict:
