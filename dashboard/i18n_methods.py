@@ -54,6 +54,9 @@ EN = {
                                     "to read.",
     "evalm.base_is_reference": "The base model is this method's reference: its implicit rewards are 0 by definition, "
                                "so reward_margin and the accuracies start at 0.",
+    "methods.traits": "Data: {formats} · output: {output} · headline: {headline} ({better}) · {reference}",
+    "methods.output.generator": "an adapter that answers", "methods.output.scorer": "a reward model that scores",
+    "methods.ref.base": "reference model: the base", "methods.ref.none": "no reference model",
     "try.scorer": "This run is a reward model: it scores answers instead of writing them. Use it as a GRPO reward "
                   "function, rm:{job_id}, on the same base model.",
 }
@@ -62,5 +65,8 @@ ZH = {
                                     "奖励模型的基础得分只是随机水平，应看“微调后”列。",
     "evalm.base_is_reference": "基础模型就是本方法的参考模型：它的隐式奖励按定义为 0，"
                                "因此 reward_margin 和各准确率从 0 开始。",
+    "methods.traits": "数据：{formats} · 输出：{output} · 主指标：{headline}（{better}） · {reference}",
+    "methods.output.generator": "生成答案的适配器", "methods.output.scorer": "给答案打分的奖励模型",
+    "methods.ref.base": "参考模型：基础模型", "methods.ref.none": "无参考模型",
     "try.scorer": "此任务是奖励模型：它给答案打分而不生成答案。可在同一基础模型上把它用作 GRPO 奖励函数 rm:{job_id}。",
 }

@@ -12,10 +12,19 @@ from jobs.state import read_spec
 from .errors import TrainerError
 
 log = logging.getLogger("tunedeck.rewards")
+_loaded: dict[tuple, object] = {}   # (workspace, name, max_length) -> score function: the evaluation and the
+                                    # trainer of one job share one copy of the reward model
 
 
 def load(name: str, ws, max_length: int):
     """fn(prompts, completions, **kw) -> scores, for TRL's GRPOTrainer and for the held-out evaluation."""
+    key = (str(getattr(ws, "home", None)), name, max_length)
+    if key not in _loaded:
+        _loaded[key] = _load(name, ws, max_length)
+    return _loaded[key]
+
+
+def _load(name: str, ws, max_length: int):
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

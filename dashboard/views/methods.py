@@ -20,6 +20,15 @@ def spec_value(value) -> str:
     """A default as a JSON spec spells it (null, ["a", "b"]), never as a Python repr (None, ['a', 'b'])."""
     return json.dumps(value, ensure_ascii=False)
 
+def traits_text(m) -> str:
+    """The declaration's traits in a line: data formats, output, evaluation headline, reference model."""
+    head = m.headline[0] if m.headline else "—"
+    better = m.all_metrics.get(head, "higher")
+    return t("methods.traits", formats=", ".join(m.formats), output=t(f"methods.output.{m.output}"),
+             headline=head, better=t("evalm.higher") if better == "higher" else t("evalm.lower"),
+             reference=t("methods.ref.base") if m.reference_model else t("methods.ref.none"))
+
+
 
 def render() -> None:
     ws = workspace()
@@ -34,6 +43,7 @@ def render() -> None:
                 st.error(md(m.error))
                 continue
             st.markdown(md(method_description(m)))
+            st.caption(traits_text(m))
             if m.params:
                 st.dataframe(pd.DataFrame([{t("details.param"): p.name, t("methods.type"): p.type,
                                             t("methods.default"): spec_value(p.default), t("methods.limits"): limits_text(p),
@@ -51,3 +61,4 @@ def render() -> None:
 
 if __name__ == "__main__":
     render()
+
