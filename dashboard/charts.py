@@ -25,13 +25,14 @@ def metric_names(df: pd.DataFrame) -> list[str]:
     return charted([c for c in df.columns if df[c].notna().any()])
 
 
-def axis_title(name: str) -> str:
-    """A metric or axis column in the viewer's language; the column name itself stays beside a translation."""
+def axis_title(name: str, with_name: bool = False) -> str:
+    """A metric or axis column in the viewer's language; `with_name` keeps the column name beside a translation
+    (chart titles; an axis title has no room for both)."""
     key = f"axis.{name}"
     shown = CATALOGS.get(current_lang(), EN).get(key)
     if not shown or shown == name:
         return name
-    return f"{shown} ({name})" if current_lang() != "en" else shown
+    return f"{shown} ({name})" if with_name and current_lang() != "en" else shown
 
 
 def plausible(values: np.ndarray) -> np.ndarray:
@@ -111,7 +112,7 @@ def overlay(frames: dict[str, pd.DataFrame], metric: str, x: str, smooth: float,
     # Streamlit fits the whole chart (title, axes, legend) into `height`: add room for them, so the plot keeps its size.
     note = [t_text("chart.ignored")] + ignored[:4] if ignored else []  # one line each, so none is cut off
     total = height + 70 + (18 * len(parts) if many else 0) + 15 * len(note)
-    title = alt.TitleParams(axis_title(metric), fontSize=14, offset=6,
+    title = alt.TitleParams(axis_title(metric, with_name=True), fontSize=14, offset=6,
                             **({"subtitle": note, "subtitleColor": "#b45309"} if note else {}))
     return alt.layer(*layers).properties(
         title=title, height=total, padding={"left": 5, "right": 10, "top": 10, "bottom": 5})

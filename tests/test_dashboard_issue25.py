@@ -68,7 +68,7 @@ def test_durations_and_chart_axes_in_chinese(home):
     at = open_zh("details", id=job)
     assert "剩余时间 37分54秒" in " ".join(str(p.proto.text) for p in at.get("progress"))
     specs = json.dumps(charts(at), ensure_ascii=False)
-    assert "步数 (step)" in specs and "损失 (loss)" in specs
+    assert '"title": "步数"' in specs and '"title": "损失"' in specs and "损失 (loss)" in specs  # axes, chart title
     at = open_page("trainings")
     assert at.dataframe[0].value["eta"].iloc[0] == "37m 54s"
 
