@@ -225,6 +225,11 @@ def _widget(cell, p, method, columns, rewards):
     if p.type == "float":
         return cell.number_input(label, key=key, help=helptext, format="%g", step=_step(p),
                                  placeholder="null" if p.nullable else None)
+    if p.name == "benchmarks":  # the workspace benchmarks, or an lm-eval task name typed in (gsm8k, mmlu)
+        from jobs.benchmarks import list_suites
+        cur = [str(x) for x in st.session_state.get(key) or []]
+        options = list(dict.fromkeys([s.name for s in list_suites(workspace())] + cur))
+        return cell.multiselect(label, options, key=key, help=helptext, accept_new_options=True)
     if p.type == "str_list":
         options = installed_trackers() if p.name == "report_to" else rewards  # only trackers installed here
         cur = [r for r in (st.session_state.get(key) or []) if r in options]
