@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobs.atomic import read_json
+from jobs.job_ids import JOB_ID_FORM, BadJobId
 from jobs.methods import RM_REWARD_PREFIX, SCORER, method_of
 from jobs.rundir import RunDir
 from jobs.state import read_spec, read_state
@@ -29,15 +30,19 @@ def problem(name: str, ws, base_model: str | None) -> str | None:
     from jobs.models import registry
 
     job_id = job_id_of(name)
-    run_dir = ws.run_dir(job_id) if job_id and "/" not in job_id and not job_id.startswith(".") else None
-    spec = read_spec(run_dir) if run_dir is not None and run_dir.is_dir() else None
+    try:
+        run_dir = ws.run_dir(job_id)
+    except BadJobId:
+        return f"{job_id!r} is not a job id (the form is {JOB_ID_FORM}); name a finished reward-model run " \
+               f"as {RM_REWARD_PREFIX}<job id>"
+    spec = read_spec(run_dir) if run_dir.is_dir() else None
     if not spec:
         return f"no run {job_id!r} in this workspace; name a finished reward-model run as {RM_REWARD_PREFIX}<job id>"
     method = method_of(spec.get("method", ""), ws.methods)
     if method is None or method.output != SCORER:
         return f"run {job_id} trained {spec.get('method')!r}, which is not a reward model; train one with method rm"
     status = (read_state(run_dir) or {}).get("status")
-    if status != JobStatus.SUCCEEDED or not RunDir(run_dir).adapter.is_dir():
+    if status != JobStatus.SUCCEEDED or not RunDir(run_dir).has_trained:
         return f"run {job_id} is {status}, not a finished reward model with a saved head; wait for it or retry it"
     models = registry.list_models(ws)
     rm_base, base = spec.get("base_model"), base_model

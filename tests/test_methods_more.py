@@ -210,6 +210,8 @@ def test_grpo_refuses_a_reward_model_it_cannot_use(ws):
     assert any("trained 'sft', which is not a reward model" in e.message for e in v.errors), v.errors
     v = validate(spec("grpo", "demo-math", reward_functions=["rm:20990101-000000-000000-abcdef"]), ws)
     assert any("no run '20990101-000000-000000-abcdef'" in e.message for e in v.errors), v.errors
+    v = validate(spec("grpo", "demo-math", reward_functions=["rm:../../etc"]), ws)
+    assert any("'../../etc' is not a job id" in e.message for e in v.errors), v.errors
 
     other_family_model(ws)
     rm_dir = make_run(ws, "rm", dataset="demo-prefs", max_samples=20, max_steps=1, eval_max_rows=0)
@@ -219,3 +221,16 @@ def test_grpo_refuses_a_reward_model_it_cannot_use(ws):
     v = validate(raw, ws)
     assert any(e.field == "params.reward_functions" and "must share the policy's tokenizer and base family"
                in e.message for e in v.errors), v.errors
+
+
+def test_rm_full_fine_tune_scores_as_a_grpo_reward(ws):
+    rm_dir = make_run(ws, "rm", dataset="demo-prefs", max_samples=40, max_steps=3, eval_max_rows=4,
+                      finetuning_type="full")
+    assert run(rm_dir) == 0, state(rm_dir)
+    assert (rm_dir / "model" / "config.json").exists() and both(evaluation(rm_dir)["metrics"]["pairwise_accuracy"])
+    from jobs.reward_models import problem
+    name = "rm:" + rm_dir.name
+    assert problem(name, ws, "tiny-demo") is None
+    from trainer import rm_reward
+    scores = rm_reward.load(name, ws, 256)(["What is 2+2?", "Say hi"], ["4", "hi"])
+    assert len(scores) == 2 and all(isinstance(s, float) and s == s for s in scores)

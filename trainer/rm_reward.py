@@ -38,14 +38,19 @@ def _load(name: str, ws, max_length: int):
     run_dir = ws.run_dir(job_id_of(name))
     spec = read_spec(run_dir)
     base_path = registry.list_models(ws)[spec["base_model"]]
-    adapter = RunDir(run_dir).adapter
+    rd = RunDir(run_dir)
     device, dtype = model_mod.device_and_dtype()
-    tok = AutoTokenizer.from_pretrained(adapter)
+    tok = AutoTokenizer.from_pretrained(rd.trained)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    base = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1, dtype=dtype)
-    base.config.pad_token_id = tok.pad_token_id
-    model = PeftModel.from_pretrained(base, adapter).to(device if device == "cpu" else f"cuda:{model_mod._local_gpu()}")
+    if rd.is_full:  # finetuning_type=full: the whole scorer is the run's model folder
+        model = AutoModelForSequenceClassification.from_pretrained(rd.model, num_labels=1, dtype=dtype)
+        model.config.pad_token_id = tok.pad_token_id
+    else:  # LoRA: the base with a fresh head, then the adapter, which carries the trained head
+        base = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1, dtype=dtype)
+        base.config.pad_token_id = tok.pad_token_id
+        model = PeftModel.from_pretrained(base, rd.adapter)
+    model = model.to(device if device == "cpu" else f"cuda:{model_mod._local_gpu()}")
     model.eval()
     log.info("reward model %s loaded: base %s with the adapter of run %s", name, spec["base_model"], run_dir.name)
 
