@@ -65,10 +65,11 @@ def export(run_dir: Path, free_bytes: int | None = None, gguf=()) -> dict:
     t0 = time.perf_counter()
     # dtype="auto" keeps the dtype the base was saved in; no quantization_config, so a QLoRA run's adapter is
     # merged into full-precision weights rather than into 4-bit ones.
-    base = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto")
+    full = RunDir(run_dir).is_full  # a full fine-tune's model folder is already the merged model
+    base = AutoModelForCausalLM.from_pretrained(RunDir(run_dir).model if full else base_path, dtype="auto")
     dtype = str(base.dtype).replace("torch.", "")
-    model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-    tokenizer = load_tokenizer(adapter)
+    model = base if full else PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    tokenizer = load_tokenizer(RunDir(run_dir).model if full else adapter)
     ref, texts, prompts_from = None, [], None
     if quants and not tools:  # the merged model's own greedy answers, to compare each GGUF's with
         texts, prompts_from = gguf_export.smoke_prompts(run_dir, tokenizer)
@@ -105,10 +106,17 @@ def export(run_dir: Path, free_bytes: int | None = None, gguf=()) -> dict:
     source = f"./{rq.GGUF_DIR}/{pick['name']}" if pick else f"./{rq.MERGED_DIR}"
 
     vllm = serving.vllm_command(Path(base_path), adapter.resolve(), name, int(params.get("lora_rank") or 8))
+    if full:  # no adapter: vLLM and the snippet serve the run's own model folder
+        vllm = f"vllm serve {RunDir(run_dir).model.resolve()}"
     atomic_write_text(out / rq.MODELFILE, ollama_template.modelfile(tokenizer, source))
     atomic_write_text(out / rq.VLLM_SCRIPT, "#!/bin/sh\n# Serve the base model with this run's LoRA adapter (no "
                       f"merge needed):\n{vllm}\n# Or serve the merged model:\n# vllm serve {final.resolve()}\n")
     atomic_write_text(out / rq.PEFT_SNIPPET, serving.peft_snippet(Path(base_path), adapter.resolve()))
+    if full:
+        atomic_write_text(out / rq.VLLM_SCRIPT, f"#!/bin/sh\n# Serve this run's fully fine-tuned model:\n{vllm}\n")
+        atomic_write_text(out / rq.PEFT_SNIPPET, "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+                          f"model = AutoModelForCausalLM.from_pretrained({str(RunDir(run_dir).model.resolve())!r})\n"
+                          f"tokenizer = AutoTokenizer.from_pretrained({str(RunDir(run_dir).model.resolve())!r})\n")
     # Atomic writes create their files private (0600); these are for the user and their tools to read and run.
     for f, mode in ((rq.MODELFILE, 0o644), (rq.VLLM_SCRIPT, 0o755), (rq.PEFT_SNIPPET, 0o644)):
         os.chmod(out / f, mode)

@@ -108,7 +108,8 @@ def adapter_dir(run_dir: Path) -> Path:
 
 
 def has_adapter(run_dir: Path) -> bool:
-    return (adapter_dir(run_dir) / "adapter_config.json").is_file()
+    """A trained result to answer from or export: the LoRA adapter, or a full fine-tune's model folder."""
+    return RunDir(run_dir).has_trained
 
 
 # ---------------------------------------------------------------- try it
