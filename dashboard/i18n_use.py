@@ -38,6 +38,7 @@ EN = {
     "export.gguf_fallback": "{quant}: some tensors are not a multiple of 256 values wide, so llama.cpp stored them "
                             "as {types} instead of k-quants.",
     "export.gguf_file_failed": "{quant} failed: {error}",
+    "export.gguf_none": "None: the merged model only",
     "export.again": "Export again", "export.modelfile": "Ollama Modelfile",
     "export.modelfile_help": "Save beside merged/ as Modelfile, then: ollama create {name} -f Modelfile",
     "export.vllm": "Serve the adapter with vLLM (no merge needed)", "export.peft": "Load base + adapter with PEFT",
@@ -86,6 +87,7 @@ ZH = {
                               "共 {prompts} 个提示，来自 {source}。",
     "export.gguf_fallback": "{quant}：部分张量的宽度不是 256 的倍数，llama.cpp 把它们存为 {types}，而不是 k-quant。",
     "export.gguf_file_failed": "{quant} 失败：{error}",
+    "export.gguf_none": "不写：只导出合并后的模型",
     "export.again": "重新导出", "export.modelfile": "Ollama Modelfile",
     "export.modelfile_help": "保存为 merged/ 旁边的 Modelfile，然后运行：ollama create {name} -f Modelfile",
     "export.vllm": "用 vLLM 部署适配器（无需合并）", "export.peft": "用 PEFT 加载基础模型 + 适配器",

@@ -47,7 +47,8 @@ def status(run_dir) -> None:
     if cur == rq.ExportStatus.FAILED.value:
         st.error(t("export.status.failed", error=st_.get("error") or "?"))
     label = t("export.again") if cur == rq.ExportStatus.DONE.value else t("export.button")
-    quants = st.multiselect(t("export.gguf"), list(rq.GGUF_QUANTS), key="x_gguf", help=t("export.gguf_help"))
+    quants = st.multiselect(t("export.gguf"), list(rq.GGUF_QUANTS), key="x_gguf", help=t("export.gguf_help"),
+                            placeholder=t_text("export.gguf_none"))
     if st.button(label, key="x_export", type="secondary" if cur == rq.ExportStatus.DONE.value else "primary"):
         try:
             rq.submit_export(ws, run_dir.name, gguf=quants)
