@@ -245,7 +245,7 @@ def test_an_architecture_the_converter_lacks_fails_the_gguf_step_only(tiny, tmp_
 
 
 def test_gguf_round_trip_registers_and_trains_again(tiny):
-    """A GGUF from the export goes back in as a base model (the GGUF import) and SFT trains on it."""
+    """A GGUF from the export goes back in as a base model (the GGUF import); SFT and DPO train on it."""
     from jobs.models.gguf_import import import_gguf
     from jobs.models.registry import list_models
     from jobs.spec import validate
@@ -253,13 +253,14 @@ def test_gguf_round_trip_registers_and_trains_again(tiny):
     ws, run_dir, _ = tiny
     import_gguf(ws, "tiny-sft-gguf", entries(run_dir)["f16"]["file"])
     assert "tiny-sft-gguf" in list_models(ws)
-    v = validate({"name": "again", "method": "sft", "base_model": "tiny-sft-gguf", "dataset": "demo-instruct",
-                  "params": {"max_steps": 2, "batch_size": 2, "num_sample_prompts": 1, "eval_ratio": 0,
-                             "max_content_length": 16}}, ws)
-    assert v.ok, v.errors
-    job = new_job_id()
-    assert create_run(ws, job, v.spec)
-    assert run(ws.run_dir(job)) == 0 and rq.has_adapter(ws.run_dir(job))
+    for method, dataset in (("sft", "demo-instruct"), ("dpo", "demo-prefs")):
+        v = validate({"name": f"again-{method}", "method": method, "base_model": "tiny-sft-gguf", "dataset": dataset,
+                      "params": {"max_steps": 2, "batch_size": 2, "num_sample_prompts": 1, "eval_ratio": 0,
+                                 "max_content_length": 16}}, ws)
+        assert v.ok, v.errors
+        job = new_job_id()
+        assert create_run(ws, job, v.spec)
+        assert run(ws.run_dir(job)) == 0 and rq.has_adapter(ws.run_dir(job)), method
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from jobs import logformat
 from jobs.atomic import atomic_write_json, read_json
 from jobs.defaults import TRY_IDLE_SECONDS
 from jobs.models import registry
+from jobs.rundir import RunDir
 from jobs.state import now_iso, read_spec
 from jobs.use import requests as rq
 from jobs.workspace import Workspace
@@ -45,6 +46,7 @@ class Worker:
         self.ws, self.base_name, self.slot, self.idle = ws, base_name, slot, idle
         self.loaded: dict[bool, Loaded] = {}   # keyed by "4-bit": each copy is loaded on first need
         self.tokenizer = None
+        self.full_models: dict[str, tuple] = {}   # job id -> (a full fine-tune's model, its config mtime)
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.served = 0
@@ -94,6 +96,8 @@ class Worker:
 
     def ensure_adapter(self, v: Loaded, job_id: str) -> bool:
         """Load (or reload, when the run was retrained) the run's adapter; True when something was loaded."""
+        if RunDir(self.ws.run_dir(job_id)).is_full:  # a full fine-tune answers from its own model folder
+            return self.ensure_full(job_id)
         from peft import PeftModel
         path = rq.adapter_dir(self.ws.run_dir(job_id))
         mtime = (path / "adapter_config.json").stat().st_mtime
@@ -108,6 +112,19 @@ class Worker:
             v.model = PeftModel.from_pretrained(v.model, str(path), adapter_name=job_id)
         v.model.eval()
         v.adapters[job_id] = mtime
+        self.loads += 1
+        return True
+
+    def ensure_full(self, job_id: str) -> bool:
+        """A full fine-tune's model folder (runs/<id>/model/), loaded once as the trainer loads a base, kept."""
+        from . import model as model_mod
+        path = RunDir(self.ws.run_dir(job_id)).model
+        mtime = (path / "config.json").stat().st_mtime
+        if self.full_models.get(job_id, (None, None))[1] == mtime:
+            return False
+        model = model_mod.load_base(path, f"{job_id} (full fine-tune)", load_in_4bit=False)
+        model.eval()
+        self.full_models[job_id] = (model, mtime)
         self.loads += 1
         return True
 
@@ -159,6 +176,8 @@ class Worker:
                         text, n = self.generate(v.model, messages, req["settings"])
                 else:
                     text, n = self.generate(v.model, messages, req["settings"])
+            elif target in self.full_models:  # a full fine-tune: its own model, no adapter
+                text, n = self.generate(self.full_models[target][0], messages, req["settings"])
             else:
                 v.model.set_adapter(target)
                 text, n = self.generate(v.model, messages, req["settings"])
