@@ -73,5 +73,11 @@ def register_gguf(ws, name: str, path: str) -> None:
     bar.empty()
 
 
+def benchmarks_section() -> None:
+    from dashboard import benchmarks_section as section  # the workspace benchmarks (#21)
+    section.render(workspace())
+
+
 if __name__ == "__main__":
     render()
+    benchmarks_section()
