@@ -83,15 +83,15 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         df, hide_index=True, on_select=_on_select, selection_mode="multi-row", key="jobs_table", placeholder="",
         column_config={
             "details": st.column_config.LinkColumn("🔎", display_text="🔎", width=36, help=t("col.details")),
-            "name": st.column_config.TextColumn(t("col.name"), width=175),  # a run's name, not cut at 15 chars
+            "name": st.column_config.TextColumn(t("col.name"), width=160),  # a run's name, not cut at 15 chars
             "status": st.column_config.TextColumn(t("col.status"), width=100),
             "progress": st.column_config.ProgressColumn(t("col.progress"), min_value=0.0, max_value=1.0,
-                                                        format="percent", width=95),
+                                                        format="percent", width=85),
             "steps": st.column_config.TextColumn(t("col.steps"), width=55),
             "eta": st.column_config.TextColumn(t("col.eta"), width=75),
             "phase": st.column_config.TextColumn(t("col.phase"), width=140),
             "result": st.column_config.TextColumn(t("col.result"), width=125),
-            "eval": st.column_config.TextColumn(t("col.eval"), width=150),
+            "eval": st.column_config.TextColumn(t("col.eval"), width=170),
             "queue": st.column_config.NumberColumn(t("col.queue"), width=60),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
             "created": st.column_config.TextColumn(t("col.created"), width=175), "duration": t("col.duration"),
