@@ -72,11 +72,11 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, progress: Progress 
 
 def import_gguf(ws, name: str, gguf_path: str | Path, progress: Progress = _quiet) -> Path:
     """Convert a GGUF file into workspace/models/<name>/, which registers it."""
-    from jobs.models.registry import list_models, valid_name
+    from jobs.models.registry import model_name_taken, valid_name
     if not valid_name(name):
         raise RegistryError(f"model name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
-    if name in list_models(ws):
-        raise RegistryError(f"a model named {name!r} is already registered")
+    if model_name_taken(ws, name):
+        raise RegistryError(model_name_taken(ws, name))
     ws.models.mkdir(parents=True, exist_ok=True)
     return convert_gguf(gguf_path, ws.models / name, progress)
 

@@ -39,6 +39,24 @@ def valid_name(name: str) -> bool:
     return isinstance(name, str) and bool(NAME_RE.fullmatch(name)) and not name.endswith(".json")
 
 
+def taken_name(name: str, names) -> str | None:
+    """The registered name that `name` clashes with, ignoring case (TINY-DEMO beside tiny-demo would be two models
+    on a case-sensitive disk and one on a case-insensitive one, and one name to a reader), or None."""
+    low = name.lower()
+    return next((n for n in names if n.lower() == low), None)
+
+
+def model_name_taken(ws: Workspace, name: str) -> str | None:
+    """Why `name` cannot be a new model's name because a model of that name (in any case) exists, or None."""
+    folder_names = [p.name.removesuffix(".json") for p in ws.models.iterdir() if not p.name.startswith(".")] \
+        if ws.models.is_dir() else []
+    clash = taken_name(name, [*list_models(ws), *folder_names])
+    if clash is None:
+        return None
+    same = "" if clash == name else f" as {clash!r} (names are compared ignoring case)"
+    return f"a model named {name!r} is already registered{same}; choose another name"
+
+
 # ---------------------------------------------------------------- models
 def list_models(ws: Workspace) -> dict[str, Path]:
     out: dict[str, Path] = {}
@@ -130,8 +148,9 @@ def _safetensors_params(path: Path) -> int:
 def register_model(ws: Workspace, name: str, path: str | os.PathLike, lineage: dict | None = None) -> Path:
     if not valid_name(name):
         raise RegistryError(f"model name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
-    if name in list_models(ws):
-        raise RegistryError(f"a model named {name!r} is already registered")
+    taken = model_name_taken(ws, name)
+    if taken:
+        raise RegistryError(taken)
     path = Path(path).expanduser().resolve()
     problem = model_problem(path) or loading_problem(path)
     if problem:
@@ -282,6 +301,10 @@ def register_dataset(ws: Workspace, name: str, data: bytes | IO[bytes], overwrit
     target = ws.datasets / f"{name}.jsonl"
     if target.exists() and not overwrite:
         raise RegistryError(f"a dataset named {name!r} already exists")
+    clash = taken_name(name, [n for n in list_datasets(ws) if n != name])
+    if clash is not None:
+        raise RegistryError(f"a dataset named {clash!r} already exists (names are compared ignoring case); "
+                            "choose another name")
     ws.datasets.mkdir(parents=True, exist_ok=True)
     src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     fd, tmp = tempfile.mkstemp(dir=ws.datasets, prefix=f".{name}.", suffix=".part")

@@ -393,6 +393,9 @@ def register_merged(ws: Workspace, job_id: str, name: str) -> Path:
         raise RegistryError(f"model name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (max 64)")
     if name in list_models(ws) or (ws.models / name).exists() or (ws.models / f"{name}.json").exists():
         raise RegistryError(f"a model named {name!r} is already registered")
+    from jobs.models.registry import model_name_taken
+    if model_name_taken(ws, name):  # the same name in another case
+        raise RegistryError(model_name_taken(ws, name))
     src = export_dir(run_dir) / MERGED_DIR
     problem = model_problem(src) or loading_problem(src)
     if problem:
