@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if v.group:
         print(f"sweep: {len(v.specs)} run(s)", file=sys.stderr)
+    from jobs.finetune import estimate_text
+    for line in estimate_text(v.specs[0], ws):  # the first run's estimated peak memory, line by line
+        print(line, file=sys.stderr)
     print(json.dumps(v.specs if v.group else v.specs[0], indent=2, ensure_ascii=False))
     return 0
 

@@ -95,3 +95,20 @@ def problems(params: dict, method_name: str | None, ws: Workspace, model_path: P
                              f"({memory.fmt_bytes(est.total)}) exceeds {what}; try sharding=fsdp, load_in_4bit, "
                              "gradient_checkpointing, or a smaller batch_size or max_seq_length"))
     return errors, warnings
+
+
+def estimate_text(spec: dict, ws: Workspace) -> list[str]:
+    """The estimate of a normalized spec, line by line, and what it must fit in (`python -m jobs validate`)."""
+    from jobs.models import registry
+    params = spec.get("params") or {}
+    est, limit, what = estimate_for(params, registry.list_models(ws).get(spec.get("base_model") or ""), ws)
+    if est is None:
+        return []
+    out = est.text()
+    out[0] += (f" (model {spec.get('base_model')}, {params.get('finetuning_type', 'lora')}"
+               + (", 4-bit" if params.get("load_in_4bit") else "") + f", sharding {params.get('sharding', 'none')}"
+               + f" over {est.world_size} process(es), batch {params.get('batch_size')} × {params.get('max_seq_length')}"
+               + " tokens" + (", gradient checkpointing" if params.get("gradient_checkpointing") else "") + ")")
+    if limit is not None:
+        out.append(f"  fits in: {what}" if est.total <= limit else f"  does NOT fit in: {what}")
+    return out
