@@ -15,7 +15,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from jobs import contract
+from jobs import contract, memory
 from jobs.atomic import atomic_write_json
 from jobs.contract import Unreadable
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, free_bytes, is_no_space, rewrite_in_place
@@ -81,6 +81,7 @@ class Daemon:
         self.pool = SlotPool([] if self.runner.queues_itself else list(gpus) if gpus else [None] * max(1, opts.slots))
         self.running: dict[str, Handle] = {}
         self.pool.add_holder(lambda: (s for r in self.running.values() for s in r.slots))
+        self.slot_memory = memory.slot_memory(list(self.pool.gpus))  # each slot's GPU memory (CPU: the machine's)
         self._needs: dict[str, int] = {}
         # Ended, status not written yet (a full disk): job id -> [handle, exit code, whether a write hit ENOSPC]
         self._unfinished: dict[str, list] = {}
@@ -223,7 +224,8 @@ class Daemon:
         beat = {
             **self.ident, "started_at": self.started_at, "updated_at": time.time(), "stopped": stopped,
             "runner": self.runner.name,
-            "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None)}
+            "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None),
+                       **(self.slot_memory[i] if i < len(self.slot_memory) else {})}  # the memory estimate's limit
                       for i, g in enumerate(self.pool.gpus)],
             "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
         }
