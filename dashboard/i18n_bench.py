@@ -10,7 +10,7 @@ EN = {
     "bench.alarm": "Forgetting alarm: the tuned model scores lower than the base on {n} benchmark metric(s).",
     "bench.drop": "**{suite}** · {metric}: {base} → {tuned} (−{drop}, more than {limit})",
     "bench.failed": "Benchmark suite {suite} could not be scored: {reason}",
-    "bench.badge": "⚠️ forgot {suite} {drop}",
+    "bench.badge": "⚠️ {suite} {drop}",
     "bench.section": "Benchmarks", "bench.none": "No workspace benchmarks yet.",
     "bench.how": "A benchmark scores base and tuned models after training (the job's `benchmarks` param). Upload a JSONL "
                  "file: multiple choice (question, a list of choices, the answer's index or letter) or exact match "
@@ -31,7 +31,7 @@ ZH = {
     "bench.alarm": "遗忘警报：微调模型在 {n} 个基准指标上低于基础模型。",
     "bench.drop": "**{suite}** · {metric}：{base} → {tuned}（−{drop}，超过 {limit}）",
     "bench.failed": "基准测试集 {suite} 无法评分：{reason}",
-    "bench.badge": "⚠️ 遗忘 {suite} {drop}",
+    "bench.badge": "⚠️ {suite} {drop}",
     "bench.section": "基准测试", "bench.none": "工作区中还没有基准测试。",
     "bench.how": "基准测试在训练后为基础模型和微调模型评分（任务的 `benchmarks` 参数）。上传 JSONL 文件：多项选择（问题、选项列表、"
                  "答案的序号或字母）或精确匹配（问题和答案；GSM8K 风格的 `#### n` 答案比较最后的数字）。能加载数据时，"

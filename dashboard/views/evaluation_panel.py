@@ -122,7 +122,7 @@ def row_browser(run_dir) -> None:
 
 def eval_cell(row: dict) -> str:
     """The Trainings list's headline metric: 'rouge_l 0.312 ▲ +0.05' (▲ better, ▼ worse than the base), after the
-    forgetting alarm's badge when a benchmark dropped: '⚠️ forgot arith -0.25 · rouge_l …'."""
+    forgetting alarm's badge when a benchmark dropped: '⚠️ arith -0.25 · rouge_l …'."""
     badge = alarm_badge(row.get("regressed"))
     text = _headline_cell(row)
     return " · ".join(p for p in (badge, text) if p)
