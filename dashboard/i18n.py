@@ -273,6 +273,11 @@ from .i18n_methods import ZH as _METHODS_ZH  # noqa: E402
 
 EN.update(_METHODS_EN)
 ZH.update(_METHODS_ZH)
+from .i18n_memory import EN as _MEMORY_EN  # noqa: E402 - the memory estimate (#19)
+from .i18n_memory import ZH as _MEMORY_ZH  # noqa: E402
+
+EN.update(_MEMORY_EN)
+ZH.update(_MEMORY_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 

@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from dashboard import sweep_form, truncation
+from dashboard import memory_panel, sweep_form, truncation
 from dashboard.column_pick import best_column
 from dashboard.common import spooler_banner, workspace
 from dashboard.form_defaults import preselect
@@ -164,6 +164,7 @@ def render() -> None:
         with v_placeholder.container():
             st.error(t("new.errors", n=len(v.errors)) + "\n\n"
                      + "\n".join(f"- {md(p.field)}: {md(tr_message(p.message), one_line=True)}" for p in v.errors))
+    memory_panel.show(ws, v.spec["params"] if v.ok and v.spec else None, models.get(model_name))  # #19
     with st.expander(t("new.spec_json")):
         st.code(json.dumps(v.spec if v.ok and not sweep else raw, indent=2, ensure_ascii=False), language="json")
     same_columns = bool(values.get(COLUMN_PARAMS[0])) and values.get(COLUMN_PARAMS[0]) == values.get(COLUMN_PARAMS[1])
