@@ -55,7 +55,7 @@ def test_flat_series_axis_is_not_printed_with_six_decimals(home):
     job = fake_run(home, "flat", steps=5)
     chart = overlay({"flat": load_metrics(home.run_dir(job))}, "grad_norm", "step", 0.5, {"flat": "#1f77b4"})
     spec = html.unescape(chart.to_json())
-    assert '"format": "~g"' in spec
+    assert "\"labelExpr\": \"format(datum.value, '~g')\"" in spec  # 1000, not 1,000.000000 (nor 5e+1 for 50)
 
 
 def test_methods_defaults_are_spelled_as_in_a_spec_not_as_python(home):
@@ -80,4 +80,4 @@ def test_trainings_name_column_is_wide_enough_for_a_name(home):
     import json
     fake_run(home, "a-rather-long-descriptive-run-name")
     cols = json.loads(open_page("trainings").dataframe[0].proto.columns)
-    assert cols["name"]["width"] == "medium"
+    assert cols["name"]["width"] >= 160  # about 22 characters, and the watched columns still fit a laptop (#25)
