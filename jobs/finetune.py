@@ -13,6 +13,8 @@ from jobs.state import spooler_alive
 from jobs.workspace import Workspace
 
 PACKING_METHODS = ("sft", "cpt")   # SFT and continued-pretraining data: rows of text packed into sequences
+FULL_UNSUPPORTED = {"rm": "must be lora for method 'rm': a reward model is an adapter with its own score head, and "
+                          "GRPO loads it as one (rm:<job id>)"}
 
 
 def world_size(params: dict) -> int:
@@ -73,6 +75,8 @@ def problems(params: dict, method_name: str | None, ws: Workspace, model_path: P
         errors.append(("params.load_in_4bit", True, "must be false with finetuning_type=full: 4-bit (NF4) weights "
                        "are stored quantized and cannot be trained; a full fine-tune trains every weight in bf16 "
                        "(fp32 on the CPU). Use finetuning_type=lora for QLoRA"))
+    if ft == "full" and method_name in FULL_UNSUPPORTED:
+        errors.append(("params.finetuning_type", ft, FULL_UNSUPPORTED[method_name]))
     if sharding == "fsdp" and world_size(params) < 2:
         errors.append(("params.sharding", sharding, "fsdp shards the model across the job's GPUs, so it needs "
                        "num_gpus × num_nodes > 1 (now 1); use none for a one-GPU job"))

@@ -1,0 +1,94 @@
+"""finetuning_type=full on tiny-demo: every weight trains, runs/<id>/model/ loads with from_pretrained, evaluation
+and samples answer from it, and a kill -9 resumes with no gap or duplicate step."""
+import json
+
+import pytest
+
+from jobs.rundir import RunDir
+from jobs.spec import validate
+from tests.trainer_helpers import make_run, run, summary, train_rows
+
+
+def test_full_finetune_writes_a_loadable_model_folder_and_evaluates_it(ws):
+    run_dir = make_run(ws, finetuning_type="full", max_steps=12, learning_rate=3e-3, eval_max_rows=4,
+                       num_sample_prompts=2, checkpoint_steps=6)
+    assert run(run_dir) == 0
+    rd = RunDir(run_dir)
+    assert rd.is_full and not rd.adapter.exists() and rd.trained == rd.model
+    files = {p.name for p in rd.model.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= files, files
+    losses = [float(r["loss"]) for r in train_rows(run_dir)]
+    assert len(losses) == 12 and sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
+
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tuned = AutoModelForCausalLM.from_pretrained(rd.model)
+    base = AutoModelForCausalLM.from_pretrained(ws.home / "models" / "tiny-demo")
+    changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, dict(base.named_parameters())[n])]
+    assert len(changed) == len(list(tuned.parameters())), "every weight trains in a full fine-tune"
+    assert set(load_file(rd.model / "model.safetensors")) and AutoTokenizer.from_pretrained(rd.model).chat_template
+
+    s = summary(run_dir)
+    assert s["finetuning_type"] == "full" and s["sharding"] == "none" and s["world_size"] == 1
+    assert s["packing"] is False and s["gradient_checkpointing"] is False
+    assert s["model"] == str(rd.model) and s["model_bytes"] > 0 and len(s["rank_peak_memory_bytes"]) == 1
+    ev = json.loads((run_dir / "evaluation.json").read_text())
+    assert all(m.get("tuned") is not None for m in ev["metrics"].values()), ev
+    rows = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert rows and all("after" in r or "tuned" in json.dumps(r) for r in rows)
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"finetuning_type": "full", "load_in_4bit": True}, "params.load_in_4bit"),
+    ({"sharding": "fsdp"}, "params.sharding"),
+    ({"finetuning_type": "fully"}, "params.finetuning_type"),
+])
+def test_full_and_sharding_rules_name_the_reason(ws, params, field):
+    v = validate({"method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct", "params": params}, ws)
+    assert [p.field for p in v.errors] == [field], v.errors
+
+
+def test_full_finetune_resumes_after_kill9_with_no_gap_or_duplicate_step(ws):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+    run_dir = make_run(ws, finetuning_type="full", max_steps=30, checkpoint_steps=4, save_total_limit=2,
+                       max_samples=60, eval_max_rows=4, num_sample_prompts=1)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = open(run_dir / "train.log", "ab")
+    p = subprocess.Popen([sys.executable, "-m", "trainer", str(run_dir)], cwd=REPO, env=env, stdout=log,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((run_dir / "checkpoints").glob("checkpoint-8")):
+        time.sleep(0.05)
+        assert p.poll() is None, (run_dir / "train.log").read_text()[-3000:]
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (run_dir / "model").exists()
+    r = subprocess.run([sys.executable, "-m", "trainer", str(run_dir), "--resume"], cwd=REPO, env=env,
+                       stdout=log, stderr=subprocess.STDOUT, timeout=600)
+    text = (run_dir / "train.log").read_text()
+    assert r.returncode == 0, text[-3000:]
+    assert [int(r["step"]) for r in train_rows(run_dir)] == list(range(1, 31))  # no gap, no step twice
+    assert "resuming from checkpoint-" in text
+    assert RunDir(run_dir).is_full and summary(run_dir)["finetuning_type"] == "full"
+
+
+def test_packed_sft_loss_matches_unpacked_on_the_same_rows(ws):
+    """One batch holding every row, packed (padding-free, position ids restarting per row) or padded: the same
+    tokens, the same loss, up to float error; and no row attends to another (or the losses would differ)."""
+    common = dict(max_steps=1, batch_size=16, max_samples=16, eval_ratio=0, eval_max_rows=0, num_sample_prompts=0,
+                  learning_rate=1e-3, max_seq_length=512, logging_steps=1)
+    runs = {packed: make_run(ws, packing=packed, **common) for packed in (False, True)}
+    for run_dir in runs.values():
+        assert run(run_dir) == 0
+    loss = {k: float(train_rows(d)[0]["loss"]) for k, d in runs.items()}
+    assert abs(loss[True] - loss[False]) < 1e-3 * max(1.0, loss[False]), loss
+    s = {k: summary(d) for k, d in runs.items()}
+    assert s[True]["packing"] is True and s[False]["packing"] is False
+    assert s[True]["train_tokens"] == s[False]["train_tokens"] > 0  # real tokens: padding is not counted
