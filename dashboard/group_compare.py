@@ -37,20 +37,30 @@ def sweep_table(jobs: list[dict], frames: dict, swept: list[str]) -> pd.DataFram
         row.update({p: j["spec"].get("params", {}).get(p) for p in swept})
         for m in finals.index:
             row[m] = pd.to_numeric(finals.at[m, j["label"]], errors="coerce")
+        row.update(bench_columns(j))  # each benchmark's tuned score against the swept params
         rows.append(row)
     table = pd.DataFrame(rows)
     empty = [m for m in finals.index if m in table and table[m].isna().all()]
     return table.drop(columns=empty)  # metrics no run has (reward for SFT) would be a column of blanks
 
 
+def bench_columns(job: dict) -> dict:
+    """'bench · <suite> · <metric>' -> the run's tuned score (dashboard.compare_eval's row names)."""
+    from dashboard.compare_eval import BENCH_PREFIX, entries
+    from jobs.evaluation import read_evaluation
+    return {n: e.get("tuned") for n, e in entries(read_evaluation(job["dir"])).items() if n.startswith(BENCH_PREFIX)}
+
+
 def metric_choices(table: pd.DataFrame) -> list[str]:
     order = ["final_loss", "best_eval_loss", "final_reward", "best_loss", "tokens_per_second", "runtime_seconds"]
-    return [m for m in order if m in table and table[m].notna().any()]
+    bench = [c for c in table.columns if str(c).startswith("bench · ")]
+    return [m for m in order + bench if m in table and table[m].notna().any()]
 
 
 def ranked(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Best first; runs without the metric last."""
-    return table.sort_values(metric, ascending=better(metric) != HIGHER, na_position="last")
+    """Best first; runs without the metric last (a benchmark score: higher is better)."""
+    higher = better(metric) == HIGHER or (str(metric).startswith("bench · ") and "perplexity" not in str(metric))
+    return table.sort_values(metric, ascending=not higher, na_position="last")
 
 
 def param_chart(table: pd.DataFrame, param: str, metric: str, others: list[str]) -> alt.Chart:

@@ -180,10 +180,80 @@ def test_pages_show_benchmarks_the_alarm_and_compare_columns(ws, monkeypatch):
 
     at = open_page("trainings")
     df = at.dataframe[0].value
-    assert df[df["name"] == "forgot"]["eval"].iloc[0].startswith("⚠️ forgot arith-mc -0.25 · rouge_l")
+    assert df[df["name"] == "forgot"]["eval"].iloc[0].startswith("⚠️ arith-mc -0.25 · rouge_l")
     assert "⚠️" not in df[df["name"] == "kept"]["eval"].iloc[0]  # 0.01 below the base is within the stderr
 
     at = open_page("compare", jobs=f"{forgot},{kept}")
     finals = next(d.value for d in at.dataframe if "bench · arith-mc · acc" in d.value.index)
     assert [c for c in finals.columns if str(c).startswith("base")] == ["base · tiny-demo"]  # the base once
     assert float(finals.loc["bench · arith-mc · acc", "base · tiny-demo"]) == 0.75
+
+
+def test_smollm2_forgets_capitals_after_a_high_learning_rate_and_the_alarm_fires(smollm2_home, tmp_path, monkeypatch):
+    """The real model knows its capitals; LoRA at a learning rate far too high, on unrelated data, breaks that."""
+    from jobs.models import smollm2
+    from jobs.workspace import Workspace
+    from tests.benchmark_data import capitals, sums
+    from tests.test_dashboard import open_page
+    ws = Workspace(smollm2_home)
+    mc = write_jsonl(tmp_path / "capitals.jsonl", capitals(16))
+    em = write_jsonl(tmp_path / "sums.jsonl", sums())
+    assert jobs_main(["benchmark", "add", "capitals", "--jsonl", str(mc), "--kind", "multiple_choice", "--replace",
+                      "--home", str(ws.home)]) == 0
+    assert jobs_main(["benchmark", "add", "sums", "--jsonl", str(em), "--kind", "exact_match", "--few-shot", "2",
+                      "--replace", "--home", str(ws.home)]) == 0
+    raw = {"name": "too-hot", "method": "sft", "base_model": smollm2.NAME, "dataset": "demo-instruct",
+           "params": {"max_steps": 6, "batch_size": 2, "learning_rate": 0.05, "max_seq_length": 128,
+                      "eval_max_rows": 0, "num_sample_prompts": 0, "benchmarks": ["capitals", "sums"],
+                      "benchmark_limit": 16}}
+    from jobs.spec import validate
+    from jobs.state import create_run, new_job_id
+    v = validate(raw, ws)
+    assert v.ok, v.errors
+    job = new_job_id()
+    create_run(ws, job, v.spec)
+    run_dir = ws.run_dir(job)
+    assert run(run_dir) == 0, (run_dir / "train.log").read_text()[-3000:]
+    ev = scores(run_dir)
+    acc = ev["benchmarks"]["capitals"]["acc"]
+    assert acc["base"] >= 0.75, acc  # the base model knows them
+    em_entry = ev["benchmarks"]["sums"]["exact_match (final_number)"]
+    assert em_entry["base"] is not None and em_entry["tuned"] is not None
+    hits = benchmarks.regressions(ev, benchmarks.alarm_threshold(ws))
+    assert any(h["suite"] == "capitals" and h["metric"] == "acc" for h in hits), ev["benchmarks"]
+
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    at = open_page("trainings")
+    df = at.dataframe[0].value
+    assert df[df["name"] == "too-hot"]["eval"].iloc[0].startswith("⚠️ capitals")
+
+
+def test_base_models_page_lists_the_workspace_benchmarks(ws, tmp_path, monkeypatch):
+    from tests.test_dashboard import open_page, text_of
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    register(ws, tmp_path)
+    at = open_page("models")
+    listing = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    assert set(listing["name"]) == {"arith-mc", "arith-em"}
+    assert "Benchmarks" in text_of(at)
+
+    from jobs.benchmarks import add
+    with pytest.raises(benchmarks.BenchmarkError, match="already exists"):  # the page's button calls this
+        add(ws, "arith-mc", tmp_path / "em.jsonl", "exact_match")
+
+
+def test_sweep_compare_charts_each_benchmark_against_the_swept_params(ws, monkeypatch):
+    from tests.test_dashboard import open_page
+    from tests.test_dashboard_sweeps import make_group
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    x = make_group(ws)
+    for i, s in enumerate(x.specs):
+        bench_eval(ws, s["group"]["job_id"], tuned_acc=0.5 + 0.1 * i)
+    at = open_page("compare", group=x.group["id"])
+    at.selectbox(key="g_metric").set_value("bench · arith-mc · acc").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["bench · arith-mc · acc"]) == [0.8, 0.7, 0.6, 0.5]  # best (highest) first
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    layers = [la for sp in specs for la in sp.get("layer", [sp])]
+    assert any(la.get("encoding", {}).get("y", {}).get("field") == "bench · arith-mc · acc" for la in layers)
