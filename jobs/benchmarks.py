@@ -225,6 +225,15 @@ def add(ws: Workspace, name: str, source: Path, kind: str, question: str = "ques
     return dest
 
 
+def suite_warnings(suites: list[str], ws: Workspace, warn) -> None:
+    """A suite that is not a workspace benchmark runs as an lm-eval task or group: say where its data must come from.
+    (Whether lm-eval knows the name is checked when the job runs: its task index takes seconds to build.)"""
+    for i, s in enumerate(suites):
+        if not is_workspace_suite(ws, s):
+            warn(f"params.benchmarks[{i}]", s, f"{s!r} is not a workspace benchmark (python -m jobs benchmark list); "
+                 "it runs as an lm-eval task, whose data must come from a reachable hub or the local HF datasets cache")
+
+
 # ---------------------------------------------------------------- results and the forgetting alarm
 def read_results(evaluation: dict | None) -> dict:
     """evaluation.json's "benchmarks", only the well-formed entries: {suite: {metric: entry}}."""

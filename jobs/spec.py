@@ -93,6 +93,9 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
     params = resolve_params(decl, given, method, err, warn)
     cross_field_rules(params, given, method, err, warn, ws, check_refs, top, v)
     method_check(method, params, ws, err, top.get("base_model"))
+    if check_refs and params.get("benchmarks"):
+        from jobs.benchmarks import suite_warnings
+        suite_warnings(params["benchmarks"], ws, warn)
     if check_refs:
         dataset_columns(top, decl, params, ws, err, method)
 

@@ -257,3 +257,15 @@ def test_sweep_compare_charts_each_benchmark_against_the_swept_params(ws, monkey
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     layers = [la for sp in specs for la in sp.get("layer", [sp])]
     assert any(la.get("encoding", {}).get("y", {}).get("field") == "bench · arith-mc · acc" for la in layers)
+
+
+def test_a_suite_that_is_not_a_workspace_benchmark_is_a_warning_not_an_error(ws, tmp_path):
+    from jobs.spec import validate
+    register(ws, tmp_path)
+    v = validate({"name": "x", "method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct",
+                  "params": {"benchmarks": ["arith-mc", "gsm8k"], "benchmark_limit": 5}}, ws)
+    assert v.ok and v.spec["params"]["benchmarks"] == ["arith-mc", "gsm8k"]
+    assert [w.field for w in v.warnings if "benchmarks" in w.field] == ["params.benchmarks[1]"]
+    bad = validate({"name": "x", "method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct",
+                    "params": {"benchmark_limit": 0}}, ws)
+    assert not bad.ok and "benchmark_limit" in str(bad.errors[0])
