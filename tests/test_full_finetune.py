@@ -24,7 +24,8 @@ def test_full_finetune_writes_a_loadable_model_folder_and_evaluates_it(ws):
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tuned = AutoModelForCausalLM.from_pretrained(rd.model)
-    base = AutoModelForCausalLM.from_pretrained(ws.home / "models" / "tiny-demo")
+    from jobs.models import registry
+    base = AutoModelForCausalLM.from_pretrained(registry.list_models(ws)["tiny-demo"])
     changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, dict(base.named_parameters())[n])]
     assert len(changed) == len(list(tuned.parameters())), "every weight trains in a full fine-tune"
     assert set(load_file(rd.model / "model.safetensors")) and AutoTokenizer.from_pretrained(rd.model).chat_template
