@@ -24,6 +24,8 @@ EN = {
                             "when the last run of a sweep ends.",
     "settings.dashboard_url": "Dashboard address used in links", "settings.save": "Save",
     "settings.saved": "Saved to {path}.", "settings.invalid": "Not saved:",
+    "settings.unparsable": "{error}. Notifications are off until it is fixed, and Save is off so that the file's "
+                           "other settings are not lost: fix config.json by hand.",
     "settings.attempts": "Last 20 delivery attempts", "settings.no_attempts": "No deliveries yet.",
     "col.when": "When", "col.target": "Target", "col.format": "Format", "col.subject": "Job / group",
     "col.try": "Try", "col.ok": "Delivered", "col.detail": "Detail", "col.url": "URL", "col.on": "On states",
@@ -53,6 +55,7 @@ ZH = {
                             "`per` = group 时，扫参的最后一个训练结束后只发一条消息。",
     "settings.dashboard_url": "链接中使用的仪表盘地址", "settings.save": "保存",
     "settings.saved": "已保存到 {path}。", "settings.invalid": "未保存：",
+    "settings.unparsable": "{error}。修复之前通知处于关闭状态；为避免丢失文件中的其他设置，保存也已停用：请手动修复 config.json。",
     "settings.attempts": "最近 20 次投递", "settings.no_attempts": "还没有投递。",
     "col.when": "时间", "col.target": "目标", "col.format": "格式", "col.subject": "训练 / 分组",
     "col.try": "次数", "col.ok": "已送达", "col.detail": "详情", "col.url": "地址", "col.on": "触发状态",

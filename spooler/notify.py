@@ -1,22 +1,27 @@
 """Notifications: POST once when a job (or a whole sweep) reaches a terminal state, on a background thread.
 
-Every delivery is first claimed by creating notify/claims/<key>.json with O_EXCL, the key naming the job, its attempt,
-the state and the target. So a restart, or a second daemon on the same workspace, never sends it again. A failing
-target is retried with backoff for a bounded time (`notify_retry_seconds`); a claim left pending by a daemon that died
-is taken over, under a lock, by the next one. Scheduling never waits for any of this.
+Every delivery is first claimed by linking notify/claims/<key>.json into place, complete with its message (so it
+exists whole or not at all), the key naming the job, its attempt, the state and the target. So a restart, or a second
+daemon on the same workspace, never sends it again, and a crash never leaves one that cannot be sent. A failing target
+is retried with backoff for a bounded time (`notify_retry_seconds`); a claim left pending by a daemon that died is
+taken over, under a lock, by the next one, unless its target was removed from config.json (then it is dropped). Each
+POST has a total deadline and runs in its own thread, one at a time per target: a slow target delays nobody else.
+Scheduling never waits for any of this.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
 import json
 import logging
 import os
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from filelock import FileLock
 
@@ -29,11 +34,11 @@ from jobs.ranking import best_run, headline_text
 from jobs.rundir import RunDir
 from jobs.settings.notify_config import (
     DEFAULT_DASHBOARD_URL,
-    DEFAULT_RETRY_SECONDS,
+    NotifyConfig,
     append_log,
-    check_entries,
+    load_config,
     notify_dir,
-    read_config,
+    scrub,
     shown_url,
 )
 from jobs.state import FINAL, list_run_dirs, now_iso, read_spec, read_state
@@ -43,7 +48,7 @@ from jobs.workspace import Workspace
 from .runners import procs
 
 log = logging.getLogger("tunedeck.spooler")
-POST_TIMEOUT = 5.0
+POST_DEADLINE = 10.0   # seconds one POST may take in all (connect, send, the whole answer), however the target trickles
 MAX_BACKOFF = 60.0
 
 
@@ -56,9 +61,14 @@ class Delivery:
     first_at: float = field(default_factory=time.time)
     next_at: float = 0.0
     tries: int = 0
+    result: tuple | None = None          # (ok, detail) once its POST in flight has returned
+    sending: threading.Thread | None = None
 
 
 class Notifier:
+    """Finds what to announce, claims it, and POSTs it. Each POST runs in a thread of its own with a total deadline,
+    at most one at a time per target, so one slow or dead target never holds up another, nor scheduling."""
+
     def __init__(self, ws: Workspace, ident: dict, interval: float = 1.0):
         self.ws = ws
         self.ident = ident
@@ -68,6 +78,8 @@ class Notifier:
         self._seen: dict[str, tuple] = {}       # job id -> (state.json signature, handled)
         self._specs: dict[str, dict] = {}
         self._thread: threading.Thread | None = None
+        self._warned: set[str] = set()
+        self._failed_build: set[str] = set()
 
     # ------------------------------------------------------------ thread
     def start(self) -> None:
@@ -77,32 +89,35 @@ class Notifier:
     def stop(self) -> None:
         self.stopping.set()
         if self._thread is not None:
-            self._thread.join(POST_TIMEOUT + 1)
+            self._thread.join(self.interval + 2)
 
     def _loop(self) -> None:
         resumed = False
         while not self.stopping.is_set():
             try:
-                cfg = read_config(self.ws)
-                entries, problems = check_entries(cfg.get("notify"))
-                if problems:
-                    self._warn_once("; ".join(problems))
-                if entries:
+                cfg = load_config(self.ws)
+                self._report(cfg.problems)
+                if cfg.parse_error is None:
                     if not resumed:
                         self.resume_pending(cfg)
                         resumed = True
-                    self.scan(entries, cfg)
+                    self.drop_removed(cfg)
+                    if cfg.entries:
+                        self.scan(cfg.entries, cfg)
                 self.deliver_due(cfg)
             except Exception:  # noqa: BLE001 - the notifier must never take the daemon down
                 log.exception("notifications pass failed")
             self.stopping.wait(self.interval)
 
-    _warned = ""
-
-    def _warn_once(self, text: str) -> None:
-        if text != self._warned:
-            self._warned = text
-            log.warning("config.json: %s; notifications are off until it is fixed", text)
+    def _report(self, problems: list[str]) -> None:
+        """One log line per problem of config.json, when it first appears (Settings shows them all the time)."""
+        for p in problems:
+            if p not in self._warned:
+                log.warning("config.json: %s", p)
+        if problems and not set(problems) <= self._warned:
+            log.warning("notifications: %d problem(s) in config.json; entries with a problem are not used until "
+                        "fixed (see Settings)", len(problems))
+        self._warned = set(problems)
 
     # ------------------------------------------------------------ what to send
     def _since(self) -> str:
@@ -120,8 +135,9 @@ class Notifier:
                 since = (read_json(path) or {}).get("since") or since
         return since
 
-    def scan(self, entries: list[dict], cfg: dict) -> None:
+    def scan(self, entries: list[dict], cfg: NotifyConfig) -> None:
         since = self._since()
+        links = {"dashboard_url": cfg.dashboard_url}
         for d in list_run_dirs(self.ws):
             try:
                 s = os.stat(RunDir(d).state)
@@ -139,86 +155,151 @@ class Notifier:
             if st.get("status") not in FINAL or (st.get("finished_at") or "") < since:
                 continue
             spec = self._spec(d)
+            built = True
             for e in entries:
                 if e["per"] == "group" and group_of(spec):
-                    self._group(d, spec, e, cfg)
+                    done = self._group(d, spec, e, links)
                 elif st["status"] in e["on"]:
                     key = f"{d.name}.{st.get('attempt') or 1}.{st['status']}.{_h(e['url'] + e['format'])}"
-                    self._claim(key, e, lambda d=d, st=st, spec=spec, e=e: job_payload(d, st, spec, e["format"], cfg))
+                    done = self._claim(key, e, lambda d=d, st=st, spec=spec, e=e: job_payload(
+                        d, st, spec, e["format"], links))
+                else:
+                    done = True
+                built = built and done
+            if not built:
+                self._seen.pop(d.name, None)  # a message could not be built: the next pass tries again
 
     def _spec(self, d: Path) -> dict:
         if d.name not in self._specs:
             self._specs[d.name] = read_spec(d) or {}
         return self._specs[d.name]
 
-    def _group(self, d: Path, spec: dict, e: dict, cfg: dict) -> None:
+    def _group(self, d: Path, spec: dict, e: dict, links: dict) -> bool:
         g = group_of(spec)
         members = [r for r in list_run_dirs(self.ws) if (group_of(self._spec(r)) or {}).get("id") == g["id"]]
         states = {r.name: read_state(r) or {} for r in members}
         if len(members) < int(g.get("size") or 0) or any(s.get("status") not in FINAL for s in states.values()):
-            return  # not the last run yet
+            return True  # not the last run yet
         if not any(s.get("status") in e["on"] for s in states.values()):
-            return
+            return True
         ended = ",".join(f"{j}:{s.get('attempt')}:{s.get('status')}" for j, s in sorted(states.items()))
         key = f"group-{g['id']}.{_h(ended)}.{_h(e['url'] + e['format'])}"
-        self._claim(key, e, lambda: group_payload(g, members, e["format"], cfg))
+        return self._claim(key, e, lambda: group_payload(g, members, e["format"], links))
 
-    def _claim(self, key: str, e: dict, payload) -> None:
+    def _claim(self, key: str, e: dict, payload) -> bool:
+        """Build the message, then claim the delivery with a claim file that already holds it (linked into place,
+        so it exists complete or not at all): a crash at any point leaves either nothing (the scan after a restart
+        claims it again) or a claim that can be sent. False when the message could not be built."""
         path = notify_dir(self.ws) / "claims" / f"{key}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            return True  # this delivery is already someone's (or done)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            body = payload()
+        except Exception as ex:  # noqa: BLE001 - e.g. a summary that cannot be read yet: tried again next pass
+            if key not in self._failed_build:
+                self._failed_build.add(key)
+                log.warning("notification %s: the message could not be built (%s: %s); trying again",
+                            key, type(ex).__name__, ex)
+            return False
+        self._failed_build.discard(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        claim = {"state": "pending", "url": e["url"], "format": e["format"], "payload": body,
+                 "claimed_at": now_iso(), **self.ident}
+        tmp = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
+        atomic_write_json(tmp, claim)
+        try:
+            os.link(tmp, path)
         except FileExistsError:
-            return  # this delivery is already someone's (or done)
-        body = payload()
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"state": "pending", "url": e["url"], "format": e["format"], "payload": body,
-                       "claimed_at": now_iso(), **self.ident}, fh)
+            return True  # another daemon claimed it first
+        finally:
+            tmp.unlink(missing_ok=True)
         self.pending.append(Delivery(key, e["url"], e["format"], body))
+        return True
 
-    def resume_pending(self, cfg: dict) -> None:
-        """Take over deliveries left pending by a daemon that is gone (this one before a restart, or another)."""
+    def resume_pending(self, cfg: NotifyConfig) -> None:
+        """Take over deliveries left pending by a daemon that is gone (this one before a restart, or another).
+        A claim for a target no longer in config.json is dropped; an empty or broken claim (left by a crash
+        while an older version made it) is removed, so the scan claims that delivery again."""
         folder = notify_dir(self.ws) / "claims"
         if not folder.is_dir():
             return
         for path in folder.glob("*.json"):
             with FileLock(str(path) + ".lock", timeout=10):
-                c = read_json(path) or {}
+                c = read_json(path)
+                if not isinstance(c, dict) or not all(k in c for k in ("url", "format", "payload")):
+                    path.unlink(missing_ok=True)
+                    log.warning("notification %s: its claim was empty or broken (a crash while it was made); "
+                                "removed, so it is claimed and sent again", path.stem)
+                    continue
                 if c.get("state") != "pending":
                     continue
                 mine = c.get("daemon_pid") == self.ident["daemon_pid"] and \
                     c.get("daemon_create_time") == self.ident["daemon_create_time"]
-                if not mine and c.get("daemon_host") == self.ident["daemon_host"] and \
-                        procs.alive(c.get("daemon_pid"), c.get("daemon_create_time")):
-                    continue  # its daemon still runs and still retries it
-                if not mine and c.get("daemon_host") != self.ident["daemon_host"]:
-                    continue  # another host's: only that host can tell whether its daemon is alive
+                if not mine and not self._gone(c):
+                    continue
+                if c["url"] not in cfg.urls:
+                    atomic_write_json(path, {**c, "state": "dropped", "settled_at": now_iso(),
+                                             "reason": "target removed from config.json"})
+                    log.warning("notification %s: its target %s was removed from config.json; dropped",
+                                path.stem, shown_url(c["url"]))
+                    continue
                 atomic_write_json(path, {**c, **self.ident, "taken_over_at": now_iso()})
-            self.pending.append(Delivery(path.stem, c["url"], c["format"], c["payload"], next_at=0.0))
-            log.info("notification %s: resuming a delivery left pending", path.stem)
+            if not any(d.key == path.stem for d in self.pending):
+                self.pending.append(Delivery(path.stem, c["url"], c["format"], c["payload"], next_at=0.0))
+                log.info("notification %s: resuming a delivery left pending", path.stem)
+
+    def _gone(self, c: dict) -> bool:
+        """Whether the daemon that holds a claim is known to be gone (only this host can tell for its own)."""
+        if c.get("daemon_host") != self.ident["daemon_host"]:
+            return False
+        return not procs.alive(c.get("daemon_pid"), c.get("daemon_create_time"))
+
+    def drop_removed(self, cfg: NotifyConfig) -> None:
+        """Pending deliveries whose target is no longer in config.json: dropped, and logged."""
+        for d in [d for d in self.pending if d.url not in cfg.urls and d.sending is None]:
+            log.warning("notification %s: its target %s was removed from config.json; dropped", d.key,
+                        shown_url(d.url))
+            self._settle(d, "dropped")
 
     # ------------------------------------------------------------ sending
-    def deliver_due(self, cfg: dict) -> None:
-        retry_for = float(cfg.get("notify_retry_seconds") or DEFAULT_RETRY_SECONDS)
+    def deliver_due(self, cfg: NotifyConfig) -> None:
+        """Record the POSTs that returned, then start the due ones: one thread per POST, one POST per target."""
+        for d in [d for d in self.pending if d.result is not None]:
+            ok, detail = d.result
+            d.result, d.sending = None, None
+            self._record(d, ok, scrub(detail, d.url), cfg.retry_seconds)
+        busy = {d.url for d in self.pending if d.sending is not None}
         now = time.time()
-        for d in [d for d in self.pending if d.next_at <= now]:
+        for d in self.pending:
             if self.stopping.is_set():
                 return
+            if d.sending is not None or d.next_at > now or d.url in busy:
+                continue
+            busy.add(d.url)
             d.tries += 1
-            ok, detail = post(d.url, d.payload)
-            append_log(self.ws, {"at": now_iso(), "key": d.key, "target": shown_url(d.url), "format": d.format,
-                                 "subject": d.payload.get("_subject"), "try": d.tries, "ok": ok, "detail": detail})
-            if ok:
-                log.info("notification %s delivered to %s (try %d)", d.key, shown_url(d.url), d.tries)
-                self._settle(d, "delivered")
-            elif time.time() - d.first_at >= retry_for:
-                log.warning("notification %s to %s given up after %d tries: %s", d.key, shown_url(d.url), d.tries,
-                            detail)
-                self._settle(d, "gave_up")
-            else:
-                d.next_at = time.time() + min(MAX_BACKOFF, 2.0 ** (d.tries - 1))
-                log.warning("notification %s to %s failed (try %d, next in %.0fs): %s", d.key, shown_url(d.url),
-                            d.tries, d.next_at - time.time(), detail)
+            d.sending = threading.Thread(target=self._send, args=(d,), name="notify-post", daemon=True)
+            d.sending.start()
+
+    @staticmethod
+    def _send(d: Delivery) -> None:
+        try:
+            d.result = post(d.url, d.payload)
+        except Exception as e:  # noqa: BLE001 - recorded as a failed try
+            d.result = (False, f"{type(e).__name__}: {e}")
+
+    def _record(self, d: Delivery, ok: bool, detail: str, retry_for: float) -> None:
+        append_log(self.ws, {"at": now_iso(), "key": d.key, "target": shown_url(d.url), "format": d.format,
+                             "subject": d.payload.get("_subject"), "try": d.tries, "ok": ok, "detail": detail})
+        if ok:
+            log.info("notification %s delivered to %s (try %d)", d.key, shown_url(d.url), d.tries)
+            self._settle(d, "delivered")
+        elif time.time() - d.first_at >= retry_for:
+            log.warning("notification %s to %s given up after %d tries: %s", d.key, shown_url(d.url), d.tries, detail)
+            self._settle(d, "gave_up")
+        else:
+            d.next_at = time.time() + min(MAX_BACKOFF, 2.0 ** (d.tries - 1))
+            log.warning("notification %s to %s failed (try %d, next in %.0fs): %s", d.key, shown_url(d.url),
+                        d.tries, d.next_at - time.time(), detail)
 
     def _settle(self, d: Delivery, state: str) -> None:
         self.pending.remove(d)
@@ -232,17 +313,53 @@ def _h(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def post(url: str, payload: dict) -> tuple[bool, str]:
-    body = {k: v for k, v in payload.items() if not k.startswith("_")}
-    req = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "User-Agent": "tunedeck-spooler"})
+def post(url: str, payload: dict, deadline: float = POST_DEADLINE) -> tuple[bool, str]:
+    """POST the payload as JSON; (delivered, what happened). The whole exchange gets `deadline` seconds: a timer
+    shuts the socket when it runs out, so a target that trickles its answer a byte at a time cannot hold it.
+    Redirects are not followed (a 3xx is a failure), and user info in the URL is sent as basic auth."""
+    body = json.dumps({k: v for k, v in payload.items() if not k.startswith("_")}, ensure_ascii=False).encode()
     try:
-        with urllib.request.urlopen(req, timeout=POST_TIMEOUT) as resp:  # noqa: S310 - http(s) checked in config
-            return 200 <= resp.status < 300, f"HTTP {resp.status}"
-    except urllib.error.HTTPError as e:
-        return False, f"HTTP {e.code}"
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        return False, str(getattr(e, "reason", e))[:200]
+        p = urlsplit(url)
+        port = p.port
+    except ValueError as e:
+        return False, f"not a valid address: {e}"
+    if p.scheme not in ("http", "https") or not p.hostname:
+        return False, "not an http:// or https:// address"
+    headers = {"Content-Type": "application/json", "User-Agent": "tunedeck-spooler"}
+    if p.username is not None:
+        cred = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
+    cls = http.client.HTTPSConnection if p.scheme == "https" else http.client.HTTPConnection
+    conn = cls(p.hostname, port, timeout=deadline)
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    timer = threading.Timer(deadline, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        conn.request("POST", (p.path or "/") + (f"?{p.query}" if p.query else ""), body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read(1 << 16)
+        if 300 <= resp.status < 400:
+            where = resp.getheader("Location") or "?"
+            return False, (f"HTTP {resp.status}: a redirect (to {shown_url(where) if '://' in where else '…'}) is "
+                           "not followed; put the final address in config.json")
+        return 200 <= resp.status < 300, f"HTTP {resp.status}"
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        if expired.is_set():
+            return False, f"no complete answer within {deadline:g} s"
+        return False, str(getattr(e, "reason", None) or e or type(e).__name__)[:200]
+    finally:
+        timer.cancel()
+        conn.close()
 
 
 # ------------------------------------------------------------ messages

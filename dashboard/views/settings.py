@@ -11,9 +11,9 @@ from jobs.settings.notify_config import (
     DEFAULT_DASHBOARD_URL,
     FORMATS,
     PER,
-    check_entries,
     config_path,
-    read_config,
+    hide_userinfo,
+    load_config,
     recent_attempts,
     write_notify,
 )
@@ -26,12 +26,15 @@ def render() -> None:
     spooler_banner(ws)
     st.header(t("settings.notify"))
     st.caption(t("settings.notify_help"))
-    cfg = read_config(ws)
-    entries, problems = check_entries(cfg.get("notify"))
-    for p in problems:
-        st.error(md(p))
-    df = pd.DataFrame([{"url": e["url"], "on": ", ".join(e["on"]), "format": e["format"], "per": e["per"]}
-                       for e in entries], columns=["url", "on", "format", "per"])
+    conf = load_config(ws)  # every field checked; a problem is shown here, never raised
+    cfg = conf.raw
+    if conf.parse_error:
+        st.error(t("settings.unparsable", error=conf.parse_error))
+    else:
+        for p in conf.problems:
+            st.error(md(p))
+    df = pd.DataFrame([_row(e) for e in (cfg.get("notify") if isinstance(cfg.get("notify"), list) else [])
+                       if isinstance(e, dict)], columns=["url", "on", "format", "per"])
     edited = st.data_editor(df, num_rows="dynamic", hide_index=True, width="stretch", key="notify_editor",
                             column_config={
                                 "url": st.column_config.TextColumn(t("col.url"), width="large"),
@@ -40,9 +43,10 @@ def render() -> None:
                                                                            default="slack"),
                                 "per": st.column_config.SelectboxColumn(t("col.per"), options=list(PER),
                                                                         default="run")})
-    url = st.text_input(t("settings.dashboard_url"), value=cfg.get("dashboard_url") or DEFAULT_DASHBOARD_URL,
+    dash = cfg.get("dashboard_url")
+    url = st.text_input(t("settings.dashboard_url"), value=dash if isinstance(dash, str) else DEFAULT_DASHBOARD_URL,
                         key="dashboard_url")
-    if st.button(t("settings.save"), type="primary", key="btn_save_notify"):
+    if st.button(t("settings.save"), type="primary", key="btn_save_notify", disabled=bool(conf.parse_error)):
         rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in edited.to_dict("records")]
         rows = [{k: v for k, v in r.items() if v is not None} for r in rows if any(v for v in r.values())]
         bad = write_notify(ws, rows, url)
@@ -63,6 +67,15 @@ def render() -> None:
                  column_config={"when": t("col.when"), "subject": t("col.subject"), "target": t("col.target"),
                                 "format": t("col.format"), "try": t("col.try"), "ok": t("col.ok"),
                                 "detail": t("col.detail")})
+
+
+def _row(e: dict) -> dict:
+    """An entry as the editor shows it: the URL without its user info (user:token@ shows as ***@; Save keeps it)."""
+    on = e.get("on")
+    return {"url": hide_userinfo(e["url"]) if isinstance(e.get("url"), str) else str(e.get("url") or ""),
+            "on": ", ".join(map(str, on)) if isinstance(on, list) else str(on or ""),
+            "format": e.get("format") if e.get("format") in FORMATS else None,
+            "per": e.get("per") if e.get("per") in PER else None}
 
 
 if __name__ == "__main__":
