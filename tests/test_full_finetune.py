@@ -6,7 +6,7 @@ import pytest
 
 from jobs.rundir import RunDir
 from jobs.spec import validate
-from tests.trainer_helpers import make_run, run, summary, train_rows
+from tests.trainer_helpers import Probe, make_run, run, summary, train_rows
 
 
 def test_full_finetune_writes_a_loadable_model_folder_and_evaluates_it(ws):
@@ -80,14 +80,19 @@ def test_full_finetune_resumes_after_kill9_with_no_gap_or_duplicate_step(ws):
     assert RunDir(run_dir).is_full and summary(run_dir)["finetuning_type"] == "full"
 
 
-def test_packed_sft_loss_matches_unpacked_on_the_same_rows(ws):
+def test_packed_sft_loss_matches_unpacked_on_the_same_rows(ws, monkeypatch):
     """One batch holding every row, packed (padding-free, position ids restarting per row) or padded: the same
     tokens, the same loss, up to float error; and no row attends to another (or the losses would differ)."""
     common = dict(max_steps=1, batch_size=16, max_samples=16, eval_ratio=0, eval_max_rows=0, num_sample_prompts=0,
                   learning_rate=1e-3, max_seq_length=512, logging_steps=1)
     runs = {packed: make_run(ws, packing=packed, **common) for packed in (False, True)}
-    for run_dir in runs.values():
-        assert run(run_dir) == 0
+    probes = {k: Probe() for k in runs}
+    for k, run_dir in runs.items():
+        with monkeypatch.context() as m:
+            assert run(run_dir, m, probes[k]) == 0
+    # padding-free packing flattens the batch into one row of real tokens; padding keeps 16 rows
+    assert probes[True].batch_rows == [1] and probes[False].batch_rows == [16]
+    assert probes[True].seq_lens[0] < 16 * probes[False].seq_lens[0]
     loss = {k: float(train_rows(d)[0]["loss"]) for k, d in runs.items()}
     assert abs(loss[True] - loss[False]) < 1e-3 * max(1.0, loss[False]), loss
     s = {k: summary(d) for k, d in runs.items()}
