@@ -11,6 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+_UMASK = os.umask(0o022)  # read once: new files get 0o666 & ~umask, as open() would give them (mkstemp gives 0o600)
+os.umask(_UMASK)
+SHARED_MODE = 0o666  # lock files too: a team's group-shared workspace needs them writable by its members
+
 
 def _fsync_dir(folder: Path) -> None:
     try:
@@ -25,8 +29,9 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
-    """durable=False skips the fsyncs: still all-or-nothing for readers, for files rewritten every step."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True, private: bool = False) -> Path:
+    """durable=False skips the fsyncs: still all-or-nothing for readers, for files rewritten every step.
+    The file's mode follows the umask, as for any new file; private=True keeps it to its owner (0o600)."""
     path = Path(path)
     if not durable:  # hot path (every training step): one writer per file, so a fixed temp name will do
         tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
@@ -37,6 +42,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if not private:
+            os.fchmod(fd, SHARED_MODE & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -52,12 +59,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"), durable)
+def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True, private: bool = False) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), durable, private)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, private: bool = False) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n",
+                             private=private)
 
 
 def read_json(path: str | os.PathLike, default: Any = None) -> Any:

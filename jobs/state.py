@@ -15,7 +15,7 @@ from typing import Any
 from filelock import FileLock
 
 from jobs import contract
-from jobs.atomic import atomic_write_json, read_json
+from jobs.atomic import SHARED_MODE, atomic_write_json, read_json
 from jobs.changes import bump, bump_run
 from jobs.contract import Unreadable
 from jobs.job_ids import JOB_ID_RE, is_job_id  # noqa: F401 - re-exported: older callers import them from here
@@ -63,7 +63,7 @@ def new_job_id(ts: float | None = None, salt: bytes | None = None) -> str:
 
 
 def _lock(run_dir: Path) -> FileLock:
-    return FileLock(str(as_run_dir(run_dir).state_lock), timeout=30)
+    return FileLock(str(as_run_dir(run_dir).state_lock), timeout=30, mode=SHARED_MODE)
 
 
 log = logging.getLogger("tunedeck.jobs")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from jobs.queue.steer import hold, is_held, move_to_top, release, set_priority
 from jobs.rundir import RunDir
 from jobs.state import cancel_job, effective_priority, list_run_dirs, queue_order, read_spec, read_state, retry_job, spooler_alive
 from jobs.status import JobStatus
+from jobs.team.auth import os_user
+from jobs.team.guard import authorize
 from jobs.use import requests as rq
 from jobs.workspace import Workspace
 
@@ -59,10 +62,10 @@ def print_status(data: dict) -> None:
               f"{(w.get('memory_bytes') or 0) / 2**20:,.0f} MiB, {w.get('served', 0)} answered)")
     print(f"running ({len(data['running'])}):")
     for r in data["running"]:
-        eta = f", ETA {r['eta_seconds']:.0f}s" if r.get("eta_seconds") else ""
+        eta = _eta_text(r.get("eta_seconds"))
         phase = _phase_text(r)
         print(f"  {r['job_id']}  {r['name']}  [{r['method']}]  step {r.get('step') or 0}/{r.get('total_steps') or '?'}"
-              f" ({r.get('percent') or 0}%{eta})" + (f"  {phase}" if phase else ""))
+              f" ({_percent_text(r.get('percent'))}%{eta})" + (f"  {phase}" if phase else ""))
     print(f"queue ({len(data['queue'])}):")
     for q in data["queue"]:
         print(f"  {q['position']:>3}. {q['job_id']}  {q['name']}  priority {q['priority']}"
@@ -74,6 +77,26 @@ def print_status(data: dict) -> None:
         print(f"unreadable ({len(data['unreadable'])}):")
         for u in data["unreadable"]:
             print(f"  {u['job_id'] or 'spooler'}: {u['error']}")
+
+
+MAX_ETA = 100 * 86400  # a longer ETA (a run's progress.json can say anything) prints as "> 100 d"
+
+
+def _eta_text(eta) -> str:
+    """", ETA 1h 02m 03s": bounded, whatever number progress.json holds (a 300-digit one prints as "> 100 d")."""
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta > 0:
+        return ""
+    if eta > MAX_ETA:
+        return f", ETA > {MAX_ETA // 86400} d"
+    m, s = divmod(int(eta), 60)
+    h, m = divmod(m, 60)
+    return f", ETA {h}h {m:02d}m {s:02d}s" if h else f", ETA {m}m {s:02d}s" if m else f", ETA {s}s"
+
+
+def _percent_text(pct) -> str:
+    if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 <= pct <= 100:
+        return "0" if not pct else "?"
+    return f"{pct:g}"
 
 
 def _phase_text(r: dict) -> str:
@@ -88,7 +111,11 @@ def _phase_text(r: dict) -> str:
 
 def cmd_status(ws: Workspace, as_json: bool) -> int:
     data = status_data(ws)
-    print(json.dumps(data, indent=2, ensure_ascii=False)) if as_json else print_status(data)
+    try:
+        print(json.dumps(data, indent=2, ensure_ascii=False)) if as_json else print_status(data)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `status | head` closed the pipe early: stop quietly, as other CLI tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's own flush is quiet too
     return 0
 
 
@@ -127,13 +154,22 @@ def _answer(request) -> int:
         return 1
 
 
+def _as_caller(ws: Workspace, action: str, job_id: str, priority: int | None = None) -> None:
+    """The caller's OS user must be the job's owner or an admin (with auth on); raises the refusal, audited."""
+    authorize(ws, os_user(), "cli", action, job_id, priority=priority)
+
+
 def cmd_cancel(ws: Workspace, job_id: str) -> int:
-    return _answer(lambda: f"{job_id}: {cancel_job(ws, job_id)}")
+    def cancel() -> str:
+        _as_caller(ws, "cancel", job_id)
+        return f"{job_id}: {cancel_job(ws, job_id)}"
+    return _answer(cancel)
 
 
 def cmd_delete(ws: Workspace, job_id: str) -> int:
     """The dashboard's Delete from a shell: refused, with the reason, for a running job or one a model needs."""
     def delete() -> str:
+        _as_caller(ws, "delete", job_id)
         delete_job(ws, job_id)
         return f"{job_id}: deleted"
     return _answer(delete)
@@ -141,6 +177,7 @@ def cmd_delete(ws: Workspace, job_id: str) -> int:
 
 def cmd_retry(ws: Workspace, job_id: str) -> int:
     def retry() -> str:
+        _as_caller(ws, "retry", job_id)
         st = retry_job(ws, job_id)
         return f"{job_id}: queued again (attempt {st['attempt']}{', resumes from its checkpoint' if st['resume'] else ''})"
     return _answer(retry)
@@ -151,14 +188,17 @@ def cmd_steer(ws: Workspace, cmd: str, job_id: str, value: str | None = None) ->
     def steer() -> str:
         if cmd == "priority":
             if value == "top":
+                _as_caller(ws, "priority", job_id)
                 st = move_to_top(ws, job_id)
             else:
                 try:
                     n = int(value)
                 except (TypeError, ValueError):
                     raise ValueError(f"priority: must be an integer from -1000 to 1000 or 'top' (got {value!r})") from None
+                _as_caller(ws, "priority", job_id, priority=n)
                 st = set_priority(ws, job_id, n)
             return f"{job_id}: priority {st['priority']}, queue position {_position(ws, job_id)}"
+        _as_caller(ws, cmd, job_id)  # hold or release
         if cmd == "hold":
             hold(ws, job_id)
             return f"{job_id}: held at queue position {_position(ws, job_id)}; it starts only after release"

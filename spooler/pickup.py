@@ -26,6 +26,7 @@ from jobs.models import registry
 from jobs.queue.sweep import CHECK_BUDGET, Expansion, expand, group_id_for_file, is_sweep_data
 from jobs.spec import MAX_SPEC_BYTES
 from jobs.state import create_run, is_job_id, new_job_id
+from jobs.team import audit, auth, quotas
 from jobs.workspace import Workspace
 
 log = logging.getLogger("tunedeck.spooler")
@@ -205,9 +206,26 @@ class Pickup:
                 return self._reject(path, f"the spec has {len(v.errors)} problem(s); they are not quoted because "
                                           "the file belongs to another user: check it with python -m jobs validate")
             return self._reject(path, "\n".join(str(p) for p in v.errors))
+        specs = x.specs if "group" in x.specs[0] else [v.spec]
+        why = self._own(specs, st)
+        if why:
+            return self._reject(path, why)
         if "group" in x.specs[0]:
             return self._accept_group(path, x.specs)
         return self._accept(path, data, st, v.spec)
+
+    def _own(self, specs: list[dict], st: os.stat_result) -> str | None:
+        """Give each spec its owner: the file's owner, or the owner it names when the dropper may (an admin or a
+        service account). The reason when it may not, or when the owner's max_queued quota is full."""
+        dropper = auth.os_user(st.st_uid)
+        owner, why = auth.owner_for_drop(auth.load(self.ws), dropper, specs[0].get("owner"))
+        why = why or quotas.queued_problem(self.ws, owner, len(specs))
+        if why:
+            audit.record(self.ws, dropper, "spool", "submit", allowed=False, detail=why)
+            return why
+        for s in specs:
+            s["owner"] = owner
+        return None
 
     def _read(self, path: Path) -> tuple[bytes, os.stat_result] | str | None:
         """(content, fstat) of a regular file linked once; a reason string to reject it; None when it is gone.
@@ -297,6 +315,7 @@ class Pickup:
             pass
         if made:
             self.accepted += 1
+            audit.record(self.ws, spec.get("owner"), "spool", "submit", job_id)
             log.info("queued %s (%s, %s on %s) from %s", job_id, escape_invisible(spec["name"]), spec["method"],
                      spec["base_model"], escape_invisible(path.name))
             return job_id
@@ -315,6 +334,8 @@ class Pickup:
         except FileNotFoundError:
             pass
         self.accepted += len(made)
+        for job_id in made:
+            audit.record(self.ws, specs[0].get("owner"), "spool", "submit", job_id)
         if made:
             log.info("queued sweep %s: %d run(s) of %s from %s", specs[0]["group"]["id"], len(made),
                      specs[0]["group"]["name"], path.name)
