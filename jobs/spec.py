@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.capacity import capacity_problems
 from jobs import finetune
+from jobs.capacity import capacity_problems
 from jobs.data import format_check
 from jobs.display_text import escape_invisible, name_problem
 from jobs.job_ids import JOB_ID_FORM, is_job_id
@@ -22,7 +22,7 @@ from jobs.params import COMMON_PARAMS, MANAGED_KEYS, Param
 from jobs.settings import trackers
 from jobs.workspace import Workspace
 
-TOP_KEYS = ("name", "method", "base_model", "dataset", "priority", "params", "parent_job", "notes", "group")
+TOP_KEYS = ("name", "method", "base_model", "dataset", "priority", "params", "parent_job", "notes", "group", "owner")
 TOP_ALIASES = {"model_path": "base_model", "dataset_path": "dataset", "model": "base_model"}
 MAX_SPEC_BYTES = 1 << 20
 
@@ -107,6 +107,7 @@ def validate(raw: Any, ws: Workspace, *, check_refs: bool = True) -> Validation:
         "name": name.strip(), "method": method.name, "base_model": top["base_model"], "dataset": top["dataset"],
         "priority": priority, "parent_job": parent, "notes": notes, "params": params,
         **({"group": group} if group is not None else {}),
+        **({"owner": top["owner"].strip()} if isinstance(top.get("owner"), str) else {}),
     }
     return v
 
@@ -228,6 +229,9 @@ def identity(top: dict, method_name: Any, err) -> tuple[Any, Any, Any, Any, Any]
     notes = top.get("notes", "")
     if not isinstance(notes, str):
         err("notes", notes, "must be a string")
+    owner = top.get("owner")  # set at acceptance from the dropping user; naming another is checked there
+    if owner is not None and (not isinstance(owner, str) or not owner.strip() or name_problem(owner)):
+        err("owner", owner, "must be a user name (the job's owner is set at acceptance from who submitted it)")
     group = top.get("group")  # set by sweep expansion (jobs/sweep.py); kept so a run knows its sweep
     if group is not None and not (isinstance(group, dict) and isinstance(group.get("id"), str)):
         err("group", group, "must be the sweep record written by the spooler; submit a \"sweep\" instead")

@@ -193,7 +193,7 @@ def write_notify(ws: Workspace, entries: list[dict], dashboard_url: str | None =
     cfg["notify"] = norm
     if dashboard_url is not None:
         cfg["dashboard_url"] = dashboard_url
-    atomic_write_json(config_path(ws), cfg)
+    atomic_write_json(config_path(ws), cfg, private=True)  # webhook URLs may carry tokens
     return []
 
 
