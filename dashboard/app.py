@@ -1,13 +1,15 @@
 """Tunedeck dashboard: `streamlit run dashboard/app.py`. Reads runs/, writes specs and request files."""
 import streamlit as st
 
-from dashboard import nav
+from dashboard import identity, nav
+from dashboard.common import workspace
 from dashboard.i18n import LANGUAGES, keep_language, t
 
 st.set_page_config(page_title="Tunedeck", page_icon="🎛️", layout="wide")
 keep_language()  # from ?lang= on a reload or a new tab, and back into the URL
 st.sidebar.selectbox("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang",
                      on_change=keep_language, args=(True,))
+identity.gate(workspace())  # header mode: a request without the proxy's header gets the refusal page and nothing else
 
 pages = [
     st.Page("views/trainings.py", title=t("nav.trainings"), icon="📋", url_path="trainings", default=True),

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import identity
 from dashboard.i18n import t, t_text
 from dashboard.nav import page
 from dashboard.safe import attempt
 from jobs.queue.overview import UNKNOWN
-from jobs.queue.steer import hold, move_to_top, release, set_priority
+from jobs.queue.steer import hold, move_to_top, release, set_priority, top_priority
 from jobs.ranking import best_run, headline
 from jobs.status import FINAL, JobStatus
 
@@ -71,7 +72,9 @@ def group_actions(ws, selected: list[dict]) -> None:
     """Buttons for selected groups (expand, compare, copy the sweep) and for queued jobs (steer the queue)."""
     groups = [r for r in selected if r.get("is_group")]
     jobs = members_of(selected)
-    queued = [r for r in jobs if r["status"] == JobStatus.QUEUED]
+    queued, why = identity.permitted(ws, [r for r in jobs if r["status"] == JobStatus.QUEUED], "priority")
+    if why:
+        st.caption("🔒 " + t("auth.refused", reason=why))
     row = st.container(horizontal=True)  # each button as wide as its label, never cut ("Expand / colla…")
     cols = [row] * 7
     if cols[0].button(t("group.expand"), disabled=not groups, key="btn_group_expand"):
@@ -84,25 +87,27 @@ def group_actions(ws, selected: list[dict]) -> None:
         st.switch_page(page("compare"), query_params={"group": groups[0]["group_id"]})
     if cols[2].button(t("group.copy"), disabled=len(groups) != 1, key="btn_group_copy"):
         st.switch_page(page("new"), query_params={"copy": groups[0]["members"][0]["job_id"], "sweep": "1"})
-    if cols[3].button(t("steer.top"), disabled=not queued, key="btn_top"):
+    if cols[3].button(t("steer.top"), disabled=not queued, key="btn_top", help=why):
         for r in reversed(queued):  # the first selected ends up first
-            attempt(move_to_top, ws, r["job_id"])
+            if identity.allowed(ws, "priority", r["job_id"], priority=top_priority(ws, r["job_id"])):
+                attempt(move_to_top, ws, r["job_id"])
         st.toast(t("steer.done"))
-    if cols[4].button(t("steer.hold"), disabled=not any(not r.get("held") for r in queued), key="btn_hold"):
+    if cols[4].button(t("steer.hold"), disabled=not any(not r.get("held") for r in queued), key="btn_hold", help=why):
         for r in queued:
-            if not r.get("held"):
+            if not r.get("held") and identity.allowed(ws, "hold", r["job_id"]):
                 attempt(hold, ws, r["job_id"])
         st.toast(t("steer.done"))
-    if cols[5].button(t("steer.release"), disabled=not any(r.get("held") for r in queued), key="btn_release"):
+    if cols[5].button(t("steer.release"), disabled=not any(r.get("held") for r in queued), key="btn_release",
+                      help=why):
         for r in queued:
-            if r.get("held"):
+            if r.get("held") and identity.allowed(ws, "release", r["job_id"]):
                 attempt(release, ws, r["job_id"])
         st.toast(t("steer.done"))
     with cols[6].popover(t("steer.priority"), disabled=not queued):
         n = st.number_input(t("steer.priority"), min_value=-1000, max_value=1000, step=1,
                             value=int(queued[0]["priority"]) if queued else 0, key="steer_priority")
         if st.button(t("steer.set"), key="btn_set_priority"):
-            for r in queued:
+            for r in identity.act(ws, queued, "priority", priority=int(n)):
                 attempt(set_priority, ws, r["job_id"], int(n))
             st.toast(t("steer.done"))
 

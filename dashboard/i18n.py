@@ -278,6 +278,11 @@ from .i18n_memory import ZH as _MEMORY_ZH  # noqa: E402
 
 EN.update(_MEMORY_EN)
 ZH.update(_MEMORY_ZH)
+from .i18n_team import EN as _TEAM_EN  # noqa: E402 - team use: users, owners, refusals, the audit trail (#23)
+from .i18n_team import ZH as _TEAM_ZH  # noqa: E402
+
+EN.update(_TEAM_EN)
+ZH.update(_TEAM_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import identity
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
 from dashboard.group_view import group_actions, grouped, members_of
 from dashboard.i18n import bound_t, lang_param, t
@@ -42,12 +43,18 @@ def render() -> None:
     models = c3.multiselect(t("filter.model"), sorted({r["base_model"] for r in rows_all}), key="f_model",
                             placeholder=t("filter.any"))
     query = c4.text_input(t("filter.search"), key="f_search", placeholder=t("filter.search_hint"))
-    flatten = st.toggle(t("group.flatten"), key="f_flatten")
-    table(ws, statuses, methods, models, query, flatten)
+    toggles = st.container(horizontal=True)
+    flatten = toggles.toggle(t("group.flatten"), key="f_flatten")
+    me = identity.user()
+    mine = identity.mode(ws) != "none" and me is not None and toggles.toggle(
+        t("filter.mine"), value=True, key="f_mine", help=t("filter.mine_help"))  # on by default once a user is known
+    table(ws, statuses, methods, models, query, flatten, owner=me if mine else None)
 
 
-def table(ws, statuses, methods, models, query, flatten=False) -> None:
+def table(ws, statuses, methods, models, query, flatten=False, owner: str | None = None) -> None:
     rows = job_rows(ws)
+    if owner:
+        rows = [r for r in rows if r.get("owner") == owner]
     if statuses:
         rows = [r for r in rows if r["status"] in statuses]
     if methods:
@@ -56,7 +63,7 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         rows = [r for r in rows if r["base_model"] in models]
     if query:
         q = query.lower()
-        rows = [r for r in rows if q in " ".join(str(r[k]) for k in ("job_id", "name", "dataset", "method")).lower()]
+        rows = [r for r in rows if q in " ".join(str(r[k]) for k in ("job_id", "name", "dataset", "method", "owner")).lower()]
     if not rows:
         st.info(t("trainings.none_match"))
         return
@@ -64,7 +71,7 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
     lang = lang_param()  # the 🔎 link opens a new tab in the same language
     df = pd.DataFrame([{
         "details": (f"/compare?group={r['group_id']}" if r.get("is_group") else f"/training?id={r['job_id']}") + lang,
-        "name": r["name"], "status": "⏸️ " + t("status.held") if r.get("held") else
+        "name": r["name"], "owner": r.get("owner") or "", "status": "⏸️ " + t("status.held") if r.get("held") else
         f"{STATUS_ICONS.get(r['status'], '')} {t('status.' + r['status'])}",
         # What a user watches comes first, so it fits a laptop screen; the facts of the run follow to the right.
         "progress": float(r["progress"] or 0),
@@ -84,6 +91,7 @@ def table(ws, statuses, methods, models, query, flatten=False) -> None:
         column_config={
             "details": st.column_config.LinkColumn("🔎", display_text="🔎", width=36, help=t("col.details")),
             "name": st.column_config.TextColumn(t("col.name"), width=160),  # a run's name, not cut at 15 chars
+            "owner": st.column_config.TextColumn(t("col.owner"), width=90),
             "status": st.column_config.TextColumn(t("col.status"), width=100),
             "progress": st.column_config.ProgressColumn(t("col.progress"), min_value=0.0, max_value=1.0,
                                                         format="percent", width=85),
@@ -148,31 +156,35 @@ def actions(ws, selected: list[dict]) -> None:
         st.switch_page(page("compare"), query_params={"jobs": ",".join(ids[:10])})
     if cols[1].button(t("action.details"), disabled=len(ids) != 1, key="btn_details"):
         st.switch_page(page("training"), query_params={"id": ids[0]})
-    if cols[2].button(t("action.cancel"), disabled=not any(r["status"] in CANCELLABLE for r in selected),
-                      key="btn_cancel"):
+    cancellable, why_cancel = identity.permitted(ws, [r for r in selected if r["status"] in CANCELLABLE], "cancel")
+    if cols[2].button(t("action.cancel"), disabled=not cancellable, key="btn_cancel", help=why_cancel):
         st.session_state["confirm_cancel"] = True
-    cancellable = [r for r in selected if r["status"] in CANCELLABLE]
+    if why_cancel:  # the reason in words beside the disabled (or partly allowed) button
+        st.caption("🔒 " + t("auth.refused", reason=why_cancel))
     if st.session_state.get("confirm_cancel") and cancellable:
         st.warning(t("cancel.confirm", n=len(cancellable), names=_names(cancellable)))
         y, n = st.columns([1, 5])
         y.button(t("cancel.yes"), type="primary", key="btn_cancel_yes", on_click=_cancel, args=(ws, cancellable))
         n.button(t("cancel.no"), key="btn_cancel_no", on_click=lambda: st.session_state.pop("confirm_cancel", None))
-    if cols[3].button(t("action.retry"), disabled=not any(r["status"] in RETRYABLE for r in selected),
-                      key="btn_retry"):
-        done = [r for r in selected if r["status"] in RETRYABLE]
+    retryable, why_retry = identity.permitted(ws, [r for r in selected if r["status"] in RETRYABLE], "retry")
+    if cols[3].button(t("action.retry"), disabled=not retryable, key="btn_retry", help=why_retry):
+        done = identity.act(ws, retryable, "retry")
         for r in done:
             attempt(retry_job, ws, r["job_id"])
         st.toast(t("toast.requeued_for", names=_names(done)))
-    if ids and cols[4].toggle(t("action.delete"), key="del_toggle"):
+    deletable, why_delete = identity.permitted(ws, selected, "delete")
+    if ids and cols[4].toggle(t("action.delete"), key="del_toggle", disabled=not deletable, help=why_delete):
         running = [r for r in selected if r["status"] == JobStatus.RUNNING]
         if running:
             st.error(t("delete.refused_running", names=_names(running)))
         else:
-            st.warning(t("delete.confirm_named", n=len(ids), names=_names(selected)))
-            st.button(t("delete.yes"), type="primary", key="btn_delete_yes", on_click=_delete, args=(ws, ids))
+            st.warning(t("delete.confirm_named", n=len(deletable), names=_names(deletable)))
+            st.button(t("delete.yes"), type="primary", key="btn_delete_yes", on_click=_delete,
+                      args=(ws, [r["job_id"] for r in deletable]))
 
 
 def _cancel(ws, rows: list[dict]) -> None:
+    rows = identity.act(ws, rows, "cancel")  # checked again at the click, and audited
     for r in rows:
         attempt(cancel_job, ws, r["job_id"])
     st.session_state.pop("confirm_cancel", None)
@@ -180,6 +192,7 @@ def _cancel(ws, rows: list[dict]) -> None:
 
 
 def _delete(ws, ids: list[str]) -> None:
+    ids = [j for j in ids if identity.allowed(ws, "delete", j)]
     gone = {job_id for job_id in ids if attempt(delete_job, ws, job_id)}
     st.session_state["del_toggle"] = False
     # The deleted jobs are gone from the selection too; a refused one stays ticked beside its reason.

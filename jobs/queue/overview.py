@@ -44,7 +44,8 @@ def job_summary(run_dir: Path) -> dict:
     head = headline(spec.get("method", ""), evaluation) if summary else None
     return {
         "job_id": rd.job_id, "name": spec.get("name", rd.job_id), "method": spec.get("method", "?"),
-        "base_model": spec.get("base_model", "?"), "dataset": spec.get("dataset", "?"), "status": status,
+        "owner": spec.get("owner"), "base_model": spec.get("base_model", "?"), "dataset": spec.get("dataset", "?"),
+        "status": status,
         "step": step, "total_steps": total,
         "progress": (step / total) if total else (1.0 if status == JobStatus.SUCCEEDED else 0.0),
         "eta_seconds": progress.get("eta_seconds") if status == JobStatus.RUNNING else None,
@@ -79,4 +80,4 @@ def unreadable_row(rd, e: Unreadable) -> dict:
             "status": UNREADABLE, "step": 0, "total_steps": None, "progress": 0.0, "eta_seconds": None,
             "queue_position": None, "created_at": None, "started_at": None, "finished_at": None,
             "duration_seconds": None, "final_loss": None, "final_reward": None, "error": str(e), "parent_job": None,
-            "priority": 0, "held": False, "group": None, "attempt": None, "has_state": False}
+            "priority": 0, "held": False, "group": None, "attempt": None, "has_state": False, "owner": None}

@@ -68,10 +68,14 @@ def set_priority(ws: Workspace, job_id: str, priority) -> dict:
 def move_to_top(ws: Workspace, job_id: str) -> dict:
     """Above every other queued job: one more than the highest priority in the queue (within the allowed range)."""
     _queued(ws, job_id)
+    return set_priority(ws, job_id, top_priority(ws, job_id))
+
+
+def top_priority(ws: Workspace, job_id: str) -> int:
+    """The priority that puts `job_id` above every other queued job (what move_to_top sets)."""
     others = [effective_priority(read_spec(ws.run_dir(j)), read_state(ws.run_dir(j)))
               for j in queue_order(ws) if j != job_id]
-    top = max(others, default=0) + 1
-    return set_priority(ws, job_id, min(max(top, 0), PRIORITY_MAX))
+    return min(max(max(others, default=0) + 1, 0), PRIORITY_MAX)
 
 
 def hold(ws: Workspace, job_id: str) -> dict:
