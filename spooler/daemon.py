@@ -90,6 +90,7 @@ class Daemon:
         self.pickup = Pickup(ws, settle=opts.settle, wake=self.wake)  # wake: a sweep checked in its worker
         self.queue = QueueCursor(self.ws, opts.rescan)
         self.started_at = now_iso()
+        self.passes = 0  # scheduling passes made; in the heartbeat, so a test can wait for passes, not for time
         self._hb: tuple = (0.0, None)
         self._broken: dict[str, str] = {}  # job id -> the reason last logged, so a broken run is logged once
         self.notifier = Notifier(ws, self.ident)  # its own thread: a slow webhook never delays scheduling
@@ -184,6 +185,7 @@ class Daemon:
              self.heartbeat)
         for fn in fns:
             self._safely(fn)
+        self.passes += not light
 
     def apply_steering(self) -> None:
         steering.apply_requests(self.running, self.runner)  # priority/hold of jobs already in Slurm's queue
@@ -227,7 +229,7 @@ class Daemon:
             "slots": [{"slot": i, "gpu": g, "job": next((r.job_id for r in self.running.values() if i in r.slots), None),
                        **(self.slot_memory[i] if i < len(self.slot_memory) else {})}  # the memory estimate's limit
                       for i, g in enumerate(self.pool.gpus)],
-            "accepted": self.pickup.accepted, "rejected": self.pickup.rejected,
+            "accepted": self.pickup.accepted, "rejected": self.pickup.rejected, "passes": self.passes,
         }
         try:
             atomic_write_json(self.ws.spooler_heartbeat, beat)

@@ -92,3 +92,14 @@ def gone(pid: int) -> bool:
     """The process has exited (a zombie counts as gone)."""
     from spooler.runners.procs import alive
     return not alive(pid, None)
+
+
+def heartbeat(ws) -> dict:
+    return json.loads(ws.spooler_heartbeat.read_text())
+
+
+def wait_for_passes(ws, n: int = 3, timeout: float = 30.0) -> None:
+    """Wait until the daemon has made n more full scheduling passes (counted in its heartbeat): "nothing happened"
+    is then a fact about the daemon's passes, not about how long the test slept."""
+    start = heartbeat(ws).get("passes", 0)
+    wait_for(lambda: heartbeat(ws).get("passes", 0) >= start + n, timeout)

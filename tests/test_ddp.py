@@ -4,13 +4,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from jobs.queue.spool import submit
 from jobs.spec import validate
 from jobs.state import cancel_job, latest_checkpoint, queue_positions, read_state, retry_job
 from tests.conftest import REPO
-from tests.spool_helpers import Spooler, all_final, spec, starts, statuses, wait_for
+from tests.spool_helpers import Spooler, all_final, spec, starts, statuses, wait_for, wait_for_passes
 
 
 def test_two_slot_job_waits_for_both_slots_and_is_not_overtaken(ws):
@@ -19,7 +18,7 @@ def test_two_slot_job_waits_for_both_slots_and_is_not_overtaken(ws):
         wait_for(lambda: starts(ws.run_dir(first)))
         pair, _ = submit(ws, spec("two-slot", notes="sleep=0.5", num_gpus=2))
         small, _ = submit(ws, spec("small-behind", notes="sleep=0.1"))
-        time.sleep(1.0)  # one slot is free all along: the small job must still wait behind the pair
+        wait_for_passes(ws, 3)  # one slot is free all along: the small job must still wait behind the pair
         assert statuses(ws)[pair] == "queued" and statuses(ws)[small] == "queued"
         wait_for(lambda: queue_positions(ws) == {pair: 1, small: 2}, 10)
         wait_for(lambda: all_final(ws, 3), 90)

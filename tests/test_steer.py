@@ -2,14 +2,13 @@
 import json
 import subprocess
 import sys
-import time
 
 from jobs.queue.spool import submit
 from jobs.queue.steer import hold, move_to_top, release, set_priority
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id, queue_positions, read_state, update_state
 from tests.conftest import REPO
-from tests.spool_helpers import Spooler, all_final, spec, starts, wait_for
+from tests.spool_helpers import Spooler, all_final, spec, starts, wait_for, wait_for_passes
 
 
 def cli(ws, *args):
@@ -44,7 +43,7 @@ def test_priority_and_hold_reorder_the_queue_as_shown(ws):
         assert state(ws, a)["status"] == "queued" and not starts(ws.run_dir(a))
         wait_for(lambda: queue_positions(ws) == {a: 1})
         assert state(ws, c)["started_at"] < state(ws, b)["started_at"]
-        time.sleep(1.5)  # a held job stays queued with a free slot
+        wait_for_passes(ws, 3)  # a held job stays queued with a free slot
         assert state(ws, a)["status"] == "queued"
 
         out = cli(ws, "release", a)
@@ -74,7 +73,7 @@ def test_move_to_top_and_a_held_job_is_never_claimed_by_two_daemons(ws):
     assert move_to_top(ws, jobs[1])["priority"] == 8
     with Spooler(ws, "--slots", "2") as one, Spooler(ws, "--slots", "2") as two:
         wait_for(lambda: all(state(ws, j).get("status") == "succeeded" for j in jobs[:3]), 30)
-        time.sleep(1.5)
+        wait_for_passes(ws, 3)  # both daemons pass over the held job (the heartbeat is either one's)
         assert state(ws, held)["status"] == "queued" and not starts(ws.run_dir(held))
         order = sorted(jobs[:3], key=lambda j: state(ws, j)["started_at"])
         assert order[0] == jobs[1]       # moved to the top
