@@ -32,7 +32,7 @@ def test_fsdp_full_finetune_on_two_gloo_ranks_shards_saves_and_resumes(ws):
         text = (run_dir / "train.log").read_text()
         assert statuses(ws)[job] == "succeeded", read_state(run_dir).get("error") or text[-3000:]
         assert steps(run_dir) == list(range(1, 17))  # one row per step across both attempts and both ranks
-        assert "resuming from checkpoint-" in text
+        assert "resuming from checkpoint-" in text and "trained sharded: FSDP2 over 2 ranks" in text
         s = json.loads((run_dir / "summary.json").read_text())
         assert s["world_size"] == 2 and s["sharding"] == "fsdp" and s["finetuning_type"] == "full"
         assert len(s["rank_peak_memory_bytes"]) == 2 and all(b > 0 for b in s["rank_peak_memory_bytes"])
@@ -56,5 +56,6 @@ def test_fsdp_lora_on_two_gloo_ranks(ws, four_bit):
         assert (run_dir / "adapter" / "adapter_config.json").exists()
         s = json.loads((run_dir / "summary.json").read_text())
         assert s["sharding"] == "fsdp" and s["world_size"] == 2 and steps(run_dir) == list(range(1, 7))
-        assert "[rank 1]" in (run_dir / "train.log").read_text()
+        log = (run_dir / "train.log").read_text()
+        assert "[rank 1]" in log and "trained sharded: FSDP2 over 2 ranks" in log
         sp.stop()

@@ -97,6 +97,9 @@ def save(r) -> bool:
     and rank 0 saves); False leaves the adapter to run.save's own path."""
     r.rank_peaks = gather_peaks(r.device)
     full, fsdp = is_full(r.params), bool(getattr(r.trainer, "is_fsdp_enabled", False))
+    if fsdp:
+        log.info("trained sharded: FSDP2 over %d ranks, peak memory per rank %s MiB", dist.world_size(),
+                 [round(b / 2**20) for b in r.rank_peaks])
     if not (full or fsdp):
         return False
     rd = RunDir(r.rd.path)
