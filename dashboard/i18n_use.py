@@ -10,6 +10,9 @@ EN = {
     "try.none_answerable": "None of these jobs has an adapter yet, so none can answer prompts.",
     "try.status.waiting": "Waiting for a free slot…", "try.status.loading": "Loading the model…",
     "try.status.generating": "Generating…", "try.status.failed": "Failed: {error}",
+    "try.status.waiting_training": "Waiting: trainings are queued and go first. This prompt is answered once no "
+                                   "training waits for a slot.",
+    "try.status.cancelled": "Cancelled.", "try.cancel": "Cancel this prompt",
     "try.timing": "{seconds:.2f} s · {tokens} tokens", "try.warm": "answered by a warm worker (no model load)",
     "try.loaded": "the worker loaded the model ({seconds:.1f} s)",
     "try.four_bit": "base loaded in 4-bit NF4, as this run was trained",
@@ -17,8 +20,8 @@ EN = {
                                  "A merged model's export stays in its job while the job exists.",
     "try.history": "History ({n})", "try.download": "Download history (JSONL)", "try.no_history": "No prompts yet.",
     "try.rule": "A warm worker keeps the base model (in 4-bit for runs trained in 4-bit) and the adapters it has "
-                "used in memory on one slot and exits after {idle} idle; a queued training always takes the slot of "
-                "an idle worker.",
+                "used in memory on one slot and exits after {idle} idle. While a training waits, trainings go first: "
+                "a worker finishes the answer in hand and gives its slot to the training, and new prompts wait.",
     "export.title": "Export", "export.button": "Export merged model",
     "export.what": "Merges the adapter into the base model and writes export/merged/ (safetensors, config, tokenizer, "
                    "chat template), an Ollama Modelfile, the vLLM command and a PEFT snippet.",
@@ -61,14 +64,16 @@ ZH = {
     "try.none_answerable": "这些任务都还没有适配器，无法回答提示。",
     "try.status.waiting": "正在等待空闲槽位…", "try.status.loading": "正在加载模型…",
     "try.status.generating": "正在生成…", "try.status.failed": "失败：{error}",
+    "try.status.waiting_training": "正在等待：有排队的训练，训练优先。没有训练等待槽位时再回答这个提示。",
+    "try.status.cancelled": "已取消。", "try.cancel": "取消这个提示",
     "try.timing": "{seconds:.2f} 秒 · {tokens} 个词元", "try.warm": "由常驻进程回答（未重新加载模型）",
     "try.loaded": "进程加载了模型（{seconds:.1f} 秒）",
     "try.four_bit": "基础模型以 4 位 NF4 加载，与这次训练相同",
     "models.unregister_deletes": "此模型的文件夹在工作区内（models/{name}/）：取消注册会删除它。"
                                  "合并模型的导出在其任务存在时仍保留在任务中。",
     "try.history": "历史（{n}）", "try.download": "下载历史（JSONL）", "try.no_history": "还没有提示。",
-    "try.rule": "常驻进程在一个槽位上把基础模型（4 位训练的任务用 4 位加载）和用过的适配器保留在内存中，空闲 {idle} 后退出；"
-                "排队的训练总是优先占用空闲进程的槽位。",
+    "try.rule": "常驻进程在一个槽位上把基础模型（4 位训练的任务用 4 位加载）和用过的适配器保留在内存中，空闲 {idle} 后退出。"
+                "有训练等待时训练优先：进程写完手头的回答后把槽位让给训练，新的提示等待。",
     "export.title": "导出", "export.button": "导出合并后的模型",
     "export.what": "把适配器合并进基础模型，写入 export/merged/（safetensors、配置、分词器、对话模板），"
                    "以及 Ollama Modelfile、vLLM 命令和 PEFT 代码片段。",

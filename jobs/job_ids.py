@@ -31,18 +31,32 @@ def check_job_id(value: object) -> str:
     raise BadJobId(f"job id {shown} is not a job id; expected {JOB_ID_FORM}")
 
 
+class NotARunFolder(KeyError, ValueError):
+    """runs/<job_id> exists but is not a real folder (a symlink, which could point outside the workspace, or a
+    file): no job lives there. A KeyError ("no such job") and a ValueError (a refused value) at once, so every caller
+    that refuses either refuses it, with its one-line reason in args[0]."""
+
+
 def run_path(runs: Path, job_id: object) -> Path:
-    """runs/<job_id> for a checked id; the path may not exist yet."""
-    return Path(runs) / check_job_id(job_id)
+    """runs/<job_id> for a checked id: the one way from a job id to its folder. The path may not exist yet (a run
+    being created); when something is there it must be a real folder directly inside runs/, else NotARunFolder,
+    so no reader or writer ever follows a symlink planted in runs/."""
+    path = Path(runs) / check_job_id(job_id)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as e:
+        raise NotARunFolder(f"job {job_id}: runs/{job_id} cannot be read ({e.strerror})") from None
+    if not stat.S_ISDIR(st.st_mode):
+        what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a folder"
+        raise NotARunFolder(f"job {job_id}: runs/{job_id} is {what}, not a run folder; refused")
+    return path
 
 
 def existing_run(runs: Path, job_id: object) -> Path:
     """The run folder of an existing job: a real folder directly inside runs/ (not a symlink), else KeyError."""
     path = run_path(runs, job_id)
-    try:
-        st = os.lstat(path)
-    except OSError:
-        raise KeyError(f"no job {job_id!r}") from None
-    if not stat.S_ISDIR(st.st_mode) or os.path.realpath(path) != os.path.join(os.path.realpath(runs), job_id):
+    if not path.is_dir():
         raise KeyError(f"no job {job_id!r}")
     return path

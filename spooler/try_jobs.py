@@ -1,10 +1,13 @@
 """Try-it workers and exports on the spooler's slots.
 
-Rule: a try or export request gets a free slot before any queued training (it is short and someone is waiting for
-it). One warm try worker per base model answers every try request for that base and exits after --try-idle seconds
-without one. A training always wins over an idle try worker: when trainings wait and no slot is free, an idle worker
-is asked to exit (SIGTERM) and the training takes its slot on the next pass. A worker in the middle of an answer
-finishes it first.
+Rule (docs/operations-try-it.md): an export, or a try request while no training waits, gets a free slot before any
+queued training (it is short and someone is waiting for it). One warm try worker per base model answers every try
+request for that base and exits after --try-idle seconds without one. A training waits when it is queued and not
+held; then trainings go first:
+- no new try worker starts; the try requests left wait, and their answer files say so (waiting_for: training);
+- when no slot is free for the waiting trainings, try workers are asked to exit (SIGTERM), idle ones first, as many
+  as trainings wait: a worker in the middle of an answer finishes that answer, claims no other, and exits; the
+  training takes its slot on the next pass.
 
 Under a runner that queues jobs itself (Slurm) the spooler has no slots: each worker or export is a job of its own
 with a nice that puts it ahead of waiting trainings, its "slot" only numbers its worker file, and an idle worker is
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+import time
 from dataclasses import dataclass
 
 from jobs.atomic import atomic_write_json, read_json
@@ -56,21 +60,32 @@ class UseModel:
         self.inbox = rq.inbox(self.ws)
         self.inbox.mkdir(parents=True, exist_ok=True)
         pool.add_holder(lambda: self.helpers)
+        self._told_waiting: set[str] = set()   # open try requests whose answer file says they wait for a training
+        self._rejects_at = 0.0                  # when broken pointers were last looked for
         self._adopt()
 
     # ------------------------------------------------------------ one pass, before trainings are scheduled
     def step(self) -> None:
         self.reap()
+        self.reject_bad_pointers()
         pend = rq.pending(self.ws)
         served = {h.base_model for h in self.helpers.values() if h.kind == "try" and not h.asked_to_exit}
         wanted_bases = {p.get("base_model") for p in pend if p.get("kind") == "try"}
-        needs, seen = [], set()
+        # Local slots: while a training waits, it goes first (the module's rule). A cluster queues by itself.
+        trainings_first = not self.runner.queues_itself and bool(
+            wanted_bases - served or any(h.kind == "try" for h in self.helpers.values())) \
+            and self.queue.training_waits()
+        needs, seen, held = [], set(), []
         for ptr in pend:
             if ptr.get("kind") == "try":
                 base = ptr.get("base_model")
                 if not isinstance(base, str) or not valid_name(base):
                     self._refuse(ptr, f"base_model: not a registered model name (got {base!r})")
-                elif base not in served and base not in seen:
+                elif base in served:
+                    continue
+                elif trainings_first:
+                    held.append(ptr)
+                elif base not in seen:
                     seen.add(base)
                     needs.append(ptr)
             elif ptr.get("kind") == "export":
@@ -83,8 +98,50 @@ class UseModel:
                 self._yield_one(keep=wanted_bases)  # another base's idle worker makes room
                 break
             self._launch(ptr, slot)
-        if (self.runner.queues_itself or not self.pool.free()) and self._training_waits():
-            self._yield_one(keep=wanted_bases)      # trainings always win over an idle try worker
+        if trainings_first and not self.pool.free():
+            self._yield_to_trainings()
+        elif self.runner.queues_itself and self._training_waits():
+            self._yield_one(keep=wanted_bases)      # a training pending in the cluster wins over an idle worker
+        self._say_waiting(held)                     # last: the writes never delay a worker's exit
+
+    def reject_bad_pointers(self, every: float = 5.0) -> None:
+        """A pointer that cannot be followed (a forged job id such as ../, a symlinked run folder, a broken file)
+        leaves the spool for spool/rejected/, with its reason, as a rejected spec does; looked for every few
+        seconds (pending() never returns such a pointer meanwhile)."""
+        if time.monotonic() - self._rejects_at < every:
+            return
+        self._rejects_at = time.monotonic()
+        for path, why in rq.bad_pointers(self.ws, min_age=1.0):
+            if rq.reject_pointer(self.ws, path, why) is not None:
+                log.warning("request pointer %s rejected: %s", path.name, why)
+
+    def _say_waiting(self, held: list[dict], per_pass: int = 50) -> None:
+        """Open try requests held back for a training say so, once each (at most `per_pass` writes a pass, oldest
+        first: a long stream is told over a few passes); those no longer held are told so too."""
+        ids = {p["request_id"] for p in held}
+        told = self._told_waiting & ids
+        for ptr in [p for p in held if p["request_id"] not in told][:per_pass]:
+            rq.mark_waiting(self.ws, ptr, rq.WAITING_FOR_TRAINING)
+            told.add(ptr["request_id"])
+        for ptr in rq.pending(self.ws) if self._told_waiting - ids else []:
+            if ptr["request_id"] in self._told_waiting and ptr["request_id"] not in ids:
+                rq.mark_waiting(self.ws, ptr, None)
+        self._told_waiting = told
+
+    def _yield_to_trainings(self) -> None:
+        """Ask try workers to exit, idle ones first, until as many are on their way out as trainings wait. A busy
+        worker finishes the answer in hand, claims no other, and exits (trainer/try_worker.py)."""
+        tries = [h for h in self.helpers.values() if h.kind == "try"]
+        leaving = sum(h.asked_to_exit for h in tries)
+        staying = [h for h in tries if not h.asked_to_exit]
+        if not staying or leaving >= self.queue.trainings_waiting(limit=len(tries)):
+            return
+        state = {h.slot: (read_json(rq.worker_file(self.ws, h.slot)) or {}).get("state") for h in staying}
+        h = min(staying, key=lambda h: state[h.slot] != rq.WorkerState.IDLE.value)
+        h.asked_to_exit = True
+        self.runner.stop_helper(self._handle(h))  # SIGTERM: it exits once the answer in hand is written
+        log.info("try worker for %s on slot %d (%s) asked to exit: the slot is needed by a waiting training",
+                 h.base_model, h.slot, state[h.slot])
 
     def _free_slot(self) -> int | None:
         if self.runner.queues_itself:  # the cluster finds the GPU; the number only names the worker file

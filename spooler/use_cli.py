@@ -12,8 +12,9 @@ from jobs.workspace import Workspace
 
 
 def try_arguments(t: argparse.ArgumentParser) -> None:
-    t.add_argument("job_ids", nargs="+", metavar="JOB_ID")
-    t.add_argument("--prompt", required=True)
+    t.add_argument("job_ids", nargs="*", metavar="JOB_ID")
+    t.add_argument("--prompt", help="the prompt (required unless --cancel)")
+    t.add_argument("--cancel", metavar="REQUEST", help="cancel a try request (its id, as `try` printed it) instead")
     t.add_argument("--system", default="", help="optional system prompt")
     t.add_argument("--base", action="store_true", help="the base model answers too")
     t.add_argument("--max-new-tokens", type=int, default=rq.SETTINGS["max_new_tokens"][0])
@@ -33,6 +34,16 @@ def export_arguments(e: argparse.ArgumentParser) -> None:
 
 
 def cmd_try(ws: Workspace, args: argparse.Namespace) -> int:
+    if args.cancel:
+        try:
+            print(rq.cancel_try(ws, args.cancel))
+            return 0
+        except rq.RequestError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    if not args.job_ids or args.prompt is None:
+        print("error: try needs JOB_ID ... and --prompt TEXT (or --cancel REQUEST)", file=sys.stderr)
+        return 2
     settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p,
                 "seed": args.seed, "greedy": args.greedy}
     try:
@@ -41,15 +52,17 @@ def cmd_try(ws: Workspace, args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     owner = args.job_ids[0]
+    print(f"request {rid} (cancel: python -m spooler try --cancel {rid})", file=sys.stderr)
     if not spooler_alive(ws):
         print("note: the spooler is not running; the request waits until it starts (python -m spooler)",
               file=sys.stderr)
     end, shown = time.time() + args.timeout, None
     while time.time() < end:
         r = rq.read_try(ws, owner, rid) or {}
-        if r.get("status") != shown:
-            shown = r.get("status")
-            print(f"[{shown}]", file=sys.stderr)
+        if (r.get("status"), r.get("waiting_for")) != shown:
+            shown = (r.get("status"), r.get("waiting_for"))
+            why = " for a training: trainings go first" if r.get("waiting_for") == rq.WAITING_FOR_TRAINING else ""
+            print(f"[{shown[0]}{why}]", file=sys.stderr)
         if r.get("status") in rq.FINAL_TRY:
             break
         time.sleep(0.2)
@@ -57,8 +70,8 @@ def cmd_try(ws: Workspace, args: argparse.Namespace) -> int:
         print(f"error: no answer within {args.timeout:g}s; request {rid} stays queued (runs/{owner}/try/)",
               file=sys.stderr)
         return 1
-    if r["status"] == rq.TryStatus.FAILED.value:
-        print(f"error: {r.get('error')}", file=sys.stderr)
+    if r["status"] in (rq.TryStatus.FAILED.value, rq.TryStatus.CANCELLED.value):
+        print(f"error: {r.get('error') or r['status']}", file=sys.stderr)
         return 1
     for a in r["answers"]:
         label = "base model" if a["target"] == rq.BASE else a["target"]

@@ -109,6 +109,13 @@ def test_training_job_scores_base_and_tuned_then_a_copy_reuses_the_base(ws, tmp_
     assert "phase: run benchmarks" in log and "benchmark arith-mc: acc" in log
     assert state(run_dir)["status"] == "succeeded"
 
+    # on demand, on the finished run: the worker a queued benchmark job runs; the other suite's scores are kept
+    from trainer import benchmarks as tb
+    assert tb.main([str(run_dir), "--suite", "arith-mc", "--limit", "4"]) == 0
+    again = scores(run_dir)
+    assert set(again["benchmarks"]) == {"arith-mc", "arith-em"} and again["benchmarks_meta"]["limit"] == 4
+    assert again["benchmarks"]["arith-em"] == b["arith-em"] and "nope-suite" in again["benchmark_errors"]
+
     copy = make_run(ws, "sft", max_steps=2, eval_max_rows=4, benchmarks=["arith-mc", "arith-em"], benchmark_limit=6,
                     learning_rate=5e-3)
     assert run(copy) == 0

@@ -193,15 +193,21 @@ def combine(base: dict, tuned: dict) -> dict:
 
 
 def write_results(run_dir: Path, suites: dict, meta: dict, errors: dict) -> None:
-    """Merge into evaluation.json (written by the held-out evaluation before this phase, or new), atomically."""
+    """Merge into evaluation.json (written by the held-out evaluation before this phase, or new), atomically. Suites
+    scored earlier (on demand, or by an earlier attempt) stay unless scored again; a suite scored now loses its old
+    error, a suite that failed now loses its old scores."""
     path = Path(run_dir) / EVALUATION_FILE
     data = read_json(path, {}) or {}
     if not isinstance(data, dict):
         data = {}
     data.setdefault("metrics", {})
-    data["benchmarks"] = suites
-    data["benchmarks_meta"] = meta
-    data["benchmark_errors"] = errors
+    old = data.get("benchmarks") if isinstance(data.get("benchmarks"), dict) else {}
+    old_errors = data.get("benchmark_errors") if isinstance(data.get("benchmark_errors"), dict) else {}
+    old_meta = data.get("benchmarks_meta") if isinstance(data.get("benchmarks_meta"), dict) else {}
+    data["benchmarks"] = {**{k: v for k, v in old.items() if k not in errors}, **suites}
+    data["benchmark_errors"] = {**{k: v for k, v in old_errors.items() if k not in suites}, **errors}
+    data["benchmarks_meta"] = {**old_meta, **meta,
+                               "suites": {**(old_meta.get("suites") or {}), **(meta.get("suites") or {})}}
     atomic_write_json(path, data)
 
 
@@ -253,6 +259,9 @@ class BenchmarkRun:
         total = 2 * len(loaded_suites)
         done = 0
         self.phases.enter("benchmarks", total=total)
+        if not loaded_suites:  # nothing to score: the reasons are the result
+            write_results(self.run_dir, results, meta, errors)
+            return {"benchmarks": results, "errors": errors}
         lm = make_lm(model, self.tok, self.should_stop)
         base_lm = make_lm(base_model, self.tok, self.should_stop) if base_model is not None else lm
         for suite, tm, tasks, chash in loaded_suites:
@@ -313,3 +322,94 @@ def run_benchmarks(r) -> None:
     except Stopped:
         r.stopped = True
         log.info("stopped during the benchmarks; the adapter, the evaluation and the finished suites are kept")
+
+
+class _Quiet:
+    """Phases for a finished run: progress.json keeps the run's own last phase; progress goes to stdout."""
+    current = "benchmarks"
+
+    def enter(self, name, total=None):
+        print(f"benchmarks: 0/{total}", flush=True)
+
+    def advance(self, done, total):
+        print(f"benchmarks: {done}/{total}", flush=True)
+
+
+def load_finished(rd, ws: Workspace, spec: dict):
+    """(tuned model, base model or None, tokenizer, base model folder) for a finished run: a full fine-tune from
+    runs/<id>/model/ beside a freshly loaded base, else the base with the run's adapter (4-bit when trained so)."""
+    from jobs.models import registry
+
+    from . import model as model_mod
+    from .errors import TrainerError
+    params = spec["params"]
+    model_path = registry.list_models(ws).get(spec["base_model"])
+    if model_path is None:
+        raise TrainerError(f"base model {spec['base_model']!r} is not registered any more")
+    four = bool(params.get("load_in_4bit"))
+    full = Path(rd.path) / "model"
+    if (full / "config.json").is_file():
+        tok = model_mod.load_tokenizer(full)
+        return (model_mod.load_base(full, f"{rd.job_id} (full)", four), model_mod.load_base(model_path, spec["base_model"], four),
+                tok, model_path)
+    if not (rd.adapter / "adapter_config.json").is_file():
+        raise TrainerError(f"{rd.job_id} has no adapter (runs/{rd.job_id}/adapter/) and no model folder: nothing "
+                           "trained to score")
+    from peft import PeftModel
+    tok = model_mod.load_tokenizer(model_path)
+    return PeftModel.from_pretrained(model_mod.load_base(model_path, spec["base_model"], four), str(rd.adapter)), \
+        None, tok, model_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m trainer.benchmarks RUN_DIR --suite NAME [--suite NAME ...] [--limit N]: score a finished run's base
+    and tuned model on suites and merge them into its evaluation.json (the worker a queued benchmark job runs)."""
+    import argparse
+    import signal
+    import sys
+
+    from jobs.rundir import RunDir
+    ap = argparse.ArgumentParser(prog="python -m trainer.benchmarks")
+    ap.add_argument("run_dir")
+    ap.add_argument("--suite", action="append", required=True)
+    ap.add_argument("--limit", type=int, default=None)
+    args = ap.parse_args(argv)
+    rd = RunDir(Path(args.run_dir).resolve())
+    spec = read_json(rd.spec)
+    if not isinstance(spec, dict) or not isinstance(spec.get("params"), dict):
+        print(f"error: {rd.path} has no readable spec.json; pass a run folder (workspace/runs/<job_id>)", file=sys.stderr)
+        return 2
+    ws = Workspace.of_run(rd.path)
+    stop = {"now": False}
+    prev = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    try:
+        return _score_finished(rd, ws, spec, args, stop)
+    finally:
+        signal.signal(signal.SIGTERM, prev)
+
+
+def _score_finished(rd, ws: Workspace, spec: dict, args, stop: dict) -> int:
+    import sys
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .errors import TrainerError
+    try:
+        model, base_model, tok, model_path = load_finished(rd, ws, spec)
+        params = {**spec["params"], "benchmarks": args.suite,
+                  "benchmark_limit": args.limit or spec["params"].get("benchmark_limit") or names.DEFAULT_LIMIT}
+        out = BenchmarkRun(rd.path, ws, model_path, params, tok, _Quiet(), lambda: stop["now"]).run(model, base_model)
+    except Stopped:
+        print("stopped on request; the suites already scored are kept", file=sys.stderr)
+        return 3
+    except TrainerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for reason in out["errors"].values():
+        print(f"error: {reason}", file=sys.stderr)
+    for suite, metrics in out["benchmarks"].items():
+        for m, e in metrics.items():
+            print(f"{suite} {m}: base {e['base']} → tuned {e['tuned']} (± {e['stderr']})")
+    return 1 if out["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs import logformat
-from jobs.atomic import atomic_write_json, read_json
+from jobs.atomic import atomic_write_json
 from jobs.defaults import TRY_IDLE_SECONDS
 from jobs.models import registry
 from jobs.rundir import RunDir
@@ -128,28 +128,43 @@ class Worker:
         self.loads += 1
         return True
 
-    def generate(self, model, messages: list[dict], settings: dict) -> tuple[str, int]:
+    def generate(self, model, messages: list[dict], settings: dict, cancelled=None) -> tuple[str, int]:
+        """The answer and its token count. `cancelled()` is asked while generating (at most every 0.2 s): True stops
+        it after the token in hand."""
         import torch
+        from transformers import StoppingCriteriaList
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         device = next(model.parameters()).device
         enc = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
         torch.manual_seed(settings["seed"])  # every model answers with the same seed
         kw = {"do_sample": False} if settings["greedy"] else \
             {"do_sample": True, "temperature": settings["temperature"], "top_p": settings["top_p"]}
+        if cancelled is not None:
+            kw["stopping_criteria"] = StoppingCriteriaList([_stop_when(cancelled)])
         with torch.no_grad():
             ids = model.generate(**enc, max_new_tokens=settings["max_new_tokens"],
                                  pad_token_id=self.tokenizer.pad_token_id, **kw)
         new = ids[0][enc["input_ids"].shape[1]:]
-        return self.tokenizer.decode(new, skip_special_tokens=True).strip(), int(new.shape[0])
+        cut = int(new.shape[0]) >= settings["max_new_tokens"] or bool(cancelled and cancelled())
+        return decode_whole_characters(self.tokenizer, new, cut), int(new.shape[0])
 
     # ------------------------------------------------------------ requests
     def answer(self, ptr: dict) -> None:
-        run_dir = self.ws.run_dir(ptr["job_id"])
+        run_dir = self.ws.existing_run(ptr["job_id"])
         rid = ptr["request_id"]
-        req = read_json(rq.try_dir(run_dir) / f"{rid}.json")
         worker = {"pid": self.ident["pid"], "slot": self.slot}
-        if not isinstance(req, dict):
+        try:  # the same limits as the CLI and the page: a file written straight into try/ never met them
+            req = rq.load_try_request(run_dir, rid)
+        except rq.RequestError as e:
+            log.warning("request %s refused: %s", rid, e)
+            rq.write_answer(run_dir, rid, status=rq.TryStatus.FAILED.value, error=f"refused: {e}",
+                            finished_at=now_iso(), worker=worker, waiting_for=None)
+            return
+        if req is None:
             log.warning("request %s has no request file; dropped", rid)
+            return
+        if rq.cancel_requested(run_dir, rid):
+            self.cancelled(run_dir, rid, [], worker)
             return
         loads_before = self.loads
         t_load = time.perf_counter()
@@ -163,32 +178,56 @@ class Worker:
                 self.ensure_adapter(v, target)
         load_seconds = time.perf_counter() - t_load
         self.publish(rq.WorkerState.BUSY)
-        rq.write_answer(run_dir, rid, status=rq.TryStatus.GENERATING.value, worker=worker)
+        rq.write_answer(run_dir, rid, status=rq.TryStatus.GENERATING.value, worker=worker, waiting_for=None)
         messages = ([{"role": "system", "content": req["system"]}] if req.get("system") else []) + \
             [{"role": "user", "content": req["prompt"]}]
         answers = []
+        stop = self.cancel_check(run_dir, rid)
         for target, q in plan:
+            if stop():
+                self.cancelled(run_dir, rid, answers, worker)
+                return
             v = self.loaded[q]
             t0 = time.perf_counter()
             if target == rq.BASE:
                 if v.adapters:
                     with v.model.disable_adapter():
-                        text, n = self.generate(v.model, messages, req["settings"])
+                        text, n = self.generate(v.model, messages, req["settings"], stop)
                 else:
-                    text, n = self.generate(v.model, messages, req["settings"])
+                    text, n = self.generate(v.model, messages, req["settings"], stop)
             elif target in self.full_models:  # a full fine-tune: its own model, no adapter
-                text, n = self.generate(self.full_models[target][0], messages, req["settings"])
+                text, n = self.generate(self.full_models[target][0], messages, req["settings"], stop)
             else:
                 v.model.set_adapter(target)
-                text, n = self.generate(v.model, messages, req["settings"])
+                text, n = self.generate(v.model, messages, req["settings"], stop)
             answers.append({"target": target, "text": text, "tokens": n, "precision": v.precision,
                             "seconds": round(time.perf_counter() - t0, 4)})
             rq.write_answer(run_dir, rid, answers=answers)  # columns fill in as each model answers
+        if stop():
+            self.cancelled(run_dir, rid, answers, worker)
+            return
         self.served += 1
         rq.write_answer(run_dir, rid, status=rq.TryStatus.DONE.value, answers=answers, finished_at=now_iso(),
                         loaded_model=self.loads > loads_before, load_seconds=round(load_seconds, 4),
                         worker={**worker, "served": self.served})
         log.info("answered %s for %s (%d model(s))", rid, ptr["job_id"], len(answers))
+
+    @staticmethod
+    def cancel_check(run_dir: Path, rid: str):
+        """A cheap question for the token loop: whether the request was cancelled (one stat per 0.2 s at most)."""
+        seen = {"at": 0.0, "yes": False}
+
+        def stop() -> bool:
+            now = time.monotonic()
+            if not seen["yes"] and now - seen["at"] >= 0.2:
+                seen["at"], seen["yes"] = now, rq.cancel_requested(run_dir, rid)
+            return seen["yes"]
+        return stop
+
+    def cancelled(self, run_dir: Path, rid: str, answers: list, worker: dict) -> None:
+        rq.write_answer(run_dir, rid, status=rq.TryStatus.CANCELLED.value, answers=answers, finished_at=now_iso(),
+                        worker=worker, waiting_for=None, error="cancelled while it was being answered")
+        log.info("request %s cancelled after %d answer(s)", rid, len(answers))
 
     def mine(self) -> list[dict]:
         return [p for p in rq.pending(self.ws) if p.get("kind") == "try" and p.get("base_model") == self.base_name]
@@ -228,6 +267,34 @@ class Worker:
                 observer.stop()
             rq.worker_file(self.ws, self.slot).unlink(missing_ok=True)
         return 0
+
+
+def _stop_when(cancelled):
+    """A transformers StoppingCriteria that stops every sequence once `cancelled()` says so."""
+    from transformers import StoppingCriteria
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            import torch
+            return torch.full((input_ids.shape[0],), bool(cancelled()), dtype=torch.bool, device=input_ids.device)
+    return Cancelled()
+
+
+REPLACEMENT = "\ufffd"   # what decoding puts where a character's bytes are incomplete
+
+
+def decode_whole_characters(tokenizer, ids, cut: bool = True) -> str:
+    """The answer's text. When generation was cut (max_new_tokens, or a cancel) in the middle of a character made
+    of several byte tokens, decoding ends in U+FFFD: the tokens of that incomplete character (at most 3, a character
+    has at most 4 bytes) are dropped. An answer that ended by itself is left as decoded."""
+    ids = list(ids)
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    if cut and text.endswith(REPLACEMENT):
+        for k in range(1, min(3, len(ids)) + 1):
+            shorter = tokenizer.decode(ids[:-k], skip_special_tokens=True)
+            if not shorter.endswith(REPLACEMENT):
+                return shorter.strip()
+    return text.strip()
 
 
 def _watch(folder: Path, event: threading.Event):

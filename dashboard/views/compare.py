@@ -54,7 +54,7 @@ def any_active(ws, ids) -> bool:
 def _status(ws, job_id: str) -> str | None:
     try:
         return (read_state(ws.run_dir(job_id)) or {}).get("status")
-    except Unreadable:  # shown as unreadable below; it cannot be running for this page's purposes
+    except (Unreadable, KeyError):  # unreadable, or not a real run folder: it cannot be running for this page
         return None
 
 

@@ -221,7 +221,10 @@ def overview(ws, run_dir) -> None:
                                 t("details.value"): st.column_config.TextColumn(width=780)})
     parent = spec.get("parent_job")
     if parent:
-        pspec = contract.read_or_none(ws.run(parent).spec) if is_job_id(parent) else None
+        try:  # a parent whose runs/ entry is not a real folder (a planted symlink) is not read
+            pspec = contract.read_or_none(ws.run(parent).spec) if is_job_id(parent) else None
+        except KeyError:
+            pspec = None
         if pspec:
             changed = {k: (pspec.get("params", {}).get(k), v) for k, v in params.items()
                        if pspec.get("params", {}).get(k) != v}

@@ -69,12 +69,14 @@ def _inputs(key: str):
     prompt = st.text_area(t("try.prompt"), key=f"{key}_prompt", height=100)
     system = st.text_input(t("try.system"), key=f"{key}_system")
     c = st.columns(5)
-    d = {k: v[0] for k, v in rq.SETTINGS.items()}
+    lim = {k: (kind(default), kind(lo), kind(hi)) for k, (default, lo, hi, kind) in rq.SETTINGS.items()}  # jobs/ declares them
     settings = {
-        "max_new_tokens": int(c[0].number_input(t("try.max_new_tokens"), 1, 4096, d["max_new_tokens"], key=f"{key}_mnt")),
-        "temperature": float(c[1].number_input(t("try.temperature"), 0.0, 2.0, d["temperature"], 0.1, key=f"{key}_temp")),
-        "top_p": float(c[2].number_input(t("try.top_p"), 0.0, 1.0, d["top_p"], 0.05, key=f"{key}_topp")),
-        "seed": int(c[3].number_input(t("try.seed"), 0, 2**31 - 1, d["seed"], key=f"{key}_seed")),
+        "max_new_tokens": int(c[0].number_input(t("try.max_new_tokens"), *lim["max_new_tokens"][1:],
+                                                lim["max_new_tokens"][0], key=f"{key}_mnt")),
+        "temperature": float(c[1].number_input(t("try.temperature"), *lim["temperature"][1:], lim["temperature"][0],
+                                               0.1, key=f"{key}_temp")),
+        "top_p": float(c[2].number_input(t("try.top_p"), *lim["top_p"][1:], lim["top_p"][0], 0.05, key=f"{key}_topp")),
+        "seed": int(c[3].number_input(t("try.seed"), *lim["seed"][1:], lim["seed"][0], key=f"{key}_seed")),
         "greedy": c[4].checkbox(t("try.greedy"), key=f"{key}_greedy"),
     }
     return prompt, system, settings
@@ -112,6 +114,11 @@ def _live(ws, owner: str, rid: str, names: dict) -> None:
         return
     with st.container(border=True):
         _show(r, names)
+        if r["status"] not in rq.FINAL_TRY and st.button(t("try.cancel"), key=f"_try_cancel_{rid}"):
+            try:
+                rq.cancel_try(ws, rid)
+            except rq.RequestError as e:  # it finished meanwhile: the next refresh shows how
+                st.caption(str(e))
     if r["status"] in rq.FINAL_TRY and st.session_state.get(f"_try_done_{rid}") is None:
         st.session_state[f"_try_done_{rid}"] = True
         st.rerun()  # the whole page once, so the history and its download include this answer
@@ -123,6 +130,10 @@ def _show(r: dict, names: dict) -> None:
     status = r.get("status")
     if status == rq.TryStatus.FAILED.value:
         st.error(t("try.status.failed", error=r.get("error") or "?"))
+    elif status == rq.TryStatus.CANCELLED.value:
+        st.warning(t("try.status.cancelled"))
+    elif status == rq.TryStatus.WAITING.value and r.get("waiting_for") == rq.WAITING_FOR_TRAINING:
+        st.info(t("try.status.waiting_training"), icon="⏳")
     elif status != rq.TryStatus.DONE.value:
         st.info(tr(f"try.status.{status}"), icon="⏳")
     answers = {a["target"]: a for a in r.get("answers", [])}

@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 
 from jobs.atomic import atomic_write_json, read_json
+from jobs.job_ids import NotARunFolder
 from jobs.rundir import RunDir
 from jobs.state import is_job_id, new_job_id, now_iso, read_spec, read_state
 from jobs.workspace import Workspace
@@ -41,8 +42,15 @@ GGUF_SMOKE_PROMPTS = 3        # the run's first sample prompts that each GGUF an
 GGUF_SMOKE_TOKENS = 32        # greedy tokens compared with the merged model's answer
 BASE = "base"                 # the target that means "the base model, without any adapter"
 PRECISION_4BIT = "4-bit NF4"  # an answer's precision when the base was loaded in 4-bit, as a QLoRA run trained
-MAX_PROMPT_CHARS = 20_000
-MAX_TARGETS = 10
+# Limits of a try request, checked where it is written (the CLI and the page, build_try) and again where it is read
+# (the try worker, load_try_request), since a file written straight into runs/<id>/try/ never went through the first.
+MAX_PROMPT_CHARS = 20_000     # the prompt, and the system prompt, each
+MAX_TARGETS = 10              # models that answer one prompt (the base model counts)
+# The request file itself: both prompts at the limit, every character JSON-escaped (\uXXXX: 6 bytes), and room for
+# the rest. A larger file is refused before it is read.
+MAX_REQUEST_BYTES = 2 * MAX_PROMPT_CHARS * 6 + 64 * 1024
+CANCEL_SUFFIX = ".cancel"     # runs/<job_id>/try/<request_id>.cancel: stop this request (the worker checks per token)
+WAITING_FOR_TRAINING = "training"   # an answer's `waiting_for` while a queued training goes first
 
 
 class TryStatus(str, Enum):
@@ -51,6 +59,7 @@ class TryStatus(str, Enum):
     GENERATING = "generating"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"    # by `python -m spooler try --cancel` or the page's Cancel
 
 
 class ExportStatus(str, Enum):
@@ -67,7 +76,7 @@ class WorkerState(str, Enum):
     BUSY = "busy"
 
 
-FINAL_TRY = (TryStatus.DONE.value, TryStatus.FAILED.value)
+FINAL_TRY = (TryStatus.DONE.value, TryStatus.FAILED.value, TryStatus.CANCELLED.value)
 FINAL_EXPORT = (ExportStatus.DONE.value, ExportStatus.FAILED.value)
 
 # Generation settings of a try request: name -> (default, lo, hi, kind).
@@ -139,7 +148,10 @@ def answerable(ws: Workspace, job_id: str) -> tuple[dict, str | None]:
     """The run's spec and why it cannot answer prompts (None when it can)."""
     if not is_job_id(job_id):
         return {}, f"job id {job_id!r} is not a job id"
-    run_dir = ws.run_dir(job_id)
+    try:
+        run_dir = ws.existing_run(job_id)  # a real folder in runs/: never a symlink planted there
+    except KeyError as e:
+        return {}, e.args[0] if isinstance(e, NotARunFolder) else f"job {job_id}: no such job"
     spec = read_spec(run_dir)
     if spec is None:
         return {}, f"job {job_id}: no such job"
@@ -155,10 +167,7 @@ def build_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", 
     job_ids = list(dict.fromkeys(job_ids))
     if not job_ids and not owner:
         raise RequestError("jobs: name at least one job (got none)")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise RequestError("prompt: must be a non-empty text (got an empty prompt)")
-    if len(prompt) > MAX_PROMPT_CHARS or len(system or "") > MAX_PROMPT_CHARS:
-        raise RequestError(f"prompt: at most {MAX_PROMPT_CHARS} characters (got {max(len(prompt), len(system or ''))})")
+    _check_prompts(prompt, system or "")
     if len(job_ids) + include_base > MAX_TARGETS:
         raise RequestError(f"jobs: at most {MAX_TARGETS} models answer one prompt (got {len(job_ids) + include_base})")
     base_model = None
@@ -177,6 +186,51 @@ def build_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", 
     return {"request_id": new_job_id(), "kind": "try", "job_id": owner or job_ids[0], "base_model": base_model,
             "targets": targets, "prompt": prompt, "system": system or "", "settings": normalize_settings(settings),
             "created_at": now_iso()}
+
+
+def _check_prompts(prompt, system) -> None:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise RequestError("prompt: must be a non-empty text (got an empty prompt)")
+    if not isinstance(system, str):
+        raise RequestError(f"system: must be a text (got {type(system).__name__})")
+    if len(prompt) > MAX_PROMPT_CHARS or len(system) > MAX_PROMPT_CHARS:
+        raise RequestError(f"prompt: at most {MAX_PROMPT_CHARS} characters (got {max(len(prompt), len(system))})")
+
+
+def check_try_request(req: object) -> dict:
+    """The limits of build_try, applied to a request as read from disk: the prompts, the targets (the base model or
+    job ids, at most MAX_TARGETS) and the generation settings. Returns it with its settings normalized; RequestError
+    with the field, the value and what is allowed otherwise."""
+    if not isinstance(req, dict):
+        raise RequestError(f"request: must be a JSON object (got {type(req).__name__})")
+    _check_prompts(req.get("prompt"), req.get("system") or "")
+    targets = req.get("targets")
+    if not isinstance(targets, list) or not targets or len(targets) > MAX_TARGETS:
+        shown = len(targets) if isinstance(targets, list) else repr(targets)[:40]
+        raise RequestError(f"targets: from 1 to {MAX_TARGETS} models answer one prompt (got {shown})")
+    bad = next((t for t in targets if t != BASE and not is_job_id(t)), None)
+    if bad is not None:
+        raise RequestError(f"targets: {str(bad)[:80]!r} is neither {BASE!r} nor a job id")
+    if len(set(targets)) != len(targets):
+        raise RequestError("targets: each model once (got a repeated one)")
+    return {**req, "system": req.get("system") or "", "settings": normalize_settings(req.get("settings"))}
+
+
+def load_try_request(run_dir: Path, request_id: str) -> dict | None:
+    """runs/<job_id>/try/<request_id>.json, checked by check_try_request; None when there is no such file.
+    A file over MAX_REQUEST_BYTES is refused before it is read, so a forged one cannot fill the reader's memory."""
+    path = try_dir(run_dir) / f"{request_id}.json"
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+    if size > MAX_REQUEST_BYTES:
+        raise RequestError(f"request: the file is {size:,} bytes; at most {MAX_REQUEST_BYTES:,} are read "
+                           f"(prompts of at most {MAX_PROMPT_CHARS} characters)")
+    req = read_json(path)
+    if req is None:
+        raise RequestError("request: the file is not valid JSON")
+    return check_try_request(req)
 
 
 def submit_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", include_base: bool = True,
@@ -202,7 +256,8 @@ def read_try(ws: Workspace, job_id: str, request_id: str) -> dict | None:
         return None
     ans = read_json(d / f"{request_id}{ANSWER_SUFFIX}") or {}
     return {**req, "status": ans.get("status", TryStatus.WAITING.value), "answers": ans.get("answers", []),
-            "error": ans.get("error"), "worker": ans.get("worker"), "loaded_model": ans.get("loaded_model"),
+            "error": ans.get("error"), "waiting_for": ans.get("waiting_for"), "worker": ans.get("worker"),
+            "loaded_model": ans.get("loaded_model"),
             "load_seconds": ans.get("load_seconds"), "answered_at": ans.get("finished_at")}
 
 
@@ -332,24 +387,81 @@ def write_export_state(run_dir: Path, reset: bool = False, **fields) -> dict:
 
 
 # ---------------------------------------------------------------- the spool side
-def pending(ws: Workspace) -> list[dict]:
-    """Open request pointers, oldest first."""
-    d = inbox(ws)
+def pointer_problem(ws: Workspace, path: Path, ptr: object) -> str | None:
+    """Why a pointer file cannot be followed (None when it can): it must be a JSON object whose request_id is its
+    file name and whose job_id names a real run folder directly in runs/ (jobs.job_ids, the one check)."""
+    if not isinstance(ptr, dict):
+        return "not a request pointer (a JSON object with request_id, kind and job_id)"
+    if ptr.get("request_id") != path.stem:
+        return f"request_id: must be the file's name {path.stem!r} (got {str(ptr.get('request_id'))[:80]!r})"
+    if not is_job_id(ptr.get("job_id")):
+        return f"job_id: {str(ptr.get('job_id'))[:80]!r} is not a job id"
+    try:
+        ws.existing_run(ptr["job_id"])
+    except KeyError as e:
+        return e.args[0] if isinstance(e, NotARunFolder) else f"job_id: no job {ptr['job_id']}"
+    return None
+
+
+def _pointers(ws: Workspace, d: Path) -> list[dict]:
     if not d.is_dir():
         return []
     out = []
     for p in sorted(d.glob("*.json")):
         ptr = read_json(p)
-        # A pointer names its job by id; one that does not (a forged or broken file) is never followed.
-        if isinstance(ptr, dict) and ptr.get("request_id") == p.stem and is_job_id(ptr.get("job_id")):
+        # A forged or broken pointer is never followed; the daemon moves it to spool/rejected/ (bad_pointers).
+        if pointer_problem(ws, p, ptr) is None:
             out.append(ptr)
     return out
 
 
+def pending(ws: Workspace) -> list[dict]:
+    """Open request pointers, oldest first."""
+    return _pointers(ws, inbox(ws))
+
+
 def taken(ws: Workspace) -> list[dict]:
-    d = taken_dir(ws)
-    return [p for p in (read_json(f) for f in sorted(d.glob("*.json")))
-            if isinstance(p, dict) and is_job_id(p.get("job_id"))] if d.is_dir() else []
+    return _pointers(ws, taken_dir(ws))
+
+
+def bad_pointers(ws: Workspace, min_age: float = 0.0) -> list[tuple[Path, str]]:
+    """Pointer files (open or taken) that cannot be followed, with the reason, once older than `min_age` seconds
+    (a file is written atomically, so a partial one is never seen; the age only spares one being renamed)."""
+    import time
+    out = []
+    for d in (inbox(ws), taken_dir(ws)):
+        for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+            try:
+                if time.time() - p.stat().st_mtime < min_age:
+                    continue
+            except FileNotFoundError:
+                continue
+            why = pointer_problem(ws, p, read_json(p))
+            if why:
+                out.append((p, why))
+    return out
+
+
+def reject_pointer(ws: Workspace, path: Path, reason: str) -> Path | None:
+    """Move a pointer that cannot be followed out of the spool into spool/rejected/request-<name>, with the reason
+    beside it (<name>.error.txt), as a rejected spec is; None when it was gone already."""
+    from jobs.atomic import atomic_write_text
+    from jobs.queue.spool_view import ERROR_SUFFIX
+    ws.rejected.mkdir(parents=True, exist_ok=True)
+    base = f"request-{path.name}"[:200]
+    target, n = ws.rejected / base, 1
+    while target.exists() or target.is_symlink() or (ws.rejected / f"{target.name}{ERROR_SUFFIX}").exists():
+        target, n = ws.rejected / f"{base}.{n}", n + 1
+    if not path.exists():
+        return None
+    atomic_write_text(ws.rejected / f"{target.name}{ERROR_SUFFIX}",
+                      f"request pointer spool/requests/{path.relative_to(inbox(ws))} was rejected:\n{reason}\n")
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        (ws.rejected / f"{target.name}{ERROR_SUFFIX}").unlink(missing_ok=True)
+        return None
+    return target
 
 
 def claim(ws: Workspace, request_id: str) -> bool:
@@ -365,6 +477,65 @@ def claim(ws: Workspace, request_id: str) -> bool:
 def close(ws: Workspace, request_id: str) -> None:
     (taken_dir(ws) / f"{request_id}.json").unlink(missing_ok=True)
     (inbox(ws) / f"{request_id}.json").unlink(missing_ok=True)
+
+
+def cancel_file(run_dir: Path, request_id: str) -> Path:
+    return try_dir(run_dir) / f"{request_id}{CANCEL_SUFFIX}"
+
+
+def cancel_requested(run_dir: Path, request_id: str) -> bool:
+    return cancel_file(run_dir, request_id).exists()
+
+
+def _find_try(ws: Workspace, request_id: str) -> tuple[Path, str] | None:
+    """(run folder, where) of a try request: its pointer says which run holds it; a closed one is looked for in
+    the run folders (real ones only: jobs.state.list_run_dirs)."""
+    for where, d in (("open", inbox(ws)), ("taken", taken_dir(ws))):
+        p = d / f"{request_id}.json"
+        ptr = read_json(p)
+        if ptr is not None and pointer_problem(ws, p, ptr) is None and ptr.get("kind") == "try":
+            return ws.existing_run(ptr["job_id"]), where
+    from jobs.state import list_run_dirs
+    for run_dir in list_run_dirs(ws):
+        if (try_dir(run_dir) / f"{request_id}.json").is_file():
+            return run_dir, "closed"
+    return None
+
+
+def cancel_try(ws: Workspace, request_id: str) -> str:
+    """Cancel a try request: one still waiting is closed at once (no worker ever sees it); one a worker is
+    answering stops at its next token, keeping the answers already written. Returns what happened, in one line;
+    RequestError when there is nothing to cancel."""
+    if not is_job_id(request_id):
+        raise RequestError(f"request id {str(request_id)[:80]!r} is not a request id; "
+                           "expected YYYYMMDD-HHMMSS-ffffff-xxxxxx, as `try` printed it")
+    found = _find_try(ws, request_id)
+    if found is None:
+        raise RequestError(f"request {request_id}: no such try request")
+    run_dir, where = found
+    status = (read_json(try_dir(run_dir) / f"{request_id}{ANSWER_SUFFIX}") or {}).get("status")
+    if status in FINAL_TRY:
+        raise RequestError(f"request {request_id} is already {status}; nothing to cancel")
+    if where == "open" and claim(ws, request_id):   # taken away from every worker: it is never answered
+        write_answer(run_dir, request_id, status=TryStatus.CANCELLED.value, finished_at=now_iso(),
+                     waiting_for=None, error="cancelled before a worker took it")
+        close(ws, request_id)
+        return f"request {request_id}: cancelled before a worker took it"
+    if where == "closed":
+        raise RequestError(f"request {request_id} is {status or 'closed'}; nothing to cancel")
+    atomic_write_json(cancel_file(run_dir, request_id), {"requested_at": now_iso()})
+    return f"request {request_id}: cancel requested; the worker stops it at its next token"
+
+
+def mark_waiting(ws: Workspace, ptr: dict, waiting_for: str | None) -> None:
+    """Say why an open request waits (WAITING_FOR_TRAINING), or that it no longer does (None); only while it is
+    still open and nobody answers it, so a worker's own status is never overwritten."""
+    run_dir = ws.run_dir(ptr["job_id"])
+    ans = read_json(try_dir(run_dir) / f"{ptr['request_id']}{ANSWER_SUFFIX}") or {}
+    if ans.get("status", TryStatus.WAITING.value) != TryStatus.WAITING.value or \
+            not (inbox(ws) / f"{ptr['request_id']}.json").exists():
+        return
+    write_answer(run_dir, ptr["request_id"], status=TryStatus.WAITING.value, waiting_for=waiting_for)
 
 
 def worker_file(ws: Workspace, slot: int) -> Path:
@@ -385,7 +556,10 @@ def register_merged(ws: Workspace, job_id: str, name: str) -> Path:
     lineage, so it outlives the job: its files are hard links to the export (no second copy on disk), copies
     where the filesystem cannot link. Deleting the job, or exporting it again, leaves the model as it was."""
     from jobs.models.registry import RegistryError, list_models, loading_problem, model_problem, valid_name
-    run_dir = ws.run_dir(job_id) if is_job_id(job_id) else None
+    try:
+        run_dir = ws.existing_run(job_id) if is_job_id(job_id) else None
+    except KeyError as e:
+        raise RegistryError(e.args[0] if isinstance(e, NotARunFolder) else f"job {job_id}: no such job") from None
     st = export_state(run_dir) if run_dir else {}
     if st.get("status") != ExportStatus.DONE.value:
         raise RegistryError(f"job {job_id}: export it first (its export is {st.get('status') or 'not started'})")
