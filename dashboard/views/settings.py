@@ -74,8 +74,8 @@ def _row(e: dict) -> dict:
     on = e.get("on")
     return {"url": hide_userinfo(e["url"]) if isinstance(e.get("url"), str) else str(e.get("url") or ""),
             "on": ", ".join(map(str, on)) if isinstance(on, list) else str(on or ""),
-            "format": e.get("format") if e.get("format") in FORMATS else None,
-            "per": e.get("per") if e.get("per") in PER else None}
+            "format": e.get("format", "json") if e.get("format", "json") in FORMATS else None,
+            "per": e.get("per", "run") if e.get("per", "run") in PER else None}
 
 
 if __name__ == "__main__":
