@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import prompt_context
+from dashboard import audit_view, identity, prompt_context
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import (
     badge,
@@ -113,16 +113,22 @@ def header(run_dir) -> None:
         done, total = prog.get("done"), prog.get("total")
         frac = fraction(done, total)
         c2.progress(frac, text=evaluation_panel.phase_text(prog))
-    if status in CANCELLABLE and c3.button(t("action.cancel"), key="d_cancel"):
+    why_cancel = identity.why_not(workspace(), "cancel", spec.get("owner")) if status in CANCELLABLE else None
+    why_retry = identity.why_not(workspace(), "retry", spec.get("owner")) if status in RETRYABLE else None
+    if status in CANCELLABLE and c3.button(t("action.cancel"), key="d_cancel", disabled=bool(why_cancel),
+                                           help=why_cancel):
         st.session_state["d_confirm_cancel"] = run_dir.name
+    if why_cancel or why_retry:  # the controls stay in view, disabled, with the reason in words
+        st.caption("🔒 " + t("auth.refused", reason=why_cancel or why_retry))
     if status in CANCELLABLE and st.session_state.get("d_confirm_cancel") == run_dir.name:
         st.warning(t("cancel.confirm", n=1, names=f"{spec.get('name', run_dir.name)} ({run_dir.name[-6:]})"))
         y, n = st.columns([1, 5])
         y.button(t("cancel.yes"), type="primary", key="d_cancel_yes", on_click=_cancel, args=(run_dir.name,))
         n.button(t("cancel.no"), key="d_cancel_no", on_click=lambda: st.session_state.pop("d_confirm_cancel", None))
-    if status in RETRYABLE and c4.button(t("action.retry"), key="d_retry"):
-        retry_job(workspace(), run_dir.name)
-        st.toast(t("toast.requeued"))
+    if status in RETRYABLE and c4.button(t("action.retry"), key="d_retry", disabled=bool(why_retry), help=why_retry):
+        if identity.allowed(workspace(), "retry", run_dir.name):
+            retry_job(workspace(), run_dir.name)
+            st.toast(t("toast.requeued"))
     facts = header_facts(run_dir, state)
     if facts:
         st.caption(" · ".join(f"{t(k)}: {v}" for k, v in facts))
@@ -134,9 +140,10 @@ def header(run_dir) -> None:
 
 
 def _cancel(job_id: str) -> None:
-    cancel_job(workspace(), job_id)
     st.session_state.pop("d_confirm_cancel", None)
-    st.toast(t("toast.cancel_requested"))
+    if identity.allowed(workspace(), "cancel", job_id):  # checked again at the click, and audited
+        cancel_job(workspace(), job_id)
+        st.toast(t("toast.cancel_requested"))
 
 
 def fraction(done, total) -> float:
@@ -192,6 +199,7 @@ def overview(ws, run_dir) -> None:
         return
     times = {t("col.created"): "created_at", t("details.started"): "started_at", t("details.finished"): "finished_at"}
     info = {
+        t("details.owner"): spec.get("owner") or "—",
         t("col.method"): spec.get("method"), t("col.model"): spec.get("base_model"),
         t("col.dataset"): spec.get("dataset"), t("details.dataset_sha"): (state.get("dataset_sha256") or "—")[:16],
         **{label: local(state.get(key)) for label, key in times.items()},
@@ -243,6 +251,7 @@ def overview(ws, run_dir) -> None:
             st.json(summary)
     if st.button(t("details.copy"), type="primary", key="d_copy"):
         st.switch_page(page("new"), query_params={"copy": run_dir.name})
+    audit_view.history(ws, run_dir.name)
 
 
 def evaluation(run_dir) -> None:

@@ -6,6 +6,7 @@ import re
 
 import streamlit as st
 
+from dashboard import identity
 from dashboard.adapter_note import no_adapter_note
 from dashboard.common import workspace
 from dashboard.i18n import bound_t, t, t_text
@@ -49,7 +50,11 @@ def status(run_dir) -> None:
     label = t("export.again") if cur == rq.ExportStatus.DONE.value else t("export.button")
     quants = st.multiselect(t("export.gguf"), list(rq.GGUF_QUANTS), key="x_gguf", help=t("export.gguf_help"),
                             placeholder=t_text("export.gguf_none"))
-    if st.button(label, key="x_export", type="secondary" if cur == rq.ExportStatus.DONE.value else "primary"):
+    why = identity.why_not(ws, "export", (read_spec(run_dir) or {}).get("owner"))
+    if why:
+        st.caption("🔒 " + t("auth.refused", reason=why))
+    if st.button(label, key="x_export", type="secondary" if cur == rq.ExportStatus.DONE.value else "primary",
+                 disabled=bool(why), help=why) and identity.allowed(ws, "export", run_dir.name):
         try:
             rq.submit_export(ws, run_dir.name, gguf=quants)
             st.rerun()
@@ -114,7 +119,9 @@ def register(run_dir) -> None:
     c1, c2 = st.columns([3, 1])
     name = c1.text_input(t("export.register_name"), value=default, key="x_reg_name")
     c2.write("")
-    if c2.button(t("export.register_button"), key="x_register"):
+    why = identity.why_not(ws, "register", spec.get("owner"))
+    if c2.button(t("export.register_button"), key="x_register", disabled=bool(why), help=why) \
+            and identity.allowed(ws, "register", run_dir.name):
         try:
             rq.register_merged(ws, run_dir.name, name.strip())
             st.session_state["x_registered"] = name.strip()

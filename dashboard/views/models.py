@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import identity
 from dashboard.common import workspace
 from dashboard.i18n import t
 from dashboard.safe import md
@@ -18,7 +19,11 @@ def render() -> None:
         name = st.text_input(t("models.name"), key="m_reg_name")
         path = st.text_input(t("models.path"), key="m_reg_path", placeholder="/data/models/Qwen2.5-0.5B-Instruct")
         st.caption(t("models.roots", roots=", ".join(str(r) for r in model_roots(ws))))
-        if st.button(t("models.register_btn"), type="primary", key="m_reg_btn", disabled=not (name and path)):
+        why = identity.why_not(ws, "register_model_path")
+        if why:
+            st.caption("🔒 " + t("auth.refused", reason=why))
+        if st.button(t("models.register_btn"), type="primary", key="m_reg_btn", disabled=not (name and path) or bool(why),
+                     help=why) and identity.allowed(ws, "register_model_path"):
             try:
                 if path.strip().lower().endswith(".gguf"):
                     register_gguf(ws, name.strip(), path.strip())

@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from dashboard import memory_panel, sweep_form, truncation
+from dashboard import identity, memory_panel, sweep_form, truncation
 from dashboard.column_pick import best_column
 from dashboard.common import spooler_banner, workspace
 from dashboard.form_defaults import preselect
@@ -26,6 +26,7 @@ from jobs.reward_models import finished as finished_reward_models
 from jobs.settings.trackers import installed as installed_trackers
 from jobs.spec import editable_spec, params_for, validate
 from jobs.state import read_spec
+from jobs.team import audit, auth
 
 HOUSEKEEPING = ("eval_ratio", "eval_split_max_rows", "eval_steps", "num_sample_prompts", "seed", "logging_steps",
                 "checkpoint_steps", "save_total_limit", "lora_alpha", "lora_dropout")
@@ -172,7 +173,9 @@ def render() -> None:
         st.error(t("new.same_columns", column=values[COLUMN_PARAMS[0]]))
     label = t("sweep.run", n=len(x.specs)) if sweep and x.ok else t("new.run")
     if st.button(label, type="primary", disabled=not v.ok or same_columns, key="btn_run"):
-        ids, v2 = submit_any(ws, raw)
+        ids, v2 = _submit(ws, raw)
+        if ids is None:
+            return
         if ids:
             st.session_state.pop("_prefilled", None)
             st.session_state.pop("m_parent", None)
@@ -180,6 +183,24 @@ def render() -> None:
                 st.switch_page(page("trainings"))
             st.switch_page(page("training"), query_params={"id": ids[0]})
         st.error(md("; ".join(map(str, v2.errors))))
+
+
+def _submit(ws, raw: dict):
+    """Submit as the signed-in user: the spec names them as its owner (the dashboard's OS user must be a service
+    account or an admin for the spooler to accept that), a priority above max_user_priority is refused, and the
+    submission is audited (source dashboard). None when refused."""
+    cfg, who = identity.config(ws), identity.user()
+    why = auth.priority_problem(cfg, who, int(raw.get("priority") or 0))
+    if why:
+        audit.record(ws, who, "dashboard", "submit", None, allowed=False, detail=why)
+        st.error(t("auth.refused", reason=why))
+        return None, None
+    if cfg.on and who:
+        raw = {**raw, "owner": who}
+    ids, v2 = submit_any(ws, raw)
+    for job_id in ids or []:
+        audit.record(ws, who, "dashboard", "submit", job_id)
+    return ids, v2
 
 
 def _raw(method, model, ds, name, priority, values) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import audit_view, identity
 from dashboard.common import spooler_banner, workspace
 from dashboard.i18n import t
 from dashboard.safe import md
@@ -24,6 +25,10 @@ def render() -> None:
     ws = workspace()
     st.title(t("settings.title"))
     spooler_banner(ws)
+    why = identity.why_not(ws, "settings")
+    if why:  # admins only: a user sees why, and nothing of the webhooks (their URLs may carry tokens)
+        st.warning("🔒 " + t("auth.admin_only") + " " + t("auth.refused", reason=why))
+        return
     st.header(t("settings.notify"))
     st.caption(t("settings.notify_help"))
     conf = load_config(ws)  # every field checked; a problem is shown here, never raised
@@ -46,7 +51,8 @@ def render() -> None:
     dash = cfg.get("dashboard_url")
     url = st.text_input(t("settings.dashboard_url"), value=dash if isinstance(dash, str) else DEFAULT_DASHBOARD_URL,
                         key="dashboard_url")
-    if st.button(t("settings.save"), type="primary", key="btn_save_notify", disabled=bool(conf.parse_error)):
+    if st.button(t("settings.save"), type="primary", key="btn_save_notify", disabled=bool(conf.parse_error)) \
+            and identity.allowed(ws, "settings"):
         rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in edited.to_dict("records")]
         rows = [{k: v for k, v in r.items() if v is not None} for r in rows if any(v for v in r.values())]
         bad = write_notify(ws, rows, url)
@@ -59,7 +65,12 @@ def render() -> None:
     tries = recent_attempts(ws, 20)
     if not tries:
         st.caption(t("settings.no_attempts"))
-        return
+    else:
+        attempts_table(tries)
+    audit_view.trail(ws)
+
+
+def attempts_table(tries: list[dict]) -> None:
     st.dataframe(pd.DataFrame([{"when": a.get("at", "")[:19].replace("T", " "), "subject": a.get("subject"),
                                 "target": a.get("target"), "format": a.get("format"), "try": a.get("try"),
                                 "ok": "✅" if a.get("ok") else "❌", "detail": a.get("detail")} for a in tries]),
