@@ -79,6 +79,9 @@ def start(args: list[str]) -> int:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, stop)
+    # SIGINT too, set here explicitly: a shell starts a background job (`tunedeck start &`) with SIGINT ignored, and
+    # then Python raises no KeyboardInterrupt, so `kill -INT` did nothing. Ctrl-C also reaches the children at once.
+    signal.signal(signal.SIGINT, stop)
     try:
         while all(p.poll() is None for p in procs):
             try:
