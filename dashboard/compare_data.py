@@ -9,7 +9,7 @@ import pandas as pd
 
 from jobs import contract
 from jobs.contract import Unreadable
-from jobs.metrics import HIGHER, LOWER, better
+from jobs.metrics import HIGHER, LOWER, SUMMARY, M, S, better
 from jobs.rundir import RunDir
 from jobs.state import read_spec, read_state
 
@@ -50,7 +50,7 @@ def params_table(jobs: list[dict]) -> pd.DataFrame:
     rows: dict[str, dict] = {}
     for j in jobs:
         sp, stt = j["spec"], j["state"]
-        top = {"method": sp.get("method"), "base_model": sp.get("base_model"), "dataset": sp.get("dataset"),
+        top = {"owner": sp.get("owner") or MISSING, "method": sp.get("method"), "base_model": sp.get("base_model"), "dataset": sp.get("dataset"),
                # facts of the run, not params: an unknown one shows —, not the spec's "null"
                "dataset_sha256": (stt.get("dataset_sha256") or j["summary"].get("dataset_sha256") or "")[:12] or MISSING,
                "parent_job": sp.get("parent_job") or MISSING}
@@ -77,18 +77,17 @@ def final_metrics(jobs: list[dict], frames: dict[str, pd.DataFrame]) -> tuple[pd
     for j in jobs:
         s, df = j["summary"], frames.get(j["label"], pd.DataFrame())
         col = lambda c, df=df: df[c].dropna() if c in df else pd.Series(dtype=float)  # noqa: E731
-        loss, ev, rew = col("loss"), col("eval_loss"), col("reward")
-        rows[j["label"]] = {
-            "final_loss": _num(s.get("final_loss"), loss.iloc[-1] if len(loss) else None),
-            "best_loss": _num(s.get("best_loss"), loss.min() if len(loss) else None),
-            "final_eval_loss": _num(s.get("final_eval_loss"), ev.iloc[-1] if len(ev) else None),
-            "best_eval_loss": _num(s.get("best_eval_loss"), ev.min() if len(ev) else None),
-            "final_reward": _num(s.get("final_reward"), rew.iloc[-1] if len(rew) else None),
-            "runtime_seconds": _num(s.get("runtime_seconds")),
-            "tokens_per_second": _num(s.get("tokens_per_second")),
-            "peak_memory_bytes": _num(s.get("peak_memory_bytes")),
-            "total_steps": _num(s.get("total_steps"), int(df["step"].max()) if "step" in df and len(df) else None),
-        }
+        row = {}
+        for f in SUMMARY.values():  # every declared figure: summary.json first, the run's own curve second
+            curve = col(f.of) if f.of else pd.Series(dtype=float)
+            if not len(curve):
+                fallback = None
+            elif f.pick == "best":
+                fallback = curve.min() if f.better == LOWER else curve.max()
+            else:
+                fallback = curve.iloc[-1]
+            row[f.name] = _num(s.get(f.name), fallback.item() if hasattr(fallback, "item") else fallback)
+        rows[j["label"]] = row
     table = pd.DataFrame(rows, index=list(next(iter(rows.values()))) if rows else None)
     best: dict[str, set] = {}
     for metric in table.index:
@@ -123,9 +122,10 @@ def meaning(metric: str, job: dict) -> tuple:
     weighted sum of the chosen reward functions. Speed and memory mean the same for every job."""
     spec = job["spec"]
     params = spec.get("params") or {}
-    if "loss" in metric:
+    of = (SUMMARY[metric].of if metric in SUMMARY else metric) or ""  # the curve a figure summarises
+    if of.endswith(M.loss):
         return (spec.get("method"),)
-    if "reward" in metric:
+    if of.startswith(M.reward):
         return (spec.get("method"), json.dumps(params.get("reward_functions")), json.dumps(params.get("reward_weights")))
     return ()
 
@@ -146,11 +146,11 @@ def fmt_metric(metric: str, v) -> str:
         return str(v)
     if metric.endswith("_bytes"):
         return f"{v / 2**30:.2f} GiB" if v >= 2**30 else f"{v / 2**20:.1f} MiB"
-    if metric == "total_steps":
+    if metric == S.total_steps:
         return f"{int(v)}"
-    if metric == "runtime_seconds":
+    if metric == S.runtime_seconds:
         return f"{v:.1f} s"
-    if metric == "tokens_per_second":
+    if metric == S.tokens_per_second:
         return f"{v:,.0f}"
     return f"{v:.5g}"
 

@@ -92,17 +92,32 @@ def smoothed(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Final:
-    """A summary.json figure. `of`: the metric it summarises, so "best" is only marked among like figures."""
+    """A summary.json figure. `of`: the metrics.csv column it summarises, so "best" is only marked among like
+    figures; `pick`: "last" (its final value) or "best" (its best value by the metric's `better`)."""
     name: str
     better: str | None
     of: str | None = None
+    pick: str = "last"
 
 
 _FINALS = [
-    Final("final_loss", LOWER, "loss"), Final("best_loss", LOWER, "loss"),
-    Final("final_eval_loss", LOWER, "eval_loss"), Final("best_eval_loss", LOWER, "eval_loss"),
+    Final("final_loss", LOWER, "loss"), Final("best_loss", LOWER, "loss", "best"),
+    Final("final_eval_loss", LOWER, "eval_loss"), Final("best_eval_loss", LOWER, "eval_loss", "best"),
     Final("final_reward", HIGHER, "reward"),
     Final("runtime_seconds", LOWER), Final("tokens_per_second", HIGHER), Final("peak_memory_bytes", LOWER),
-    Final("total_steps", None),
+    Final("total_steps", None, STEP),
 ]
 SUMMARY: dict[str, Final] = {f.name: f for f in _FINALS}
+CURVE_FINALS = [f for f in _FINALS if f.of in METRICS]  # the figures a run's own curves give
+
+
+class _Names:
+    """Attribute access to declared names: M.loss == "loss", S.final_loss == "final_loss"; an undeclared name is an
+    AttributeError at once, where a retyped string literal would silently read nothing."""
+
+    def __init__(self, names):
+        self.__dict__.update({n: n for n in names})
+
+
+M = _Names(METRICS)   # metrics.csv columns
+S = _Names(SUMMARY)   # summary.json figures

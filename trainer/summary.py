@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from jobs.atomic import atomic_write_json
+from jobs.metrics import CURVE_FINALS, S
 from jobs.models import registry
 
 
@@ -24,8 +25,8 @@ def peak_memory(device: str) -> dict:
     """The GPU's peak allocation when there is one, otherwise the process's peak RSS."""
     if device == "cuda":
         import torch
-        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated()), "peak_memory_kind": "gpu"}
-    return {"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak_memory_kind": "rss"}
+        return {S.peak_memory_bytes: int(torch.cuda.max_memory_allocated()), "peak_memory_kind": "gpu"}
+    return {S.peak_memory_bytes: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak_memory_kind": "rss"}
 
 
 def write(path: Path, state, metrics, prepared, spec: dict, ds_path: Path, device: str, adapter: Path,
@@ -37,12 +38,10 @@ def write(path: Path, state, metrics, prepared, spec: dict, ds_path: Path, devic
     tokens = int(metrics.tokens_seen or getattr(state, "num_input_tokens_seen", 0) or 0)
     out = {
         "status": "stopped" if stopped else "completed",
-        "final_loss": metrics.last.get("loss"), "best_loss": metrics.best.get("loss"),
-        "final_eval_loss": metrics.last.get("eval_loss"), "best_eval_loss": metrics.best.get("eval_loss"),
-        "final_reward": metrics.last.get("reward"),
-        "total_steps": state.global_step, "epochs": state.epoch,
-        "runtime_seconds": round(metrics.elapsed(), 2), "train_runtime_this_attempt": round(runtime, 2),
-        "train_tokens": tokens, "tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
+        **{f.name: (metrics.last if f.pick == "last" else metrics.best).get(f.of) for f in CURVE_FINALS},
+        S.total_steps: state.global_step, "epochs": state.epoch,
+        S.runtime_seconds: round(metrics.elapsed(), 2), "train_runtime_this_attempt": round(runtime, 2),
+        "train_tokens": tokens, S.tokens_per_second: round(tokens / runtime, 1) if runtime > 0 else None,
         "rows": {"read": prepared.rows_read, "truncated": prepared.truncated, "dropped": prepared.dropped,
                  "train": len(prepared.train), "eval": len(prepared.eval)},
         "dataset": spec["dataset"], "dataset_sha256": registry.sha256_file(ds_path),
