@@ -40,14 +40,51 @@ def test_full_finetune_writes_a_loadable_model_folder_and_evaluates_it(ws):
     assert rows and all("after" in r or "tuned" in json.dumps(r) for r in rows)
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"finetuning_type": "full", "load_in_4bit": True}, "params.load_in_4bit"),
-    ({"sharding": "fsdp"}, "params.sharding"),
-    ({"finetuning_type": "fully"}, "params.finetuning_type"),
+@pytest.mark.parametrize("method, params, field, says", [
+    ("sft", {"finetuning_type": "full", "load_in_4bit": True}, "params.load_in_4bit", "cannot be trained"),
+    ("sft", {"sharding": "fsdp"}, "params.sharding", "num_gpus × num_nodes > 1"),
+    ("sft", {"finetuning_type": "fully"}, "params.finetuning_type", "one of lora, full"),
+    ("sft", {"use_liger_kernel": True}, "params.use_liger_kernel", "liger"),
+    ("dpo", {"packing": True}, "params.packing", "cannot be packed"),
+    ("rm", {"finetuning_type": "full"}, "params.finetuning_type", "score head"),
 ])
-def test_full_and_sharding_rules_name_the_reason(ws, params, field):
-    v = validate({"method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct", "params": params}, ws)
+def test_full_sharding_packing_and_liger_rules_name_the_reason(ws, method, params, field, says):
+    ds = "demo-instruct" if method == "sft" else "demo-prefs"
+    v = validate({"method": method, "base_model": "tiny-demo", "dataset": ds, "params": params}, ws)
     assert [p.field for p in v.errors] == [field], v.errors
+    assert says in v.errors[0].message
+
+
+def test_validate_prints_the_memory_estimate_and_warns_past_the_machine(ws, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct",
+                                "params": {"finetuning_type": "full", "num_gpus": 2, "sharding": "fsdp"}}))
+    r = subprocess.run([sys.executable, "-m", "jobs", "validate", str(spec), "--home", str(ws.home)], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    for line in ("estimated peak memory per", "weights:", "gradients:", "optimizer:", "activations:", "fits in:"):
+        assert line in r.stderr, r.stderr
+    huge = {"finetuning_type": "full", "batch_size": 4096, "max_seq_length": 2048}
+    v = validate({"method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct", "params": huge}, ws)
+    assert v.ok and [w.field for w in v.warnings if "exceeds" in w.message] == ["memory"], v.warnings
+
+
+def test_fsdp_halves_the_sharded_lines_of_the_estimate():
+    from jobs import memory
+    shape = memory.Shape(params=135_000_000, hidden=576, layers=30, intermediate=1536, vocab=49152, kv_hidden=192)
+    ddp = memory.estimate(shape, {"finetuning_type": "full", "num_gpus": 2, "sharding": "none"})
+    fsdp = memory.estimate(shape, {"finetuning_type": "full", "num_gpus": 2, "sharding": "fsdp"})
+    assert fsdp.lines["optimizer"] * 2 == ddp.lines["optimizer"]
+    assert fsdp.lines["gradients"] * 4 == ddp.lines["gradients"]  # DDP's all-reduce buckets hold a second copy
+    assert fsdp.lines["activations"] == ddp.lines["activations"]
+    gc = memory.estimate(shape, {"finetuning_type": "full", "gradient_checkpointing": True})
+    assert gc.lines["activations"] < memory.estimate(shape, {"finetuning_type": "full"}).lines["activations"]
+    lora4 = memory.estimate(shape, {"finetuning_type": "lora", "load_in_4bit": True})
+    assert lora4.lines["weights"] < memory.estimate(shape, {"finetuning_type": "lora"}).lines["weights"] / 2
 
 
 def test_full_finetune_resumes_after_kill9_with_no_gap_or_duplicate_step(ws):
