@@ -29,7 +29,8 @@ def status_data(ws: Workspace) -> dict:
         except Unreadable as e:  # listed with its reason; every other run is still reported
             unreadable.append({"job_id": d.name, "error": str(e)})
             continue
-        item = {"job_id": d.name, "name": sp.get("name"), "method": sp.get("method"), "status": st.get("status")}
+        item = {"job_id": d.name, "name": sp.get("name"), "method": sp.get("method"), "status": st.get("status"),
+                "owner": sp.get("owner")}
         if st.get("status") == JobStatus.RUNNING:
             item.update(step=pr.get("step"), total_steps=pr.get("total_steps"), percent=pr.get("percent"),
                         eta_seconds=pr.get("eta_seconds"), phase=pr.get("phase"), phase_done=pr.get("done"),
@@ -42,7 +43,7 @@ def status_data(ws: Workspace) -> dict:
         rd = ws.run(job)  # queue_order has read both already: a broken one is not in the queue
         sp, st = contract.read_or_none(rd.spec) or {}, contract.read_or_none(rd.state) or {}
         queue.append({"position": pos, "job_id": job, "name": sp.get("name"), "priority": effective_priority(sp, st),
-                      "held": is_held(st)})
+                      "held": is_held(st), "owner": sp.get("owner")})
     try:
         hb = contract.read(ws.spooler_heartbeat) or {}
     except Unreadable as e:
@@ -64,19 +65,24 @@ def print_status(data: dict) -> None:
     for r in data["running"]:
         eta = _eta_text(r.get("eta_seconds"))
         phase = _phase_text(r)
-        print(f"  {r['job_id']}  {r['name']}  [{r['method']}]  step {r.get('step') or 0}/{r.get('total_steps') or '?'}"
-              f" ({_percent_text(r.get('percent'))}%{eta})" + (f"  {phase}" if phase else ""))
+        print(f"  {r['job_id']}  {r['name']}  [{r['method']}]{_owner_text(r)}"
+              f"  step {r.get('step') or 0}/{r.get('total_steps') or '?'} ({_percent_text(r.get('percent'))}%{eta})"
+              + (f"  {phase}" if phase else ""))
     print(f"queue ({len(data['queue'])}):")
     for q in data["queue"]:
-        print(f"  {q['position']:>3}. {q['job_id']}  {q['name']}  priority {q['priority']}"
+        print(f"  {q['position']:>3}. {q['job_id']}  {q['name']}{_owner_text(q)}  priority {q['priority']}"
               + ("  HELD" if q.get("held") else ""))
     print(f"recent failures ({len(data['recent_failures'])}):")
     for f in data["recent_failures"]:
-        print(f"  {f['job_id']}  {f['name']}: {f['error']}")
+        print(f"  {f['job_id']}  {f['name']}{_owner_text(f)}: {f['error']}")
     if data["unreadable"]:
         print(f"unreadable ({len(data['unreadable'])}):")
         for u in data["unreadable"]:
             print(f"  {u['job_id'] or 'spooler'}: {u['error']}")
+
+
+def _owner_text(item: dict) -> str:
+    return f"  ({item['owner']})" if item.get("owner") else ""
 
 
 MAX_ETA = 100 * 86400  # a longer ETA (a run's progress.json can say anything) prints as "> 100 d"

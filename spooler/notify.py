@@ -377,15 +377,16 @@ def job_payload(d: Path, st: dict, spec: dict, fmt: str, cfg: dict) -> dict:
     if fmt == "slack":
         icon = {JobStatus.SUCCEEDED: ":white_check_mark:", JobStatus.FAILED: ":x:",
                 JobStatus.CANCELLED: ":no_entry_sign:"}[st["status"]]
-        bits = [f"{icon} Tunedeck job *{row['name']}* {st['status']} after {_duration(row['duration_seconds'])}"]
+        owner = f" ({spec['owner']})" if spec.get("owner") else ""
+        bits = [f"{icon} Tunedeck job *{row['name']}*{owner} {st['status']} after {_duration(row['duration_seconds'])}"]
         if headline_text(row):
             bits.append(headline_text(row))
         if st["status"] == JobStatus.FAILED and st.get("error"):
             bits.append(str(st["error"])[:200])
         return {"text": " · ".join(bits) + f" · <{url}|details>", "_subject": d.name}
     summary = contract.read_or_none(RunDir(d).summary) or {}
-    return {"event": f"job.{st['status']}", "job_id": d.name, "name": row["name"], "status": st["status"],
-            "duration_seconds": row["duration_seconds"], "headline": headline_text(row) or None, "url": url,
+    return {"event": f"job.{st['status']}", "job_id": d.name, "name": row["name"], "owner": spec.get("owner"),
+            "status": st["status"], "duration_seconds": row["duration_seconds"], "headline": headline_text(row) or None, "url": url,
             "group": (group_of(spec) or {}).get("id"), "state": st, "summary": summary, "_subject": d.name}
 
 
@@ -403,6 +404,7 @@ def group_payload(g: dict, members: list[Path], fmt: str, cfg: dict) -> dict:
             text += f" · best {best['name']} ({headline_text(best)})"
         return {"text": text + f" · <{url}|compare>", "_subject": f"group {g['id']}"}
     return {"event": "group.finished", "group": g["id"], "name": g.get("name"), "counts": counts,
+            "owner": rows[0].get("owner") if rows else None,  # a sweep belongs to its submitter
             "best": best and {"job_id": best["job_id"], "name": best["name"], "final_loss": best["final_loss"],
                               "headline": headline_text(best)},
             "runs": [{"job_id": r["job_id"], "name": r["name"], "status": r["status"], "final_loss": r["final_loss"]}

@@ -3,9 +3,18 @@ in Trainings and details, a job's history from the audit trail, Settings with th
 header mode, refused buttons and the admin are tested through a real nginx in tests/test_team_nginx.py."""
 from __future__ import annotations
 
+import pytest
+
 from jobs.atomic import atomic_write_json
+from jobs.state import read_spec
 from jobs.team import audit, auth
-from tests.test_dashboard import fake_run, home, open_page, text_of  # noqa: F401 - home is a fixture
+from tests.test_dashboard import fake_run, open_page, text_of
+
+
+@pytest.fixture
+def home(ws, monkeypatch):
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    return ws
 
 
 def test_header_mode_without_the_header_gets_only_the_refusal(home):
@@ -37,3 +46,14 @@ def test_settings_show_the_audit_trail_in_mode_none(home):
     at = open_page("settings")
     assert "Audit trail" in text_of(at)
     assert any("Who" in d.value.columns and "someone" in list(d.value["Who"]) for d in at.dataframe)
+
+
+def test_compare_shows_each_runs_owner(home):
+    a, b = fake_run(home, "run-a"), fake_run(home, "run-b")
+    for job, owner in ((a, "tdcarol"), (b, "tddave")):
+        atomic_write_json(home.run_dir(job) / "spec.json", {**read_spec(home.run_dir(job)), "owner": owner})
+    at = open_page("compare", jobs=f"{a},{b}")
+    text = text_of(at)
+    assert "Owner: tdcarol" in text and "Owner: tddave" in text
+    params = [d.value for d in at.dataframe if "owner" in list(d.value.index)]  # differing, so in the table
+    assert params and set(params[0].loc["owner"]) == {"tdcarol", "tddave"}
