@@ -50,7 +50,8 @@ def params_table(jobs: list[dict]) -> pd.DataFrame:
     rows: dict[str, dict] = {}
     for j in jobs:
         sp, stt = j["spec"], j["state"]
-        top = {"owner": sp.get("owner") or MISSING, "method": sp.get("method"), "base_model": sp.get("base_model"), "dataset": sp.get("dataset"),
+        top = {"owner": sp.get("owner") or MISSING,
+               "method": sp.get("method"), "base_model": sp.get("base_model"), "dataset": sp.get("dataset"),
                # facts of the run, not params: an unknown one shows —, not the spec's "null"
                "dataset_sha256": (stt.get("dataset_sha256") or j["summary"].get("dataset_sha256") or "")[:12] or MISSING,
                "parent_job": sp.get("parent_job") or MISSING}

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 from jobs.state import spooler_alive
+from jobs.team.auth import os_user
+from jobs.team.guard import Refused, authorize
 from jobs.use import requests as rq
 from jobs.workspace import Workspace
 
@@ -85,8 +87,9 @@ def cmd_try(ws: Workspace, args: argparse.Namespace) -> int:
 
 def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
     try:
+        authorize(ws, os_user(), "cli", "export", args.job_id)  # the owner or an admin (with auth on); audited
         rid = rq.submit_export(ws, args.job_id, gguf=args.gguf)
-    except rq.RequestError as e:
+    except (rq.RequestError, Refused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     run_dir = ws.run_dir(args.job_id)

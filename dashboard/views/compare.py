@@ -68,6 +68,7 @@ def live(ws, ids, group=None) -> None:
         c.markdown(f"<span style='color:{j['color']};font-size:1.4em'>●</span> **{safe_html(j['label'])}**",
                    unsafe_allow_html=True)
         c.markdown(badge(j["state"].get("status", "unknown")))
+        c.caption(f"{t('col.owner')}: {j['spec'].get('owner') or '—'}")  # reading is shared: anyone's runs compare
 
     st.header(t("compare.params"))
     params = cd.params_table(jobs)
