@@ -15,7 +15,7 @@ from bench.finetune_common import gib, make_run, smol_workspace, train
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=512)
     args = ap.parse_args()
     ws = smol_workspace()

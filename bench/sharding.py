@@ -22,7 +22,8 @@ def main() -> int:
         peaks = {}
         for sharding in ("none", "fsdp"):
             run_dir = make_run(ws, finetuning_type="full", sharding=sharding, num_gpus=2, max_steps=args.steps,
-                               batch_size=2, max_seq_length=args.seq, max_samples=200, learning_rate=2e-5)
+                               batch_size=2, max_seq_length=args.seq, max_input_length=args.seq // 2,
+                               max_content_length=args.seq // 2, max_samples=200, learning_rate=2e-5)
             s, wall = train(run_dir, nproc=2)
             peaks[sharding] = s["rank_peak_memory_bytes"]
             print(f"sharding={sharding:5s} world_size={s['world_size']} peak per rank "
