@@ -7,6 +7,11 @@ python bench/evaluation_cost.py share [--model smollm2-135m-instruct] [--dataset
     A real trainer run: the share of training time spent on sample answers (eval_max_rows 0), then the same run
     with a base+tuned evaluation of --rows rows and --new-tokens tokens, against its training time.
 
+python bench/evaluation_cost.py tuned [--model smollm2-135m-instruct --model-path DIR] [--rows 50] [--new-tokens 64]
+    Generation speed of the base model against the tuned one (LoRA r8 on every linear layer, as a run trains it):
+    the adapter applied on the side (PEFT's forward, three matrix products a layer) and merged into the weights
+    (trainer.generate.merged, what the tuned evaluation uses). Prints each time and the ratios to the base.
+
 --home DIR reuses a workspace (default: a fresh one with the embedded demo); --model-path DIR registers a local
 Hugging Face model folder under --model; --dataset-path FILE registers a JSONL file under --dataset.
 """
@@ -109,6 +114,53 @@ def floor(args) -> None:
                       "floor_runs": [round(x, 2) for x in t_plain], "evaluation_runs": [round(x, 2) for x in t_ours]}))
 
 
+def tuned(args) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from trainer import model as model_mod
+    from trainer import prompt_context
+    from trainer.generate import generate, merged
+
+    ws = workspace(args)
+    setup, tok = held_out(ws, args)
+    prompts = [prompt_context.of_row(r) for r in setup.rows]
+    model = get_peft_model(model_mod.load_base(list_models(ws)[args.model], args.model, False),
+                           LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
+    torch.manual_seed(0)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.02)  # a trained adapter is not zero; PEFT starts B at zero
+    model.eval()
+
+    def base():
+        with model.disable_adapter():
+            return generate(model, tok, prompts, args.new_tokens)
+
+    def side():
+        return generate(model, tok, prompts, args.new_tokens)
+
+    def folded():
+        with merged(model):
+            return generate(model, tok, prompts, args.new_tokens)
+
+    runs = {"base": base, "tuned_unmerged": side, "tuned_merged": folded}
+    for fn in runs.values():  # warm up each path once
+        fn()
+    times = {k: [] for k in runs}
+    for _ in range(args.repeats):  # interleaved, so a busy machine slows all alike
+        for k, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    best = {k: min(v) for k, v in times.items()}  # the least disturbed run of each
+    print(json.dumps({"model": args.model, "rows": len(prompts), "new_tokens": args.new_tokens,
+                      "seconds": {k: round(v, 2) for k, v in best.items()},
+                      "unmerged_vs_base": round(best["tuned_unmerged"] / best["base"], 3),
+                      "merged_vs_base": round(best["tuned_merged"] / best["base"], 3),
+                      "runs": {k: [round(x, 2) for x in v] for k, v in times.items()}}))
+
+
 def one_run(ws, args, eval_rows: int, max_content: int) -> dict:
     from trainer.run import main
     raw = {"name": "bench", "method": "sft", "base_model": args.model, "dataset": args.dataset,
@@ -142,7 +194,7 @@ def share(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("floor", "share"))
+    ap.add_argument("what", choices=("floor", "share", "tuned"))
     ap.add_argument("--home")
     ap.add_argument("--model", default="tiny-demo")
     ap.add_argument("--model-path")
@@ -153,7 +205,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    floor(args) if args.what == "floor" else share(args)
+    {"floor": floor, "share": share, "tuned": tuned}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,11 @@ EN = {
     "new.copy_unavailable": "{value} is no longer registered; pick another.",
     "new.model_label": "{name} — {arch}, {size} params", "new.dataset_label": "{name} — {rows} rows: {columns}",
     "new.trunc_none": "No row is cut by these token caps (counted on the first {rows} rows with this model's tokenizer).",
+    "new.trunc_chat_none": "No conversation is cut at MAX_SEQ_LENGTH {msl} (the first {rows}, rendered by this model's "
+                           "chat template).",
+    "new.trunc_chat_some": "About {cut} of the first {rows} conversations would lose their earliest turns at "
+                           "MAX_SEQ_LENGTH {msl}, and {dropped} would be dropped (their last exchange alone is longer); "
+                           "{pct:.1f} % in all, rendered by this model's chat template.",
     "new.trunc_some": "About {n} of the first {rows} rows ({pct:.1f} %) would be cut by these caps: {prompt} by "
                       "MAX_INPUT_LENGTH, {answer} by MAX_CONTENT_LENGTH, {total} by MAX_SEQ_LENGTH (an estimate with "
                       "this model's tokenizer; the chat template adds a few tokens).",
@@ -83,7 +88,7 @@ EN = {
     "evalm.rows": "Per-row results", "evalm.row_metric": "Score", "evalm.worse_only": "Only rows that got worse",
     "evalm.rows_shown": "{n} of {total} rows", "evalm.base_score": "Base score", "evalm.tuned_score": "Tuned score",
     "phase.preparing_data": "preparing data", "phase.loading_model": "loading the model",
-    "phase.base_evaluation": "base evaluation", "phase.training": "training",
+    "phase.base_evaluation": "base evaluation", "phase.training": "training", "phase.eval_loss": "eval loss",
     "phase.tuned_evaluation": "tuned evaluation", "phase.saving": "saving",
     "col.phase": "Phase", "col.eval": "Evaluation (Δ)",
     "compare.base_of": "base · {model}", "compare.sort_disagreement": "Sort by disagreement",
@@ -178,6 +183,10 @@ ZH = {
     "new.copy_unavailable": "{value} 已不再注册，请另选。",
     "new.model_label": "{name} — {arch}，{size} 参数", "new.dataset_label": "{name} — {rows} 行：{columns}",
     "new.trunc_none": "这些词元上限不会截断任何行（用该模型的分词器统计前 {rows} 行）。",
+    "phase.eval_loss": "验证损失",
+    "new.trunc_chat_none": "在 MAX_SEQ_LENGTH {msl} 下没有对话被截断（前 {rows} 个对话，按该模型的对话模板渲染）。",
+    "new.trunc_chat_some": "前 {rows} 个对话中约有 {cut} 个会在 MAX_SEQ_LENGTH {msl} 处丢掉最早的轮次，{dropped} 个会被丢弃"
+                           "（仅最后一轮就更长）；合计 {pct:.1f}%，按该模型的对话模板渲染。",
     "new.trunc_some": "前 {rows} 行中约有 {n} 行（{pct:.1f}%）会被截断：{prompt} 行超过 MAX_INPUT_LENGTH，{answer} 行超过 "
                       "MAX_CONTENT_LENGTH，{total} 行超过 MAX_SEQ_LENGTH（用该模型的分词器估算；对话模板还会增加少量词元）。",
     "new.same_columns": "PROMPT_INPUT_COLUMN 和 PROMPT_OUTPUT_COLUMN 都是 {column}：请为 PROMPT_OUTPUT_COLUMN 选择包含答案的列。",

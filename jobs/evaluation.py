@@ -29,8 +29,9 @@ HEADLINE = {name: m.headline for name, m in BUILTINS.items()}
 DEFAULT_HEADLINE = ("rouge_l",)
 
 # The run's phases, in order, as progress.json's "phase" names them.
-PHASES = ("preparing_data", "loading_model", "base_evaluation", "training", "tuned_evaluation", "benchmarks",
-          "saving")
+EVAL_LOSS_PHASE = "eval_loss"  # TRL's held-out loss pass, during training and once at its end
+PHASES = ("preparing_data", "loading_model", "base_evaluation", "training", EVAL_LOSS_PHASE, "tuned_evaluation",
+          "benchmarks", "saving")
 
 
 def better(name: str, declared: str | None = None) -> str:

@@ -14,6 +14,7 @@ from transformers import TrainerCallback
 from jobs import logformat
 from jobs.atomic import atomic_write_text
 from jobs.changes import bump_run
+from jobs.evaluation import EVAL_LOSS_PHASE
 from jobs.metrics import CSV_BASE_COLUMNS as BASE_COLUMNS
 from jobs.metrics import ELAPSED, EPOCH, LOWER, METRICS, STEP, TOKENS_SEEN, better, from_trl
 from jobs.rundir import RunDir
@@ -73,6 +74,14 @@ class MetricsWriter:
         self.fh.close()
 
 
+def _rows(dataloader) -> int | None:
+    """Rows an eval pass scores: its dataset's length (None when the loader cannot tell)."""
+    try:
+        return len(dataloader.dataset)
+    except (AttributeError, TypeError):
+        return None
+
+
 def _int(v) -> int:
     try:
         return int(float(v))
@@ -102,6 +111,7 @@ class MetricsCallback(TrainerCallback):
         self.tokens_seen = 0
         self.last_eval_step = evals[-1] if evals else None  # a resume at the final step needs no extra eval
         self._progress_at = 0.0
+        self._eval: list | None = None  # [rows scored, rows] while an eval_loss pass runs
 
     def elapsed(self) -> float:
         return self.offset + time.time() - self.t0
@@ -121,13 +131,32 @@ class MetricsCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kw):
         self.write_progress(state)
 
-    def write_progress(self, state) -> None:
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kw):
+        """The eval_loss pass as its own phase: held-out rows scored so far of the rows it scores."""
+        if self._eval is None:
+            total = _rows(eval_dataloader)
+            self._eval = [0, total]
+        batch = args.per_device_eval_batch_size * max(args.world_size, 1)
+        self._eval[0] += batch
+        done, total = self._eval
+        now = time.time()
+        if total and (done >= total or now - self._progress_at >= PROGRESS_MIN_INTERVAL):
+            self._progress_at = now
+            self.write_progress(state, phase=EVAL_LOSS_PHASE, done=min(done, total), total=total)
+
+    def on_evaluate(self, args, state, control, **kw):
+        self._eval = None
+        self.write_progress(state)  # back to the training phase
+
+    def write_progress(self, state, phase: str = "training", done: int | None = None, total: int | None = None) -> None:
         if not self.main:
             return
-        done = state.global_step - (self.first_step or 0)
-        rate = (time.time() - self.t0) / done if done > 0 else None
+        if phase == "training" and self._eval is not None:
+            phase, done, total = EVAL_LOSS_PHASE, min(self._eval[0], self._eval[1] or 0), self._eval[1]
+        steps = state.global_step - (self.first_step or 0)
+        rate = (time.time() - self.t0) / steps if steps > 0 else None
         left = max(self.total_steps - state.global_step, 0)
-        progress = {"phase": "training", "done": None, "total": None, "step": state.global_step, "total_steps": self.total_steps,
+        progress = {"phase": phase, "done": done, "total": total, "step": state.global_step, "total_steps": self.total_steps,
                     "percent": round(100 * state.global_step / max(self.total_steps, 1), 2),
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}

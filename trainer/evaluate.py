@@ -23,7 +23,7 @@ from .generate import generate
 from .logprobs import answer_logprobs
 
 log = logging.getLogger("tunedeck.evaluate")
-EVAL_VERSION = 2  # part of the base cache key: bump when what is measured changes
+EVAL_VERSION = 3  # part of the base cache key: bump when what is measured changes
 
 
 @dataclass
@@ -59,7 +59,7 @@ def setup_for(method: str, params: dict, eval_rows: list[dict], method_module=No
     limit = params.get("eval_max_rows", 100)
     if not limit or not eval_rows:
         return None
-    keys = ("prompt", "reference", "chosen", "rejected", *eval_kinds.ROW_KEYS)
+    keys = ("prompt", "reference", "completion", "chosen", "rejected", *eval_kinds.ROW_KEYS)
     rows = [{k: r[k] for k in keys if k in r} for r in eval_rows[:limit]]
     for row, item in zip(rows, eval_rows, strict=False):  # the system turn, earlier turns and tools, as trained
         conv = prompt_context.of_item(item)
@@ -101,8 +101,12 @@ def _reward_as_metric(fn):
 
 
 def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], bool] | None = None,
-                report: Callable[[int, int], None] | None = None, seed: int = 0) -> dict:
-    """One model's raw per-row results: answers, per-row metric values, and log-probabilities."""
+                report: Callable[[int, int], None] | None = None, seed: int = 0,
+                known_nll: list | None = None) -> dict:
+    """One model's raw per-row results: answers, per-row metric values, and log-probabilities.
+
+    known_nll: per row, (sum of log-probabilities, tokens) of its completion as the final eval_loss pass scored
+    them (RowLosses): the reference perplexity is taken from there instead of scoring the answers again."""
     if setup.family in eval_kinds.KINDS:
         return eval_kinds.KINDS[setup.family].score(model, tokenizer, setup, should_stop=should_stop, report=report)
     n = len(setup.rows)
@@ -125,9 +129,18 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
         per_row["exact_match"] = [scores.exact_match(a, r) for a, r in zip(answers, refs, strict=False)]
         per_row["rouge_l"] = [scores.rouge_l(a, r) for a, r in zip(answers, refs, strict=False)]
         per_row["chrf"] = [scores.chrf(a, r) for a, r in zip(answers, refs, strict=False)]
-        lp = answer_logprobs(model, tokenizer, list(zip(convs, refs, strict=False)), setup.max_length,
-                             should_stop=should_stop, on_batch=lambda d: report and report(n + d, steps),
-                             max_answer_tokens=setup.max_new_tokens)  # the reference as trained: within max_content_length
+        if known_nll is not None and len(known_nll) == n:
+            lp = known_nll  # the eval_loss pass scored these very tokens a moment ago
+            if report:
+                report(steps, steps)
+        elif all(r.get("completion") for r in setup.rows):  # the answer as trained (cut to max_content_length)
+            lp = answer_logprobs(model, tokenizer, [(c, r["completion"]) for c, r in zip(convs, setup.rows, strict=True)],
+                                 setup.max_length, should_stop=should_stop,
+                                 on_batch=lambda d: report and report(n + d, steps))
+        else:  # conversations: the last answer, within max_content_length
+            lp = answer_logprobs(model, tokenizer, list(zip(convs, refs, strict=False)), setup.max_length,
+                                 should_stop=should_stop, on_batch=lambda d: report and report(n + d, steps),
+                                 max_answer_tokens=setup.max_new_tokens)
         per_row["perplexity"] = [math.exp(-s / c) if c else None for s, c in lp]
         per_row["_nll"] = [[-s, c] for s, c in lp]
     else:
@@ -143,6 +156,54 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
     if setup.family == EVAL_REWARDS and REWARD_PREFIX + "correctness" in per_row:
         per_row["accuracy"] = [float(v == 1.0) for v in per_row[REWARD_PREFIX + "correctness"]]
     return {"answers": answers, "per_row": per_row}
+
+
+class RowLosses:
+    """Per held-out row, (sum of log-probabilities, tokens) of its completion, from TRL's own eval_loss pass.
+
+    Attached to an SFT trainer on prompt → completion rows (transformers' preprocess_logits_for_metrics and
+    compute_metrics): each pass reduces its logits to two numbers a row. The pass at the run's last step is the tuned
+    model's reference perplexity, so the tuned evaluation does not score the same answers a second time; the base
+    model's perplexity scores the same tokens with trainer.logprobs (the completion through the chat template)."""
+
+    def __init__(self, trainer, eval_items: list[dict]):
+        self.trainer, self.items = trainer, eval_items
+        self.rows: list | None = None
+        self.step: int | None = None
+        trainer.preprocess_logits_for_metrics = self._reduce
+        trainer.compute_metrics = self._keep
+
+    @classmethod
+    def attach(cls, trainer, setup: Setup | None, method, eval_items: list[dict]) -> RowLosses | None:
+        plain = eval_items and all("completion" in i and "input_ids" not in i for i in eval_items)
+        if setup is None or setup.family != EVAL_TEXT or not method.answer_loss or not plain \
+                or getattr(trainer.args, "packing", False) or getattr(trainer.args, "padding_free", False):
+            return None
+        return cls(trainer, eval_items)
+
+    @staticmethod
+    def _reduce(logits, labels):
+        import torch
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        labels = labels[:, 1:]
+        keep = labels != -100
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, labels.clamp(min=0).unsqueeze(-1))
+        return torch.stack([(logp.squeeze(-1) * keep).sum(-1), keep.sum(-1).float()], dim=-1)
+
+    def _keep(self, pred) -> dict:
+        preds = pred.predictions
+        self.rows = [(float(s), int(c)) for s, c in preds.tolist()] if len(preds) == len(self.items) else None
+        self.step = self.trainer.state.global_step
+        return {}
+
+    def for_setup(self, setup: Setup) -> list | None:
+        """The rows of `setup`, when the last pass ran at the final step and scored every one of them."""
+        if self.rows is None or self.step != self.trainer.state.global_step:
+            return None
+        by_key = {(i["prompt"], i["reference"], i["completion"]): r for i, r in zip(self.items, self.rows, strict=True)}
+        out = [by_key.get((r["prompt"], r["reference"], r.get("completion"))) for r in setup.rows]
+        return None if any(x is None for x in out) else out
 
 
 def _dpo_rows(setup: Setup, result: dict, base: dict | None) -> dict:

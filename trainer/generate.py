@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from .errors import Stopped
 
@@ -33,14 +34,47 @@ def prompt_key(prompt: str | dict) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False)
 
 
-def _stop_criteria(should_stop: Callable[[], bool] | None):
+def adapter_layers(model) -> list:
+    """The model's PEFT adapter layers (none for a plain model)."""
+    try:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+    except ImportError:
+        return []
+    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+
+
+@contextmanager
+def merged(model):
+    """The LoRA adapter folded into the base weights while inside (PEFT merge_adapter / unmerge_adapter): one matrix
+    product a layer instead of three, so the tuned model generates and scores as fast as the base. A 4-bit base, a
+    model without an adapter, or one already merged is left as it is."""
+    layers = adapter_layers(model)
+    quantized = getattr(model, "is_loaded_in_4bit", False) or getattr(getattr(model, "config", None),
+                                                                       "quantization_config", None)
+    if not hasattr(model, "merge_adapter") or not layers or quantized or any(m.merged for m in layers):
+        yield model
+        return
+    model.merge_adapter()
+    try:
+        yield model
+    finally:
+        model.unmerge_adapter()
+
+
+def _stop_criteria(should_stop: Callable[[], bool] | None, on_token: Callable[[int], None] | None = None):
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class StopRequested(StoppingCriteria):
-        """Ends generation at the next token once a stop is requested (the caller then raises Stopped)."""
+        """Ends generation at the next token once a stop is requested (the caller then raises Stopped); tells
+        on_token how many tokens this batch has generated, so progress moves inside a long batch."""
+
+        def __init__(self):
+            self.start = 0
 
         def __call__(self, input_ids, scores, **kw):
             import torch
+            if on_token:
+                on_token(input_ids.shape[1] - self.start)
             hit = bool(should_stop and should_stop())
             return torch.full((input_ids.shape[0],), hit, dtype=torch.bool, device=input_ids.device)
 
@@ -70,7 +104,14 @@ def generate(model, tokenizer, prompts: list[str | dict], max_new_tokens: int, *
     order = sorted(range(len(texts)), key=lambda i: prompt_len[i])
     out: list[list[str]] = [[] for _ in prompts]
     greedy_len = [0] * len(prompts)
-    stop = _stop_criteria(should_stop) if should_stop else None
+    passes = 1 + max(0, sampled)
+    where = {"start": 0, "size": 0, "k": 0}
+
+    def on_token(made: int) -> None:  # prompts finished, counting a batch's share of the tokens generated so far
+        if on_batch:
+            share = (where["k"] + min(made, max_new_tokens) / max(max_new_tokens, 1)) / passes
+            on_batch(where["start"] + int(where["size"] * share))
+    stop = _stop_criteria(should_stop, on_token if on_batch else None) if should_stop or on_batch else None
     try:
         for start in range(0, len(order), batch_size):
             if should_stop and should_stop():
@@ -79,9 +120,13 @@ def generate(model, tokenizer, prompts: list[str | dict], max_new_tokens: int, *
             enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
             width = enc["input_ids"].shape[1]
+            where.update(start=start, size=len(idx))
+            if stop is not None:
+                stop[0].start = width
             for k in range(1 + max(0, sampled)):
                 kw = {"do_sample": False} if k == 0 else {"do_sample": True, "temperature": temperature,
                                                           "top_p": 0.95}
+                where["k"] = k
                 if k:
                     torch.manual_seed(seed + k)
                 with torch.no_grad():

@@ -34,7 +34,8 @@ class Job:
         return bool(self.data.train) and "input_ids" in self.data.train[0]
 
     def eval_every(self) -> float | int:
-        """eval_steps, else four evaluations per run, never closer than 10 steps (an eval is not free)."""
+        """eval_steps, else four evaluations per run, never closer than 10 steps (an eval is not free): a run under
+        40 steps evaluates once, at its last step."""
         if self.params.get("eval_steps"):
             return self.params["eval_steps"]
         total = self.total_steps()

@@ -250,6 +250,7 @@ def build_trainer(r: Run) -> None:
     r.trainer.remove_callback(PrinterCallback)  # our metrics callback logs level-tagged lines instead
     r.trainer.add_callback(r.metrics)
     r.trainer.add_callback(r.stop_cb)
+    r.evals.use_eval_loss(r.trainer, r.method, r.prepared.eval)  # its last pass: the tuned perplexity
     r.trainer.add_callback(DiskSpaceCallback(r.rd.path, model, r.model_path))  # after stop_cb: sees its save request
 
 

@@ -17,6 +17,13 @@ def settings(params: dict) -> dict:
             "seed": params["seed"]}
 
 
+def todo_of(prompts: list[str | dict], params: dict, known: dict | None) -> list[str | dict]:
+    """The prompts that need generating: all of them when sampled answers are asked for, else those whose greedy
+    answer is not `known` already."""
+    known = known or {}
+    return list(prompts) if settings(params)["sampled"] else [p for p in prompts if prompt_key(p) not in known]
+
+
 def generate(model, tokenizer, prompts: list[str | dict], params: dict, *, known: dict | None = None,
              should_stop: Callable[[], bool] | None = None, report: Callable[[int, int], None] | None = None
              ) -> list[list[str]]:
@@ -25,7 +32,7 @@ def generate(model, tokenizer, prompts: list[str | dict], params: dict, *, known
     `known`: generate.prompt_key(prompt) -> a greedy answer already made."""
     s = settings(params)
     known = known or {}
-    todo = prompts if s["sampled"] else [p for p in prompts if prompt_key(p) not in known]
+    todo = todo_of(prompts, params, known)
     made = generate_batched(model, tokenizer, todo, s["max_new_tokens"], sampled=s["sampled"], seed=s["seed"],
                             should_stop=should_stop, on_batch=lambda d: report and report(d, len(todo)))
     by_prompt = {prompt_key(p): m for p, m in zip(todo, made, strict=False)}
