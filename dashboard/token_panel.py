@@ -13,9 +13,12 @@ from jobs.init import DEMO_MODEL
 
 
 def default_model(ws, models: list[str]) -> str | None:
-    """The base model of the newest job, else the demo model, else the first registered one."""
+    """The base model of the newest job, else the first registered model that is not the demo (a real model the
+    user registered, e.g. SmolLM2, is what new trainings will use), else the demo model."""
     last = last_used(ws).get("base_model")
-    return next((m for m in (last, DEMO_MODEL) if m in models), models[0] if models else None)
+    if last in models:
+        return last
+    return next((m for m in models if m != DEMO_MODEL), DEMO_MODEL if DEMO_MODEL in models else None)
 
 
 def columns_for(fmt: str, columns: list[str]) -> tuple:
@@ -47,6 +50,8 @@ def show(path, fmt: str, model: str, model_path, info: dict) -> None:
     line = t("tokens.stats", model=model, min=s["min"], median=s["median"], max=s["max"])
     if s["context"]:
         line += " · " + t("tokens.over", over=s["over_context"], rows=s["rows"], context=s["context"])
+    if s.get("over_max_seq_length"):  # what a run with the default max_seq_length cuts (stats cached before: absent)
+        line += " · " + t("tokens.over_msl", over=s["over_max_seq_length"], rows=s["rows"], msl=s["max_seq_length"])
     if s["sampled"]:
         line += " · " + t("tokens.sampled", rows=s["rows"], total=s["total_rows"])
     if s["skipped"]:

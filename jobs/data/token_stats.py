@@ -37,6 +37,12 @@ def model_context(model_path: Path) -> int | None:
     return None
 
 
+def default_max_seq_length() -> int:
+    """max_seq_length's default (jobs.params): rows longer than it are cut by a run that keeps the default."""
+    from jobs.params import COMMON_PARAMS  # here, not at the top: jobs.params imports jobs.data
+    return next(p.default for p in COMMON_PARAMS if p.name == "max_seq_length")
+
+
 def _fingerprint(path: Path, names=None) -> list:
     p = Path(path)
     out = []
@@ -75,6 +81,36 @@ def _pairs(row: dict, fmt: str, columns: tuple) -> list[tuple[list[dict], list |
     return [(conv["messages"], conv["tools"])]
 
 
+def _length(tok, msgs: list[dict], tools) -> int:
+    kw = {"tools": tools} if tools else {}
+    return len(tok(tok.apply_chat_template(msgs, tokenize=False, **kw), add_special_tokens=False)["input_ids"])
+
+
+def last_exchange(msgs: list[dict]) -> list[dict]:
+    """The system turn and the last exchange (the last user turn and what follows): what left truncation keeps at
+    the least (trainer.chat_data.truncate_left); a row longer than this alone is dropped."""
+    system = msgs[:1] if msgs and msgs[0].get("role") == "system" else []
+    body = msgs[len(system):]
+    starts = [i for i, m in enumerate(body) if m.get("role") == "user" and i > 0]
+    return system + body[starts[-1]:] if starts else msgs
+
+
+def conversation_lengths(ds_path: Path, fmt: str, model_path: Path, limit: int = SAMPLE_ROWS) -> list[list[int]]:
+    """Per conversation of the first `limit` rows: [tokens of the whole conversation, tokens of its system turn and
+    last exchange], as training renders them with the model's chat template. Rows that do not render are left out."""
+    tok = _tokenizer(str(model_path), json.dumps(_fingerprint(model_path, TOKENIZER_FILES)))
+    out = []
+    for row in head_rows(ds_path, limit):
+        try:
+            conv = formats.conversation(row, fmt)
+            full = _length(tok, conv["messages"], conv["tools"])
+            last = _length(tok, last_exchange(conv["messages"]), conv["tools"])
+        except Exception:  # noqa: BLE001 - a row the template or format cannot render is not counted
+            continue
+        out.append([full, last])
+    return out
+
+
 def compute(ds_path: Path, fmt: str, model_path: Path, columns: tuple = (), total_rows: int | None = None) -> dict:
     """{rows, total_rows, sampled, min, median, max, context, over_context, skipped} for the first SAMPLE_ROWS rows.
 
@@ -94,8 +130,10 @@ def compute(ds_path: Path, fmt: str, model_path: Path, columns: tuple = (), tota
             skipped += 1
     context = model_context(model_path)
     total = total_rows if total_rows is not None else len(rows)
+    msl = default_max_seq_length()
     out = {"rows": len(lengths), "total_rows": total, "sampled": total > len(rows), "skipped": skipped,
            "context": context, "over_context": sum(n > context for n in lengths) if context else None,
+           "max_seq_length": msl, "over_max_seq_length": sum(n > msl for n in lengths),
            "min": min(lengths, default=None), "median": int(statistics.median(lengths)) if lengths else None,
            "max": max(lengths, default=None)}
     return out
