@@ -9,6 +9,8 @@ EN = {
     "sharding=fsdp, load_in_4bit, gradient_checkpointing, or a smaller batch_size or max_seq_length.",
     "memory.unknown_limit": "The GPU memory of the slots is not known (no spooler with GPUs is running).",
     "memory.how": "An estimate for {world} process(es), batch_size × max_seq_length tokens per step.",
+    "details.finetuning": "Finetuning", "details.sharding": "Sharding × processes",
+    "details.model_size": "Model folder size",
 }
 ZH = {
     "memory.title": "每个{unit}的预计峰值内存：{total}",
@@ -20,4 +22,5 @@ ZH = {
     "gradient_checkpointing，或减小 batch_size 或 max_seq_length。",
     "memory.unknown_limit": "不知道槽位的 GPU 内存（没有带 GPU 的调度器在运行）。",
     "memory.how": "按 {world} 个进程、每步 batch_size × max_seq_length 个词元估算。",
+    "details.finetuning": "微调方式", "details.sharding": "切分 × 进程数", "details.model_size": "模型目录大小",
 }

@@ -26,3 +26,15 @@ def show(ws, params: dict | None, model_path) -> None:
             st.warning(t("memory.exceeds", what=what))
         else:
             st.caption(t("memory.fits", what=what))
+
+
+def training_shape(spec: dict, summary: dict) -> dict:
+    """Details page rows: how the run trains (finetuning type, sharding over how many processes) and, for a full
+    run, its model folder's size on disk."""
+    p = spec.get("params") or {}
+    ft = p.get("finetuning_type", "lora") + (" (4-bit)" if p.get("load_in_4bit") else "")
+    world = int(p.get("num_gpus") or 1) * int(p.get("num_nodes") or 1)
+    out = {t("details.finetuning"): ft, t("details.sharding"): f"{p.get('sharding', 'none')} × {world}"}
+    if summary.get("model_bytes"):
+        out[t("details.model_size")] = fmt_bytes(summary["model_bytes"])
+    return out

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import audit_view, identity, prompt_context
+from dashboard import audit_view, identity, memory_panel, prompt_context
 from dashboard.charts import PALETTE, metric_names, overlay
 from dashboard.common import (
     badge,
@@ -209,6 +209,7 @@ def overview(ws, run_dir) -> None:
         t("details.parent"): spec.get("parent_job") or "—", t("details.job_id"): run_dir.name,
         t("details.runner"): state.get("runner") or "local",
     }
+    info.update(memory_panel.training_shape(spec, summary))  # finetuning type, sharding, a full model's size
     if state.get("runner") == "slurm":
         info.update({t("details.slurm_job"): state.get("slurm_job_id"), t("details.nodes"): state.get("slurm_nodes"),
                      t("details.pending_reason"): state.get("slurm_reason")})

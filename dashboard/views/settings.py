@@ -27,7 +27,7 @@ def render() -> None:
     spooler_banner(ws)
     why = identity.why_not(ws, "settings")
     if why:  # admins only: a user sees why, and nothing of the webhooks (their URLs may carry tokens)
-        st.warning("🔒 " + t("auth.admin_only") + " " + t("auth.refused", reason=why))
+        st.warning("🔒 " + t("auth.admin_only"))
         return
     st.header(t("settings.notify"))
     st.caption(t("settings.notify_help"))
