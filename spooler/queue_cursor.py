@@ -6,10 +6,15 @@ new jobs arrived or every rescan interval, never per start.
 """
 from __future__ import annotations
 
+import heapq
 import time
+from itertools import groupby
 
+from jobs import contract
 from jobs.queue.steer import runnable
 from jobs.state import queue_order, read_state, scan_jobs, write_queue_snapshot
+from jobs.status import JobStatus
+from jobs.team import quotas
 from jobs.workspace import Workspace
 
 
@@ -25,18 +30,74 @@ class QueueCursor:
         self.scan_cost = 0.0              # seconds the last full read took
         self._snapshot: list[str] | None = None
         self._snapshot_at = 0.0
+        self.owners: dict[str, tuple[str | None, int]] = {}  # job id -> (owner, slots): spec.json, read once
+        self.quotas: dict = {}            # config.json "quotas", re-read with the queue
+        self.fair = False                 # more than one owner queued, or a max_slots quota: holdings matter
+        self.read_with: frozenset = frozenset()  # the running jobs the order was computed for
+
+    def owner(self, job_id: str) -> tuple[str | None, int]:
+        """(owner, slots it takes) of a job; an owner never changes, so the spec is read once."""
+        if job_id not in self.owners:
+            spec = contract.read_or_none(self.ws.run(job_id).spec) or {}
+            params = spec.get("params") if isinstance(spec.get("params"), dict) else {}
+            try:
+                k = max(1, int(params.get("num_gpus") or 1))
+            except (TypeError, ValueError):
+                k = 1
+            self.owners[job_id] = (spec.get("owner"), k)
+        return self.owners[job_id]
+
+    def max_slots(self, owner: str | None) -> int | None:
+        return quotas.limit(self.quotas, owner, "max_slots")
 
     def mark_dirty(self) -> None:
         self.dirty = True
 
-    def reread_if_due(self) -> None:
+    def reread_if_due(self, held: dict[str, list[int]] | None = None) -> None:
         """A new round from the run folders when jobs arrived or the interval passed (at most a tenth of the time
-        goes to re-reading, however many runs there are)."""
+        goes to re-reading, however many runs there are). `held`: running job id -> its slots, for fair shares.
+
+        Fair shares: among queued jobs of equal priority, the next free slot goes to the owner who holds the fewest
+        slots now, then by acceptance time; the order is interleaved so at each place the owner with the fewest
+        slots (counting the jobs placed before it) comes next. With one owner and no max_slots quota the order is
+        exactly priority, then acceptance time. A change in the running jobs re-reads the queue when it matters."""
         now = time.monotonic()
+        held = held or {}
+        if self.fair and frozenset(held) != self.read_with:
+            self.dirty = True  # a slot freed or was taken: who holds the fewest has changed
         if self.dirty or now - self.read_at >= max(self.rescan, 10 * self.scan_cost):
-            self.order = queue_order(self.ws, self.cache)
+            jobs = scan_jobs(self.ws, self.cache)
+            queued = sorted((-p, acc, job) for job, (status, p, acc) in jobs.items() if status == JobStatus.QUEUED)
+            self.quotas = quotas.load(self.ws)[0]
+            owners = {self.owner(job)[0] for *_, job in queued}
+            self.fair = len(owners) > 1 or any("max_slots" in v for v in self.quotas.values())
+            self.order = self._fair_order(queued, held, jobs) if self.fair else [job for *_, job in queued]
+            for gone in set(self.owners) - set(jobs):
+                del self.owners[gone]
+            self.read_with = frozenset(held)
             self.scan_cost = time.monotonic() - now
             self.read_at, self.dirty, self.head, self.kept = time.monotonic(), False, 0, []
+
+    def _fair_order(self, queued: list[tuple], held: dict[str, list[int]], jobs: dict) -> list[str]:
+        holds: dict[str | None, int] = {}
+        for job_id, slots in held.items():
+            who = self.owner(job_id)[0]
+            holds[who] = holds.get(who, 0) + max(1, len(slots))
+        order: list[str] = []
+        for _, band in groupby(queued, key=lambda q: q[0]):  # one priority at a time: priority still comes first
+            per: dict[str | None, list[tuple]] = {}
+            for q in band:
+                per.setdefault(self.owner(q[2])[0], []).append(q)
+            heap = [(holds.get(who, 0), qs[0][1], qs[0][2], who, 0) for who, qs in per.items()]
+            heapq.heapify(heap)
+            while heap:
+                n, _, job, who, i = heapq.heappop(heap)
+                order.append(job)
+                holds[who] = n + self.owner(job)[1]
+                if i + 1 < len(per[who]):
+                    nxt = per[who][i + 1]
+                    heapq.heappush(heap, (holds[who], nxt[1], nxt[2], who, i + 1))
+        return order
 
     def current(self) -> str | None:
         return self.order[self.head] if self.head < len(self.order) else None
