@@ -353,6 +353,8 @@ def list_methods(methods_dir: Path | None) -> dict[str, Method]:
             out[name] = Method(name, "(failed to load)", builtin=False, path=path,
                                error=err or f"{path.name}: PARAMS must hold jobs.params.Param entries")
             continue
+        if set(traits.get("formats", ())) & set(PAIR_FORMATS):  # pairs: the chosen / rejected column params too
+            params += tuple(p for p in _pair_columns() if p.name not in {q.name for q in params})
         out[name] = Method(
             name, str(getattr(module, "DESCRIPTION", "Custom method.")).strip().splitlines()[0],
             params=params, default_columns=dict(getattr(module, "DEFAULT_COLUMNS", {})),

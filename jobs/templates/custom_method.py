@@ -21,7 +21,8 @@ fn(prompts, completions, reference, **kw) -> list[float].
 Traits (optional; the values below are the defaults, as jobs/methods.py declares them for built-in methods):
   FORMATS          dataset formats it trains on: column, alpaca, messages, sharegpt, preference,
                    unpaired_preference, text. Preference formats reach build_trainer as prompt / chosen /
-                   rejected; the others as prompt / completion. Validation refuses any other format.
+                   rejected (the method gets chosen_column / rejected_column params); the others as
+                   prompt / completion. Validation refuses any other format.
   COLUMNS          params naming the dataset columns it reads (the form shows those pickers).
   OUTPUT           "generator" (an adapter that answers) or "scorer".
   EVALUATION       the held-out evaluation: "text" (greedy answers vs the reference: exact match, ROUGE-L,
