@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import compare_data as cd
 from dashboard.i18n import t
 from jobs import contract
-from jobs.metrics import HIGHER, better
+from jobs.metrics import HIGHER, S, better
 from jobs.queue.sweep import group_of
 from jobs.rundir import RunDir
 from jobs.state import list_run_dirs
@@ -52,7 +52,7 @@ def bench_columns(job: dict) -> dict:
 
 
 def metric_choices(table: pd.DataFrame) -> list[str]:
-    order = ["final_loss", "best_eval_loss", "final_reward", "best_loss", "tokens_per_second", "runtime_seconds"]
+    order = [S.final_loss, S.best_eval_loss, S.final_reward, S.best_loss, S.tokens_per_second, S.runtime_seconds]
     bench = [c for c in table.columns if str(c).startswith("bench · ")]
     return [m for m in order + bench if m in table and table[m].notna().any()]
 

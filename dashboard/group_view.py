@@ -7,6 +7,7 @@ from dashboard import identity
 from dashboard.i18n import t, t_text
 from dashboard.nav import page
 from dashboard.safe import attempt
+from jobs.metrics import S
 from jobs.queue.overview import UNKNOWN
 from jobs.queue.steer import hold, move_to_top, release, set_priority, top_priority
 from jobs.ranking import best_run, headline
@@ -27,8 +28,8 @@ def group_row(gid: str, members: list[dict]) -> dict:
     h = headline(best) if best else None
     return {**members[0], "job_id": f"group:{gid}", "group_id": gid, "is_group": True, "members": members,
             "name": f"📁 {g.get('name')} · {t('group.runs', n=len(members))}", "status": status,
-            "progress": done / total if total else 0.0, "step": done, "total_steps": total, "eta_seconds": None,
-            "queue_position": None, "duration_seconds": None, "final_loss": None, "final_reward": None,
+            "progress": done / total if total else 0.0, "step": done, S.total_steps: total, "eta_seconds": None,
+            "queue_position": None, "duration_seconds": None, S.final_loss: None, S.final_reward: None,
             "best": best and t_text("group.best", name=best["name"], metric=f"{h[0]} {h[1]:.4g}"),
             "error": None, "held": False, "created_at": min(r["created_at"] or "" for r in members)}
 

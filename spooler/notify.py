@@ -28,6 +28,7 @@ from filelock import FileLock
 from jobs import contract
 from jobs.atomic import atomic_write_json, read_json
 from jobs.contract import Unreadable
+from jobs.metrics import S
 from jobs.queue.overview import job_summary
 from jobs.queue.sweep import group_of
 from jobs.ranking import best_run, headline_text
@@ -405,7 +406,7 @@ def group_payload(g: dict, members: list[Path], fmt: str, cfg: dict) -> dict:
         return {"text": text + f" · <{url}|compare>", "_subject": f"group {g['id']}"}
     return {"event": "group.finished", "group": g["id"], "name": g.get("name"), "counts": counts,
             "owner": rows[0].get("owner") if rows else None,  # a sweep belongs to its submitter
-            "best": best and {"job_id": best["job_id"], "name": best["name"], "final_loss": best["final_loss"],
+            "best": best and {"job_id": best["job_id"], "name": best["name"], S.final_loss: best[S.final_loss],
                               "headline": headline_text(best)},
-            "runs": [{"job_id": r["job_id"], "name": r["name"], "status": r["status"], "final_loss": r["final_loss"]}
+            "runs": [{"job_id": r["job_id"], "name": r["name"], "status": r["status"], S.final_loss: r[S.final_loss]}
                      for r in rows], "url": url, "_subject": f"group {g['id']}"}
