@@ -271,16 +271,16 @@ class Daemon:
         q = self.queue
         q.reread_if_due({j: r.slots for j, r in self.running.items()})
         free = self.pool.free()
-        holds: dict[str | None, int] = {}  # slots each owner holds now (a Slurm job counts as one), for max_slots
+        holds: dict[str | None, int] = {}  # slots (GPUs) each owner's running jobs hold now, for max_slots
         if q.fair:
-            for j, r in self.running.items():
-                who = q.owner(j)[0]
-                holds[who] = holds.get(who, 0) + max(1, len(r.slots))
+            for j in self.running:
+                who, k = q.owner(j)
+                holds[who] = holds.get(who, 0) + k
         while (job_id := q.current()) is not None and (free or self.runner.queues_itself):
             run_dir = self.ws.run_dir(job_id)
             who, want = q.owner(job_id) if q.fair else (None, 0)
             cap = q.max_slots(who) if q.fair else None
-            if cap is not None and holds.get(who, 0) + (1 if self.runner.queues_itself else want) > cap:
+            if cap is not None and holds.get(who, 0) + want > cap:  # Slurm too: applied before sbatch
                 q.advance(kept=True)  # over its owner's max_slots: it waits, keeping its place; others go ahead
                 continue
             if RunDir(run_dir).cancel_request.exists() and self._per_run(job_id, "cancel", lambda run_dir=run_dir: update_state(
@@ -307,7 +307,7 @@ class Daemon:
                 q.advance()
                 free = free[k:]
                 if q.fair:
-                    holds[who] = holds.get(who, 0) + max(1, k)
+                    holds[who] = holds.get(who, 0) + want
                 continue
             # held: it keeps its place in the queue
             q.advance(kept=(contract.read_or_none(RunDir(run_dir).state) or {}).get("status") == JobStatus.QUEUED)

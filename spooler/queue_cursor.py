@@ -80,9 +80,9 @@ class QueueCursor:
 
     def _fair_order(self, queued: list[tuple], held: dict[str, list[int]], jobs: dict) -> list[str]:
         holds: dict[str | None, int] = {}
-        for job_id, slots in held.items():
-            who = self.owner(job_id)[0]
-            holds[who] = holds.get(who, 0) + max(1, len(slots))
+        for job_id in held:
+            who, k = self.owner(job_id)
+            holds[who] = holds.get(who, 0) + k
         order: list[str] = []
         for _, band in groupby(queued, key=lambda q: q[0]):  # one priority at a time: priority still comes first
             per: dict[str | None, list[tuple]] = {}

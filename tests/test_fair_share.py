@@ -30,8 +30,8 @@ def _started(ws, name: str) -> str:
 
 def test_a_colleagues_single_job_goes_before_the_third_of_a_long_submission(ws):
     _config(ws)
-    for i in range(6):
-        drop(ws, f"a{i}.json", {**spec(f"a{i}", notes="sleep=1.5"), "owner": "tdA"})
+    for i, secs in enumerate((1, 3, 0.3, 0.3, 0.3, 0.3)):  # A's first two end apart: one slot frees at a time
+        drop(ws, f"a{i}.json", {**spec(f"a{i}", notes=f"sleep={secs}"), "owner": "tdA"})
     with Spooler(ws, "--slots", "2"):
         wait_for(lambda: sum(r["state"].get("status") == "running" for r in _runs(ws).values()) == 2, 60)
         drop(ws, "b0.json", {**spec("b0", notes="sleep=0.2"), "owner": "tdB"})

@@ -253,3 +253,26 @@ def test_a_restarted_spooler_re_adopts_the_warm_slurm_try_worker(trained, cluste
             [n for n in cluster.squeue("-j", sid, "-o", "%j").split()]      # one try worker job, the same one
         sp2.stop()
     wait_for(lambda: sid not in cluster.squeue("--me", "-t", "PD,R,CG", "-o", "%i").split(), 30)  # taken along
+
+
+def test_owner_is_the_slurm_comment_and_max_slots_holds_before_sbatch(ws, cluster):
+    from jobs.atomic import atomic_write_json
+    from jobs.team import auth
+    atomic_write_json(ws.home / "config.json", {"auth": {"service_accounts": [auth.os_user()]},
+                                                "quotas": {"tdA": {"max_slots": 1}}})
+    a = [submit(ws, {**spec(f"a{i}", notes="sleep=1.5"), "owner": "tdA"})[0] for i in range(3)]
+    (b,) = [submit(ws, {**spec("b0", notes="sleep=1.5"), "owner": "tdB"})[0]]
+    most = [0]
+
+    def sample() -> bool:  # how many of tdA's jobs are in Slurm now; done when all four are final
+        in_slurm = [j for j in a if state(ws, j).get("slurm_job_id") and state(ws, j).get("status") == "running"]
+        most[0] = max(most[0], len(in_slurm))
+        return all_final(ws, 4)
+
+    with Spooler(ws, "--runner", "slurm") as sp:
+        wait_for(lambda: slurm_id(ws, b), 60)
+        assert cluster.squeue("--name", b, "-o", "%k").split() == ["tdB"]  # the owner, as the job's comment
+        wait_for(sample, 120, step=0.1)
+        sp.stop()
+    assert most[0] == 1  # never two of tdA's jobs handed to Slurm at once
+    assert set(statuses(ws).values()) == {"succeeded"}

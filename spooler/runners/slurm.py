@@ -92,7 +92,8 @@ class SlurmRunner(Runner):
             head = ""
         return _preamble(f"job {run_dir.name}") + f"{head}{_ECHO}{launch}\n"
 
-    def sbatch_args(self, job_id: str, run_dir: Path, gpus: int, nodes: int, priority: int) -> list[str]:
+    def sbatch_args(self, job_id: str, run_dir: Path, gpus: int, nodes: int, priority: int,
+                    owner: str | None = None) -> list[str]:
         args = [f"--job-name={job_id}", f"--gres=gpu:{gpus}", f"--nodes={nodes}", "--ntasks-per-node=1",
                 f"--output={RunDir(run_dir).log}", "--open-mode=append", f"--chdir={procs.PACKAGES}",
                 # B: the batch shell execs the trainer (or torchrun), so the shell's signal reaches it;
@@ -102,6 +103,8 @@ class SlurmRunner(Runner):
             args.append(f"--nice={-priority}")
         if self.partition:
             args.append(f"--partition={self.partition}")
+        if owner:  # who the job is for: Slurm's accounting and squeue show it (Slurm's own user is the spooler's)
+            args.append(f"--comment={owner}")
         return [*args, *self.extra]
 
     def submit(self, job_id, run_dir, resume, gpus, spec):
@@ -113,7 +116,7 @@ class SlurmRunner(Runner):
             return self._handle(job_id, run_dir, existing), self._fields(existing, nice=None)
         path = run_dir / "slurm.sh"
         atomic_write_text(path, self.script(run_dir, resume, n_gpus, n_nodes))
-        args = self.sbatch_args(job_id, run_dir, n_gpus, n_nodes, int(spec.get("priority") or 0))
+        args = self.sbatch_args(job_id, run_dir, n_gpus, n_nodes, int(spec.get("priority") or 0), spec.get("owner"))
         slurm_id, nice = self._sbatch(job_id, args, path)
         row = {"id": slurm_id, "name": job_id, "state": "PENDING", "reason": "", "nodes": ""}
         return self._handle(job_id, run_dir, row), self._fields(row, nice=nice)
