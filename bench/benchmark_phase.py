@@ -69,7 +69,8 @@ def phase_seconds(log: str) -> dict:
 def train_job(ws: Workspace, steps: int, limit: int) -> Path:
     from trainer import run as trainer_run
     raw = {"name": "bench", "method": "sft", "base_model": smollm2.NAME, "dataset": "demo-instruct",
-           "params": {"max_steps": steps, "batch_size": 2, "max_seq_length": 256, "eval_max_rows": 0,
+           "params": {"max_steps": steps, "batch_size": 2, "max_seq_length": 256, "max_input_length": 128,
+                      "max_content_length": 64, "eval_max_rows": 0,
                       "num_sample_prompts": 0, "benchmarks": ["capitals"], "benchmark_limit": limit}}
     v = validate(raw, ws)
     assert v.ok, v.errors

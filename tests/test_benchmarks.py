@@ -210,7 +210,8 @@ def test_smollm2_forgets_capitals_after_a_high_learning_rate_and_the_alarm_fires
     assert jobs_main(["benchmark", "add", "sums", "--jsonl", str(em), "--kind", "exact_match", "--few-shot", "2",
                       "--replace", "--home", str(ws.home)]) == 0
     raw = {"name": "too-hot", "method": "sft", "base_model": smollm2.NAME, "dataset": "demo-instruct",
-           "params": {"max_steps": 6, "batch_size": 2, "learning_rate": 0.05, "max_seq_length": 128,
+           "params": {"max_steps": 6, "batch_size": 2, "learning_rate": 0.05, "max_seq_length": 256,
+                      "max_input_length": 128, "max_content_length": 64,
                       "eval_max_rows": 0, "num_sample_prompts": 0, "benchmarks": ["capitals", "sums"],
                       "benchmark_limit": 16}}
     from jobs.spec import validate
