@@ -16,7 +16,7 @@ from jobs.atomic import atomic_write_text
 from jobs.changes import bump_run
 from jobs.evaluation import EVAL_LOSS_PHASE
 from jobs.metrics import CSV_BASE_COLUMNS as BASE_COLUMNS
-from jobs.metrics import ELAPSED, EPOCH, LOWER, METRICS, STEP, TOKENS_SEEN, better, from_trl
+from jobs.metrics import ELAPSED, EPOCH, LOWER, METRICS, STEP, TOKENS_SEEN, M, S, better, from_trl
 from jobs.rundir import RunDir
 
 from .dist import any_rank
@@ -100,7 +100,7 @@ class MetricsCallback(TrainerCallback):
         self.offset = 0.0  # elapsed time carried over from before a resume
         if self.writer.rows:
             self.offset = float(self.writer.rows[-1].get(ELAPSED) or 0)
-        evals = [_int(r.get("step")) for r in self.writer.rows if r.get("eval_loss") not in (None, "")]
+        evals = [_int(r.get("step")) for r in self.writer.rows if r.get(M.eval_loss) not in (None, "")]
         self.last_tokens = None
         self.last_t = None
         self.total_steps = 0
@@ -156,7 +156,7 @@ class MetricsCallback(TrainerCallback):
         steps = state.global_step - (self.first_step or 0)
         rate = (time.time() - self.t0) / steps if steps > 0 else None
         left = max(self.total_steps - state.global_step, 0)
-        progress = {"phase": phase, "done": done, "total": total, "step": state.global_step, "total_steps": self.total_steps,
+        progress = {"phase": phase, "done": done, "total": total, "step": state.global_step, S.total_steps: self.total_steps,
                     "percent": round(100 * state.global_step / max(self.total_steps, 1), 2),
                     "eta_seconds": round(rate * left, 1) if rate else None,
                     "elapsed_seconds": round(self.elapsed(), 2), "updated_at": time.time()}
@@ -173,18 +173,18 @@ class MetricsCallback(TrainerCallback):
             if name and isinstance(v, (int, float)):
                 row[name] = v
         tokens = logs.get("num_tokens") or getattr(state, "num_input_tokens_seen", 0) or 0
-        if tokens and "loss" in logs:
+        if tokens and M.loss in logs:
             if self.last_tokens is not None and now > self.last_t:
-                row["tokens_per_second"] = round((tokens - self.last_tokens) / (now - self.last_t), 1)
+                row[M.tokens_per_second] = round((tokens - self.last_tokens) / (now - self.last_t), 1)
             elif now > self.t0:
-                row["tokens_per_second"] = round(tokens / (now - self.t0), 1)
+                row[M.tokens_per_second] = round(tokens / (now - self.t0), 1)
             self.last_tokens, self.last_t = tokens, now
             self.tokens_seen = tokens
         if not set(row) - {STEP, EPOCH, ELAPSED, TOKENS_SEEN}:
             return  # the end-of-training summary log: nothing to chart
         if self.main:
             log.info("%s", logformat.step_message(state.global_step, self.total_steps, row, LOGGED))
-        bad = [row.get(k) for k in ("loss", "eval_loss") if isinstance(row.get(k), float)]
+        bad = [row.get(k) for k in (M.loss, M.eval_loss) if isinstance(row.get(k), float)]
         if any(not math.isfinite(x) for x in bad) and self.nan_step is None:
             self.nan_step = state.global_step
             control.should_training_stop = True
@@ -195,7 +195,7 @@ class MetricsCallback(TrainerCallback):
             direction = better(k)  # best so far, in the sense jobs.metrics declares for this metric
             if direction and isinstance(v, (int, float)) and math.isfinite(v):
                 self.best[k] = (min if direction == LOWER else max)(self.best.get(k, v), v)
-        if "eval_loss" in row:
+        if M.eval_loss in row:
             self.last_eval_step = state.global_step
         self.writer.write(row)
 

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 
 from jobs.methods import EVAL_PAIRWISE, EVAL_PERPLEXITY, EVAL_UNPAIRED
+from jobs.metrics import M
 
 from . import prompt_context, scores
 from .errors import Stopped
@@ -61,7 +62,7 @@ class Unpaired:
         good = [rw for rw, r in zip(rows["implicit_reward"], setup.rows, strict=False) if r["label"]]
         bad = [rw for rw, r in zip(rows["implicit_reward"], setup.rows, strict=False) if not r["label"]]
         margin = (scores.mean(good) or 0.0) - (scores.mean(bad) or 0.0) if good and bad else None
-        return {"label_accuracy": scores.mean(rows["label_accuracy"]), "reward_margin": margin}
+        return {"label_accuracy": scores.mean(rows["label_accuracy"]), M.reward_margin: margin}
 
 
 class Perplexity:

@@ -17,6 +17,7 @@ from pathlib import Path
 from jobs.atomic import atomic_write_json, atomic_write_text
 from jobs.evaluation import EVALUATION_FILE, EVALUATION_ROWS_FILE, REWARD_PREFIX, better
 from jobs.methods import EVAL_PREFERENCE, EVAL_REWARDS, EVAL_TEXT
+from jobs.metrics import M
 
 from . import eval_kinds, prompt_context, scores
 from .generate import generate
@@ -144,7 +145,7 @@ def score_model(model, tokenizer, setup: Setup, *, should_stop: Callable[[], boo
         per_row["perplexity"] = [math.exp(-s / c) if c else None for s, c in lp]
         per_row["_nll"] = [[-s, c] for s, c in lp]
     else:
-        per_row["completion_length"] = [float(n) for n in lengths]
+        per_row[M.completion_length] = [float(n) for n in lengths]
     for name, fn in setup.metric_fns.items():
         try:
             vals = [float(v) for v in fn(prompts, answers, refs)]
@@ -212,7 +213,7 @@ def _dpo_rows(setup: Setup, result: dict, base: dict | None) -> dict:
     ref_r = (base or result)["rejected_logp"]
     margins = [setup.beta * ((c - rc) - (r - rr))
                for c, r, rc, rr in zip(result["chosen_logp"], result["rejected_logp"], ref_c, ref_r, strict=False)]
-    return {"reward_margin": margins, "preference_accuracy": [float(m > 0) for m in margins],
+    return {M.reward_margin: margins, "preference_accuracy": [float(m > 0) for m in margins],
             "logprob_accuracy": [float(c > r) for c, r in zip(result["chosen_logp"], result["rejected_logp"], strict=False)]}
 
 
