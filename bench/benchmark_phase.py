@@ -30,6 +30,7 @@ from jobs import benchmarks  # noqa: E402
 from jobs.atomic import atomic_write_json, read_json  # noqa: E402
 from jobs.init import init_workspace  # noqa: E402
 from jobs.models import smollm2  # noqa: E402
+from jobs.rundir import RunDir  # noqa: E402
 from jobs.spec import validate  # noqa: E402
 from jobs.state import create_run, new_job_id  # noqa: E402
 from jobs.workspace import Workspace  # noqa: E402
@@ -79,7 +80,7 @@ def train_job(ws: Workspace, steps: int, limit: int) -> Path:
     rd = ws.run_dir(job)
     t0 = time.perf_counter()
     code = trainer_run.main([str(rd)])
-    assert code == 0, (rd / "train.log").read_text()[-2000:]
+    assert code == 0, RunDir(rd).log.read_text()[-2000:]
     print(f"job wall {time.perf_counter() - t0:.1f}s")
     return rd
 
@@ -92,7 +93,7 @@ def tunedeck_once(ws: Workspace, rd: Path, limit: int) -> float:
     model_path = Path(read_json(ws.models / f"{smollm2.NAME}.json")["path"])
     t0 = time.perf_counter()
     tok = load_tokenizer(model_path)
-    model = PeftModel.from_pretrained(load_base(model_path, smollm2.NAME, False), str(rd / "adapter"))
+    model = PeftModel.from_pretrained(load_base(model_path, smollm2.NAME, False), str(RunDir(rd).adapter))
     params = {"benchmarks": ["capitals"], "benchmark_limit": limit, "seed": 42, "load_in_4bit": False}
     out_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
     home = Workspace(ws.home)
@@ -110,7 +111,7 @@ def direct_once(ws: Workspace, rd: Path, limit: int) -> float:
     model_path = Path(read_json(ws.models / f"{smollm2.NAME}.json")["path"])
     t0 = time.perf_counter()
     tm = TaskManager(include_path=str(benchmarks.folder(ws, "capitals")), include_defaults=False)
-    for extra in ({}, {"peft": str(rd / "adapter")}):
+    for extra in ({}, {"peft": str(RunDir(rd).adapter)}):
         lm_eval.simple_evaluate(model="hf", model_args={"pretrained": str(model_path), "device": "cpu",
                                                         "dtype": "float32", **extra},
                                 tasks=["capitals"], task_manager=tm, limit=limit, batch_size=BATCH_SIZE,
@@ -128,7 +129,7 @@ def main() -> int:
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     ws = workspace(args.limit)
     rd = train_job(ws, args.steps, args.limit)
-    phases = phase_seconds((rd / "train.log").read_text())
+    phases = phase_seconds(RunDir(rd).log.read_text())
     train_s = phases.get("train steps", 0.0)
     bench_s = phases.get("run benchmarks", 0.0)
     print(f"(1) SmolLM2, {args.steps} SFT steps then base+tuned on capitals ({args.limit} rows, 4 choices):")

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.common import REPO, fresh_workspace
 from jobs.atomic import atomic_write_json
 from jobs.models import smollm2
+from jobs.rundir import RunDir
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
 
@@ -55,12 +56,12 @@ def train(run_dir: Path, nproc: int = 1, timeout: int = 3000) -> tuple[dict, flo
                "-m", "trainer", str(run_dir)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
-    with open(run_dir / "train.log", "ab") as log:
+    with open(RunDir(run_dir).log, "ab") as log:
         r = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
-        raise SystemExit(f"trainer failed ({r.returncode}): " + (run_dir / "train.log").read_text()[-3000:])
-    return json.loads((run_dir / "summary.json").read_text()), wall
+        raise SystemExit(f"trainer failed ({r.returncode}): " + (RunDir(run_dir).log).read_text()[-3000:])
+    return json.loads(RunDir(run_dir).summary.read_text()), wall
 
 
 def gib(n: float) -> str:

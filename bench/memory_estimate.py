@@ -14,6 +14,7 @@ from bench.common import cleanup
 from bench.finetune_common import gib, make_run, smol_workspace, train
 from jobs.finetune import estimate_for
 from jobs.models import registry
+from jobs.rundir import RunDir
 
 CONFIGS = {
     "lora, batch 4 × 512": dict(finetuning_type="lora", batch_size=4, max_seq_length=512),
@@ -37,7 +38,7 @@ def main() -> int:
             # packing fills every sequence to max_seq_length, the shape the estimate assumes
             run_dir = make_run(ws, max_steps=args.steps, max_samples=2000, packing=True, learning_rate=2e-5,
                                **params)
-            spec = json.loads((run_dir / "spec.json").read_text())
+            spec = json.loads(RunDir(run_dir).spec.read_text())
             est, _, _ = estimate_for(spec["params"], registry.list_models(ws)[spec["base_model"]], ws)
             s, _ = train(run_dir, nproc=int(params.get("num_gpus", 1)))
             measured = max(s.get("rank_peak_memory_bytes") or [s["peak_memory_bytes"]])

@@ -21,6 +21,7 @@ from common import REPO, fresh_workspace  # noqa: E402
 
 from jobs.atomic import atomic_write_json  # noqa: E402
 from jobs.methods import BUILTINS  # noqa: E402
+from jobs.rundir import RunDir  # noqa: E402
 from jobs.spec import validate  # noqa: E402
 from jobs.state import create_run, new_job_id, read_state  # noqa: E402
 
@@ -34,7 +35,7 @@ DATA = {"sft": ("alpaca_en_demo", {}), "cpt": ("alpaca_en_demo", {"dataset_forma
 
 def step_seconds(run_dir: Path) -> list[float]:
     import csv
-    with open(run_dir / "metrics.csv", newline="") as fh:
+    with open(RunDir(run_dir).metrics, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r.get("loss")]
     t = [float(r["elapsed_seconds"]) for r in rows]
     return [b - a for a, b in zip(t, t[1:], strict=False)]

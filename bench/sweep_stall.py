@@ -25,6 +25,7 @@ import time
 from common import REPO, cleanup, fresh_workspace
 
 from jobs.atomic import read_json
+from jobs.rundir import RunDir
 
 VALID = {"name": "small", "method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct",
          "params": {"max_steps": 1}}
@@ -56,7 +57,7 @@ def measure(limit: float) -> dict:
             worst = max(worst, time.time() - float(hb.get("updated_at") or time.time()))
             if started is None:
                 for d in ws.runs.iterdir():
-                    st = read_json(d / "state.json") or {}
+                    st = read_json(RunDir(d).state) or {}
                     if st.get("started_at"):
                         started = time.time() - t0
             if rejected is None and (ws.rejected / "huge.json.error.txt").exists():

@@ -24,6 +24,7 @@ from common import REPO, cleanup, fresh_workspace
 
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id, read_state
+from jobs.status import JobStatus
 from jobs.use import requests as rq
 
 
@@ -66,7 +67,7 @@ def one_round(ws, job: str, code: Path, prompts: int, tokens: int) -> dict:
 
         def started():
             new = [ws.runs / n for n in os.listdir(ws.runs) if n not in before and not n.startswith(".")]
-            return any((read_state(d) or {}).get("status") in ("running", "succeeded") for d in new)
+            return any((read_state(d) or {}).get("status") in (JobStatus.RUNNING, JobStatus.SUCCEEDED) for d in new)
         wait(started, step=0.05)
         waited = time.monotonic() - t0
         answered = sum(rq.read_try(ws, job, r)["status"] == "done" for r in rids)

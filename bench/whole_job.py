@@ -27,6 +27,7 @@ from common import REPO, cleanup, fresh_workspace
 
 from jobs.atomic import atomic_write_json, read_json
 from jobs.rundir import RunDir
+from jobs.status import FINAL, JobStatus
 
 SMOLLM2 = Path.home() / ".cache" / "tunedeck-tests" / "smollm2-135m-instruct"
 ALPACA = REPO.parent / "shared" / "datasets" / "alpaca_en_demo.jsonl"
@@ -57,11 +58,11 @@ def tunedeck(args) -> dict:
             run_dir = next((d for d in ws.runs.iterdir() if d.is_dir() and not d.name.startswith(".")), None) \
                 if ws.runs.exists() else None
             status = (read_json(RunDir(run_dir).state) or {}).get("status") if run_dir else None
-            if status in ("succeeded", "failed", "cancelled"):
+            if status in FINAL:
                 break
             time.sleep(0.1)
         seconds = time.time() - t0
-        assert status == "succeeded", (status, RunDir(run_dir).log.read_text()[-3000:] if run_dir else "no run")
+        assert status == JobStatus.SUCCEEDED, (status, RunDir(run_dir).log.read_text()[-3000:] if run_dir else "no run")
         summary = read_json(RunDir(run_dir).summary) or {}
         evals = sum(1 for line in RunDir(run_dir).metrics.read_text().splitlines()[1:] if _has_eval(line, run_dir))
         return {"seconds": round(seconds, 1), "train_seconds": summary.get("train_runtime_this_attempt"),

@@ -111,7 +111,7 @@ SUMMARY: dict[str, Final] = {f.name: f for f in _FINALS}
 CURVE_FINALS = [f for f in _FINALS if f.of in METRICS]  # the figures a run's own curves give
 
 
-class _Names:
+class Names:
     """Attribute access to declared names: M.loss == "loss", S.final_loss == "final_loss"; an undeclared name is an
     AttributeError at once, where a retyped string literal would silently read nothing."""
 
@@ -119,5 +119,5 @@ class _Names:
         self.__dict__.update({n: n for n in names})
 
 
-M = _Names(METRICS)   # metrics.csv columns
-S = _Names(SUMMARY)   # summary.json figures
+M = Names(METRICS)   # metrics.csv columns
+S = Names(SUMMARY)   # summary.json figures

@@ -8,6 +8,7 @@ from typing import Any
 
 from jobs.data.formats import CHOICES as FORMAT_CHOICES
 from jobs.data.formats import FORMATS
+from jobs.metrics import Names
 from jobs.settings.trackers import CHOICES as TRACKER_CHOICES
 
 TYPES = ("int", "float", "bool", "str", "str_list", "float_list")
@@ -270,12 +271,8 @@ COMMON_PARAMS: tuple[Param, ...] = (
           typical_text="a local exam, gsm8k, mmlu"),
     Param("benchmark_limit", "int", 100, "Rows per benchmark task scored on each model.", min=1, max=10**6,
           typical=(10, 2000), typical_text="50–500"),
-    Param("benchmarks", "str_list", [], "Benchmark suites scored on the base and the tuned model after training "
-          "(lm-evaluation-harness): workspace benchmarks (python -m jobs benchmark list) or lm-eval task names.",
-          typical_text="a local exam, gsm8k, mmlu"),
-    Param("benchmark_limit", "int", 100, "Rows per benchmark task scored on each model.", min=1, max=10**6,
-          typical=(10, 2000), typical_text="50–500"),
 )
+P = Names(p.name for p in COMMON_PARAMS)  # P.learning_rate == "learning_rate": a param, by its declared name
 
 # Keys that the system owns: a spec that sets them is rejected with this reason.
 MANAGED_KEYS = {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jobs import contract
 from jobs.contract import Unreadable
+from jobs.metrics import S
 from jobs.queue.delete import delete_job
 from jobs.queue.spool import submit_any
 from jobs.queue.steer import hold, is_held, move_to_top, release, set_priority
@@ -32,7 +33,7 @@ def status_data(ws: Workspace) -> dict:
         item = {"job_id": d.name, "name": sp.get("name"), "method": sp.get("method"), "status": st.get("status"),
                 "owner": sp.get("owner")}
         if st.get("status") == JobStatus.RUNNING:
-            item.update(step=pr.get("step"), total_steps=pr.get("total_steps"), percent=pr.get("percent"),
+            item.update(step=pr.get("step"), total_steps=pr.get(S.total_steps), percent=pr.get("percent"),
                         eta_seconds=pr.get("eta_seconds"), phase=pr.get("phase"), phase_done=pr.get("done"),
                         phase_total=pr.get("total"), pid=st.get("pid"), gpu=st.get("gpu"), host=st.get("host"))
             running.append(item)
@@ -49,24 +50,24 @@ def status_data(ws: Workspace) -> dict:
     except Unreadable as e:
         hb = {}
         unreadable.append({"job_id": None, "error": str(e)})
-    return {"spooler_running": spooler_alive(ws), "slots": hb.get("slots") or [], "running": running,
+    return {"spooler_running": spooler_alive(ws), "slots": hb.get("slots") or [], JobStatus.RUNNING: running,
             "queue": queue, "recent_failures": failures, "try_workers": rq.list_workers(ws), "unreadable": unreadable}
 
 
 def print_status(data: dict) -> None:
-    print(f"spooler: {'running' if data['spooler_running'] else 'NOT running'}")
+    print(f"spooler: {'running' if data['spooler_running'] else 'NOT running'}")  # prose, not a name
     for s in data["slots"]:
         print(f"  slot {s['slot']} ({'gpu ' + str(s['gpu']) if s.get('gpu') is not None else 'cpu'}): {s.get('job') or 'idle'}")
     for w in data.get("try_workers", []):  # warm try-it workers hold a slot too (jobs/requests.py)
         where = f"pid {w.get('pid')}" if w.get("pid") else f"Slurm job {w.get('slurm_job_id')}"
         print(f"  slot {w['slot']}: try worker for {w['base_model']} ({w['state']}, {where}, "
               f"{(w.get('memory_bytes') or 0) / 2**20:,.0f} MiB, {w.get('served', 0)} answered)")
-    print(f"running ({len(data['running'])}):")
-    for r in data["running"]:
+    print(f"running ({len(data[JobStatus.RUNNING])}):")
+    for r in data[JobStatus.RUNNING]:
         eta = _eta_text(r.get("eta_seconds"))
         phase = _phase_text(r)
         print(f"  {r['job_id']}  {r['name']}  [{r['method']}]{_owner_text(r)}"
-              f"  step {r.get('step') or 0}/{r.get('total_steps') or '?'} ({_percent_text(r.get('percent'))}%{eta})"
+              f"  step {r.get('step') or 0}/{r.get(S.total_steps) or '?'} ({_percent_text(r.get('percent'))}%{eta})"
               + (f"  {phase}" if phase else ""))
     print(f"queue ({len(data['queue'])}):")
     for q in data["queue"]:

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from jobs.disk import ensure_space
+from jobs.metrics import S
 from jobs.rundir import RunDir
 
 from . import dist
@@ -157,7 +158,7 @@ def tuned_model(r):
 def gather_peaks(device: str) -> list[int]:
     """Each rank's peak memory (GPU allocation, or the process's RSS on the CPU), rank order; a collective."""
     from .summary import peak_memory
-    mine = int(peak_memory(device)["peak_memory_bytes"])
+    mine = int(peak_memory(device)[S.peak_memory_bytes])
     if dist.world_size() <= 1:
         return [mine]
     import torch.distributed as td

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.methods import Method
+from jobs.params import P
 from jobs.rundir import RunDir
 from jobs.settings import trackers
 
@@ -73,7 +74,7 @@ class Job:
             per_device_train_batch_size=p["batch_size"],
             per_device_eval_batch_size=p["batch_size"],
             gradient_accumulation_steps=p["grad_accum_steps"],
-            learning_rate=p["learning_rate"],
+            learning_rate=p[P.learning_rate],
             warmup_steps=warmup,
             max_grad_norm=p["max_grad_norm"],
             lr_scheduler_type="linear",

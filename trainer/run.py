@@ -33,6 +33,7 @@ from jobs.atomic import atomic_write_json, read_json
 from jobs.disk import EXIT_NO_SPACE, NO_SPACE, NoSpace, is_no_space
 from jobs.methods import SAMPLES_NONE, Method, list_methods, list_rewards, method_of
 from jobs.models import registry
+from jobs.params import P
 from jobs.rundir import RunDir
 from jobs.spec import validate
 from jobs.state import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, latest_checkpoint, now_iso, read_state, update_state
@@ -263,7 +264,7 @@ def train_steps(r: Run) -> None:
     r.runtime = time.time() - t0
     if r.metrics.nan_step is not None:
         raise TrainerError(f"loss became NaN at step {r.metrics.nan_step}; lower learning_rate "
-                           f"(now {r.params['learning_rate']}) or max_grad_norm, or check the data")
+                           f"(now {r.params[P.learning_rate]}) or max_grad_norm, or check the data")
     r.stopped = r.stop_cb.requested  # the stop callback already had the Trainer save a checkpoint
 
 
