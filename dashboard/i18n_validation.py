@@ -84,7 +84,11 @@ MESSAGES_ZH = [
      "batch_size × grad_accum_steps（{} × {} = {}）必须是 num_generations 的倍数；可尝试 batch_size={} 或 "
      "num_generations={}"),
     ("choose at least one of {}", "请至少选择以下之一：{}"),
+    ("unknown reward function; registered: {}, or rm:<job id> of a finished reward model",
+     "未知的奖励函数；已注册：{}，或 rm:<任务 ID>（已完成的奖励模型任务）"),
     ("unknown reward function; registered: {}", "未知的奖励函数；已注册：{}"),
+    ("must be a user name (the job's owner is set at acceptance from who submitted it)",
+     "必须是用户名（任务的所有者在接收时按提交者设定）"),
     ("needs one weight per reward function ({})", "每个奖励函数需要一个权重（{}）"),
 ]
 
