@@ -91,7 +91,8 @@ def smollm2_home(demo_home, tmp_path_factory) -> Path:
 
 
 # CI provides these; under CI=true a test that skips for want of one fails the run instead of passing quietly.
-CI_PROVIDES = ("chromium", "slurm", "real dataset", "smollm2")
+CI_PROVIDES = ("chromium", "slurm", "real dataset", "smollm2", "nginx", "oidc-provider", "node is not installed",
+               "go is not installed", "llama")
 _SKIPS: list[tuple[str, str]] = []
 
 

@@ -29,6 +29,7 @@ from dashboard.views import evaluation_panel, export_panel, try_panel
 from jobs import contract
 from jobs.contract import Unreadable
 from jobs.job_ids import BadJobId, is_job_id
+from jobs.metrics import M, S
 from jobs.queue.overview import UNKNOWN
 from jobs.rundir import RunDir
 from jobs.state import cancel_job, queue_positions, read_spec, read_state, retry_job
@@ -104,11 +105,11 @@ def header(run_dir) -> None:
         c2.write(t("details.queue_position", pos=pos) if pos else t("details.queue_unknown"))
     elif status == JobStatus.RUNNING and state.get("slurm_state") == "PENDING":
         c2.write(t("details.slurm_pending", reason=state.get("slurm_reason") or "?"))
-    elif prog.get("total_steps"):
-        pct = fraction(prog.get("step"), prog["total_steps"])
+    elif prog.get(S.total_steps):
+        pct = fraction(prog.get("step"), prog[S.total_steps])
         eta = (f" · {t('col.eta')} {fmt_duration(prog.get('eta_seconds'))}"
                if status == JobStatus.RUNNING and prog.get("eta_seconds") else "")
-        c2.progress(pct, text=f"{prog.get('step')}/{prog['total_steps']} ({pct:.0%}){eta}")
+        c2.progress(pct, text=f"{prog.get('step')}/{prog[S.total_steps]} ({pct:.0%}){eta}")
     if status == JobStatus.RUNNING and evaluation_panel.phase_text(prog):
         done, total = prog.get("done"), prog.get("total")
         frac = fraction(done, total)
@@ -177,14 +178,14 @@ def header_facts(run_dir, state: dict) -> list[tuple[str, str]]:
         secs = (end.timestamp() if end else time.time()) - start.timestamp()
         out.append(("col.duration", fmt_duration(secs)))
     summary = contract.read_or_none(RunDir(run_dir).summary) or {}
-    for key, label in (("final_loss", "details.final_loss"), ("final_reward", "details.final_reward")):
+    for key, label in ((S.final_loss, "details.final_loss"), (S.final_reward, "details.final_reward")):
         v = summary.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out.append((label, f"{v:.4g}"))
     if not any(k == "details.final_loss" for k, _ in out):
         df = metrics(run_dir)
-        if "loss" in df and df["loss"].notna().any():
-            out.append(("details.last_loss", f"{df['loss'].dropna().iloc[-1]:.4g}"))
+        if M.loss in df and df[M.loss].notna().any():
+            out.append(("details.last_loss", f"{df[M.loss].dropna().iloc[-1]:.4g}"))
     return out
 
 

@@ -14,6 +14,7 @@ from dashboard.safe import attempt
 from dashboard.spool_panel import spool_panel
 from dashboard.times import local
 from dashboard.views.evaluation_panel import eval_cell, phase_text
+from jobs.metrics import S
 from jobs.queue.delete import delete_job
 from jobs.queue.overview import UNREADABLE
 from jobs.ranking import headline_text
@@ -75,7 +76,7 @@ def table(ws, statuses, methods, models, query, flatten=False, owner: str | None
         f"{STATUS_ICONS.get(r['status'], '')} {t('status.' + r['status'])}",
         # What a user watches comes first, so it fits a laptop screen; the facts of the run follow to the right.
         "progress": float(r["progress"] or 0),
-        "steps": f"{r['step'] or 0}/{r['total_steps'] or '?'}",
+        "steps": f"{r['step'] or 0}/{r[S.total_steps] or '?'}",
         "eta": fmt_duration(r["eta_seconds"]) if r["eta_seconds"] else "",
         "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
         "result": _result(r), "eval": eval_cell(r), "queue": r["queue_position"],
