@@ -106,3 +106,51 @@ def test_compare_and_logs_take_their_lists_from_jobs():
     assert set(log_view.LEVELS) | {"CRITICAL"} == set(logformat.LEVELS)
     line = logformat.formatter().format(logging.LogRecord("tunedeck", logging.CRITICAL, "", 0, "disk", None, None))
     assert log_view.filter_lines([line, "  a traceback line"], ["ERROR"]) == [line, "  a traceback line"]
+
+
+def declared_names() -> set[str]:
+    """Names declared once in jobs/: statuses, metrics.csv columns, summary.json figures and run-folder file names.
+    One-word run entries that are everyday words (adapter, model, stop, cancel) are left to RunDir's use: a literal
+    "model" is as often a dict key of something else. A line marked `# prose, not a name` uses the word as a word."""
+    rd = RunDir("/r")
+    files = set()
+    for attr in dir(RunDir):
+        try:
+            v = getattr(rd, attr)
+        except Exception:  # noqa: BLE001 - methods that need arguments
+            continue
+        if isinstance(v, os.PathLike) and os.fspath(v).startswith("/r/") and ("." in v.name or "_" in v.name):
+            files.add(v.name)
+    return {s.value for s in JobStatus} | set(m.METRICS) | set(m.SUMMARY) | files
+
+
+def literal_offenders(root=REPO) -> list[str]:
+    import ast
+    names = declared_names()
+    out = []
+    for pkg in ("spooler", "trainer", "dashboard", "tunedeck"):  # bench/ speaks bare TRL's names on purpose
+        for path in sorted((root / pkg).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            if rel.startswith("dashboard/i18n"):  # the catalogs are keyed by text, not by names
+                continue
+            source = path.read_text(encoding="utf-8")
+            prose = {i for i, line in enumerate(source.splitlines(), 1) if "# prose, not a name" in line}
+            tree = ast.parse(source)
+            text_parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+            for node in ast.walk(tree):  # the text pieces of an f-string are prose, not names
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names \
+                        and id(node) not in text_parts and node.lineno not in prose:
+                    out.append(f"{rel}:{node.lineno}: {node.value!r}")
+    return out
+
+
+def test_no_literal_outside_jobs_equals_a_declared_name():
+    offenders = literal_offenders()
+    assert not offenders, ("use jobs.status.JobStatus, jobs.metrics.M / S or jobs.rundir.RunDir instead of:\n"
+                           + "\n".join(offenders))
+
+
+def test_the_literal_guard_can_fail(tmp_path):
+    (tmp_path / "spooler").mkdir()
+    (tmp_path / "spooler" / "x.py").write_text('row["final_loss"]\nstatus == "running"\nopen("summary.json")\n')
+    assert len(literal_offenders(tmp_path)) == 3
