@@ -11,7 +11,10 @@ class Refused(ValueError):
 
 
 def owner_of(ws: Workspace, job_id: str) -> str | None:
-    return (contract.read_or_none(ws.run(job_id).spec) or {}).get("owner")
+    try:  # a runs/<id> that is a symlink or a file (jobs.job_ids.NotARunFolder) has no owner: the action refuses it
+        return (contract.read_or_none(ws.run(job_id).spec) or {}).get("owner")
+    except KeyError:
+        return None
 
 
 def authorize(ws: Workspace, user: str | None, source: str, action: str, job_id: str | None = None,
