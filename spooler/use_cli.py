@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from jobs.metrics import M
 from jobs.state import spooler_alive
 from jobs.team.auth import os_user
 from jobs.team.guard import Refused, authorize
@@ -126,6 +127,6 @@ def _print_gguf(st: dict) -> int:
             print(f"  {g['quant']:7} failed: {g['error']}")
             continue
         print(f"  {g['quant']:7} {g['size_bytes'] / 2**20:9,.1f} MiB  load {g['load_seconds']:.2f}s  "
-              f"{g['tokens_per_second'] or 0:7.1f} tok/s  match {100 * (g['match'] or 0):5.1f}%  {g['file']}")
+              f"{g[M.tokens_per_second] or 0:7.1f} tok/s  match {100 * (g['match'] or 0):5.1f}%  {g['file']}")
     print(f"Ollama: ollama create NAME -f {Path(st['merged']).parent / 'Modelfile'}  (FROM {st.get('modelfile_from')})")
     return 0 if any(not g.get("error") for g in st.get("gguf") or []) else 1

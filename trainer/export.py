@@ -20,6 +20,7 @@ from pathlib import Path
 
 from jobs import logformat
 from jobs.atomic import atomic_write_text
+from jobs.metrics import M
 from jobs.models import registry
 from jobs.rundir import RunDir
 from jobs.state import now_iso, read_spec
@@ -100,7 +101,7 @@ def export(run_dir: Path, free_bytes: int | None = None, gguf=()) -> dict:
         else:
             found = gguf_export.export_gguf(run_dir, final, name, quants, texts, ref,
                                             step=lambda s: rq.write_export_state(run_dir, step=s))
-            found.update(gguf_prompts=prompts_from, transformers_tokens_per_second=ref["tokens_per_second"],
+            found.update(gguf_prompts=prompts_from, transformers_tokens_per_second=ref[M.tokens_per_second],
                          transformers_answers=[tokenizer.decode(a) for a in ref["answers"]])
     pick = gguf_export.chosen(found.get("gguf") or [])
     source = f"./{rq.GGUF_DIR}/{pick['name']}" if pick else f"./{rq.MERGED_DIR}"

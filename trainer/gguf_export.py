@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from jobs.metrics import M
 from jobs.use import requests as rq
 
 log = logging.getLogger("tunedeck.export")
@@ -256,7 +257,7 @@ def smoke_prompts(run_dir: Path, tokenizer, n: int = rq.GGUF_SMOKE_PROMPTS) -> t
     if RunDir(run_dir).samples.is_file():
         rows = [r for r in jsonl.rows(RunDir(run_dir).samples) if isinstance(r, dict) and r.get("prompt")][:n]
     if rows:
-        return [chat_text(tokenizer, of_item(r)) for r in rows], "samples.jsonl"
+        return [chat_text(tokenizer, of_item(r)) for r in rows], RunDir(run_dir).samples.name
     fixed = ["Say hello.", "What is 2+3?", "Name three colors."][:n]
     return [chat_text(tokenizer, p) for p in fixed], "fixed prompts (the run has no sample prompts)"
 
@@ -281,7 +282,7 @@ def reference_answers(model, tokenizer, texts: list[str], max_new: int = rq.GGUF
             ans.pop()
         prompts.append(ids)
         answers.append(ans)
-    return {"prompt_ids": prompts, "answers": answers, "tokens_per_second": round(n / secs, 1) if secs else None}
+    return {"prompt_ids": prompts, "answers": answers, M.tokens_per_second: round(n / secs, 1) if secs else None}
 
 
 def match_share(got: list[int], want: list[int]) -> float:
@@ -320,7 +321,7 @@ def smoke(path: Path, texts: list[str], ref: dict, max_new: int = rq.GGUF_SMOKE_
         answers.append(got)
         texts_out.append(llm.detokenize(got).decode("utf-8", errors="replace").rstrip("\ufffd"))
     llm.close()
-    return {"load_seconds": round(load, 3), "tokens_per_second": round(n / secs, 1) if secs else None,
+    return {"load_seconds": round(load, 3), M.tokens_per_second: round(n / secs, 1) if secs else None,
             "match": round(sum(shares) / len(shares), 4) if shares else None, "match_per_prompt": shares,
             "prompt_tokens_agree": all(same_tokens), "answers": texts_out, "threads": n_threads}
 
@@ -360,7 +361,7 @@ def export_gguf(run_dir: Path, merged: Path, name: str, quants: list[str], texts
             entry.update(smoke(path, texts, ref))
             timings[f"smoke_{quant}"] = round(time.perf_counter() - t0, 2)
             log.info("GGUF %s: %.1f MiB, load %.2fs, %.1f tokens/s, greedy match %.0f%%", quant,
-                     entry["size_bytes"] / 2**20, entry["load_seconds"], entry["tokens_per_second"] or 0,
+                     entry["size_bytes"] / 2**20, entry["load_seconds"], entry[M.tokens_per_second] or 0,
                      100 * (entry["match"] or 0))
         except GGUFError as e:
             entry["error"] = str(e)

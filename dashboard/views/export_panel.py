@@ -11,6 +11,7 @@ from dashboard.adapter_note import no_adapter_note
 from dashboard.common import workspace
 from dashboard.i18n import bound_t, t, t_text
 from dashboard.nav import page
+from jobs.metrics import M
 from jobs.models import registry
 from jobs.state import read_spec
 from jobs.use import requests as rq
@@ -91,7 +92,7 @@ def gguf_table(run_dir, st_: dict) -> None:
     import pandas as pd
     ok = rq.offered_gguf(run_dir)
     rows = [{t_text("export.gguf_col.quant"): g["quant"], t_text("export.gguf_col.size"): round(g["size_bytes"] / 2**20, 1),
-             t_text("export.gguf_col.load"): g.get("load_seconds"), t_text("export.gguf_col.tps"): g.get("tokens_per_second"),
+             t_text("export.gguf_col.load"): g.get("load_seconds"), t_text("export.gguf_col.tps"): g.get(M.tokens_per_second),
              t_text("export.gguf_col.match"): f"{100 * (g.get('match') or 0):.0f} %",
              t_text("export.gguf_col.file"): g["file"]} for g in ok]
     if rows:
