@@ -52,4 +52,4 @@ def test_smollm2_sft_exports_a_merged_model_that_matches_base_plus_adapter(smoll
     else:  # merged weights rounded to the base's dtype: the first greedy token must still agree
         assert a[0][enc["input_ids"].shape[1]] == b[0][enc["input_ids"].shape[1]]
     modelfile = (rq.export_dir(run_dir) / rq.MODELFILE).read_text()
-    assert "<|im_start|>" in modelfile and "{{ .Prompt }}" in modelfile
+    assert "<|im_start|>" in modelfile and "{{ range .Messages }}" in modelfile  # whole conversations (#22)
