@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobs.atomic import read_json
+from jobs.contract import Unreadable
 from jobs.job_ids import JOB_ID_FORM, BadJobId
 from jobs.methods import RM_REWARD_PREFIX, SCORER, method_of
 from jobs.rundir import RunDir
@@ -63,7 +64,10 @@ def finished(ws, base_model: str | None = None) -> list[str]:
 
     out = []
     for run_dir in sorted(list_run_dirs(ws), key=lambda p: p.name, reverse=True):
-        spec = read_spec(run_dir) or {}
+        try:
+            spec = read_spec(run_dir) or {}
+        except Unreadable:  # a broken run is shown as unreadable elsewhere; it is no reward model to offer
+            continue
         method = method_of(spec.get("method", ""), ws.methods)
         if method is None or method.output != SCORER:
             continue
