@@ -97,3 +97,18 @@ def test_trainer_reader_names_the_true_line(ws):
         read_jsonl(ws.datasets / "d.jsonl", -1, "d")
     write_jsonl(ws.datasets / "ok.jsonl", [{"q": "a"}, {"q": "b"}])
     assert read_jsonl(ws.datasets / "ok.jsonl", -1, "ok") == [{"q": "a"}, {"q": "b"}]
+
+
+def test_a_cut_off_line_reads_as_unterminated_and_the_message_is_not_garbled():
+    from jobs.data.jsonl import BadLine, parse_line
+    for raw in (b'{"instruction": "hello wor\n', b'{"instruction": "hello wor\r\n'):
+        try:
+            parse_line(raw, 7)
+        except BadLine as e:
+            text = str(e)
+        assert "Unterminated string" in text and "at at" not in text and "control character" not in text, text
+    try:
+        parse_line(b'{"a": "x\x01y"}\n', 3)
+    except BadLine as e:
+        text = str(e)
+    assert "Invalid control character at column" in text and "at at" not in text, text

@@ -41,6 +41,7 @@ def _depth(raw: bytes) -> int:
 
 def parse_line(raw: bytes, line: int, objects: bool = True) -> Any:
     """One line's value, or raise BadLine. `objects`: the value must be a JSON object."""
+    raw = raw.rstrip(b"\r\n")  # the line's end is no part of its JSON: a cut-off line reads as unterminated
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -52,7 +53,8 @@ def parse_line(raw: bytes, line: int, objects: bool = True) -> Any:
     except RecursionError:  # unreachable after the depth check, kept so no reader ever sees one
         raise BadLine(line, f"nested deeper than {MAX_DEPTH} levels of arrays or objects") from None
     except ValueError as e:
-        raise BadLine(line, f"invalid JSON ({getattr(e, 'msg', e)} at column {getattr(e, 'colno', '?')})") from None
+        msg = str(getattr(e, "msg", e)).removesuffix(" at").strip()  # json's "Invalid control character at"
+        raise BadLine(line, f"invalid JSON ({msg} at column {getattr(e, 'colno', '?')})") from None
     if objects and not isinstance(value, dict):
         raise BadLine(line, f"expected a JSON object, got {_json_type(value)}")
     return value
