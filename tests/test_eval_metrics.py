@@ -4,6 +4,7 @@ import math
 import pytest
 
 from jobs.evaluation import delta, headline, improved
+from jobs.methods import BUILTINS
 from trainer import evaluate, scores
 from trainer.rewards import correctness, format_reward
 
@@ -43,7 +44,7 @@ def grpo_setup(names):
     params = {"eval_max_rows": 100, "max_content_length": 16, "max_seq_length": 128, "reward_functions": names}
     rows = [{"prompt": "1+1?", "reference": "#### 2"}, {"prompt": "2+2?", "reference": "#### 4"},
             {"prompt": "3+3?", "reference": "#### 6"}]
-    return evaluate.setup_for("grpo", params, rows)
+    return evaluate.setup_for("grpo", params, rows, method_decl=BUILTINS["grpo"])
 
 
 def test_grpo_reward_means_and_accuracy():
@@ -66,7 +67,7 @@ def test_grpo_reward_means_and_accuracy():
 def test_dpo_preference_accuracy_and_margin():
     params = {"eval_max_rows": 100, "max_content_length": 16, "max_seq_length": 128, "beta": 0.5}
     rows = [{"prompt": "p", "reference": "c", "chosen": "c", "rejected": "r"}] * 3
-    s = evaluate.setup_for("dpo", params, rows)
+    s = evaluate.setup_for("dpo", params, rows, method_decl=BUILTINS["dpo"])
     base = {"answers": [""] * 3, "chosen_logp": [-10.0, -8.0, -5.0], "rejected_logp": [-9.0, -8.0, -6.0]}
     tuned = {"answers": [""] * 3, "chosen_logp": [-8.0, -9.0, -5.0], "rejected_logp": [-10.0, -7.0, -6.0]}
     # margins: beta * ((c - base_c) - (r - base_r)):
