@@ -153,8 +153,8 @@ def test_trainings_watched_columns_first_and_created_names_its_zone(home):
     fake_run(home, "one", metrics=False)
     at = open_page("trainings")
     df = at.dataframe[0].value
-    assert list(df.columns)[:10] == ["details", "name", "status", "progress", "steps", "eta", "phase", "result",
-                                     "eval", "queue"]
+    assert list(df.columns)[:11] == ["details", "name", "status", "progress", "steps", "eta", "phase", "result",
+                                     "eval", "owner", "queue"]  # the owner right after: "Mine" already filters
     assert df["created"].iloc[0].endswith("UTC")
     config = json.loads(at.dataframe[0].proto.columns)
     watched = ["details", "name", "status", "progress", "steps", "eta", "phase", "result", "eval"]

@@ -72,14 +72,14 @@ def table(ws, statuses, methods, models, query, flatten=False, owner: str | None
     lang = lang_param()  # the 🔎 link opens a new tab in the same language
     df = pd.DataFrame([{
         "details": (f"/compare?group={r['group_id']}" if r.get("is_group") else f"/training?id={r['job_id']}") + lang,
-        "name": r["name"], "owner": r.get("owner") or "", "status": "⏸️ " + t("status.held") if r.get("held") else
+        "name": r["name"], "status": "⏸️ " + t("status.held") if r.get("held") else
         f"{STATUS_ICONS.get(r['status'], '')} {t('status.' + r['status'])}",
         # What a user watches comes first, so it fits a laptop screen; the facts of the run follow to the right.
         "progress": float(r["progress"] or 0),
         "steps": f"{r['step'] or 0}/{r[S.total_steps] or '?'}",
         "eta": fmt_duration(r["eta_seconds"]) if r["eta_seconds"] else "",
         "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
-        "result": _result(r), "eval": eval_cell(r), "queue": r["queue_position"],
+        "result": _result(r), "eval": eval_cell(r), "owner": r.get("owner") or "", "queue": r["queue_position"],
         "duration": fmt_duration(r["duration_seconds"]), "created": local(r["created_at"]),
         "method": r["method"], "base_model": r["base_model"], "dataset": r["dataset"],
         "where": _where(r), "job_id": r["job_id"],
