@@ -14,7 +14,7 @@ from tests.spool_helpers import Spooler, all_final, spec, starts, statuses, wait
 
 def test_two_slot_job_waits_for_both_slots_and_is_not_overtaken(ws):
     with Spooler(ws, "--gpus", "3,5") as sp:
-        first, _ = submit(ws, spec("one-slot", notes="sleep=2"))
+        first, _ = submit(ws, spec("one-slot", notes="sleep=6"))
         wait_for(lambda: starts(ws.run_dir(first)))
         pair, _ = submit(ws, spec("two-slot", notes="sleep=0.5", num_gpus=2))
         small, _ = submit(ws, spec("small-behind", notes="sleep=0.1"))
