@@ -197,5 +197,5 @@ def test_stop_is_honoured_inside_data_preparation_and_generation(ws):
     model = model_mod.load_base(path, "tiny-demo", False)
     asked.clear()
     with pytest.raises(Stopped):
-        generate(model, tok, ["a", "b", "c"], 500, should_stop=stop_after(5))
+        generate(model, tok, ["a", "b", "c"], 500, should_stop=stop_after(2))  # asked before the batch, then per token
     assert len(asked) <= 8  # the per-token check ended generation a few tokens in, not after 500 tokens
