@@ -10,6 +10,7 @@ from jobs.atomic import atomic_write_json
 from jobs.queue.spool import submit, submit_any
 from jobs.settings.notify_config import check_entries, config_path, recent_attempts, write_notify
 from jobs.state import retry_job
+from jobs.team.auth import os_user
 from tests.spool_helpers import Spooler, all_final, spec, statuses, wait_for
 
 
@@ -77,7 +78,7 @@ def test_once_per_terminal_state_retried_and_not_repeated_after_restart(ws, hook
     assert by_job[ok]["headline"] is None and by_job[ok]["state"]["status"] == "succeeded"
     assert by_job[bad]["event"] == "job.failed" and by_job[bad]["state"]["error"] == "fake failure 3"
     text = hook.bodies("/slack")[0]["text"]
-    assert "*broken* failed after" in text and "fake failure 3" in text and f"training?id={bad}|details>" in text
+    assert f"*broken* ({os_user()}) failed after" in text and "fake failure 3" in text and f"training?id={bad}|details>" in text
     assert hook.seen["/json"] == 3  # the first POST got a 500 and was retried
     tries = recent_attempts(ws)
     assert [t["ok"] for t in tries if t["target"].endswith(":" + hook.url.rsplit(":", 1)[1] + "/…")][-1] is False
