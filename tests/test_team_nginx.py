@@ -114,7 +114,7 @@ def site(demo_home):
 
 
 def _page(site, user: str | None, path: str, wait_text: str, lang: str = "en"):
-    ctx = site["browser"].new_context(viewport={"width": 1400, "height": 1000},
+    ctx = site["browser"].new_context(viewport={"width": 1920, "height": 1000},  # the Owner column follows the watched ones
                                       http_credentials={"username": user, "password": USERS[user]} if user else None)
     page = ctx.new_page()
     base = site["proxy"] if user else site["direct"]
