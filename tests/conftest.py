@@ -90,6 +90,55 @@ def smollm2_home(demo_home, tmp_path_factory) -> Path:
     return home
 
 
+@pytest.fixture
+def home(ws, monkeypatch) -> Workspace:
+    """`ws`, and the dashboard reads it (TUNEDECK_HOME): for AppTest pages."""
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    return ws
+
+
+@pytest.fixture
+def dashboard(ws):
+    """A real dashboard server on `ws`; its base URL (tests/helpers.py starts it)."""
+    from tests.helpers import streamlit_server
+    with streamlit_server(ws.home, ws.home / "dashboard.log", "--browser.gatherUsageStats", "false", timeout=60) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A real single-node Slurm (Debian's packages) for the session; skips with the reason where it cannot run."""
+    from tests.slurm_cluster import SlurmCluster, unavailable
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+    except RuntimeError as e:
+        cluster.stop()
+        pytest.skip(f"a test Slurm could not start here: {str(e).splitlines()[0]}")
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    yield cluster
+    cluster.stop()
+    if old is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = old
+
+
+@pytest.fixture
+def cluster(slurm):
+    """The session's Slurm, with every job of the test cancelled after it."""
+    import subprocess
+
+    from tests.spool_helpers import wait_for
+    yield slurm
+    subprocess.run(["scancel", "--me"], env=slurm.env, capture_output=True)  # nothing leaks into the next test
+    wait_for(lambda: not slurm.squeue("--me", "-t", "PD,R,CG"), 30, step=0.2)
+
+
 # CI provides these; under CI=true a test that skips for want of one fails the run instead of passing quietly.
 CI_PROVIDES = ("chromium", "slurm", "real dataset", "smollm2", "nginx", "oidc-provider", "node is not installed",
                "go is not installed", "llama")

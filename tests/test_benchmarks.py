@@ -171,7 +171,7 @@ def bench_eval(ws, job, tuned_acc, base_acc=0.75, stderr=0.05):
 
 
 def test_pages_show_benchmarks_the_alarm_and_compare_columns(ws, monkeypatch):
-    from tests.test_dashboard import fake_run, open_page, text_of
+    from tests.helpers import fake_run, open_page, text_of
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
     forgot = fake_run(ws, "forgot")
     kept = fake_run(ws, "kept", lr=2e-3)
@@ -201,7 +201,7 @@ def test_smollm2_forgets_capitals_after_a_high_learning_rate_and_the_alarm_fires
     from jobs.models import smollm2
     from jobs.workspace import Workspace
     from tests.benchmark_data import capitals, sums
-    from tests.test_dashboard import open_page
+    from tests.helpers import open_page
     ws = Workspace(smollm2_home)
     mc = write_jsonl(tmp_path / "capitals.jsonl", capitals(16))
     em = write_jsonl(tmp_path / "sums.jsonl", sums())
@@ -238,7 +238,7 @@ def test_smollm2_forgets_capitals_after_a_high_learning_rate_and_the_alarm_fires
 
 
 def test_base_models_page_lists_the_workspace_benchmarks(ws, tmp_path, monkeypatch):
-    from tests.test_dashboard import open_page, text_of
+    from tests.helpers import open_page, text_of
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
     register(ws, tmp_path)
     at = open_page("models")
@@ -252,8 +252,7 @@ def test_base_models_page_lists_the_workspace_benchmarks(ws, tmp_path, monkeypat
 
 
 def test_sweep_compare_charts_each_benchmark_against_the_swept_params(ws, monkeypatch):
-    from tests.test_dashboard import open_page
-    from tests.test_dashboard_sweeps import make_group
+    from tests.helpers import make_group, open_page
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
     x = make_group(ws)
     for i, s in enumerate(x.specs):

@@ -1,48 +1,19 @@
 """The shape of the code, as tests: dashboard/, spooler/ and trainer/ meet only through jobs/ (and files on disk),
-jobs/ imports none of them, and no import circle runs through jobs/ (function-level imports count too)."""
+jobs/ imports none of them, no import circle runs through jobs/ (function-level imports count too), and no test file
+imports another test file (shared helpers live in tests/helpers.py, fixtures in tests/conftest.py)."""
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+from tests.conftest import REPO as ROOT
+from tests.helpers import imports_of, module_name, python_files
 
-ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ("dashboard", "spooler", "trainer")
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def _imports(path: Path) -> set[str]:
-    """Every module a file imports, absolute, at any depth of the file."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    pkg = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([base] if base else []))
-            found.add(base)
-            found.update(f"{base}.{a.name}" for a in node.names)  # `from jobs import registry` imports a module
-    return found
-
-
-def _files(top: str) -> list[Path]:
-    return sorted((ROOT / top).rglob("*.py"))
 
 
 def test_processes_meet_only_through_jobs():
     crossings = []
     for top in (*PROCESSES, "jobs"):
-        for f in _files(top):
-            for mod in _imports(f):
+        for f in python_files(top):
+            for mod in imports_of(f):
                 target = mod.split(".")[0]
                 if target in PROCESSES and target != top:
                     crossings.append(f"{f.relative_to(ROOT)} imports {mod}")
@@ -50,8 +21,8 @@ def test_processes_meet_only_through_jobs():
 
 
 def test_no_import_circles_in_jobs():
-    modules = {_module_name(f): f for f in _files("jobs")}
-    graph = {m: sorted(i for i in _imports(f) if i in modules and i != m and not m.startswith(i + "."))
+    modules = {module_name(f): f for f in python_files("jobs")}
+    graph = {m: sorted(i for i in imports_of(f) if i in modules and i != m and not m.startswith(i + "."))
              for m, f in modules.items()}
     graph = {m: [i for i in deps if not (modules[i].name == "__init__.py")] for m, deps in graph.items()}
     circles, state = [], {}
@@ -76,6 +47,20 @@ def test_the_guard_sees_a_crossing(tmp_path):
     f = ROOT / "spooler" / "_probe_for_guard.py"
     try:
         f.write_text("from trainer import run\nfrom .daemon import Daemon\n")
-        assert {"trainer", "trainer.run", "spooler.daemon", "spooler.daemon.Daemon"} <= _imports(f)
+        assert {"trainer", "trainer.run", "spooler.daemon", "spooler.daemon.Daemon"} <= imports_of(f)
     finally:
         f.unlink()
+
+
+def _is_test_file(mod: str) -> bool:
+    parts = mod.split(".")
+    return parts[0].startswith("test_") or (parts[0] == "tests" and len(parts) > 1 and parts[1].startswith("test_"))
+
+
+def test_no_test_file_imports_another_test_file():
+    """A helper or fixture two test files need lives in tests/helpers.py or tests/conftest.py, not in one of them."""
+    assert _is_test_file("tests.test_dashboard.open_page") and _is_test_file("test_notify")
+    assert not _is_test_file("tests.helpers") and not _is_test_file("tests.spool_helpers.wait_for")
+    found = [f"{f.relative_to(ROOT)} imports {mod}" for f in python_files("tests") for mod in imports_of(f)
+             if _is_test_file(mod)]
+    assert not found, "test files import helpers from tests/helpers.py, not from each other:\n" + "\n".join(found)

@@ -1,43 +1,11 @@
 """End to end in a real browser: Debian's chromium driven by Playwright, against the real spooler and trainer."""
-import os
 import re
-import socket
-import subprocess
-import sys
 from io import BytesIO
-from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO
+from tests.helpers import chromium_browser, needs_chromium, screenshots
 from tests.spool_helpers import Spooler, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed (apt-get install -y chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def dashboard(ws):
-    port = free_port()
-    env = {**os.environ, "TUNEDECK_HOME": str(ws.home), "PYTHONPATH": str(REPO)}
-    log = open(ws.home / "dashboard.log", "w")
-    p = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1",
-                          "--server.port", str(port), "--server.headless", "true",
-                          "--browser.gatherUsageStats", "false"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    import urllib.request
-    wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).status == 200, 60)
-    yield f"http://127.0.0.1:{port}"
-    p.terminate()
-    p.wait(10)
-    log.close()
+pytestmark = needs_chromium
 
 
 def set_number(page, label, value):
@@ -69,13 +37,10 @@ def palette_colors_in(png: bytes, colors: list[str]) -> int:
 
 
 def test_submit_watch_copy_and_compare(ws, dashboard):
-    from playwright.sync_api import sync_playwright
 
     from dashboard.charts import PALETTE
-    shots = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
-    with Spooler(ws, trainer=None) as sp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    shots = screenshots(ws)
+    with Spooler(ws, trainer=None) as sp, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
         # Streamlit shows a spurious "Page not found" on the very first deep link after a server start
@@ -179,13 +144,12 @@ def choose_upload(page, dashboard: str, path, name: str) -> None:
 
 
 def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
     bad = tmp_path / "zh-bad.jsonl"
     bad.write_text('{"问题": "一加一", "答案": "二"}\n{"问题": "二加二", "答案": "四"}\n{"问题": oops}\n', encoding="utf-8")
     good = tmp_path / "zh-good.jsonl"
     good.write_text('{"问题": "一加一", "答案": "二"}\n{"问题": "二加二", "答案": "四"}\n', encoding="utf-8")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         choose_upload(page, dashboard, bad, "zh-bad")
         page.get_by_role("button", name="Validate and register").click()
@@ -201,13 +165,12 @@ def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
 
 
 def test_sharegpt_upload_shows_its_format_and_trains(ws, dashboard, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from tests.conftest import shared_dataset
     src = tmp_path / "toolchat.jsonl"
     src.write_text("".join(shared_dataset("sharegpt_en_toolcall.jsonl").read_text().splitlines(True)[:30]))
-    with Spooler(ws, trainer=None) as sp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with Spooler(ws, trainer=None) as sp, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         choose_upload(page, dashboard, src, "toolchat")
         page.get_by_role("button", name="Validate and register").click()

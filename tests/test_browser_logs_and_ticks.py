@@ -1,50 +1,23 @@
 """In headless Chromium (#25): a log opens on its newest line, and after a queue action the ticks are what the user
 sees and a click on a box toggles it, so the next action hits only the jobs that are ticked."""
-import os
-import subprocess
-import sys
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id, read_state
-from tests.conftest import REPO
+from tests.helpers import chromium_browser, fake_run, needs_chromium, screenshots, streamlit_server
 from tests.light_workspace import light_workspace
 from tests.spool_helpers import wait_for
-from tests.test_browser_e2e import ARGS, CHROMIUM, free_port
-from tests.test_dashboard import fake_run
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed (apt-get install -y chromium)")
+pytestmark = needs_chromium
 TABLE = '.st-key-jobs_table [data-testid="stDataFrame"]'
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     ws = light_workspace(tmp_path_factory.mktemp("issue25"))
-    port = free_port()
-    env = {**os.environ, "TUNEDECK_HOME": str(ws.home), "PYTHONPATH": str(REPO)}
-    log = open(ws.home / "dashboard.log", "w")
-    p = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1",
-                          "--server.port", str(port), "--server.headless", "true"], cwd=REPO, env=env, stdout=log,
-                         stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: urllib.request.urlopen(base + "/_stcore/health", timeout=1).status == 200, 90)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with streamlit_server(ws.home, ws.home / "dashboard.log") as base, chromium_browser() as browser:
         yield ws, base, browser
-        browser.close()
-    p.terminate()
-    p.wait(10)
-    log.close()
-
-
-def shots(ws) -> Path:
-    out = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def test_the_log_opens_on_its_newest_line(site):
@@ -67,7 +40,7 @@ def test_the_log_opens_on_its_newest_line(site):
         const r = range.getBoundingClientRect(), b = box.getBoundingClientRect();
         return {top: r.top - b.top, bottom: b.bottom - r.bottom};
     }""")
-    page.screenshot(path=str(shots(ws) / "issue25-logs.png"))
+    page.screenshot(path=str(screenshots(ws) / "issue25-logs.png"))
     assert where["top"] > 0 and where["bottom"] >= 0, where
     page.close()
 
@@ -128,5 +101,5 @@ def test_after_hold_a_click_unticks_and_the_next_action_hits_only_what_is_ticked
     wait_for(lambda: read_state(ws.run_dir(ids["steer-b"])).get("priority") == 10, 20)
     page.wait_for_timeout(1000)
     assert read_state(ws.run_dir(ids["steer-a"])).get("priority", 0) != 10  # the unticked job is left alone
-    page.screenshot(path=str(shots(ws) / "issue25-ticks.png"))
+    page.screenshot(path=str(screenshots(ws) / "issue25-ticks.png"))
     page.close()

@@ -5,18 +5,16 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 from urllib.parse import urlparse
 
 import pytest
 
 from jobs.state import update_state
 from tests.conftest import REPO, demo_workspace
+from tests.helpers import chromium_browser, fake_run, needs_chromium, streamlit_server
 from tests.spool_helpers import Spooler, wait_for
-from tests.test_browser_e2e import ARGS, CHROMIUM, free_port
-from tests.test_dashboard import fake_run
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed (apt-get install -y chromium)")
+pytestmark = needs_chromium
 
 EVIL = "http://attacker.example"
 
@@ -25,23 +23,9 @@ EVIL = "http://attacker.example"
 def site(tmp_path_factory, demo_home):
     """One workspace and one dashboard server for the whole module."""
     ws = demo_workspace(tmp_path_factory.mktemp("pages") / "ws", demo_home)
-    port = free_port()
-    env = {**os.environ, "TUNEDECK_HOME": str(ws.home), "PYTHONPATH": str(REPO)}
-    log = open(ws.home / "dashboard.log", "w")
     # The repository's .streamlit/config.toml applies (runner.magicEnabled = false is part of what is tested).
-    p = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1",
-                          "--server.port", str(port), "--server.headless", "true"], cwd=REPO, env=env, stdout=log,
-                         stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: urllib.request.urlopen(base + "/_stcore/health", timeout=1).status == 200, 90)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with streamlit_server(ws.home, ws.home / "dashboard.log") as base, chromium_browser() as browser:
         yield ws, base, browser
-        browser.close()
-    p.terminate()
-    p.wait(10)
-    log.close()
 
 
 def open_page(browser, base, path, wait_text, timeout=60000):

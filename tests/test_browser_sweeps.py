@@ -1,26 +1,21 @@
 """In a real browser: a sweep group in the Trainings list, compared by group, the best run one click away."""
-import os
-from pathlib import Path
 
 from jobs.queue.steer import hold
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id
-from tests.test_browser_e2e import ARGS, CHROMIUM, dashboard, pytestmark  # noqa: F401 - fixture and skip mark
-from tests.test_dashboard_sweeps import make_group
+from tests.helpers import chromium_browser, make_group, needs_chromium, screenshots
 
+pytestmark = needs_chromium
 
-def test_group_row_compare_by_group_and_best_run(ws, dashboard):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-    shots = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
+def test_group_row_compare_by_group_and_best_run(ws, dashboard):
+    shots = screenshots(ws)
     x = make_group(ws)
     waiting = new_job_id()
     create_run(ws, waiting, validate({"name": "waiting-job", "method": "sft", "base_model": "tiny-demo",
                                       "dataset": "demo-instruct"}, ws).spec)
     hold(ws, waiting)
     best_id = x.specs[2]["group"]["job_id"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 2400, "height": 1000})
         page.goto(dashboard)  # the root first (streamlit/streamlit#9992)
         cells = page.locator('[role="gridcell"]')

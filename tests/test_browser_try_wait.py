@@ -1,27 +1,23 @@
 """In the browser: a prompt sent while trainings are queued says it waits for a training, and its Cancel button
 cancels it (real spooler, fake trainings that hold the one slot, a real trained run)."""
-import os
-from pathlib import Path
 
 from jobs.state import cancel_job
 from jobs.use import requests as rq
+from tests.helpers import chromium_browser, needs_chromium, screenshots
 from tests.spool_helpers import FAKE, Spooler, drop, spec, statuses, wait_for
-from tests.test_browser_e2e import ARGS, CHROMIUM, dashboard, pytestmark  # noqa: F401 - fixture and skip mark
 from tests.trainer_helpers import make_run, run
 
+pytestmark = needs_chromium
 
-def test_a_prompt_waits_for_trainings_and_can_be_cancelled(ws, dashboard):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-    shots = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
+def test_a_prompt_waits_for_trainings_and_can_be_cancelled(ws, dashboard):
+    shots = screenshots(ws)
     run_dir = make_run(ws, max_steps=2, eval_ratio=0, num_sample_prompts=0)
     assert run(run_dir) == 0
     job = run_dir.name
-    with Spooler(ws, "--try-idle", "30", trainer=FAKE) as sp, sync_playwright() as pw:
+    with Spooler(ws, "--try-idle", "30", trainer=FAKE) as sp, chromium_browser() as browser:
         drop(ws, "a.json", spec("busy-a", notes="sleep=120"))
         drop(ws, "b.json", spec("busy-b", notes="sleep=120"))     # queued behind it: a training waits
         wait_for(lambda: sorted(s for d, s in statuses(ws).items() if d != job) == ["queued", "running"], 60)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(dashboard)
         page.get_by_text("Trainings").first.wait_for(timeout=60000)

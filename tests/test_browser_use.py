@@ -1,25 +1,21 @@
 """In the browser: type a prompt on a trained run's details page and see the base and tuned answers side by side;
 export the merged model and register it as a base model. Real trainer, real spooler, real try worker."""
-import os
 import re
-from pathlib import Path
 
 from jobs.models.registry import list_models
 from jobs.use import requests as rq
+from tests.helpers import chromium_browser, needs_chromium, screenshots
 from tests.spool_helpers import FAKE, Spooler, wait_for
-from tests.test_browser_e2e import ARGS, CHROMIUM, dashboard, pytestmark  # noqa: F401 - fixture and skip mark
 from tests.trainer_helpers import make_run, run
 
+pytestmark = needs_chromium
 
-def test_try_it_answers_side_by_side_then_export_and_register(ws, dashboard):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-    shots = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
+def test_try_it_answers_side_by_side_then_export_and_register(ws, dashboard):
+    shots = screenshots(ws)
     run_dir = make_run(ws, max_steps=3, eval_ratio=0, num_sample_prompts=0, learning_rate=5e-3)
     assert run(run_dir) == 0
     job = run_dir.name
-    with Spooler(ws, "--try-idle", "120", trainer=FAKE) as sp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with Spooler(ws, "--try-idle", "120", trainer=FAKE) as sp, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(dashboard)  # the first deep link after a server start can show a spurious "Page not found"
         page.get_by_text("Trainings").first.wait_for(timeout=60000)

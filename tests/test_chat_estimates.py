@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tests.conftest import write_jsonl
-from tests.test_dashboard import open_page, text_of
+from tests.helpers import open_page, text_of
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import json
 
 from jobs.spec import validate
 from tests.conftest import write_jsonl
-from tests.test_chat_prompts import tool_rows
+from tests.helpers import tool_rows
 from tests.trainer_helpers import make_run, run
 from trainer.generate import chat_text
 

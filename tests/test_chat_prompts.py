@@ -8,6 +8,7 @@ from jobs.evaluation import read_rows
 from jobs.models import registry
 from jobs.spec import validate
 from tests.conftest import write_jsonl
+from tests.helpers import tool_rows
 from tests.trainer_helpers import make_run, run
 from trainer.generate import chat_text  # the real one: the fixture below records what the trainer renders
 
@@ -34,27 +35,6 @@ def rendered(monkeypatch):
 def tokenizer_of(ws):
     from trainer.model import load_tokenizer
     return load_tokenizer(registry.list_models(ws)["tiny-demo"])
-
-
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
-                                           "parameters": {"type": "object",
-                                                          "properties": {"city": {"type": "string"}}}}}
-CITIES = ["Paris", "Oslo", "Lima", "Cairo", "Tokyo", "Quito", "Rome", "Delhi"]
-
-
-def tool_rows():
-    """Multi-turn OpenAI-messages rows: a greeting exchange, then a tool call, its result and the answer."""
-    out = []
-    for i, city in enumerate(CITIES):
-        call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}}
-        msgs = [{"role": "user", "content": f"Hello, I am traveller {i}."},
-                {"role": "assistant", "content": "Hello! How can I help?"},
-                {"role": "user", "content": f"What is the weather in {city}?"},
-                {"role": "assistant", "content": "", "tool_calls": [call]},
-                {"role": "tool", "content": json.dumps({"city": city, "sky": "clear", "c": 10 + i})},
-                {"role": "assistant", "content": f"It is clear in {city}, {10 + i} degrees."}]
-        out.append({"messages": msgs, "tools": [WEATHER]} if i % 4 else {"messages": msgs[:2]})
-    return out
 
 
 def test_a_tool_conversation_is_answered_with_its_earlier_turns_system_and_tools(ws, rendered):

@@ -10,8 +10,8 @@ import urllib.request
 from jobs.state import create_run, update_state
 from spooler.cli import print_status
 from tests.conftest import REPO
+from tests.helpers import free_port
 from tests.spool_helpers import gone, spec, wait_for
-from tests.test_browser_e2e import free_port
 
 
 def test_a_huge_eta_prints_bounded(capsys):

@@ -24,7 +24,7 @@ from jobs.status import JobStatus
 from jobs.workspace import Workspace
 from spooler import cli
 from spooler.daemon import Daemon, Options
-from tests.test_dashboard import open_page
+from tests.helpers import open_page
 
 RUN_FILES = ("state.json", "spec.json", "progress.json", "summary.json", "outcome.json", "trainer.json")
 LIVE = ("state.json", "spec.json", "progress.json", "summary.json")  # what lists and pages read

@@ -1,78 +1,13 @@
 """AppTest covers every page without a browser: empty states, filters, the form, copy, language, compare."""
-import csv
 import html
 import json
 import re
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from jobs.atomic import atomic_write_json
-from jobs.spec import validate
-from jobs.state import create_run, new_job_id, update_state
 from tests.conftest import REPO
-
-APP = str(REPO / "dashboard" / "app.py")
-
-
-@pytest.fixture
-def home(ws, monkeypatch):
-    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
-    return ws
-
-
-def open_page(page: str, timeout: float = 60, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.run()
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, (page, query, [e.value for e in at.exception], [e.stack_trace[-4:] for e in at.exception])
-    return at
-
-
-def text_of(at) -> str:
-    parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [e.value for e in at.error] + \
-            [w.value for w in at.warning] + [i.value for i in at.info] + [t.value for t in at.title] + \
-            [s.value for s in at.subheader] + [h.value for h in at.header] + [s.value for s in at.success] + \
-            [x.value for x in at.text]
-    return html.unescape("\n".join(map(str, parts)))  # user text arrives as character references: read it back
-
-
-def fake_run(ws, name, method="sft", status="succeeded", lr=1e-3, steps=20, metrics=True, dataset=None, **params):
-    dataset = dataset or {"sft": "demo-instruct", "grpo": "demo-math", "dpo": "demo-prefs"}[method]
-    raw = {"name": name, "method": method, "base_model": "tiny-demo", "dataset": dataset,
-           "params": {"learning_rate": lr, "max_steps": steps, **params}}
-    v = validate(raw, ws)
-    assert v.ok, v.errors
-    job = new_job_id()
-    create_run(ws, job, v.spec)
-    run_dir = ws.run_dir(job)
-    update_state(run_dir, status=status, started_at="2026-11-28T05:00:00+00:00",
-                 finished_at="2026-11-28T05:01:00+00:00" if status != "running" else None,
-                 error="boom: something broke" if status == "failed" else None)
-    if metrics:
-        cols = ["step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_seconds"]
-        extra = {"grpo": ["reward", "kl"], "dpo": ["reward_margin", "reward_accuracy"]}.get(method, [])
-        with open(run_dir / "metrics.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(cols + extra)
-            for s in range(1, steps + 1):
-                w.writerow([s, s / steps, 3.0 / s + lr, lr, 1.0, 1000, s * 0.1] + [0.1 * s] * len(extra))
-        atomic_write_json(run_dir / "summary.json", {"final_loss": 3.0 / steps + lr, "best_loss": 3.0 / steps + lr,
-                                                     "total_steps": steps, "runtime_seconds": 6.0,
-                                                     "tokens_per_second": 1000.0, "peak_memory_bytes": 10 ** 8,
-                                                     "final_reward": 0.5 if method == "grpo" else None})
-        prompts = ["What color is snow?", "Spell cat backwards."] if method != "dpo" else ["Other prompt"]
-        (run_dir / "samples.jsonl").write_text("".join(json.dumps(
-            {"prompt": p, "reference": "ref", "base": "base answer", "tuned": f"tuned {name} answer"}) + "\n"
-            for p in prompts))
-        atomic_write_json(run_dir / "progress.json", {"step": steps, "total_steps": steps, "percent": 100})
-    (run_dir / "train.log").write_text("2026-11-28 05:00:00 INFO tunedeck: started\n"
-                                       "2026-11-28 05:00:01 WARNING tunedeck: careful\n"
-                                       "2026-11-28 05:00:02 ERROR tunedeck: broke\n")
-    return job
+from tests.helpers import fake_run, open_page, text_of
 
 
 def test_first_run_panel_and_spooler_down(home):

@@ -3,19 +3,11 @@ import html
 import json
 import time
 
-import pytest
-
 from jobs.atomic import atomic_write_json
 from jobs.changes import stamp
 from jobs.spec import validate
 from jobs.state import update_state
-from tests.test_dashboard import fake_run, open_page, text_of
-
-
-@pytest.fixture
-def home(ws, monkeypatch):
-    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
-    return ws
+from tests.helpers import fake_run, open_page, text_of
 
 
 def test_state_changes_and_new_runs_move_the_change_stamp(home):
@@ -104,7 +96,7 @@ def test_truncation_estimate_counts_rows_past_the_caps(home):
 def test_chinese_form_messages_and_language_from_the_url(home):
     from streamlit.testing.v1 import AppTest
 
-    from tests.test_dashboard import APP
+    from tests.helpers import APP
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["lang"] = "zh"  # a reload or a new tab: the language comes from the URL
     at.run()

@@ -4,9 +4,7 @@ chart axes printing "1,000.000000" for a flat series."""
 import html
 
 from jobs.state import QUEUE_FILE, update_state
-from tests.test_dashboard import fake_run, home, open_page, text_of  # noqa: F401 - home is a fixture
-
-__all__ = ["home"]
+from tests.helpers import fake_run, open_page, text_of
 
 
 def _zh(at):

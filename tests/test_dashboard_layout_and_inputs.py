@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from jobs.atomic import atomic_write_json
+from tests.helpers import fake_run, open_page, text_of
 from tests.light_workspace import light_workspace
-from tests.test_dashboard import fake_run, open_page, text_of
 
 LONG_REASON = ("params.learning_rate: must be one of 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4 and a few more values that "
                "make this line much longer than a table cell could ever show in full (got 5)")
@@ -27,7 +27,7 @@ def open_zh(page: str, **query):
     """A page opened in 中文, the language coming from the URL as on a reload."""
     from streamlit.testing.v1 import AppTest
 
-    from tests.test_dashboard import APP
+    from tests.helpers import APP
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["lang"] = "zh"
     at.run()

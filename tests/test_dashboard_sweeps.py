@@ -1,53 +1,12 @@
 """AppTest for sweeps in the dashboard: group rows, group actions, compare by group, the sweep form, Settings."""
-import csv
 import html
 import json
 
-import pytest
-
 from jobs.atomic import atomic_write_json
 from jobs.queue.steer import hold
-from jobs.queue.sweep import expand
 from jobs.settings.notify_config import append_log, read_config
-from jobs.state import create_run, read_state, update_state
-from tests.test_dashboard import open_page, text_of
-
-
-@pytest.fixture
-def home(ws, monkeypatch):
-    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
-    return ws
-
-
-SWEEP = {"learning_rate": [2e-4, 1e-3], "lora_rank": [8, 16]}
-
-
-def make_group(ws, name="lr-rank", sweep=SWEEP, finished=True):
-    """A sweep's runs as the spooler makes them; finished ones get metrics whose loss depends on lr and rank."""
-    raw = {"name": name, "method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct",
-           "params": {"max_steps": 10}, "sweep": sweep}
-    x = expand(raw, ws)
-    assert x.ok, x.errors
-    for s in x.specs:
-        job = s["group"]["job_id"]
-        create_run(ws, job, s)
-        if not finished:
-            continue
-        run_dir = ws.run_dir(job)
-        lr, r = s["params"]["learning_rate"], s["params"]["lora_rank"]
-        final = 1.0 / (lr * 1e3) + r / 100  # best: lr 1e-3, rank 8
-        update_state(run_dir, status="succeeded", started_at="2026-11-28T05:00:00+00:00",
-                     finished_at="2026-11-28T05:01:00+00:00")
-        with open(run_dir / "metrics.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["step", "epoch", "loss", "learning_rate"])
-            for step in range(1, 11):
-                w.writerow([step, step / 10, final + (10 - step) / 10, lr])
-        atomic_write_json(run_dir / "summary.json", {"final_loss": final, "total_steps": 10})
-        (run_dir / "samples.jsonl").write_text(json.dumps(
-            {"prompt": "What color is snow?", "reference": "white", "base": "b", "tuned": f"answer of {s['name']}"})
-            + "\n")
-    return x
+from jobs.state import read_state
+from tests.helpers import make_group, open_page, text_of
 
 
 def test_a_group_is_one_row_with_progress_and_best_run(home):

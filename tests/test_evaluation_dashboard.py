@@ -6,7 +6,7 @@ import pytest
 
 from jobs.atomic import atomic_write_json
 from jobs.evaluation import EVALUATION_FILE, EVALUATION_ROWS_FILE
-from tests.test_dashboard import fake_run, open_page, text_of
+from tests.helpers import fake_run, open_page, text_of
 
 
 @pytest.fixture

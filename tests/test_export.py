@@ -11,6 +11,7 @@ from jobs.spec import validate
 from jobs.state import create_run, new_job_id
 from jobs.use import requests as rq
 from tests.conftest import REPO, demo_workspace
+from tests.helpers import greedy
 from tests.spool_helpers import FAKE, Spooler
 from tests.trainer_helpers import make_run, run, summary
 
@@ -23,14 +24,6 @@ def trained(tmp_path_factory, demo_home):
     run_dir = make_run(ws, max_steps=4, learning_rate=5e-3, eval_ratio=0, num_sample_prompts=0, lora_rank=32)
     assert run(run_dir) == 0
     return ws, run_dir
-
-
-def greedy(model, tok, prompt):
-    import torch
-    text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
-    enc = tok(text, return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        return model.generate(**enc, max_new_tokens=16, do_sample=False, pad_token_id=tok.pad_token_id)[0].tolist()
 
 
 def test_export_through_the_spooler_matches_base_plus_adapter(trained):
@@ -135,7 +128,7 @@ def test_a_registered_merged_model_outlives_its_job(trained, monkeypatch):
 
     from transformers import AutoModelForCausalLM
 
-    from tests.test_dashboard import open_page, text_of
+    from tests.helpers import open_page, text_of
     ws, run_dir = trained
     if "tiny-sft" not in list_models(ws):
         if rq.export_state(run_dir).get("status") != "done":

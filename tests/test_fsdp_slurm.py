@@ -5,7 +5,6 @@ import json
 from jobs.queue.spool import submit
 from jobs.state import read_state
 from tests.spool_helpers import Spooler, spec, statuses, wait_for
-from tests.test_slurm import cluster, slurm  # noqa: F401 - the test Slurm's fixtures
 
 
 def test_fsdp_full_finetune_via_slurm(ws, cluster):  # noqa: F811

@@ -11,8 +11,8 @@ from jobs.spec import editable_spec
 from jobs.state import read_spec
 from jobs.use import requests as rq
 from tests.conftest import REPO, demo_workspace
+from tests.helpers import greedy
 from tests.spool_helpers import FAKE, Spooler, wait_for
-from tests.test_export import greedy
 from tests.trainer_helpers import make_run, run
 
 GREEDY = {"greedy": True, "max_new_tokens": 12}

@@ -95,7 +95,7 @@ def test_export_files_are_readable_and_vllm_sh_runs(tiny):
 
 
 def test_details_page_shows_the_gguf_table_and_a_copyable_path(tiny, monkeypatch):
-    from tests.test_dashboard import open_page, text_of
+    from tests.helpers import open_page, text_of
     ws, run_dir, _ = tiny
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
     at = open_page("details", id=run_dir.name)
@@ -294,7 +294,7 @@ def test_smollm2_exports_gguf_that_answers_like_the_merged_model(smol):
 
 
 def test_kill_9_during_quantization_leaves_no_gguf_that_is_offered(smol, monkeypatch):
-    from tests.test_dashboard import open_page
+    from tests.helpers import open_page
     ws, run_dir, _ = smol
     gdir = rq.export_dir(run_dir) / rq.GGUF_DIR
     proc = subprocess.Popen([sys.executable, "-m", "trainer.export", str(run_dir), "--gguf", "q8_0"], cwd=REPO,

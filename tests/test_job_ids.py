@@ -9,8 +9,8 @@ from jobs.job_ids import BadJobId, check_job_id
 from jobs.spec import validate
 from jobs.state import cancel_job, create_run, delete_job, list_run_dirs, new_job_id, retry_job, update_state
 from spooler.__main__ import main as spooler_main
+from tests.helpers import fake_run, open_page, text_of
 from tests.light_workspace import light_workspace
-from tests.test_dashboard import fake_run, open_page, text_of
 
 SECRET = "SECRET-OUTSIDE-RUN"
 SYMLINKED_ID = "20260101-000000-000000-5e11ed"

@@ -17,8 +17,8 @@ from jobs.settings.notify_config import (
     write_notify,
 )
 from spooler.notify import _h, post
+from tests.helpers import Hook
 from tests.spool_helpers import Spooler, all_final, spec, wait_for
-from tests.test_notify import Hook
 
 LIFETIME = 90.0  # every server here stops by itself after this long
 
@@ -221,7 +221,7 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(ws, hook):
 
 
 def test_settings_shows_config_problems_hides_user_info_and_keeps_it_on_save(ws, monkeypatch):
-    from tests.test_dashboard import open_page, text_of
+    from tests.helpers import open_page, text_of
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
     atomic_write_json(config_path(ws), {**BAD, "notify": [*BAD["notify"][:2], {
         "url": "https://bot:tok3n@hooks.example/x", "on": ["failed"]}]})

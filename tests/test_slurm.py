@@ -13,36 +13,7 @@ import pytest
 from jobs.queue.spool import submit
 from jobs.state import create_run, new_job_id, read_state
 from tests.conftest import REPO
-from tests.slurm_cluster import SlurmCluster, unavailable
 from tests.spool_helpers import FAKE, Spooler, all_final, spec, starts, statuses, wait_for
-
-
-@pytest.fixture(scope="session")
-def slurm(tmp_path_factory):
-    why = unavailable()
-    if why:
-        pytest.skip(why)
-    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
-    try:
-        cluster.start()
-    except RuntimeError as e:
-        cluster.stop()
-        pytest.skip(f"a test Slurm could not start here: {str(e).splitlines()[0]}")
-    old = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(cluster.conf)
-    yield cluster
-    cluster.stop()
-    if old is None:
-        os.environ.pop("SLURM_CONF", None)
-    else:
-        os.environ["SLURM_CONF"] = old
-
-
-@pytest.fixture
-def cluster(slurm):
-    yield slurm
-    subprocess.run(["scancel", "--me"], env=slurm.env, capture_output=True)  # nothing leaks into the next test
-    wait_for(lambda: not slurm.squeue("--me", "-t", "PD,R,CG"), 30, step=0.2)
 
 
 def state(ws, job) -> dict:

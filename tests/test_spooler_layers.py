@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 
-from tests.test_boundaries import ROOT, _files, _imports
+from tests.conftest import REPO as ROOT
+from tests.helpers import imports_of as _imports
+from tests.helpers import python_files as _files
 
 
 def test_runners_import_nothing_from_the_spooler_above_them():

@@ -18,17 +18,11 @@ from jobs.team import audit, auth
 from jobs.team.guard import Refused, authorize
 from spooler.pickup import Pickup
 from tests.conftest import demo_workspace
+from tests.helpers import as_user as _as_user
+from tests.helpers import os_user_named as _user
 from tests.spool_helpers import Spooler, drop, spec, wait_for
 
 USERS = ("tdalice", "tdbob")
-
-
-def _user(name: str) -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
-        return pwd.getpwnam(name)
 
 
 @pytest.fixture
@@ -51,24 +45,6 @@ def team(demo_home):
 def _drop_as(ws, user: pwd.struct_passwd, name: str, obj: dict) -> None:
     path = drop(ws, name, obj)
     os.chown(path, user.pw_uid, user.pw_gid)
-
-
-def _as_user(user: pwd.struct_passwd, fn) -> int:
-    """Run fn() in a forked child that has become `user` (real uid and gid): the real OS identity, no stand-in."""
-    pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            os.setgroups([])
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
-            code = fn()
-        except BaseException:  # noqa: BLE001 - shown in the test's output, then the child's status says 99
-            import traceback
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def test_a_dropped_spec_belongs_to_the_files_owner_and_naming_another_owner_needs_an_admin(team):

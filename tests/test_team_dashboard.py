@@ -8,7 +8,7 @@ import pytest
 from jobs.atomic import atomic_write_json
 from jobs.state import read_spec
 from jobs.team import audit, auth
-from tests.test_dashboard import fake_run, open_page, text_of
+from tests.helpers import fake_run, open_page, text_of
 
 
 @pytest.fixture

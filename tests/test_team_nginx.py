@@ -20,9 +20,10 @@ from jobs.state import create_run, new_job_id, read_state
 from jobs.team import audit, auth
 from spooler.__main__ import main as spooler_main
 from tests.conftest import REPO, demo_workspace
+from tests.helpers import ARGS, CHROMIUM, free_port
+from tests.helpers import as_user as _as_user
+from tests.helpers import os_user_named as _user
 from tests.spool_helpers import wait_for
-from tests.test_browser_e2e import ARGS, CHROMIUM, free_port
-from tests.test_team import _as_user, _user
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = [pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (apt-get install -y nginx)"),

@@ -15,8 +15,8 @@ import pytest
 
 from jobs.atomic import atomic_write_json
 from tests.conftest import REPO
+from tests.helpers import ARGS, CHROMIUM, free_port
 from tests.spool_helpers import wait_for
-from tests.test_browser_e2e import ARGS, CHROMIUM, free_port
 
 PROVIDER = Path(os.environ.get("TUNEDECK_OIDC_PROVIDER", "/opt/oidc-provider"))
 pytestmark = [

@@ -7,7 +7,7 @@ import statistics
 from jobs.data import formats, token_stats
 from jobs.models import registry
 from tests.conftest import write_jsonl
-from tests.test_chat_prompts import tool_rows
+from tests.helpers import tool_rows
 
 
 def tiny(ws):
@@ -68,7 +68,7 @@ def test_computed_once_then_read_from_the_sidecar_until_the_file_changes(ws, mon
 
 
 def test_datasets_page_shows_token_lengths_without_a_click(ws, monkeypatch):
-    from tests.test_dashboard import open_page, text_of
+    from tests.helpers import open_page, text_of
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
     with open(write_jsonl(ws.home / "w.jsonl", tool_rows()), "rb") as fh:
         registry.register_dataset(ws, "weather", fh)

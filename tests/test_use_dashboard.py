@@ -3,25 +3,14 @@ import json
 
 import pytest
 
-from jobs.models.registry import list_models
 from jobs.use import requests as rq
-from tests.test_dashboard import fake_run, open_page, text_of
+from tests.helpers import fake_run, open_page, real_adapter, text_of
 
 
 @pytest.fixture
 def home(ws, monkeypatch):
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
     return ws
-
-
-def real_adapter(ws, run_dir):
-    """A real, untrained LoRA adapter of tiny-demo, as PEFT writes it (what a stopped run leaves)."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    base = list_models(ws)["tiny-demo"]
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=4, target_modules="all-linear"))
-    model.save_pretrained(run_dir / "adapter")
-    AutoTokenizer.from_pretrained(base).save_pretrained(run_dir / "adapter")
 
 
 def test_try_form_writes_a_request_and_shows_it_waiting(home):
