@@ -1,8 +1,5 @@
 """Notifications against a local HTTP server on 127.0.0.1: once per terminal state, retried, never duplicated."""
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -11,43 +8,13 @@ from jobs.queue.spool import submit, submit_any
 from jobs.settings.notify_config import check_entries, config_path, recent_attempts, write_notify
 from jobs.state import retry_job
 from jobs.team.auth import os_user
-from tests.spool_helpers import Spooler, all_final, spec, statuses, wait_for
+from tests.helpers import Hook, wait_for_passes_of_each
+from tests.spool_helpers import Spooler, all_final, spec, statuses, wait_for, wait_for_passes
 
 
-class Hook:
-    """Records every POST; answers 500 to the first `fail_first` requests of each path, or to all while `down`."""
-
-    def __init__(self, fail_first=0):
-        self.posts: list[tuple[str, dict]] = []
-        self.fail_first = fail_first
-        self.down = False
-        self.seen: dict[str, int] = {}
-        hook = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                n = hook.seen[self.path] = hook.seen.get(self.path, 0) + 1
-                if hook.down or n <= hook.fail_first:
-                    self.send_response(500)
-                else:
-                    hook.posts.append((self.path, body))
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def bodies(self, path):
-        return [b for p, b in self.posts if p == path]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def claims(ws) -> list[dict]:
+    """The notifier's claim files: one per delivery, in its state (pending, delivered, ...)."""
+    return [json.loads(p.read_text()) for p in sorted((ws.home / "notify" / "claims").glob("*.json"))]
 
 
 @pytest.fixture
@@ -69,8 +36,7 @@ def test_once_per_terminal_state_retried_and_not_repeated_after_restart(ws, hook
         bad, _ = submit(ws, spec("broken", notes="sleep=0.1;exit=3"))
         wait_for(lambda: all_final(ws, 3))
         wait_for(lambda: len(hook.bodies("/json")) == 2 and len(hook.bodies("/slack")) == 1, 20)
-        claims = lambda: [json.loads(p.read_text()) for p in (ws.home / "notify" / "claims").glob("*.json")]  # noqa: E731
-        wait_for(lambda: len(claims()) == 3 and all(c["state"] == "delivered" for c in claims()), 10)
+        wait_for(lambda: len(claims(ws)) == 3 and all(c["state"] == "delivered" for c in claims(ws)), 10)
         sp.kill9()  # (a kill between the POST and its record would send it again: at least once, by design)
     by_job = {b["job_id"]: b for b in hook.bodies("/json")}
     assert set(by_job) == {ok, bad}  # the job that ended before notifications were configured stays quiet
@@ -85,7 +51,7 @@ def test_once_per_terminal_state_retried_and_not_repeated_after_restart(ws, hook
     assert any("HTTP 500" == t["detail"] for t in tries) and "/json" not in json.dumps(tries)  # path hidden
 
     with Spooler(ws) as sp:  # a restart re-reads every finished job and sends nothing again
-        time.sleep(3)
+        wait_for_passes(ws, 3)
         assert len(hook.posts) == 3
         retry_job(ws, bad)  # a new attempt that ends is a new terminal state
         wait_for(lambda: statuses(ws)[bad] == "failed" and len(hook.bodies("/json")) == 3, 20)
@@ -103,7 +69,8 @@ def test_a_pending_delivery_survives_a_crash_and_is_sent_once(ws, hook):
     hook.down = False
     with Spooler(ws) as a, Spooler(ws) as b:  # two daemons: one takes the delivery over
         wait_for(lambda: len(hook.bodies("/down")) == 1, 20)
-        time.sleep(2)
+        wait_for(lambda: [c["state"] for c in claims(ws)] == ["delivered"], 10)
+        wait_for_passes_of_each(ws, (a.p.pid, b.p.pid), 3)  # the other daemon passes over it and sends nothing
         assert [x["job_id"] for x in hook.bodies("/down")] == [job]
         a.stop()
         b.stop()
@@ -117,7 +84,8 @@ def test_a_group_notifies_once_when_its_last_run_ends(ws, hook):
         ids, x = submit_any(ws, {**spec("sw", notes="sleep=0.1"), "sweep": {"lora_rank": [4, 8, 16]}})
         wait_for(lambda: all_final(ws, 3))
         wait_for(lambda: len(hook.bodies("/group")) == 1 and len(hook.bodies("/runs")) == 3, 20)
-        time.sleep(2)
+        wait_for(lambda: [c["state"] for c in claims(ws)] == ["delivered"] * 4, 10)
+        wait_for_passes(ws, 3)  # later passes over the finished group send nothing more
         sp.stop()
     assert len(hook.bodies("/group")) == 1
     text = hook.bodies("/group")[0]["text"]
