@@ -57,8 +57,18 @@ EN = {
     "methods.traits": "Data: {formats} · output: {output} · headline: {headline} ({better}) · {reference}",
     "methods.output.generator": "an adapter that answers", "methods.output.scorer": "a reward model that scores",
     "methods.ref.base": "reference model: the base", "methods.ref.none": "no reference model",
-    "try.scorer": "This run is a reward model: it scores answers instead of writing them. Use it as a GRPO reward "
-                  "function, rm:{job_id}, on the same base model.",
+    "try.scorer": "This run is a reward model: it scores answers instead of writing them. Give a prompt and an "
+                  "answer, or two answers to see which one it prefers. It is also a GRPO reward function, "
+                  "rm:{job_id}, on the same base model.",
+    "new.converted.preference.unpaired_preference":
+        "This dataset holds preference pairs (prompt / chosen / rejected). {method} trains on answers marked good "
+        "or bad, so each pair becomes two rows: the chosen answer as desirable (label true), the rejected one as "
+        "undesirable (label false) — {rows} pairs give {made} rows. The completion and label pickers apply to "
+        "unpaired data only.",
+    "try.scorers": "Reward models that score", "try.answer_a": "Answer A", "try.answer_b": "Answer B",
+    "try.answer_b_optional": "Answer B (optional: to compare)",
+    "try.score": "Score", "try.score_timing": "{seconds:.2f} s",
+    "try.prefers": "Prefers {answer} by {margin:.4f}", "try.prefers_none": "Both answers score the same.",
 }
 ZH = {
     "evalm.base_is_untrained_head": "“基础”列是基础模型加上新的、未训练的打分头（随机初始化，固定种子）："
@@ -68,5 +78,14 @@ ZH = {
     "methods.traits": "数据：{formats} · 输出：{output} · 主指标：{headline}（{better}） · {reference}",
     "methods.output.generator": "生成答案的适配器", "methods.output.scorer": "给答案打分的奖励模型",
     "methods.ref.base": "参考模型：基础模型", "methods.ref.none": "无参考模型",
-    "try.scorer": "此任务是奖励模型：它给答案打分而不生成答案。可在同一基础模型上把它用作 GRPO 奖励函数 rm:{job_id}。",
+    "try.scorer": "此任务是奖励模型：它给答案打分而不生成答案。输入提示和一个答案，或两个答案以查看它更偏好哪一个。"
+                  "它也可以在同一基础模型上用作 GRPO 奖励函数 rm:{job_id}。",
+    "new.converted.preference.unpaired_preference":
+        "此数据集是偏好对（prompt / chosen / rejected）。{method} 在标记为好或坏的答案上训练，因此每个偏好对变成两行："
+        "较优答案为好答案（label 为 true），较差答案为坏答案（label 为 false）——{rows} 个偏好对得到 {made} 行。"
+        "completion 和 label 列选择只用于非成对数据。",
+    "try.scorers": "打分的奖励模型", "try.answer_a": "答案 A", "try.answer_b": "答案 B",
+    "try.answer_b_optional": "答案 B（可选：用于比较）",
+    "try.score": "打分", "try.score_timing": "{seconds:.2f} 秒",
+    "try.prefers": "更偏好{answer}，高出 {margin:.4f}", "try.prefers_none": "两个答案得分相同。",
 }

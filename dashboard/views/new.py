@@ -9,6 +9,7 @@ from dashboard import identity, memory_panel, sweep_form, truncation
 from dashboard.column_pick import best_column
 from dashboard.common import spooler_banner, workspace
 from dashboard.form_defaults import preselect
+from dashboard.i18n import EN as CATALOG_EN
 from dashboard.i18n import current_lang, method_description, param_help, t, t_text
 from dashboard.i18n_params import limits_text
 from dashboard.i18n_validation import tr_message
@@ -31,6 +32,10 @@ from jobs.team import audit, auth
 HOUSEKEEPING = ("eval_ratio", "eval_split_max_rows", "eval_steps", "num_sample_prompts", "seed", "logging_steps",
                 "checkpoint_steps", "save_total_limit", "lora_alpha", "lora_dropout")
 COLUMN_PARAMS = ("prompt_input_column", "prompt_output_column")  # the pair that must differ
+# The fields a row of each answer-judging format carries besides its prompt (jobs/data/formats.py). A method that
+# trains on several formats (KTO: unpaired rows, or pairs turned into them) shows only the pickers of the dataset's
+# format: a picker whose default field belongs to another of its formats is hidden.
+FORMAT_FIELDS = {"preference": ("chosen", "rejected"), "unpaired_preference": ("completion", "label")}
 REPO_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "jobs" / "examples"
 
 
@@ -117,6 +122,7 @@ def render() -> None:
     # (its columns trait).
     fmt = effective_format(st.session_state.get("p_dataset_format") or "auto", datasets[ds_name])
     decl = [p for p in decl if p.name not in FORMAT_COLUMN_PARAMS or (uses_columns(fmt) and p.name in method.columns)]
+    decl = [p for p in decl if not _other_format_column(p, method, fmt)]
     ctx = (method_name, ds_name)
     if st.session_state.get("_ctx") not in (None, ctx):
         # Another method or dataset: its own defaults apply, and columns must come from the new dataset.
@@ -127,6 +133,9 @@ def render() -> None:
                 st.session_state.pop(f"p_{p.name}", None)
     st.session_state["_ctx"] = ctx
     values: dict = {}
+    converted = _conversion_note(method, fmt, registry.dataset_info(datasets[ds_name])["rows"])
+    if converted:
+        st.info(converted, icon="🔁")
     v_placeholder = st.empty()
     # Two passes: widgets first (so values exist), then messages beside them from one validation.
     sections = [(t("new.section.main"), [p for p in decl if p.name not in HOUSEKEEPING and p not in method.params]),
@@ -183,6 +192,27 @@ def render() -> None:
                 st.switch_page(page("trainings"))
             st.switch_page(page("training"), query_params={"id": ids[0]})
         st.error(md("; ".join(map(str, v2.errors))))
+
+
+def _other_format_column(p, method, fmt: str) -> bool:
+    """A column picker for another of the method's formats than the dataset's (KTO's completion / label pickers on
+    pair data, its chosen / rejected pickers on unpaired data): the rows never have that field."""
+    if not (p.column or p.optional_column) or len(method.formats) < 2 or p not in method.params:
+        return False
+    others = {f for other in method.formats if other != fmt for f in FORMAT_FIELDS.get(other, ())}
+    return p.default in others and p.default not in FORMAT_FIELDS.get(fmt, ())
+
+
+def _conversion_note(method, fmt: str, rows) -> str | None:
+    """What the method makes of the dataset's rows when they are not in its own (first) format: pairs become one
+    desirable and one undesirable row each."""
+    if len(method.formats) < 2 or fmt == method.formats[0] or not method.accepts(fmt):
+        return None
+    key = f"new.converted.{fmt}.{method.formats[0]}"
+    if key not in CATALOG_EN:
+        return None
+    n = rows if isinstance(rows, int) else None
+    return t(key, method=method.name, rows=n if n is not None else "?", made=2 * n if n is not None else "?")
 
 
 def _submit(ws, raw: dict):
