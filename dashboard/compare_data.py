@@ -10,6 +10,7 @@ import pandas as pd
 from jobs import contract
 from jobs.contract import Unreadable
 from jobs.metrics import HIGHER, LOWER, SUMMARY, M, S, better
+from jobs.params import COMMON_PARAMS, P
 from jobs.rundir import RunDir
 from jobs.state import read_spec, read_state
 
@@ -45,13 +46,33 @@ def load_jobs(ws, ids: list[str]) -> tuple[list[dict], list[str]]:
     return jobs, missing
 
 
+# How a run trains (#19): the params, by their declared names, and their declared defaults (a spec written before
+# they existed, or with them left out, trains with these).
+KIND_PARAMS = (P.finetuning_type, P.sharding)
+_KIND_DEFAULTS = {p.name: p.default for p in COMMON_PARAMS if p.name in KIND_PARAMS}
+
+
+def training_kind(spec: dict) -> dict[str, str]:
+    """{"finetuning_type": "lora" | "full", "sharding": "none" | "fsdp"} for a run's spec."""
+    params = spec.get("params") if isinstance(spec.get("params"), dict) else {}
+    return {k: str(params.get(k) or _KIND_DEFAULTS[k]) for k in KIND_PARAMS}
+
+
+def kind_text(spec: dict) -> str:
+    """One cell: "lora", "full", "full · fsdp" (sharding shown only when it is not "none")."""
+    kind = training_kind(spec)
+    sharding = kind[P.sharding]
+    return kind[P.finetuning_type] + (f" · {sharding}" if sharding != _KIND_DEFAULTS[P.sharding] else "")
+
+
 def params_table(jobs: list[dict]) -> pd.DataFrame:
     """One row per parameter, one column per job; method-specific params line up, missing ones show —."""
     rows: dict[str, dict] = {}
     for j in jobs:
         sp, stt = j["spec"], j["state"]
         top = {"owner": sp.get("owner") or MISSING,
-               "method": sp.get("method"), "base_model": sp.get("base_model"), "dataset": sp.get("dataset"),
+               "method": sp.get("method"), **training_kind(sp),  # how it trains, right after what it trains
+               "base_model": sp.get("base_model"), "dataset": sp.get("dataset"),
                # facts of the run, not params: an unknown one shows —, not the spec's "null"
                "dataset_sha256": (stt.get("dataset_sha256") or j["summary"].get("dataset_sha256") or "")[:12] or MISSING,
                "parent_job": sp.get("parent_job") or MISSING}

@@ -292,6 +292,11 @@ from .i18n_team import ZH as _TEAM_ZH  # noqa: E402
 
 EN.update(_TEAM_EN)
 ZH.update(_TEAM_ZH)
+from .i18n_runs import EN as _RUNS_EN  # noqa: E402 - how a run trains, Compare's run menu (#19, #22)
+from .i18n_runs import ZH as _RUNS_ZH  # noqa: E402
+
+EN.update(_RUNS_EN)
+ZH.update(_RUNS_ZH)
 CATALOGS = {"en": EN, "zh": ZH}
 
 

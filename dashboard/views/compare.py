@@ -11,10 +11,12 @@ from dashboard.charts import metric_names, overlay
 from dashboard.common import badge, fit_height, metrics, spooler_banner, workspace
 from dashboard.i18n import bound_t, t
 from dashboard.live import follow
+from dashboard.nav import page
 from dashboard.safe import md, model_text, safe_html
-from dashboard.views import try_panel
+from dashboard.views import export_panel, try_panel
 from jobs import metrics as mt
 from jobs.contract import Unreadable
+from jobs.params import P
 from jobs.state import ACTIVE, is_job_id, read_state
 
 # The label (i18n "compare.x.<label>") of each axis that jobs.metrics says a curve can be plotted against.
@@ -46,6 +48,15 @@ def render() -> None:
     try_panel.render_compare(jobs)  # one prompt to every compared run, answers side by side
 
 
+def run_menu(col, job: dict) -> None:
+    """Each run's action menu: open its details, or export it (merged model, GGUF files) through the details
+    page's own export form."""
+    with col.popover(t("runs.actions"), icon=":material/more_vert:"):
+        st.page_link(page("training"), label=t("runs.open_details"), icon="🔎", query_params={"id": job["id"]})
+        st.markdown(f"**{t('export.title')}**")
+        export_panel.menu(job["dir"], key=f"c_x_{job['id']}")
+
+
 def any_active(ws, ids) -> bool:
     """Whether a compared job is queued or running (ids from the URL: only well-formed job ids are looked up)."""
     return any(_status(ws, i) in ACTIVE for i in ids if is_job_id(i))
@@ -69,6 +80,9 @@ def live(ws, ids, group=None) -> None:
                    unsafe_allow_html=True)
         c.markdown(badge(j["state"].get("status", "unknown")))
         c.caption(f"{t('col.owner')}: {j['spec'].get('owner') or '—'}")  # reading is shared: anyone's runs compare
+        kind = cd.training_kind(j["spec"])
+        c.caption(t("runs.kind", finetuning=kind[P.finetuning_type], sharding=kind[P.sharding]))
+        run_menu(c, j)
 
     st.header(t("compare.params"))
     params = cd.params_table(jobs)

@@ -48,19 +48,7 @@ def status(run_dir) -> None:
         return
     if cur == rq.ExportStatus.FAILED.value:
         st.error(t("export.status.failed", error=st_.get("error") or "?"))
-    label = t("export.again") if cur == rq.ExportStatus.DONE.value else t("export.button")
-    quants = st.multiselect(t("export.gguf"), list(rq.GGUF_QUANTS), key="x_gguf", help=t("export.gguf_help"),
-                            placeholder=t_text("export.gguf_none"))
-    why = identity.why_not(ws, "export", (read_spec(run_dir) or {}).get("owner"))
-    if why:
-        st.caption("🔒 " + t("auth.refused", reason=why))
-    if st.button(label, key="x_export", type="secondary" if cur == rq.ExportStatus.DONE.value else "primary",
-                 disabled=bool(why), help=why) and identity.allowed(ws, "export", run_dir.name):
-        try:
-            rq.submit_export(ws, run_dir.name, gguf=quants)
-            st.rerun()
-        except rq.RequestError as e:
-            st.error(str(e))
+    request_form(ws, run_dir, cur)
     if cur != rq.ExportStatus.DONE.value:
         return
     size = f"{(st_.get('size_bytes') or 0) / 2**20:,.1f} MiB"
@@ -79,6 +67,47 @@ def status(run_dir) -> None:
     st.markdown(f"**{t('export.peft')}**")
     st.code(_read(out / rq.PEFT_SNIPPET), language="python")
     register(run_dir)
+
+
+def request_form(ws, run_dir, cur: str | None, key: str = "x") -> None:
+    """The GGUF quantizations to write and the export button: the one path by which a page asks for an export (the
+    details page's panel, and each run's menu on Compare, with its own `key` prefix)."""
+    label = t("export.again") if cur == rq.ExportStatus.DONE.value else t("export.button")
+    quants = st.multiselect(t("export.gguf"), list(rq.GGUF_QUANTS), key=f"{key}_gguf", help=t("export.gguf_help"),
+                            placeholder=t_text("export.gguf_none"))
+    why = identity.why_not(ws, "export", (read_spec(run_dir) or {}).get("owner"))
+    if why:
+        st.caption("🔒 " + t("auth.refused", reason=why))
+    if st.button(label, key=f"{key}_export", type="secondary" if cur == rq.ExportStatus.DONE.value else "primary",
+                 disabled=bool(why), help=why) and identity.allowed(ws, "export", run_dir.name):
+        try:
+            rq.submit_export(ws, run_dir.name, gguf=quants)
+        except rq.RequestError as e:
+            st.error(str(e))
+            return
+        st.rerun()
+
+
+def menu(run_dir, key: str) -> None:
+    """Export inside a run's action menu (Compare): where the last export stands, in one line, and the same request
+    form as the details page. The files themselves (Modelfile, vLLM command, GGUF table) stay on the details page."""
+    ws = workspace()
+    if not rq.has_adapter(run_dir):
+        st.caption(no_adapter_note(run_dir, "export"))
+        return
+    st_ = rq.export_state(run_dir)
+    cur = st_.get("status")
+    if cur in (rq.ExportStatus.WAITING.value, rq.ExportStatus.EXPORTING.value):
+        step = st_.get("step") if cur == rq.ExportStatus.EXPORTING.value else None
+        st.info(t("export.gguf_step", step=step) if step and step != "merge" else t(f"export.status.{cur}"), icon="⏳")
+        return
+    if cur == rq.ExportStatus.FAILED.value:
+        st.error(t("export.status.failed", error=st_.get("error") or "?"))
+    if cur == rq.ExportStatus.DONE.value:
+        st.caption(t("runs.export_done", path=st_.get("merged") or "?"))
+        for g in rq.offered_gguf(run_dir):
+            st.caption(t("runs.gguf_file", quant=g["quant"], name=g["name"], match=f"{100 * (g.get('match') or 0):.0f} %"))
+    request_form(ws, run_dir, cur, key=key)
 
 
 def gguf_table(run_dir, st_: dict) -> None:

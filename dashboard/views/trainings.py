@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import identity
 from dashboard.common import STATUS_ICONS, fmt_duration, job_rows, spooler_banner, workspace
+from dashboard.compare_data import kind_text
 from dashboard.group_view import group_actions, grouped, members_of
 from dashboard.i18n import bound_t, lang_param, t
 from dashboard.live import follow
@@ -14,10 +15,12 @@ from dashboard.safe import attempt
 from dashboard.spool_panel import spool_panel
 from dashboard.times import local
 from dashboard.views.evaluation_panel import eval_cell, phase_text
+from jobs.atomic import read_json
 from jobs.metrics import S
 from jobs.queue.delete import delete_job
 from jobs.queue.overview import UNREADABLE
 from jobs.ranking import headline_text
+from jobs.rundir import RunDir
 from jobs.state import cancel_job, retry_job
 from jobs.status import CANCELLABLE, RETRYABLE, JobStatus
 
@@ -80,6 +83,7 @@ def table(ws, statuses, methods, models, query, flatten=False, owner: str | None
         "eta": fmt_duration(r["eta_seconds"]) if r["eta_seconds"] else "",
         "phase": phase_text({"phase": r.get("phase"), "done": r.get("phase_done"), "total": r.get("phase_total")}),
         "result": _result(r), "eval": eval_cell(r), "owner": r.get("owner") or "", "queue": r["queue_position"],
+        "kind": _kind_of(ws, r),  # how it trains (lora/full, sharding): a fact of the run, after the watched columns
         "duration": fmt_duration(r["duration_seconds"]), "created": local(r["created_at"]),
         "method": r["method"], "base_model": r["base_model"], "dataset": r["dataset"],
         "where": _where(r), "job_id": r["job_id"],
@@ -102,6 +106,7 @@ def table(ws, statuses, methods, models, query, flatten=False, owner: str | None
             "result": st.column_config.TextColumn(t("col.result"), width=125),
             "eval": st.column_config.TextColumn(t("col.eval"), width=170),
             "queue": st.column_config.NumberColumn(t("col.queue"), width=60),
+            "kind": st.column_config.TextColumn(t("col.kind"), width=95, help=t("col.kind_help")),
             "method": t("col.method"), "base_model": t("col.model"), "dataset": t("col.dataset"),
             "created": st.column_config.TextColumn(t("col.created"), width=175), "duration": t("col.duration"),
             "job_id": "id", "where": t("col.where"),
@@ -131,6 +136,24 @@ def _on_select() -> None:
     shown = st.session_state.get("_shown_ids", [])
     rows = st.session_state["jobs_table"]["selection"]["rows"]
     st.session_state[SELECTED] = [shown[i] for i in rows if i < len(shown)]
+
+
+def _kind_of(ws, r: dict) -> str:
+    """"lora", "full", "full · fsdp" for a run; for a sweep's row, its runs' kinds (one when they agree)."""
+    if r.get("is_group"):
+        return " / ".join(dict.fromkeys(_kind_of(ws, m) for m in r.get("members") or []))
+    try:
+        spec = RunDir(ws.run_dir(r["job_id"])).spec
+        return _kind_cached(str(spec), spec.stat().st_mtime_ns)
+    except (OSError, KeyError, ValueError):  # gone since the list was read, or no run folder
+        return ""
+
+
+@st.cache_data(max_entries=5000, show_spinner=False)
+def _kind_cached(spec_path: str, _mtime_ns: int) -> str:
+    """A run's spec is read once per change, not on every rerun of the list."""
+    spec = read_json(spec_path)
+    return kind_text(spec) if isinstance(spec, dict) else ""  # unreadable: the row says so elsewhere
 
 
 def _where(r: dict) -> str:
