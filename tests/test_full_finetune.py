@@ -6,7 +6,7 @@ import pytest
 
 from jobs.rundir import RunDir
 from jobs.spec import validate
-from tests.trainer_helpers import Probe, make_run, run, summary, train_rows
+from tests.trainer_helpers import Probe, kill9_at_checkpoint, make_run, resume, run, summary, train_rows
 
 
 def test_full_finetune_writes_a_loadable_model_folder_and_evaluates_it(ws):
@@ -88,30 +88,13 @@ def test_fsdp_halves_the_sharded_lines_of_the_estimate():
 
 
 def test_full_finetune_resumes_after_kill9_with_no_gap_or_duplicate_step(ws):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import REPO
     run_dir = make_run(ws, finetuning_type="full", max_steps=30, checkpoint_steps=4, save_total_limit=2,
                        max_samples=60, eval_max_rows=4, num_sample_prompts=1)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    log = open(run_dir / "train.log", "ab")
-    p = subprocess.Popen([sys.executable, "-m", "trainer", str(run_dir)], cwd=REPO, env=env, stdout=log,
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((run_dir / "checkpoints").glob("checkpoint-8")):
-        time.sleep(0.05)
-        assert p.poll() is None, (run_dir / "train.log").read_text()[-3000:]
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
+    kill9_at_checkpoint(run_dir, 8)
     assert not (run_dir / "model").exists()
-    r = subprocess.run([sys.executable, "-m", "trainer", str(run_dir), "--resume"], cwd=REPO, env=env,
-                       stdout=log, stderr=subprocess.STDOUT, timeout=600)
+    code = resume(run_dir)
     text = (run_dir / "train.log").read_text()
-    assert r.returncode == 0, text[-3000:]
+    assert code == 0, text[-3000:]
     assert [int(r["step"]) for r in train_rows(run_dir)] == list(range(1, 31))  # no gap, no step twice
     assert "resuming from checkpoint-" in text
     assert RunDir(run_dir).is_full and summary(run_dir)["finetuning_type"] == "full"

@@ -8,7 +8,7 @@ from jobs.evaluation import headline, read_evaluation, read_rows
 from jobs.models import registry
 from jobs.spec import validate
 from tests.conftest import write_jsonl
-from tests.trainer_helpers import make_run, metrics, run, state, train_rows
+from tests.trainer_helpers import kill9_at_checkpoint, make_run, metrics, resume, run, state, train_rows
 
 
 def spec(method, dataset, **params):
@@ -135,32 +135,15 @@ RESUME_CASES = {"kto": ("demo-prefs", {}), "orpo": ("demo-prefs", {}), "simpo": 
 
 @pytest.mark.parametrize("method", list(RESUME_CASES))
 def test_new_methods_resume_after_kill9(ws, method):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import REPO
     dataset, extra = RESUME_CASES[method]
     run_dir = make_run(ws, method, dataset=dataset, max_steps=24, checkpoint_steps=4, save_total_limit=2,
                        max_samples=60, eval_max_rows=4, num_sample_prompts=1, logging_steps=1, **extra)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    log = open(run_dir / "train.log", "ab")
-    p = subprocess.Popen([sys.executable, "-m", "trainer", str(run_dir)], cwd=REPO, env=env, stdout=log,
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((run_dir / "checkpoints").glob("checkpoint-8")):
-        time.sleep(0.05)
-        assert p.poll() is None, (run_dir / "train.log").read_text()[-3000:]
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
+    kill9_at_checkpoint(run_dir, 8)
     killed_at = max(int(r["step"]) for r in train_rows(run_dir))
     assert killed_at < 24 and not (run_dir / "adapter").exists() and read_evaluation(run_dir) is None
-    r = subprocess.run([sys.executable, "-m", "trainer", str(run_dir), "--resume"], cwd=REPO, env=env,
-                       stdout=log, stderr=subprocess.STDOUT, timeout=600)
+    code = resume(run_dir)
     text = (run_dir / "train.log").read_text()
-    assert r.returncode == 0, text[-3000:]
+    assert code == 0, text[-3000:]
     assert [int(r["step"]) for r in train_rows(run_dir)] == list(range(1, 25))  # no gap, no step twice
     assert "resuming from checkpoint-" in text
     assert "base-model evaluation reused from this run's earlier attempt" in text

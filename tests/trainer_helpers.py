@@ -1,12 +1,18 @@
 """Run the real trainer in this test process (one torch import for the whole suite)."""
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from jobs.spec import validate
 from jobs.state import create_run, new_job_id, read_state
+from tests.conftest import REPO
 
 
 def make_run(ws, method="sft", dataset="demo-instruct", **params) -> Path:
@@ -67,6 +73,31 @@ def run(run_dir: Path, monkeypatch=None, probe: Probe | None = None, resume=Fals
             return kind, lambda job: probe.attach(build(job))
         monkeypatch.setattr(trainer_run, "recipe_for", recipe_for)
     return trainer_run.main([str(run_dir)] + (["--resume"] if resume else []))
+
+
+def _trainer(run_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "trainer", str(run_dir), *args]
+
+
+def kill9_at_checkpoint(run_dir: Path, step: int, timeout: float = 300) -> None:
+    """`python -m trainer RUN_DIR` in a session of its own, killed with SIGKILL (its whole process group) as soon as
+    checkpoints/checkpoint-<step> exists; its output goes to train.log."""
+    with open(run_dir / "train.log", "ab") as log:
+        p = subprocess.Popen(_trainer(run_dir), cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (run_dir / "checkpoints" / f"checkpoint-{step}").exists():
+        time.sleep(0.05)
+        assert p.poll() is None, (run_dir / "train.log").read_text()[-3000:]
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+
+
+def resume(run_dir: Path, timeout: float = 600) -> int:
+    """`python -m trainer RUN_DIR --resume` to its end, its output appended to train.log; its exit code."""
+    with open(run_dir / "train.log", "ab") as log:
+        return subprocess.run(_trainer(run_dir, "--resume"), cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                              stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode
 
 
 def metrics(run_dir: Path) -> list[dict]:
