@@ -9,12 +9,9 @@ from pathlib import Path
 
 from jobs import memory
 from jobs.atomic import read_json
+from jobs.methods import BUILTINS, method_of
 from jobs.state import spooler_alive
 from jobs.workspace import Workspace
-
-PACKING_METHODS = ("sft", "cpt")   # SFT and continued-pretraining data: rows of text packed into sequences
-FULL_UNSUPPORTED = {"rm": "must be lora for method 'rm': a reward model is an adapter with its own score head, and "
-                          "GRPO loads it as one (rm:<job id>)"}
 
 
 def world_size(params: dict) -> int:
@@ -68,20 +65,22 @@ def estimate_for(params: dict, model_path: Path | None, ws: Workspace) -> tuple[
 
 def problems(params: dict, method_name: str | None, ws: Workspace, model_path: Path | None,
              check_refs: bool = True) -> tuple[list, list]:
-    """(errors, warnings) as (field, value, message)."""
+    """(errors, warnings) as (field, value, message). What a method allows (packing, full) is its declaration's."""
     errors, warnings = [], []
+    method = method_of(method_name, ws.methods) if method_name is not None else None
     ft, sharding = params.get("finetuning_type"), params.get("sharding")
     if ft == "full" and params.get("load_in_4bit"):
         errors.append(("params.load_in_4bit", True, "must be false with finetuning_type=full: 4-bit (NF4) weights "
                        "are stored quantized and cannot be trained; a full fine-tune trains every weight in bf16 "
                        "(fp32 on the CPU). Use finetuning_type=lora for QLoRA"))
-    if ft == "full" and method_name in FULL_UNSUPPORTED:
-        errors.append(("params.finetuning_type", ft, FULL_UNSUPPORTED[method_name]))
+    if ft == "full" and method is not None and method.lora_only:
+        errors.append(("params.finetuning_type", ft, f"must be lora for method {method_name!r}: {method.lora_only}"))
     if sharding == "fsdp" and world_size(params) < 2:
         errors.append(("params.sharding", sharding, "fsdp shards the model across the job's GPUs, so it needs "
                        "num_gpus × num_nodes > 1 (now 1); use none for a one-GPU job"))
-    if params.get("packing") and method_name is not None and method_name not in PACKING_METHODS:
-        errors.append(("params.packing", True, f"applies to {' and '.join(PACKING_METHODS)} data (rows packed into "
+    if params.get("packing") and method_name is not None and (method is None or not method.packs):
+        packed = " and ".join(n for n, m in BUILTINS.items() if m.packs)
+        errors.append(("params.packing", True, f"applies to {packed} data (rows packed into "
                        f"sequences); method {method_name!r} trains on pairs or groups that cannot be packed"))
     device, why = target_device(ws) if check_refs else ("", "")
     if params.get("use_liger_kernel"):

@@ -10,7 +10,9 @@ validator, the trainer, the evaluation and the dashboard read without loading a 
 - evaluation / metrics / headline: which held-out evaluation measures it, its metrics with what "better" means,
   and the metric the Trainings list shows, in order of preference;
 - samples: how sample answers are produced (SAMPLES_GENERATE: greedy answers; SAMPLES_NONE: none);
-- reference_model: REFERENCE_BASE when the loss compares against the base without the adapter, else None.
+- reference_model: REFERENCE_BASE when the loss compares against the base without the adapter, else None;
+- packs: its rows are text that `packing` may put several to a sequence (pairs and groups cannot be packed);
+- lora_only: why finetuning_type=full is refused for it ("" when it can train every weight).
 
 Nothing outside these declarations tests a method's name.
 """
@@ -90,6 +92,8 @@ class Method:
     eval_loss: bool = True                 # the trainer's eval_loss runs on held-out rows during training
     streams: bool = False                  # very large datasets stream to the trainer instead of loading at once
     answer_loss: bool = False              # its eval_loss is the answer tokens' negative log-likelihood (SFT)
+    packs: bool = False                    # packing=true may put several of its rows in one sequence
+    lora_only: str = ""                    # why finetuning_type=full is refused ("" when it trains every weight too)
     demo_dataset: str | None = None        # the demo workspace's dataset for a first run
     builtin: bool = True
     path: Path | None = None
@@ -182,7 +186,7 @@ BUILTINS: dict[str, Method] = {
                       optional_column=True),),
         default_columns={"prompt_input_column": "instruction", "prompt_output_column": "output"},
         columns=("prompt_input_column", "prompt_output_column", "prompt_context_column"),
-        streams=True, answer_loss=True, demo_dataset="demo-instruct",
+        streams=True, answer_loss=True, packs=True, demo_dataset="demo-instruct",
     ),
     "grpo": Method(
         "grpo", "Group Relative Policy Optimization: sample answers, score them with reward functions, learn.",
@@ -254,7 +258,7 @@ BUILTINS: dict[str, Method] = {
                       "with dataset_format text).", column=True),),
         default_columns={"max_seq_length": 512},
         formats=("text",), columns=("text_column",), evaluation=EVAL_PERPLEXITY, headline=("perplexity",),
-        samples=SAMPLES_NONE, demo_dataset="demo-instruct",
+        samples=SAMPLES_NONE, packs=True, demo_dataset="demo-instruct",
     ),
     "rm": Method(
         "rm", "Reward model: a score head on the base, trained on prompt / chosen / rejected to score the chosen "
@@ -265,6 +269,7 @@ BUILTINS: dict[str, Method] = {
                 *_pair_columns()),
         default_columns=PAIR_DEFAULTS, formats=PAIR_FORMATS, columns=PAIR_COLUMNS, output=SCORER,
         evaluation=EVAL_PAIRWISE, headline=("pairwise_accuracy",), samples=SAMPLES_NONE, demo_dataset="demo-prefs",
+        lora_only="a reward model is an adapter with its own score head, and GRPO loads it as one (rm:<job id>)",
     ),
 }
 

@@ -63,6 +63,35 @@ def test_no_recipe_table_names_methods_by_hand():
             assert not keys & set(BUILTINS), f"a hand-written table of methods: {keys}"
 
 
+def test_no_code_outside_the_declarations_lists_methods_by_name():
+    """A table of method names (a tuple, list or set of them, or a dict keyed by them) is a trait declared in the wrong
+    place: it belongs on the declarations. Only the dashboard's translation catalogs key text by method name."""
+    tables = []
+    for pkg in ("jobs", "trainer", "dashboard", "spooler"):
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            if rel == "jobs/methods.py" or path.name.startswith("i18n"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                items = node.keys if isinstance(node, ast.Dict) else \
+                    node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else []
+                if {k.value for k in items if isinstance(k, ast.Constant)} & set(BUILTINS):
+                    tables.append(f"{rel}:{node.lineno}: {ast.unparse(node)[:80]}")
+    assert not tables, "declare it as a trait in jobs/methods.py instead:\n" + "\n".join(tables)
+
+
+def test_packing_and_full_finetuning_follow_the_traits(ws):
+    assert [n for n, m in BUILTINS.items() if m.packs] == ["sft", "cpt"]
+    assert [n for n, m in BUILTINS.items() if m.lora_only] == ["rm"]
+    for name, m in BUILTINS.items():
+        ds = m.demo_dataset
+        extra = {"dataset_format": "text", "text_column": "output"} if name == "cpt" else {}
+        for params, field in (({"packing": True}, "params.packing"), ({"finetuning_type": "full"}, "params.finetuning_type")):
+            v = validate({"method": name, "base_model": "tiny-demo", "dataset": ds, "params": {**params, **extra}}, ws)
+            allowed = m.packs if field == "params.packing" else not m.lora_only
+            assert (field not in [p.field for p in v.errors]) == allowed, (name, params, v.errors)
+
+
 # A whole new method, one file: IPO (DPO's squared loss) on preference pairs, with its traits declared.
 IPO = '''
 from jobs.params import Param
