@@ -35,10 +35,10 @@ def smol_workspace():
     return ws
 
 
-def make_run(ws, dataset="alpaca_en_demo", method="sft", **params) -> Path:
+def make_run(ws, dataset="alpaca_en_demo", method="sft", base_model: str = smollm2.NAME, **params) -> Path:
     base = {"eval_ratio": 0, "eval_max_rows": 0, "num_sample_prompts": 0, "logging_steps": 1,
             "checkpoint_steps": 10**6}
-    raw = {"name": "bench", "method": method, "base_model": smollm2.NAME, "dataset": dataset,
+    raw = {"name": "bench", "method": method, "base_model": base_model, "dataset": dataset,
            "params": {**base, **params}}
     v = validate(raw, ws)
     if not v.ok:
@@ -54,7 +54,7 @@ def train(run_dir: Path, nproc: int = 1, timeout: int = 3000) -> tuple[dict, flo
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "trainer", str(run_dir)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     t0 = time.perf_counter()
     with open(RunDir(run_dir).log, "ab") as log:
         r = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
