@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from jobs.state import read_spec
 from jobs.use import requests as rq
 from tests.conftest import REPO, demo_workspace
 from tests.spool_helpers import FAKE, Spooler, drop, gone, spec, statuses, wait_for
@@ -139,3 +140,63 @@ def test_a_4bit_run_answers_from_the_base_loaded_in_4bit_as_it_trained(trained):
                              pad_token_id=tok.pad_token_id)
     assert tok.decode(ids[0][enc["input_ids"].shape[1]:], skip_special_tokens=True).strip() == \
         first["answers"][1]["text"]
+
+
+@pytest.fixture(scope="module")
+def reward_model(trained):
+    """A real reward-model run (rm: a score head and LoRA on tiny-demo, a few steps on demo-prefs) in the same
+    workspace as the SFT run."""
+    ws, _ = trained
+    run_dir = make_run(ws, method="rm", dataset="demo-prefs", max_steps=4, learning_rate=5e-3, eval_ratio=0,
+                       num_sample_prompts=0)
+    assert run(run_dir) == 0
+    return run_dir.name
+
+
+def test_a_reward_model_is_asked_for_scores_and_refuses_prompts_alone(trained, reward_model):
+    ws, sft = trained
+    with pytest.raises(rq.RequestError, match=r"a reward model \(method 'rm'\) scores answers; send the answers"):
+        rq.submit_try(ws, [reward_model], "hi", include_base=False)
+    with pytest.raises(rq.RequestError, match="base: a reward model's base is its untrained score head"):
+        rq.submit_try(ws, [reward_model], "hi", completions=["an answer"])
+    with pytest.raises(rq.RequestError, match=r"completions: from 1 to 2 answers to score \(got 3\)"):
+        rq.submit_try(ws, [reward_model], "hi", include_base=False, completions=["a", "b", "c"])
+    with pytest.raises(rq.RequestError, match=r"completions\[1\]: must be a non-empty text"):
+        rq.submit_try(ws, [reward_model], "hi", include_base=False, completions=["a", "  "])
+    with pytest.raises(rq.RequestError, match=f"completions: job {sft} \\(method 'sft'\\) writes answers"):
+        rq.submit_try(ws, [sft], "hi", include_base=False, completions=["a"])
+
+
+def test_the_try_panel_of_a_reward_model_scores_a_prompt_and_two_answers(trained, reward_model, monkeypatch):
+    """The details page's Try it of an rm run asks for a prompt and two answers; the spooler's worker scores them
+    with the trained head, exactly as a GRPO job's rm:<id> reward scores them, and the page shows which it prefers."""
+    from tests.helpers import open_page, text_of
+    from trainer.rm_reward import load
+    ws, _ = trained
+    monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
+    job = reward_model
+    at = open_page("details", id=job)
+    assert "it scores answers instead of writing them" in text_of(at)
+    prompt, good, bad = "What is 2 + 2?", "2 + 2 = 4.", "It is 5, probably."
+    at.text_area(key=f"try_{job}_prompt").set_value(prompt)
+    at.text_area(key=f"try_{job}_answer_a").set_value(good)
+    at.text_area(key=f"try_{job}_answer_b").set_value(bad)
+    at.button(key=f"FormSubmitter:try_{job}_form-Score").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [req] = rq.try_history(ws, job)
+    assert req["targets"] == [job] and req["completions"] == [good, bad] and req["prompt"] == prompt
+
+    with Spooler(ws, "--try-idle", "30", trainer=FAKE) as sp:
+        r = wait_answer(ws, job, req["request_id"])
+        sp.stop()
+    [a] = r["answers"]
+    assert a["target"] == job and a["seconds"] > 0 and len(a["scores"]) == 2
+    max_len = read_spec(ws.run_dir(job))["params"]["max_seq_length"]
+    expected = load(f"rm:{job}", ws, max_len)([[{"role": "user", "content": prompt}]] * 2, [good, bad])
+    assert a["scores"] == pytest.approx(expected, abs=1e-4)       # the trained head's scores, not generated text
+
+    at = open_page("details", id=job)
+    shown = text_of(at)
+    preferred = "Answer A" if a["scores"][0] > a["scores"][1] else "Answer B"
+    assert f"Prefers {preferred} by {abs(a['scores'][0] - a['scores'][1]):.4f}" in shown
+    assert good in shown and bad in shown

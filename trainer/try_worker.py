@@ -47,6 +47,7 @@ class Worker:
         self.loaded: dict[bool, Loaded] = {}   # keyed by "4-bit": each copy is loaded on first need
         self.tokenizer = None
         self.full_models: dict[str, tuple] = {}   # job id -> (a full fine-tune's model, its config mtime)
+        self.scorers: dict[str, tuple] = {}       # job id -> (a reward model's score function, its files' mtime)
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.served = 0
@@ -62,7 +63,7 @@ class Worker:
     def publish(self, state: rq.WorkerState) -> None:
         atomic_write_json(rq.worker_file(self.ws, self.slot), {
             **self.ident, "state": state.value, "updated_at": now_iso(), "served": self.served,
-            "adapters": [j for v in self.loaded.values() for j in v.adapters],
+            "adapters": [j for v in self.loaded.values() for j in v.adapters] + list(self.scorers),
             "precisions": [v.precision for v in self.loaded.values()], "memory_bytes": _memory_bytes()})
 
     # ------------------------------------------------------------ models
@@ -147,6 +148,59 @@ class Worker:
         cut = int(new.shape[0]) >= settings["max_new_tokens"] or bool(cancelled and cancelled())
         return decode_whole_characters(self.tokenizer, new, cut), int(new.shape[0])
 
+    def ensure_scorer(self, job_id: str) -> bool:
+        """A reward-model run (its output trait: a scorer): the base with its trained score head and adapter (or a
+        full run's model), loaded once as a GRPO job loads it (trainer/rm_reward.py), reloaded when retrained."""
+        from jobs.methods import RM_REWARD_PREFIX
+
+        from .rm_reward import _load as load_scorer  # uncached: a retrained run is loaded again
+        rd = RunDir(self.ws.run_dir(job_id))
+        mtime = max(p.stat().st_mtime for p in (rd.model / "config.json", rd.adapter / "adapter_config.json")
+                    if p.exists())
+        if self.scorers.get(job_id, (None, None))[1] == mtime:
+            return False
+        params = (read_spec(rd.path) or {}).get("params") or {}
+        fn = load_scorer(f"{RM_REWARD_PREFIX}{job_id}", self.ws, int(params.get("max_seq_length") or 1024))
+        self.scorers[job_id] = (fn, mtime)
+        self.loads += 1
+        return True
+
+    def score(self, run_dir: Path, rid: str, req: dict, worker: dict) -> None:
+        """A reward-model request: each run's score of every completion after the prompt (and system prompt)."""
+        loads_before = self.loads
+        t_load = time.perf_counter()
+        for target in req["targets"]:
+            spec = read_spec(self.ws.run_dir(target)) or {}
+            if not rq.scores(self.ws, spec):
+                raise RuntimeError(f"completions: job {target} (method {spec.get('method')!r}) writes answers "
+                                   "instead of scoring them; only reward-model runs score completions")
+        if any(t not in self.scorers for t in req["targets"]):
+            rq.write_answer(run_dir, rid, status=rq.TryStatus.LOADING.value, worker=worker, started_at=now_iso())
+            self.publish(rq.WorkerState.LOADING)
+        for target in req["targets"]:
+            self.ensure_scorer(target)
+        load_seconds = time.perf_counter() - t_load
+        self.publish(rq.WorkerState.BUSY)
+        rq.write_answer(run_dir, rid, status=rq.TryStatus.GENERATING.value, worker=worker, waiting_for=None)
+        prompt = ([{"role": "system", "content": req["system"]}] if req.get("system") else []) + \
+            [{"role": "user", "content": req["prompt"]}]
+        answers = []
+        stop = self.cancel_check(run_dir, rid)
+        for target in req["targets"]:
+            if stop():
+                self.cancelled(run_dir, rid, answers, worker)
+                return
+            t0 = time.perf_counter()
+            got = self.scorers[target][0]([prompt] * len(req["completions"]), req["completions"])
+            answers.append({"target": target, "scores": [round(float(x), 6) for x in got], "text": "", "tokens": 0,
+                            "seconds": round(time.perf_counter() - t0, 4)})
+            rq.write_answer(run_dir, rid, answers=answers)
+        self.served += 1
+        rq.write_answer(run_dir, rid, status=rq.TryStatus.DONE.value, answers=answers, finished_at=now_iso(),
+                        loaded_model=self.loads > loads_before, load_seconds=round(load_seconds, 4),
+                        worker={**worker, "served": self.served})
+        log.info("scored %s for %s (%d model(s))", rid, run_dir.name, len(answers))
+
     # ------------------------------------------------------------ requests
     def answer(self, ptr: dict) -> None:
         run_dir = self.ws.existing_run(ptr["job_id"])
@@ -164,6 +218,9 @@ class Worker:
             return
         if rq.cancel_requested(run_dir, rid):
             self.cancelled(run_dir, rid, [], worker)
+            return
+        if req.get("completions") is not None:  # answers for reward models to score, not a prompt to answer
+            self.score(run_dir, rid, req, worker)
             return
         loads_before = self.loads
         t_load = time.perf_counter()

@@ -23,7 +23,7 @@ def render_details(run_dir) -> None:
         return
     spec = read_spec(run_dir) or {}
     if not _generates(spec, ws):
-        st.caption(t("try.scorer", job_id=run_dir.name))
+        _render_scorer(ws, run_dir, spec)
         return
     peers = {d.name: (read_spec(d) or {}).get("name", d.name) for d in list_run_dirs(ws)
              if d.name != run_dir.name and rq.has_adapter(d) and _generates(read_spec(d) or {}, ws)
@@ -39,6 +39,33 @@ def render_details(run_dir) -> None:
     if sent:
         _send(ws, key, [j for j in chosen if j != rq.BASE], rq.BASE in chosen, prompt, system, settings,
               owner=run_dir.name)
+    results(ws, run_dir.name, key, names)
+
+
+def _render_scorer(ws, run_dir, spec: dict) -> None:
+    """A reward model scores answers instead of writing them: a prompt and one answer, or two to compare."""
+    st.caption(t("try.scorer", job_id=run_dir.name))
+    peers = {d.name: (read_spec(d) or {}).get("name", d.name) for d in list_run_dirs(ws)
+             if d.name != run_dir.name and rq.has_adapter(d) and not _generates(read_spec(d) or {}, ws)
+             and (read_spec(d) or {}).get("base_model") == spec.get("base_model")}
+    names = {run_dir.name: spec.get("name", run_dir.name), **peers}
+    key = f"try_{run_dir.name}"
+    with st.form(key=f"{key}_form"):
+        chosen = st.multiselect(t("try.scorers"), list(names), default=[run_dir.name], format_func=names.get,
+                                key=f"{key}_models")
+        prompt = st.text_area(t("try.prompt"), key=f"{key}_prompt", height=100)
+        system = st.text_input(t("try.system"), key=f"{key}_system")
+        a, b = st.columns(2)
+        first = a.text_area(t("try.answer_a"), key=f"{key}_answer_a", height=120)
+        second = b.text_area(t("try.answer_b_optional"), key=f"{key}_answer_b", height=120)
+        sent = st.form_submit_button(t("try.score"), type="primary")
+    if sent:
+        completions = [first] + ([second] if second.strip() else [])
+        try:
+            st.session_state[f"{key}_rid"] = rq.submit_try(ws, chosen, prompt, system, include_base=False,
+                                                           owner=run_dir.name, completions=completions)
+        except rq.RequestError as e:
+            st.error(str(e))
     results(ws, run_dir.name, key, names)
 
 
@@ -149,6 +176,9 @@ def _show(r: dict, names: dict) -> None:
             if a is None:
                 st.caption("…")
                 continue
+            if a.get("scores") is not None:
+                _show_scores(a, r.get("completions") or [])
+                continue
             st.caption(t("try.timing", seconds=a["seconds"], tokens=a["tokens"]))
             if a.get("precision") == rq.PRECISION_4BIT:
                 st.caption(t("try.four_bit"))
@@ -158,6 +188,21 @@ def _show(r: dict, names: dict) -> None:
             st.caption(t("try.loaded", seconds=r.get("load_seconds") or 0))
         else:
             st.caption(t("try.warm"))
+
+
+def _show_scores(a: dict, completions: list[str]) -> None:
+    """A reward model's scores: each answer with its score; with two, which one it prefers and by how much."""
+    st.caption(t("try.score_timing", seconds=a["seconds"]))
+    labels = [t("try.answer_a"), t("try.answer_b")]
+    for label, text, score in zip(labels, completions, a["scores"], strict=False):
+        st.metric(label, f"{score:.4f}")
+        st.text(text)
+    if len(a["scores"]) == 2:
+        sa, sb = a["scores"]
+        if sa == sb:
+            st.caption(t("try.prefers_none"))
+        else:
+            st.caption(t("try.prefers", answer=labels[0] if sa > sb else labels[1], margin=abs(sa - sb)))
 
 
 def _md_escape(text: str) -> str:

@@ -49,6 +49,7 @@ MAX_TARGETS = 10              # models that answer one prompt (the base model co
 # The request file itself: both prompts at the limit, every character JSON-escaped (\uXXXX: 6 bytes), and room for
 # the rest. A larger file is refused before it is read.
 MAX_REQUEST_BYTES = 2 * MAX_PROMPT_CHARS * 6 + 64 * 1024
+MAX_COMPLETIONS = 2           # answers a reward model scores in one request: one, or two to compare
 CANCEL_SUFFIX = ".cancel"     # runs/<job_id>/try/<request_id>.cancel: stop this request (the worker checks per token)
 WAITING_FOR_TRAINING = "training"   # an answer's `waiting_for` while a queued training goes first
 
@@ -161,13 +162,29 @@ def answerable(ws: Workspace, job_id: str) -> tuple[dict, str | None]:
     return spec, None
 
 
+def scores(ws: Workspace, spec: dict) -> bool:
+    """Whether the run's method scores answers (its output trait: a reward model) instead of writing them."""
+    from jobs.methods import method_of
+    method = method_of(str(spec.get("method") or ""), ws.methods)
+    return method is not None and not method.generates
+
+
 def build_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", include_base: bool = True,
-              settings: dict | None = None, owner: str | None = None) -> dict:
-    """Check a try request and return it, ready to submit. Raises RequestError with a one-line reason."""
+              settings: dict | None = None, owner: str | None = None, completions: list[str] | None = None) -> dict:
+    """Check a try request and return it, ready to submit. Raises RequestError with a one-line reason.
+
+    With `completions` (one answer, or two to compare) the request asks reward-model runs for their score of each
+    answer after the prompt instead of an answer; every job must then be a reward model, and the base model (an
+    untrained score head) does not take part."""
     job_ids = list(dict.fromkeys(job_ids))
     if not job_ids and not owner:
         raise RequestError("jobs: name at least one job (got none)")
     _check_prompts(prompt, system or "")
+    if completions is not None:
+        _check_completions(completions)
+        if include_base:
+            raise RequestError("base: a reward model's base is its untrained score head, so it gives no score; "
+                               "score with trained reward-model runs only (got the base model)")
     if len(job_ids) + include_base > MAX_TARGETS:
         raise RequestError(f"jobs: at most {MAX_TARGETS} models answer one prompt (got {len(job_ids) + include_base})")
     base_model = None
@@ -175,6 +192,12 @@ def build_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", 
         spec, why = answerable(ws, job_id)
         if why and (job_ids or not spec):
             raise RequestError(why)
+        if spec and scores(ws, spec) != (completions is not None):
+            raise RequestError(
+                f"job {job_id}: a reward model (method {spec.get('method')!r}) scores answers; send the answers to "
+                f"score (1 to {MAX_COMPLETIONS})" if completions is None else
+                f"completions: job {job_id} (method {spec.get('method')!r}) writes answers instead of scoring them; "
+                "only reward-model runs (method rm) score completions")
         if base_model is None:
             base_model = spec.get("base_model")
         elif spec.get("base_model") != base_model:
@@ -183,9 +206,23 @@ def build_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", 
     targets = ([BASE] if include_base else []) + job_ids
     if not targets:
         raise RequestError("targets: choose the base model or at least one run (got none)")
-    return {"request_id": new_job_id(), "kind": "try", "job_id": owner or job_ids[0], "base_model": base_model,
-            "targets": targets, "prompt": prompt, "system": system or "", "settings": normalize_settings(settings),
-            "created_at": now_iso()}
+    req = {"request_id": new_job_id(), "kind": "try", "job_id": owner or job_ids[0], "base_model": base_model,
+           "targets": targets, "prompt": prompt, "system": system or "", "settings": normalize_settings(settings),
+           "created_at": now_iso()}
+    if completions is not None:
+        req["completions"] = list(completions)
+    return req
+
+
+def _check_completions(completions) -> None:
+    if not isinstance(completions, list) or not 1 <= len(completions) <= MAX_COMPLETIONS:
+        shown = len(completions) if isinstance(completions, list) else repr(completions)[:40]
+        raise RequestError(f"completions: from 1 to {MAX_COMPLETIONS} answers to score (got {shown})")
+    for i, c in enumerate(completions):
+        if not isinstance(c, str) or not c.strip():
+            raise RequestError(f"completions[{i}]: must be a non-empty text (got {str(c)[:40]!r})")
+        if len(c) > MAX_PROMPT_CHARS:
+            raise RequestError(f"completions[{i}]: at most {MAX_PROMPT_CHARS} characters (got {len(c)})")
 
 
 def _check_prompts(prompt, system) -> None:
@@ -213,6 +250,10 @@ def check_try_request(req: object) -> dict:
         raise RequestError(f"targets: {str(bad)[:80]!r} is neither {BASE!r} nor a job id")
     if len(set(targets)) != len(targets):
         raise RequestError("targets: each model once (got a repeated one)")
+    if req.get("completions") is not None:
+        _check_completions(req["completions"])
+        if BASE in targets:
+            raise RequestError(f"targets: {BASE!r} has no trained score head; completions are scored by runs only")
     return {**req, "system": req.get("system") or "", "settings": normalize_settings(req.get("settings"))}
 
 
@@ -234,9 +275,9 @@ def load_try_request(run_dir: Path, request_id: str) -> dict | None:
 
 
 def submit_try(ws: Workspace, job_ids: list[str], prompt: str, system: str = "", include_base: bool = True,
-               settings: dict | None = None, owner: str | None = None) -> str:
+               settings: dict | None = None, owner: str | None = None, completions: list[str] | None = None) -> str:
     """Write the request into runs/<owner>/try/ and its pointer into the spool; returns the request id."""
-    req = build_try(ws, job_ids, prompt, system, include_base, settings, owner)
+    req = build_try(ws, job_ids, prompt, system, include_base, settings, owner, completions)
     atomic_write_json(try_dir(ws.run_dir(req["job_id"])) / f"{req['request_id']}.json", req)
     _point(ws, req)
     return req["request_id"]
@@ -280,9 +321,10 @@ def try_history(ws: Workspace, job_id: str) -> list[dict]:
 
 def history_jsonl(ws: Workspace, job_id: str) -> str:
     """One line per request, newest first: prompt, settings and every model's answer with its time."""
-    keep = ("request_id", "created_at", "base_model", "targets", "system", "prompt", "settings", "status",
-            "answers", "error")
-    return "".join(json.dumps({k: r.get(k) for k in keep}, ensure_ascii=False) + "\n" for r in try_history(ws, job_id))
+    keep = ("request_id", "created_at", "base_model", "targets", "system", "prompt", "completions", "settings",
+            "status", "answers", "error")
+    return "".join(json.dumps({k: r.get(k) for k in keep if k in r}, ensure_ascii=False) + "\n"
+                   for r in try_history(ws, job_id))
 
 
 # ---------------------------------------------------------------- export
