@@ -1,8 +1,8 @@
-"""What an export writes beside the merged model so other tools can serve it: an Ollama Modelfile, the vLLM
-command that serves the adapter without merging, and the PEFT snippet that loads base + adapter."""
+"""What an export writes beside the merged model so other tools can serve it: the vLLM command that serves the
+adapter without merging, the PEFT snippet that loads base + adapter, and the one-turn Ollama TEMPLATE that
+trainer/ollama_template.py falls back to for the Modelfile."""
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from pathlib import Path
@@ -65,9 +65,3 @@ def ollama_template(tokenizer) -> str:
         out = with_sys
     return out.replace(SYS, "{{ .System }}").replace(USER, "{{ .Prompt }}")
 
-
-def modelfile(tokenizer, merged_rel: str = "./merged") -> str:
-    lines = [f"FROM {merged_rel}", "", 'TEMPLATE """' + ollama_template(tokenizer) + '"""']
-    if tokenizer.eos_token:  # the end-of-turn token the model was tuned to emit
-        lines += ["", f"PARAMETER stop {json.dumps(tokenizer.eos_token)}"]
-    return "\n".join(lines) + "\n"
