@@ -81,13 +81,9 @@ def smollm2_home(demo_home, tmp_path_factory) -> Path:
                 smollm2.build(folder)
             except RegistryError as e:
                 pytest.skip(f"SmolLM2 is not available: {e}")
-    home = tmp_path_factory.mktemp("smollm2")
-    w = Workspace(home).ensure()
+    w = demo_workspace(tmp_path_factory.mktemp("smollm2"), demo_home)
     atomic_write_json(w.models / f"{smollm2.NAME}.json", {"path": str(folder)})
-    atomic_write_json(w.models / "tiny-demo.json", {"path": str(demo_home / "models" / "tiny-demo")})
-    for f in (demo_home / "datasets").glob("*.jsonl"):
-        shutil.copy(f, w.datasets / f.name)
-    return home
+    return w.home
 
 
 @pytest.fixture
