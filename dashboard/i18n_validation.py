@@ -90,6 +90,15 @@ MESSAGES_ZH = [
     ("must be a user name (the job's owner is set at acceptance from who submitted it)",
      "必须是用户名（任务的所有者在接收时按提交者设定）"),
     ("needs one weight per reward function ({})", "每个奖励函数需要一个权重（{}）"),
+    # jobs/team/auth.py: why a signed-in user may not do something (beside disabled controls, and at the click)
+    ("you are not signed in", "您尚未登录"),
+    ("only an admin may {} (admins: {})", "只有管理员可以{}（管理员：{}）"),
+    ("only {} or an admin may {} this job", "只有 {} 或管理员可以{}此任务"),
+    ("priority {} is above {}, the highest a user may set; ask an admin",
+     "优先级 {} 高于用户可设置的最高值 {}；请联系管理员"),
+    ("owner {}: only an admin or a service account may submit for another user ({} is neither; see "
+     "auth.service_accounts in config.json)",
+     "所有者 {}：只有管理员或服务账号可以代其他用户提交（{} 两者都不是；见 config.json 中的 auth.service_accounts）"),
 ]
 
 # Pieces that appear inside the values of a message (allowed ranges, suggestions, how to register).
@@ -107,6 +116,13 @@ FRAGMENTS_ZH = [
     (re.compile(r"\ba list of names\b"), "名称列表"), (re.compile(r"\ba list of numbers\b"), "数值列表"),
     (re.compile(r"\ba string\b"), "字符串"), (re.compile(r" and "), " 且 "), (re.compile(r"\bor null\b"), "或 null"),
     (re.compile(r"\bor (-?\d)"), r"或 \1"), (re.compile(r"\bone of\b"), "取值之一："),
+    # the actions named in a refusal (jobs/team/auth.py OWNER_ACTIONS, ADMIN_ACTIONS, underscores as spaces)
+    (re.compile(r"^cancel$"), "取消"), (re.compile(r"^retry$"), "重试"), (re.compile(r"^delete$"), "删除"),
+    (re.compile(r"^hold$"), "暂停"), (re.compile(r"^release$"), "恢复"), (re.compile(r"^priority$"), "调整优先级"),
+    (re.compile(r"^export$"), "导出"), (re.compile(r"^register$"), "注册"), (re.compile(r"^benchmark$"), "评测"),
+    (re.compile(r"^settings$"), "修改设置"), (re.compile(r"^register model path$"), "按路径注册模型"),
+    (re.compile(r"^register benchmark$"), "注册基准测试"), (re.compile(r"^register method$"), "注册方法"),
+    (re.compile(r"^its owner$"), "其所有者"),
     (re.compile(r"^model$"), "模型"), (re.compile(r"^dataset$"), "数据集"), (re.compile(r"^none$"), "无"),
 ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.i18n import t
+from dashboard.i18n_validation import tr_message
 from jobs.team import auth, guard
 from jobs.workspace import Workspace
 
@@ -68,7 +69,8 @@ def user() -> str | None:
 
 def why_not(ws: Workspace, action: str, owner: str | None = None) -> str | None:
     """None when the current user may do `action` (on a job of `owner`); the reason otherwise (for disabled controls)."""
-    return auth.may(config(ws), user(), action, owner)
+    why = auth.may(config(ws), user(), action, owner)
+    return tr_message(why) if why else None  # jobs/ says why in English; the viewer reads it in their language
 
 
 def is_admin(ws: Workspace) -> bool:
@@ -84,7 +86,7 @@ def allowed(ws: Workspace, action: str, job_id: str | None = None, priority: int
     try:
         guard.authorize(ws, user(), "dashboard", action, job_id, priority=priority)
     except guard.Refused as e:
-        st.error(t("auth.refused", reason=str(e)))
+        st.error(t("auth.refused", reason=tr_message(e)))
         return False
     return True
 
@@ -98,7 +100,7 @@ def permitted(ws: Workspace, rows: list[dict], action: str) -> tuple[list[dict],
         if reason is None:
             ok.append(r)
         elif why is None:
-            why = reason
+            why = tr_message(reason)
     return ok, why
 
 

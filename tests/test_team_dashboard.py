@@ -57,3 +57,19 @@ def test_compare_shows_each_runs_owner(home):
     assert "Owner: tdcarol" in text and "Owner: tddave" in text
     params = [d.value for d in at.dataframe if "owner" in list(d.value.index)]  # differing, so in the table
     assert params and set(params[0].loc["owner"]) == {"tdcarol", "tddave"}
+
+
+def test_every_refusal_reads_in_chinese_on_the_chinese_page():
+    """jobs/team/auth.py says why in English (CLI, audit); the dashboard's 中文 page shows each reason in Chinese."""
+    from dashboard.i18n_validation import translate_message
+    cfg = auth.AuthConfig(mode="header", admins=frozenset({"alice"}))
+    reasons = {auth.may(cfg, None, "cancel", "bob"), auth.priority_problem(cfg, "bob", 50),
+               auth.owner_for_drop(cfg, "bob", "eve")[1]}
+    reasons |= {auth.may(cfg, "bob", a, o) for a in auth.OWNER_ACTIONS + auth.ADMIN_ACTIONS for o in ("carol", None)}
+    reasons.discard(None)
+    assert len(reasons) >= len(auth.OWNER_ACTIONS) + len(auth.ADMIN_ACTIONS)
+    for reason in reasons:
+        zh = translate_message(reason)
+        assert zh, reason
+        assert not any(w in zh for w in ("only", "admin", "may", "this job") + auth.OWNER_ACTIONS), (reason, zh)
+    assert translate_message("only carol or an admin may cancel this job") == "只有 carol 或管理员可以取消此任务"

@@ -158,7 +158,8 @@ def test_two_users_and_an_admin_through_nginx(site):
         page = _page(site, "tdub", f"/training?id={job_a}", "run-of-a", lang=lang)
         cancel = page.get_by_role("button", name="Cancel" if lang == "en" else "取消").first
         assert cancel.is_disabled()
-        assert page.get_by_text("only tdua or an admin may cancel this job").count() >= 1
+        reason = "only tdua or an admin may cancel this job" if lang == "en" else "只有 tdua 或管理员可以取消此任务"
+        assert page.get_by_text(reason).count() >= 1
         page.screenshot(path=str(shots / f"refused-cancel-{lang}.png"), full_page=True)
         page.context.close()
     assert read_state(ws.run_dir(job_a))["status"] == "queued"
