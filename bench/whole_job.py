@@ -31,7 +31,8 @@ from jobs.status import FINAL, JobStatus
 
 SMOLLM2 = Path.home() / ".cache" / "tunedeck-tests" / "smollm2-135m-instruct"
 ALPACA = REPO.parent / "shared" / "datasets" / "alpaca_en_demo.jsonl"
-ENV = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+PYTHONPATH = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+ENV = {**os.environ, "PYTHONPATH": PYTHONPATH, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
 
 
 def spec(args) -> dict:
