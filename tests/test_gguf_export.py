@@ -244,23 +244,109 @@ def test_an_architecture_the_converter_lacks_fails_the_gguf_step_only(tiny, tmp_
     assert not list((fake_run / "export" / "gguf").iterdir())      # no file, not even a temporary one
 
 
-def test_gguf_round_trip_registers_and_trains_again(tiny):
-    """A GGUF from the export goes back in as a base model (the GGUF import); SFT and DPO train on it."""
+@pytest.fixture(scope="module")
+def reimported(tiny):
+    """The f16 GGUF of the tiny-demo SFT export, registered again as a base model through the GGUF import."""
     from jobs.models.gguf_import import import_gguf
     from jobs.models.registry import list_models
-    from jobs.spec import validate
-    from jobs.state import create_run, new_job_id
     ws, run_dir, _ = tiny
     import_gguf(ws, "tiny-sft-gguf", entries(run_dir)["f16"]["file"])
     assert "tiny-sft-gguf" in list_models(ws)
-    for method, dataset in (("sft", "demo-instruct"), ("dpo", "demo-prefs")):
-        v = validate({"name": f"again-{method}", "method": method, "base_model": "tiny-sft-gguf", "dataset": dataset,
-                      "params": {"max_steps": 2, "batch_size": 2, "num_sample_prompts": 1, "eval_ratio": 0,
-                                 "max_content_length": 16}}, ws)
-        assert v.ok, v.errors
-        job = new_job_id()
-        assert create_run(ws, job, v.spec)
-        assert run(ws.run_dir(job)) == 0 and rq.has_adapter(ws.run_dir(job)), method
+    return ws, "tiny-sft-gguf"
+
+
+def llama_cpp_answers(path: Path, tokenizer_dir: Path, prompt: str, max_tokens: int = 16) -> str:
+    """What llama.cpp (llama_cpp.Llama, as a user would load the file) answers greedily to one chat prompt."""
+    from llama_cpp import Llama
+    from transformers import AutoTokenizer
+
+    from trainer.generate import chat_text
+    llm = Llama(model_path=str(path), n_ctx=256, n_threads=2, seed=0, verbose=False)
+    try:
+        text = chat_text(AutoTokenizer.from_pretrained(tokenizer_dir), prompt)
+        out = llm.create_completion(text, max_tokens=max_tokens, temperature=0.0, top_k=1, repeat_penalty=1.0)
+    finally:
+        llm.close()
+    return out["choices"][0]["text"]
+
+
+@pytest.mark.parametrize("method,dataset", [("sft", "demo-instruct"), ("dpo", "demo-prefs")])
+def test_gguf_round_trip_trains_again_and_the_result_runs_in_llama_cpp(reimported, method, dataset):
+    """The whole round trip: a tiny-demo SFT run's GGUF goes back in as a base model (the GGUF import); an SFT run
+    and a DPO run train on it, each is exported to GGUF again, and llama.cpp loads that file and writes text."""
+    from jobs.spec import validate
+    from jobs.state import create_run, new_job_id
+    from trainer.export import main as export_main
+    ws, model = reimported
+    v = validate({"name": f"again-{method}", "method": method, "base_model": model, "dataset": dataset,
+                  "params": {"max_steps": 2, "batch_size": 2, "num_sample_prompts": 1, "eval_ratio": 0,
+                             "max_content_length": 16}}, ws)
+    assert v.ok, v.errors
+    job = new_job_id()
+    assert create_run(ws, job, v.spec)
+    run_dir = ws.run_dir(job)
+    assert run(run_dir) == 0 and rq.has_adapter(run_dir), method
+    assert export_main([str(run_dir), "--gguf", "q8_0"]) == 0
+    st = rq.export_state(run_dir)
+    assert st["status"] == "done" and st["gguf_error"] is None, st
+    (g,) = rq.offered_gguf(run_dir)
+    assert g["quant"] == "q8_0" and Path(g["file"]).name == f"again-{method}-q8_0.gguf" and g["prompt_tokens_agree"]
+    answer = llama_cpp_answers(Path(g["file"]), Path(st["merged"]), "Spell the word backwards: apple")
+    assert answer.strip(), f"llama.cpp wrote no text for the {method} run's GGUF"
+
+
+# The exporter with llama.cpp's quantizer stopped halfway: the output is half written (its first half, as a kill
+# during the write leaves it) and the process waits there until the test kills it with SIGKILL.
+HALFWAY = r"""
+import sys, time
+from pathlib import Path
+import llama_cpp
+real = llama_cpp.llama_model_quantize
+def halfway(src, dst, params):
+    rc = real(src, dst, params)
+    out = Path(dst.decode())
+    data = out.read_bytes()
+    out.write_bytes(data[: len(data) // 2])
+    print("QUANTIZING", out.name, flush=True)
+    time.sleep(600)
+    return rc
+llama_cpp.llama_model_quantize = halfway
+from trainer.export import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_halfway_through_quantizing_leaves_nothing_finished_and_the_export_runs_again(tiny):
+    """kill -9 while q8_0 is half written: no .gguf under its finished name, nothing offered; exporting again
+    clears the leftover and succeeds (tiny-demo; the SmolLM2 test below catches a real quantization instead)."""
+    from jobs.state import new_job_id
+    ws, src, _ = tiny
+    job = new_job_id()
+    shutil.copytree(src, ws.run_dir(job), ignore=shutil.ignore_patterns("export"))  # the same trained run, unexported
+    run_dir = ws.run_dir(job)
+    gdir = rq.export_dir(run_dir) / rq.GGUF_DIR
+    proc = subprocess.Popen([sys.executable, "-c", HALFWAY, str(run_dir), "--gguf", "q8_0"], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        line = ""
+        while not line.startswith("QUANTIZING") and proc.poll() is None:
+            line = proc.stdout.readline()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert line.split() == ["QUANTIZING", ".t-sft-q8_0.gguf.part"], "the exporter died before quantizing"
+    left = sorted(p.name for p in gdir.iterdir())
+    assert left == [".t-sft-q8_0.gguf.part", "t-sft-f16.gguf"]  # half of q8_0, hidden; f16 finished (and renamed)
+    assert not (gdir / "t-sft-q8_0.gguf").exists() and rq.offered_gguf(run_dir) == []
+    st = rq.export_state(run_dir)
+    assert st["status"] == "exporting" and st["step"] == "quantize q8_0" and not st.get("gguf")
+
+    from trainer.export import main as export_main
+    assert export_main([str(run_dir), "--gguf", "q8_0"]) == 0  # `python -m trainer.export RUN --gguf q8_0`, again
+    assert sorted(p.name for p in gdir.iterdir()) == ["t-sft-q8_0.gguf"]  # leftover cleared, f16 not asked for
+    (g,) = rq.offered_gguf(run_dir)
+    assert rq.export_state(run_dir)["status"] == "done" and g["quant"] == "q8_0" and g["match"] > 0
+    assert "Q8_0" in g["tensor_types"] and g["size_bytes"] == (gdir / "t-sft-q8_0.gguf").stat().st_size
 
 
 @pytest.fixture(scope="module")
