@@ -23,6 +23,7 @@ class QueueCursor:
         self.ws, self.rescan = ws, rescan
         self.cache: dict = {}             # scan_jobs' per-run cache, shared with the daemon's recovery pass
         self.order: list[str] = []        # queued job ids, in the order they run
+        self.queued: list[tuple] = []     # (-priority, acceptance time, job id) of the queued jobs, as last read
         self.head = 0                     # the next one to try this round
         self.kept: list[str] = []         # tried this round but still queued (held): still in queue.json
         self.dirty = True                 # new jobs arrived: re-read before the next round
@@ -63,22 +64,30 @@ class QueueCursor:
         exactly priority, then acceptance time. A change in the running jobs re-reads the queue when it matters."""
         now = time.monotonic()
         held = held or {}
-        if self.fair and frozenset(held) != self.read_with:
-            self.dirty = True  # a slot freed or was taken: who holds the fewest has changed
-        if self.dirty or now - self.read_at >= max(self.rescan, 10 * self.scan_cost):
+        due = self.dirty or now - self.read_at >= max(self.rescan, 10 * self.scan_cost)
+        if not due and self.fair and frozenset(held) != self.read_with:
+            # A slot freed or was taken: who holds the fewest has changed. The queue itself has not (no new jobs),
+            # so the order is recomputed from the last read less the jobs that left it, with no rescan of the runs.
+            left = set(self.order[:self.head]) - set(self.kept)
+            self.queued = [q for q in self.queued if q[2] not in left]
+            self.order = self._fair_order(self.queued, held)
+            self.read_with, self.head, self.kept = frozenset(held), 0, []
+            return
+        if due:
             jobs = scan_jobs(self.ws, self.cache)
-            queued = sorted((-p, acc, job) for job, (status, p, acc) in jobs.items() if status == JobStatus.QUEUED)
+            self.queued = queued = sorted((-p, acc, job) for job, (status, p, acc) in jobs.items()
+                                          if status == JobStatus.QUEUED)
             self.quotas = quotas.load(self.ws)[0]
             owners = {self.owner(job)[0] for *_, job in queued}
             self.fair = len(owners) > 1 or any("max_slots" in v for v in self.quotas.values())
-            self.order = self._fair_order(queued, held, jobs) if self.fair else [job for *_, job in queued]
+            self.order = self._fair_order(queued, held) if self.fair else [job for *_, job in queued]
             for gone in set(self.owners) - set(jobs):
                 del self.owners[gone]
             self.read_with = frozenset(held)
             self.scan_cost = time.monotonic() - now
             self.read_at, self.dirty, self.head, self.kept = time.monotonic(), False, 0, []
 
-    def _fair_order(self, queued: list[tuple], held: dict[str, list[int]], jobs: dict) -> list[str]:
+    def _fair_order(self, queued: list[tuple], held: dict[str, list[int]]) -> list[str]:
         holds: dict[str | None, int] = {}
         for job_id in held:
             who, k = self.owner(job_id)

@@ -68,3 +68,34 @@ def test_max_slots_keeps_an_owner_to_one_slot_while_others_go_ahead(ws):
     assert all(r["state"]["status"] == "succeeded" for r in _runs(ws).values())
     # B's job did not wait behind A's queue: it ran beside A's first.
     assert _started(ws, "b0") < sorted(_started(ws, f"a{i}") for i in range(3))[1]
+
+
+def test_a_start_reorders_the_fair_queue_without_rereading_every_run(ws, monkeypatch):
+    """With several owners each start changes who holds the fewest slots. The order is recomputed from the queue as
+    last read (one read per new job or rescan, not one per start: 10,000 queued runs would be 10,000 stats a start),
+    and it is the order a full read would give."""
+    from jobs.spec import validate
+    from jobs.state import create_run, new_job_id, update_state
+    from jobs.status import JobStatus
+    from spooler import queue_cursor
+
+    ids = {}
+    for name, owner in (("a0", "tdA"), ("a1", "tdA"), ("a2", "tdA"), ("b0", "tdB"), ("b1", "tdB")):
+        v = validate({**spec(name), "owner": owner}, ws)
+        assert v.ok, v.errors
+        ids[name] = new_job_id()
+        create_run(ws, ids[name], v.spec)
+    q = queue_cursor.QueueCursor(ws, rescan=3600)
+    q.reread_if_due({})
+    assert q.fair and q.current() == ids["a0"]  # the oldest first; nobody holds a slot yet
+    scans = []
+    real_scan = queue_cursor.scan_jobs
+    monkeypatch.setattr(queue_cursor, "scan_jobs", lambda *a: scans.append(a) or real_scan(*a))
+    q.advance()  # a0 starts, as the daemon's start does
+    update_state(ws.run_dir(ids["a0"]), status=JobStatus.RUNNING)
+    q.reread_if_due({ids["a0"]: [0]})
+    assert scans == []
+    fresh = queue_cursor.QueueCursor(ws, rescan=3600)
+    fresh.reread_if_due({ids["a0"]: [0]})
+    assert q.order == fresh.order
+    assert q.order[0] == ids["b0"]  # tdA holds a slot now, tdB none: tdB's oldest goes next
