@@ -3,10 +3,15 @@ side in one run, from each run's own summary.json (rank_peak_memory_bytes: the p
 GPU's peak allocation on a GPU). Target: FSDP holds at most 0.7× what DDP holds per rank.
 
     flock /work/heavy.lock .venv/bin/python bench/sharding.py [--steps 6]
+
+Both runs return freed large blocks to the OS (glibc: MALLOC_MMAP_THRESHOLD_=65536, MALLOC_TRIM_THRESHOLD_=0), so
+the peak RSS counts what the process holds, not all-gather buffers it freed long ago; on a GPU the peak is torch's
+live allocation anyway.
 """
 from __future__ import annotations
 
 import argparse
+import os
 
 from bench.common import cleanup
 from bench.finetune_common import gib, make_run, smol_workspace, train
@@ -17,6 +22,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--seq", type=int, default=256)
     args = ap.parse_args()
+    for var, value in (("MALLOC_MMAP_THRESHOLD_", "65536"), ("MALLOC_TRIM_THRESHOLD_", "0")):
+        os.environ.setdefault(var, value)  # the trainers inherit it (bench.finetune_common.train)
     ws = smol_workspace()
     try:
         peaks = {}
