@@ -1,19 +1,22 @@
 """Seconds per training step of every built-in method on one base model, side by side in one run.
 
-python bench/method_cost.py [--model-path DIR] [--steps 6] [--batch-size 2] [--max-seq-length 512] [--out FILE]
+python bench/method_cost.py [--model-path DIR] [--steps 6] [--batch-size 2] [--max-seq-length 512]
+                            [--max-input-length 256] [--methods sft,dpo,...] [--out FILE]
 
 Each method trains --steps steps of LoRA r8 on SmolLM2-135M-Instruct (by default the folder the tests cache under
 ~/.cache/tunedeck-tests; `python -m jobs init --with smollm2` makes one) through the real trainer, one after the
 other in this process, on its natural data from ../shared/datasets: sft and cpt (the outputs as raw text) on
 alpaca_en_demo, grpo on gsm8k_train, dpo, kto, orpo, simpo and rm on dpo_en_demo. Evaluation and sample answers are
 off, so the figure is the training step alone: the median of the per-step times after the first step (metrics.csv
-elapsed_seconds). Prints a table and, with --out, writes it as JSON.
+elapsed_seconds). Prints a table and, with --out, writes it as JSON, with the date, the command and the machine's
+load average before and after (on a shared machine the figures move with the other work on it).
 """
 import argparse
 import json
 import os
 import statistics
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -47,12 +50,14 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=2)
     ap.add_argument("--max-seq-length", type=int, default=512)
+    ap.add_argument("--max-input-length", type=int, default=256, help="prompt token cap (at most max-seq-length)")
     ap.add_argument("--methods", default=",".join(DATA))
     ap.add_argument("--out")
     args = ap.parse_args()
     if not (Path(args.model_path) / "config.json").is_file():
         print(f"no model folder at {args.model_path}; run `python -m jobs init --with smollm2` or pass --model-path")
         return 2
+    started, load_before = datetime.now(UTC).isoformat(timespec="seconds"), os.getloadavg()
     ws = fresh_workspace()
     atomic_write_json(ws.models / "smollm2.json", {"path": str(Path(args.model_path).resolve())})
     for name in {d for d, _ in DATA.values()}:
@@ -69,7 +74,8 @@ def main() -> int:
         dataset, extra = DATA[method]
         raw = {"method": method, "base_model": "smollm2", "dataset": dataset,
                "params": {"max_steps": args.steps, "batch_size": args.batch_size, "max_samples": 200,
-                          "max_seq_length": args.max_seq_length, "max_input_length": 256, "eval_ratio": 0,
+                          "max_seq_length": args.max_seq_length, "eval_ratio": 0,
+                          "max_input_length": min(args.max_input_length, args.max_seq_length),
                           "num_sample_prompts": 0, "eval_max_rows": 0, "checkpoint_steps": 10**6,
                           "logging_steps": 1, **extra}}
         v = validate(raw, ws)
@@ -88,9 +94,15 @@ def main() -> int:
     print("\nmethod  s/step  × sft")
     for m, r in out.items():
         print(f"{m:6s} {r['seconds_per_step']:7.3f}  {r['seconds_per_step'] / base:5.2f}" if base else m)
+    load_after = os.getloadavg()
+    print(f"\nstarted {started}; load average (1, 5, 15 min) before {load_before}, after {load_after} "
+          f"on {os.cpu_count()} CPUs")
     if args.out:
         Path(args.out).write_text(json.dumps({"model": args.model_path, "batch_size": args.batch_size,
-                                              "max_seq_length": args.max_seq_length, "methods": out}, indent=1))
+                                              "max_seq_length": args.max_seq_length, "started": started,
+                                              "command": " ".join(sys.argv), "cpus": os.cpu_count(),
+                                              "load_before": load_before, "load_after": load_after,
+                                              "methods": out}, indent=1))
     return 0
 
 
