@@ -19,6 +19,16 @@ EN = {
     "bench.name": "Name", "bench.kind": "Kind", "bench.rows": "Rows", "bench.shots": "Few-shot",
     "bench.file": "JSONL file", "bench.q": "Question column", "bench.c": "Choices column", "bench.a": "Answer column",
     "bench.add": "Register benchmark", "bench.added": "Registered benchmark {name}.",
+    "bench.run.title": "Run benchmarks on this run",
+    "bench.run.suites": "Suites", "bench.run.pick": "Choose workspace benchmarks",
+    "bench.run.help": "Scored on the base and on the tuned model by the spooler, on a slot (as an export is); the "
+                      "scores are added to this run's evaluation. Same as `python -m spooler benchmark`.",
+    "bench.run.limit": "Rows per task", "bench.run.button": "Queue benchmarks",
+    "bench.run.no_suites": "No workspace benchmarks to run yet: register one on the Base models page.",
+    "bench.run.waiting": "Benchmarks {suites}: waiting for a free slot.",
+    "bench.run.scoring": "Benchmarks {suites}: scoring base and tuned…",
+    "bench.run.done": "Benchmarks {suites} scored ({at} UTC).",
+    "bench.run.failed": "Benchmarks {suites} failed: {error}",
 }
 
 ZH = {
@@ -39,6 +49,16 @@ ZH = {
     "bench.name": "名称", "bench.kind": "类型", "bench.rows": "行数", "bench.shots": "少样本数",
     "bench.file": "JSONL 文件", "bench.q": "问题列", "bench.c": "选项列", "bench.a": "答案列",
     "bench.add": "注册基准测试", "bench.added": "已注册基准测试 {name}。",
+    "bench.run.title": "在此训练上运行基准测试",
+    "bench.run.suites": "测试集", "bench.run.pick": "选择工作区基准测试",
+    "bench.run.help": "由 spooler 在一个槽位上（与导出相同）为基础模型和微调模型评分，分数加入此训练的评估。"
+                      "与 `python -m spooler benchmark` 相同。",
+    "bench.run.limit": "每个任务的行数", "bench.run.button": "排队运行基准测试",
+    "bench.run.no_suites": "还没有可运行的工作区基准测试：请在基础模型页面注册。",
+    "bench.run.waiting": "基准测试 {suites}：等待空闲槽位。",
+    "bench.run.scoring": "基准测试 {suites}：正在为基础模型和微调模型评分…",
+    "bench.run.done": "基准测试 {suites} 已评分（{at} UTC）。",
+    "bench.run.failed": "基准测试 {suites} 失败：{error}",
 }
 
 PARAM_HELP_ZH = {

@@ -29,6 +29,8 @@ BASE_BENCHMARKS_FILE = "benchmarks_base.json"   # the run's own copy of the base
 CACHE_KIND = "benchmarks"                # workspace/cache/benchmarks/<key>.json: base scores shared by copies
 KINDS = ("multiple_choice", "exact_match")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+# a suite as asked for: a workspace benchmark's name or an lm-eval task or group name (every name lm-eval ships fits)
+SUITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 COLUMN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DEFAULT_LIMIT = 100

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from jobs.workspace import Workspace
 
-from . import cli, use_cli
+from . import benchmark_cli, cli, use_cli
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("try", "send a prompt to trained runs (and the base model); print answers", use_cli.try_arguments,
             use_cli.cmd_try),
     Command("export", "queue a merged-model export of a run", use_cli.export_arguments, use_cli.cmd_export),
+    Command("benchmark", "queue benchmark suites (base vs tuned, lm-eval) on finished runs",
+            benchmark_cli.arguments, benchmark_cli.cmd_benchmark),
 )
 NAMES = tuple(c.name for c in COMMANDS)
 

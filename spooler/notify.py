@@ -1,4 +1,6 @@
-"""Notifications: POST once when a job (or a whole sweep) reaches a terminal state, on a background thread.
+"""Notifications: POST once when a job (or a whole sweep) reaches a terminal state, on a background thread; and,
+to targets that list `regressed`, once when a finished run's benchmarks show a drop (the forgetting alarm's rule),
+after its training or after a queued benchmark request (`python -m spooler benchmark`) has scored all its suites.
 
 Every delivery is first claimed by linking notify/claims/<key>.json into place, complete with its message (so it
 exists whole or not at all), the key naming the job, its attempt, the state and the target. So a restart, or a second
@@ -20,6 +22,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -27,14 +30,17 @@ from filelock import FileLock
 
 from jobs import contract
 from jobs.atomic import atomic_write_json, read_json
+from jobs.benchmarks_requests import BENCH_DIR, BENCH_STATUS, benchmark_open
 from jobs.contract import Unreadable
+from jobs.evaluation import EVALUATION_FILE, read_evaluation
 from jobs.metrics import S
-from jobs.queue.overview import job_summary
+from jobs.queue.overview import forgotten, job_summary
 from jobs.queue.sweep import group_of
 from jobs.ranking import best_run, headline_text
 from jobs.rundir import RunDir
 from jobs.settings.notify_config import (
     DEFAULT_DASHBOARD_URL,
+    REGRESSED,
     NotifyConfig,
     append_log,
     load_config,
@@ -140,11 +146,9 @@ class Notifier:
         since = self._since()
         links = {"dashboard_url": cfg.dashboard_url}
         for d in list_run_dirs(self.ws):
-            try:
-                s = os.stat(RunDir(d).state)
-            except OSError:
+            sig = _signature(d)
+            if sig[0] is None:
                 continue
-            sig = (s.st_mtime_ns, s.st_size)
             if self._seen.get(d.name) == sig:
                 continue
             self._seen[d.name] = sig
@@ -153,11 +157,16 @@ class Notifier:
                 self._spec(d)
             except Unreadable:  # the daemon logs it; nothing to announce for this run
                 continue
-            if st.get("status") not in FINAL or (st.get("finished_at") or "") < since:
+            if st.get("status") not in FINAL:
                 continue
             spec = self._spec(d)
             built = True
+            ended_since = (st.get("finished_at") or "") >= since
             for e in entries:
+                if REGRESSED in e["on"]:
+                    built = self._regressed(d, st, spec, e, links, since) and built
+                if not ended_since:
+                    continue
                 if e["per"] == "group" and group_of(spec):
                     done = self._group(d, spec, e, links)
                 elif st["status"] in e["on"]:
@@ -169,6 +178,25 @@ class Notifier:
                 built = built and done
             if not built:
                 self._seen.pop(d.name, None)  # a message could not be built: the next pass tries again
+
+    def _regressed(self, d: Path, st: dict, spec: dict, e: dict, links: dict, since: str) -> bool:
+        """One message per run (and attempt) and set of suites that dropped, once no benchmark request of the run
+        is still scoring; runs whose evaluation was written before notifications were configured are not told."""
+        if benchmark_open(d):
+            return True  # its status.json changes when the request ends: looked at again then
+        try:
+            written = datetime.fromtimestamp(os.stat(d / EVALUATION_FILE).st_mtime, UTC).isoformat(
+                timespec="milliseconds")
+        except OSError:
+            return True
+        if max(written, st.get("finished_at") or "") < since:
+            return True
+        hits = forgotten(RunDir(d), read_evaluation(d))
+        if not hits:
+            return True
+        suites = ",".join(sorted({str(h["suite"]) for h in hits}))
+        key = f"{d.name}.{st.get('attempt') or 1}.{REGRESSED}.{_h(suites)}.{_h(e['url'] + e['format'])}"
+        return self._claim(key, e, lambda: regressed_payload(d, st, spec, hits, e["format"], links))
 
     def _spec(self, d: Path) -> dict:
         if d.name not in self._specs:
@@ -310,6 +338,19 @@ class Notifier:
             atomic_write_json(path, {**c, "state": state, "settled_at": now_iso(), "tries": d.tries})
 
 
+def _signature(d: Path) -> tuple:
+    """state.json, evaluation.json and a benchmark request's status.json as (mtime, size), None when absent: a run
+    is looked at again when any of them changes (on-demand benchmarks change the last two only)."""
+    out = []
+    for f in (RunDir(d).state, d / EVALUATION_FILE, d / BENCH_DIR / BENCH_STATUS):
+        try:
+            s = os.stat(f)
+            out.append((s.st_mtime_ns, s.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 def _h(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
@@ -389,6 +430,19 @@ def job_payload(d: Path, st: dict, spec: dict, fmt: str, cfg: dict) -> dict:
     return {"event": f"job.{st['status']}", "job_id": d.name, "name": row["name"], "owner": spec.get("owner"),
             "status": st["status"], "duration_seconds": row["duration_seconds"], "headline": headline_text(row) or None, "url": url,
             "group": (group_of(spec) or {}).get("id"), "state": st, "summary": summary, "_subject": d.name}
+
+
+def regressed_payload(d: Path, st: dict, spec: dict, hits: list[dict], fmt: str, cfg: dict) -> dict:
+    """The forgetting alarm of one run: each suite and metric that dropped, from what to what, largest drop first."""
+    url = f"{(cfg.get('dashboard_url') or DEFAULT_DASHBOARD_URL).rstrip('/')}/training?id={d.name}"
+    name = spec.get("name") or d.name
+    drops = [f"{h['suite']} {h['metric']} {h['base']:.4g} → {h['tuned']:.4g} (−{h['drop']:.4g})" for h in hits]
+    if fmt == "slack":
+        owner = f" ({spec['owner']})" if spec.get("owner") else ""
+        return {"text": f":warning: Tunedeck job *{name}*{owner} regressed on benchmarks: " + "; ".join(drops)
+                        + f" · <{url}|details>", "_subject": d.name}
+    return {"event": f"job.{REGRESSED}", "job_id": d.name, "name": name, "owner": spec.get("owner"),
+            "status": st.get("status"), "regressed": hits, "text": "; ".join(drops), "url": url, "_subject": d.name}
 
 
 def group_payload(g: dict, members: list[Path], fmt: str, cfg: dict) -> dict:

@@ -1,4 +1,5 @@
-"""Try-it workers and exports on the spooler's slots.
+"""Try-it workers, exports and benchmark requests on the spooler's slots (a benchmark request is scheduled as an
+export is: spooler/runners/benchmark_request.py).
 
 Rule (docs/operations-try-it.md): an export, or a try request while no training waits, gets a free slot before any
 queued training (it is short and someone is waiting for it). One warm try worker per base model answers every try
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 from jobs.atomic import atomic_write_json, read_json
+from jobs.benchmarks_requests import BenchStatus, benchmark_state, write_benchmark_state
 from jobs.models.registry import valid_name
 from jobs.state import now_iso
 from jobs.use import requests as rq
@@ -30,19 +32,20 @@ from jobs.workspace import Workspace
 from .pool import SlotPool
 from .queue_cursor import QueueCursor
 from .runners import Handle, Runner
+from .runners import benchmark_request as bench
 
 log = logging.getLogger("tunedeck.spooler")
 
 
 @dataclass
 class Helper:
-    kind: str                          # "try" (a warm worker) or "export"
+    kind: str                          # "try" (a warm worker), "export" or "benchmark" (bench.KIND)
     slot: int
     pid: int | None
     started: float | None
     handle: Handle | None = None       # the runner's handle; rebuilt from pid and start time after a restart
     base_model: str | None = None
-    job_id: str | None = None          # export: the run being exported
+    job_id: str | None = None          # export, benchmark: the run being exported or scored
     request_id: str | None = None
     asked_to_exit: bool = False
 
@@ -88,10 +91,10 @@ class UseModel:
                 elif base not in seen:
                     seen.add(base)
                     needs.append(ptr)
-            elif ptr.get("kind") == "export":
+            elif ptr.get("kind") in ("export", bench.KIND):
                 needs.append(ptr)
             else:
-                self._refuse(ptr, f"kind: must be try or export (got {ptr.get('kind')!r})")
+                self._refuse(ptr, f"kind: must be try, export or {bench.KIND} (got {ptr.get('kind')!r})")
         for ptr in needs:
             slot = self._free_slot()
             if slot is None:
@@ -179,6 +182,13 @@ class UseModel:
             argv = [sys.executable, "-m", "trainer.try_worker", "--home", str(self.ws.home), "--base",
                     ptr["base_model"], "--slot", str(slot), "--idle", f"{self.idle:g}"]
             helper = Helper("try", slot, None, None, base_model=ptr["base_model"])
+        elif ptr["kind"] == bench.KIND:
+            started = bench.start(self.ws, ptr, slot, gpu, self.host)
+            if started is None:
+                return
+            argv, logf = started
+            helper = Helper(bench.KIND, slot, None, None, base_model=ptr.get("base_model"), job_id=ptr["job_id"],
+                            request_id=ptr["request_id"])
         else:
             run_dir = self.ws.run_dir(ptr["job_id"])
             if not rq.claim(self.ws, ptr["request_id"]):
@@ -194,6 +204,8 @@ class UseModel:
         except (OSError, RuntimeError, NotImplementedError) as e:
             if helper.kind == "export":
                 self._fail_export(helper, f"could not start the exporter: {e}")
+            elif helper.kind == bench.KIND:
+                bench.fail(self.ws, helper.job_id, helper.request_id, f"could not start the benchmark worker: {e}")
             else:
                 self._refuse(ptr, f"could not start a try worker: {e}")
             return
@@ -201,19 +213,21 @@ class UseModel:
         found = self.runner.helper_fields(h)
         if helper.kind == "export":
             rq.write_export_state(self.ws.run_dir(helper.job_id), **found)
+        elif helper.kind == bench.KIND:
+            write_benchmark_state(self.ws.run_dir(helper.job_id), **found)
         elif h.pid is None:  # a cluster job: the worker file says so until the worker itself writes it
             atomic_write_json(rq.worker_file(self.ws, slot), {
                 **found, "slot": slot, "base_model": helper.base_model, "state": rq.WorkerState.STARTING.value,
                 "updated_at": now_iso(), "idle_exit_seconds": self.idle, "served": 0, "adapters": []})
         self.helpers[slot] = helper
-        what = f"a try worker for {helper.base_model}" if helper.kind == "try" else f"the export of {helper.job_id}"
+        what = f"a try worker for {helper.base_model}" if helper.kind == "try" else f"the {helper.kind} of {helper.job_id}"
         where = f"pid {h.pid}" if h.pid else f"{self.runner.name} job {h.external_id}"
         log.info("started %s on slot %d (%s), %s", what, slot, gpu or "cpu", where)
 
     def _name(self, h: Helper) -> str:
         """The helper's job name: unique per workspace, so a cluster finds it again after a restart."""
         tag = hashlib.sha1(str(self.ws.home).encode()).hexdigest()[:6]
-        return f"tunedeck-{tag}-try-{h.base_model}-{h.slot}" if h.kind == "try" else f"tunedeck-{tag}-export-{h.job_id}"
+        return f"tunedeck-{tag}-try-{h.base_model}-{h.slot}" if h.kind == "try" else f"tunedeck-{tag}-{h.kind}-{h.job_id}"
 
     def _handle(self, h: Helper) -> Handle:
         if h.handle is None:  # adopted after a restart: the runner finds it by pid and start time
@@ -231,6 +245,8 @@ class UseModel:
                 rq.worker_file(self.ws, slot).unlink(missing_ok=True)
                 self._fail_orphans(h, code)
                 log.info("try worker for %s on slot %d exited (%s)", h.base_model, slot, code)
+            elif h.kind == bench.KIND:
+                log.info("benchmarks of %s %s", h.job_id, bench.settle(self.ws, h.job_id, h.request_id, code))
             else:
                 st = rq.export_state(self.ws.run_dir(h.job_id))
                 if st.get("status") != rq.ExportStatus.DONE.value:
@@ -289,7 +305,17 @@ class UseModel:
                 rq.worker_file(self.ws, slot).unlink(missing_ok=True)
         for ptr in rq.taken(self.ws):
             run_dir = self.ws.run_dir(ptr.get("job_id", ""))
-            if ptr.get("kind") == "export":
+            if ptr.get("kind") == bench.KIND:
+                st = benchmark_state(run_dir)
+                h = Helper(bench.KIND, st.get("slot", -1), st.get("pid"), st.get("pid_create_time"),
+                           base_model=ptr.get("base_model"), job_id=ptr.get("job_id"), request_id=ptr["request_id"])
+                alive = st.get("status") == BenchStatus.SCORING.value and h.slot not in self.helpers
+                h.handle = self.runner.find_helper(self._name(h), st) if alive else None
+                if h.handle is not None:
+                    self.helpers[h.slot] = h
+                else:
+                    bench.interrupted(self.ws, ptr["job_id"], ptr["request_id"])
+            elif ptr.get("kind") == "export":
                 st = rq.export_state(run_dir)
                 h = Helper("export", st.get("slot", -1), st.get("pid"), st.get("pid_create_time"),
                            base_model=ptr.get("base_model"), job_id=ptr.get("job_id"), request_id=ptr["request_id"])

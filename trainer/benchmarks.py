@@ -373,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run_dir")
     ap.add_argument("--suite", action="append", required=True)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--request", help="the queued benchmark request this answers: its status goes to "
+                                      "runs/<id>/benchmark/status.json")
     args = ap.parse_args(argv)
     rd = RunDir(Path(args.run_dir).resolve())
     spec = read_json(rd.spec)
@@ -383,12 +385,37 @@ def main(argv: list[str] | None = None) -> int:
     stop = {"now": False}
     prev = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     try:
+        if args.request:
+            return _answer_request(rd, ws, spec, args, stop)
         return _score_finished(rd, ws, spec, args, stop)
     finally:
         signal.signal(signal.SIGTERM, prev)
 
 
-def _score_finished(rd, ws: Workspace, spec: dict, args, stop: dict) -> int:
+def _answer_request(rd, ws: Workspace, spec: dict, args, stop: dict) -> int:
+    """A queued benchmark request (`python -m spooler benchmark`): its status through benchmark/status.json."""
+    import psutil
+
+    from jobs import benchmarks_requests as rq
+    from jobs.state import now_iso
+    me = psutil.Process()
+    rq.write_benchmark_state(rd.path, status=rq.BenchStatus.SCORING.value, pid=me.pid,
+                             pid_create_time=me.create_time(), error=None)
+    out: dict = {}
+    try:
+        code = _score_finished(rd, ws, spec, args, stop, out)
+    except Exception as e:  # noqa: BLE001 - whatever happens, the request ends failed with the reason
+        rq.write_benchmark_state(rd.path, status=rq.BenchStatus.FAILED.value, finished_at=now_iso(),
+                                 error=f"{type(e).__name__}: {e}"[:600])
+        raise
+    errors = out.get("errors") or {}
+    error = out.get("error") or ("; ".join(errors.values()) if errors else None)
+    rq.write_benchmark_state(rd.path, status=rq.BenchStatus.DONE.value if code == 0 else rq.BenchStatus.FAILED.value,
+                             finished_at=now_iso(), scored=sorted(out.get("benchmarks") or {}), error=error)
+    return code
+
+
+def _score_finished(rd, ws: Workspace, spec: dict, args, stop: dict, result: dict | None = None) -> int:
     import sys
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .errors import TrainerError
@@ -399,10 +426,16 @@ def _score_finished(rd, ws: Workspace, spec: dict, args, stop: dict) -> int:
         out = BenchmarkRun(rd.path, ws, model_path, params, tok, _Quiet(), lambda: stop["now"]).run(model, base_model)
     except Stopped:
         print("stopped on request; the suites already scored are kept", file=sys.stderr)
+        if result is not None:
+            result["error"] = "stopped on request (the spooler stopped); the suites already scored are kept"
         return 3
     except TrainerError as e:
         print(f"error: {e}", file=sys.stderr)
+        if result is not None:
+            result["error"] = str(e)
         return 1
+    if result is not None:
+        result.update(out)
     for reason in out["errors"].values():
         print(f"error: {reason}", file=sys.stderr)
     for suite, metrics in out["benchmarks"].items():

@@ -258,6 +258,7 @@ def overview(ws, run_dir) -> None:
 
 def evaluation(run_dir) -> None:
     evaluation_panel.metrics_table(run_dir)
+    evaluation_panel.benchmark_request(run_dir)
     df = metrics(run_dir)
     if df.empty:
         st.info(t("eval.no_metrics"))

@@ -1,14 +1,17 @@
-"""Held-out evaluation on the details page: base vs tuned metrics table and a per-row browser; the run's phase."""
+"""Held-out evaluation on the details page: base vs tuned metrics table and a per-row browser; the run's phase;
+benchmarks (lm-eval) with the forgetting alarm, and a button that queues suites on the finished run."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import prompt_context
-from dashboard.i18n import t
-from jobs.benchmarks import alarm_threshold, read_results, regressions
+from dashboard import identity, prompt_context
+from dashboard.i18n import t, t_text
+from jobs import benchmarks_requests as br
+from jobs.benchmarks import alarm_threshold, list_suites, read_results, regressions
 from jobs.evaluation import delta, improved, read_evaluation, read_rows
 from jobs.methods import EVAL_PREFERENCE, EVAL_UNPAIRED, REFERENCE_BASE, SCORER, method_of
+from jobs.state import read_spec
 from jobs.workspace import Workspace
 
 GREEN, RED = "color: #137333; font-weight: bold", "color: #c5221f; font-weight: bold"
@@ -195,3 +198,57 @@ def benchmarks_section(run_dir, evaluation: dict | None) -> None:
         rule = t("bench.rule_threshold", threshold=threshold) if threshold is not None else t("bench.rule_stderr")
         st.caption(t("bench.caption", version=meta.get("lm_eval_version", "?"), limit=meta.get("limit", "?"),
                      rule=rule))
+
+
+def benchmark_request(run_dir) -> None:
+    """Queue benchmark suites on this finished run (as `python -m spooler benchmark`): a suite picker from the
+    workspace benchmarks, the rows per task, and the request's status while the spooler scores it."""
+    ws = Workspace.of_run(run_dir)
+    why = br.benchmark_problem(ws, run_dir.name)
+    cur = br.benchmark_state(run_dir)
+    if why and not cur:
+        return  # not finished, or nothing trained: no request to show or make
+    st.subheader(t("bench.run.title"))
+    request_status(run_dir)
+    if br.benchmark_open(run_dir):
+        return
+    names = [s.name for s in list_suites(ws)]
+    if not names:
+        st.caption(t("bench.run.no_suites"))
+        return
+    spec = read_spec(run_dir) or {}
+    c1, c2 = st.columns([3, 1])
+    suites = c1.multiselect(t("bench.run.suites"), names, key="bench_run_suites",
+                            placeholder=t_text("bench.run.pick"), help=t("bench.run.help"))
+    limit = c2.number_input(t("bench.run.limit"), min_value=1, max_value=10**6, step=1, key="bench_run_limit",
+                            value=int((spec.get("params") or {}).get("benchmark_limit") or 100))
+    denied = identity.why_not(ws, "benchmark", spec.get("owner"))
+    if denied:
+        st.caption("🔒 " + t("auth.refused", reason=denied))
+    if why:
+        st.caption(why)
+    if st.button(t("bench.run.button"), key="bench_run", type="primary", disabled=bool(denied or why or not suites),
+                 help=denied or why) and identity.allowed(ws, "benchmark", run_dir.name):
+        try:
+            br.submit_benchmark(ws, run_dir.name, suites, int(limit))
+            st.rerun()
+        except br.RequestError as e:
+            st.error(str(e))
+
+
+@st.fragment(run_every=2.0)
+def request_status(run_dir) -> None:
+    cur = br.benchmark_state(run_dir)
+    status, suites = cur.get("status"), ", ".join(cur.get("suites") or [])
+    seen = f"_bench_open_{run_dir.name}"
+    if st.session_state.get(seen) and status not in (br.BenchStatus.WAITING.value, br.BenchStatus.SCORING.value):
+        st.session_state[seen] = False
+        st.rerun()  # the whole page: the new scores, the alarm and the picker again
+    st.session_state[seen] = br.benchmark_open(run_dir)
+    if status in (br.BenchStatus.WAITING.value, br.BenchStatus.SCORING.value):
+        st.info(t(f"bench.run.{status}", suites=suites), icon="⏳")
+    elif status == br.BenchStatus.FAILED.value:
+        st.error(t("bench.run.failed", suites=suites, error=str(cur.get("error") or "?")))
+    elif status == br.BenchStatus.DONE.value:
+        st.success(t("bench.run.done", suites=", ".join(cur.get("scored") or []) or suites,
+                     at=str(cur.get("finished_at") or "")[:19].replace("T", " ")))

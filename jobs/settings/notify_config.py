@@ -5,7 +5,9 @@ delivers) and the Settings page (which edits the entries and shows the last atte
                  "format": "slack", "per": "run"}],
      "dashboard_url": "http://localhost:8501", "notify_retry_seconds": 600}
 
-`per: "group"` sends one message when the last run of a sweep ends instead of one per run.
+`per: "group"` sends one message when the last run of a sweep ends instead of one per run. Besides the final states,
+`on` may list REGRESSED: one message when a run's benchmarks show a drop (the forgetting alarm's rule,
+jobs.benchmarks.regressions), naming each suite and metric that dropped; always one per run, whatever `per` says.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from jobs.workspace import Workspace
 
 FORMATS = ("slack", "json")
 PER = ("run", "group")
+REGRESSED = "regressed"         # an event besides the final states: the run's benchmarks dropped (forgetting alarm)
+EVENTS = (*FINAL, REGRESSED)    # what `on` may list
 DEFAULT_DASHBOARD_URL = "http://localhost:8501"
 DEFAULT_RETRY_SECONDS = 600.0   # how long a failing delivery is retried, with backoff, before it is given up
 MAX_RETRY_SECONDS = 7 * 86400   # notify_retry_seconds may be at most a week
@@ -158,7 +162,8 @@ def check_entries(entries, keep_valid: bool = False) -> tuple[list[dict], list[s
         on = e.get("on", list(FINAL))
         if isinstance(on, str):
             on = [s.strip() for s in on.split(",") if s.strip()]
-        if not isinstance(on, list) or not on or any(s not in FINAL for s in on):
+        if not isinstance(on, list) or not on or any(s not in EVENTS for s in on):
+            # (REGRESSED is allowed too; the line is kept as it was, tests/test_notify.py pins it)
             problems.append(f"{where}.on: must list states from {', '.join(FINAL)} (got {on!r})")
         fmt = e.get("format", "json")
         if fmt not in FORMATS:
