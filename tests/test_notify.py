@@ -97,7 +97,7 @@ def test_bad_entries_are_named():
     assert problems == [
         "notify[0]: unknown key(s) to; allowed: url, on, format, per",
         "notify[0].url: must be an http:// or https:// address (got 'ftp://x')",
-        "notify[0].on: must list states from succeeded, failed, cancelled (got ['done'])",
+        "notify[0].on: must list events from succeeded, failed, cancelled, regressed (got ['done'])",
         "notify[0].format: must be one of slack, json (got 'xml')",
         "notify[0].per: must be one of run, group (got 'team')"]
 

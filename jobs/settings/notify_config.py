@@ -163,8 +163,7 @@ def check_entries(entries, keep_valid: bool = False) -> tuple[list[dict], list[s
         if isinstance(on, str):
             on = [s.strip() for s in on.split(",") if s.strip()]
         if not isinstance(on, list) or not on or any(s not in EVENTS for s in on):
-            # (REGRESSED is allowed too; the line is kept as it was, tests/test_notify.py pins it)
-            problems.append(f"{where}.on: must list states from {', '.join(FINAL)} (got {on!r})")
+            problems.append(f"{where}.on: must list events from {', '.join(EVENTS)} (got {on!r})")
         fmt = e.get("format", "json")
         if fmt not in FORMATS:
             problems.append(f"{where}.format: must be one of {', '.join(FORMATS)} (got {fmt!r})")
