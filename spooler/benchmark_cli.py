@@ -46,9 +46,8 @@ def cmd_benchmark(ws: Workspace, args: argparse.Namespace) -> int:
         except Refused as e:
             problems.append(f"{job_id}: {e}")
     if problems:
-        for p in problems:
-            print(f"error: {p}", file=sys.stderr)
-        print("nothing was queued", file=sys.stderr)
+        for p in problems:  # one line per refused run, each saying that nothing was queued
+            print(f"error: {p}; nothing was queued", file=sys.stderr)
         return 1
     for s in suites:
         if not benchmarks.is_workspace_suite(ws, s):
