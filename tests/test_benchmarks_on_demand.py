@@ -1,10 +1,7 @@
 """Benchmarks on finished runs, queued (`python -m spooler benchmark`) and scored by a real daemon on a slot with real
 lm-eval; the details page's button; the `regressed` notification against a real HTTP server on 127.0.0.1."""
 import html
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,6 +16,7 @@ from jobs.use import requests as rq
 from spooler.__main__ import main as spooler_main
 from tests.benchmark_data import PAIRS
 from tests.conftest import REPO, write_jsonl
+from tests.helpers import Hook
 from tests.spool_helpers import Spooler, spec, statuses, wait_for, wait_for_passes
 from tests.trainer_helpers import make_run, run
 
@@ -162,32 +160,6 @@ def test_the_details_page_queues_benchmarks_with_a_suite_picker(ws, tmp_path, mo
     at.session_state["lang"] = "zh"
     at.run()
     assert "基准测试 arith-mc 失败" in texts(at) and at.button(key="bench_run").label == "排队运行基准测试"
-
-
-class Hook:
-    def __init__(self):
-        self.posts: list[tuple[str, dict]] = []
-        hook = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                hook.posts.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def bodies(self, path):
-        return [b for p, b in self.posts if p == path]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
