@@ -42,12 +42,8 @@ def status(run_dir) -> None:
     tr = bound_t()
     st_ = rq.export_state(run_dir)
     cur = st_.get("status")
-    if cur in (rq.ExportStatus.WAITING.value, rq.ExportStatus.EXPORTING.value):
-        step = st_.get("step") if cur == rq.ExportStatus.EXPORTING.value else None
-        st.info(t("export.gguf_step", step=step) if step and step != "merge" else tr(f"export.status.{cur}"), icon="⏳")
+    if _shown_busy(st_, tr):
         return
-    if cur == rq.ExportStatus.FAILED.value:
-        st.error(t("export.status.failed", error=st_.get("error") or "?"))
     request_form(ws, run_dir, cur)
     if cur != rq.ExportStatus.DONE.value:
         return
@@ -97,12 +93,8 @@ def menu(run_dir, key: str) -> None:
         return
     st_ = rq.export_state(run_dir)
     cur = st_.get("status")
-    if cur in (rq.ExportStatus.WAITING.value, rq.ExportStatus.EXPORTING.value):
-        step = st_.get("step") if cur == rq.ExportStatus.EXPORTING.value else None
-        st.info(t("export.gguf_step", step=step) if step and step != "merge" else t(f"export.status.{cur}"), icon="⏳")
+    if _shown_busy(st_, t):
         return
-    if cur == rq.ExportStatus.FAILED.value:
-        st.error(t("export.status.failed", error=st_.get("error") or "?"))
     if cur == rq.ExportStatus.DONE.value:
         st.caption(t("runs.export_done", path=st_.get("merged") or "?"))
         for g in rq.offered_gguf(run_dir):
@@ -170,3 +162,15 @@ def _read(path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError:
         return ""
+
+
+def _shown_busy(st_: dict, tr) -> bool:
+    """Show a waiting or exporting export (True: the form waits for it) or a failed one's error (False)."""
+    cur = st_.get("status")
+    if cur in (rq.ExportStatus.WAITING.value, rq.ExportStatus.EXPORTING.value):
+        step = st_.get("step") if cur == rq.ExportStatus.EXPORTING.value else None
+        st.info(t("export.gguf_step", step=step) if step and step != "merge" else tr(f"export.status.{cur}"), icon="⏳")
+        return True
+    if cur == rq.ExportStatus.FAILED.value:
+        st.error(t("export.status.failed", error=st_.get("error") or "?"))
+    return False
