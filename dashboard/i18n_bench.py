@@ -29,6 +29,8 @@ EN = {
     "bench.run.scoring": "Benchmarks {suites}: scoring base and tuned…",
     "bench.run.done": "Benchmarks {suites} scored ({at} UTC).",
     "bench.run.failed": "Benchmarks {suites} failed: {error}",
+    "bench.run.cancel": "Cancel this request",
+    "bench.run.cancelled": "Benchmarks {suites}: cancelled before a slot took them.",
 }
 
 ZH = {
@@ -59,6 +61,8 @@ ZH = {
     "bench.run.scoring": "基准测试 {suites}：正在为基础模型和微调模型评分…",
     "bench.run.done": "基准测试 {suites} 已评分（{at} UTC）。",
     "bench.run.failed": "基准测试 {suites} 失败：{error}",
+    "bench.run.cancel": "取消此请求",
+    "bench.run.cancelled": "基准测试 {suites}：在槽位接手前已取消。",
 }
 
 PARAM_HELP_ZH = {

@@ -11,9 +11,9 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from jobs.atomic import atomic_write_json, read_json
+from jobs.job_ids import BadJobId, NotARunFolder
 from jobs.state import new_job_id, now_iso, read_spec, read_state
-from jobs.use.requests import RequestError, _point, answerable
+from jobs.use.requests import RequestError, _point, answerable, claim, close, read_status, write_status
 from jobs.workspace import Workspace
 
 
@@ -22,9 +22,10 @@ class BenchStatus(str, Enum):
     SCORING = "scoring"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"   # taken back before a slot picked it up (`spooler benchmark --cancel`, the page)
 
 
-FINAL_BENCH = (BenchStatus.DONE.value, BenchStatus.FAILED.value)
+FINAL_BENCH = (BenchStatus.DONE.value, BenchStatus.FAILED.value, BenchStatus.CANCELLED.value)
 BENCH_DIR = "benchmark"       # runs/<job_id>/benchmark/: status.json (the request, then its status), benchmark.log
 BENCH_STATUS = "status.json"
 BENCH_LOG = "benchmark.log"
@@ -37,15 +38,11 @@ def bench_dir(run_dir: Path) -> Path:
 
 
 def benchmark_state(run_dir: Path) -> dict:
-    st = read_json(bench_dir(run_dir) / BENCH_STATUS)
-    return st if isinstance(st, dict) else {}
+    return read_status(bench_dir(run_dir) / BENCH_STATUS)
 
 
 def write_benchmark_state(run_dir: Path, reset: bool = False, **fields) -> dict:
-    cur = {} if reset else benchmark_state(run_dir)
-    cur.update(fields, updated_at=now_iso())
-    atomic_write_json(bench_dir(run_dir) / BENCH_STATUS, cur)
-    return cur
+    return write_status(bench_dir(run_dir) / BENCH_STATUS, reset, **fields)
 
 
 def benchmark_open(run_dir: Path) -> bool:
@@ -126,3 +123,34 @@ def submit_benchmark(ws: Workspace, job_id: str, suites, limit: int | None = Non
                           request_id=req["request_id"], requested_at=req["created_at"], suites=suites, limit=limit)
     _point(ws, req)
     return req["request_id"]
+
+
+def existing_run(ws: Workspace, job_id: str) -> Path:
+    """The run's folder, a real folder in runs/ (never a symlink planted there); RequestError saying why not."""
+    try:
+        return ws.existing_run(job_id)
+    except (BadJobId, NotARunFolder) as e:  # their message is the one-line reason
+        raise RequestError(str(e.args[0])) from e
+    except KeyError as e:
+        raise RequestError(f"job {job_id}: no such job") from e
+
+
+def cancel_benchmark(ws: Workspace, job_id: str) -> str:
+    """Take back a run's waiting benchmark request: its pointer is claimed here, so no slot can start it (the
+    rename decides a race with the spooler). One that is already scoring runs to its end. RequestError when there
+    is nothing to cancel; returns what happened, in one line."""
+    run_dir = existing_run(ws, job_id)
+    cur = benchmark_state(run_dir)
+    status, rid = cur.get("status"), cur.get("request_id")
+    if status == BenchStatus.SCORING.value:
+        raise RequestError(f"job {job_id}: its benchmarks are already scoring ({', '.join(cur.get('suites') or [])})"
+                           "; they run to the end and cannot be cancelled")
+    if status != BenchStatus.WAITING.value or not isinstance(rid, str):
+        raise RequestError(f"job {job_id}: no benchmark request is waiting (it is {status or 'not requested'}); "
+                           "nothing to cancel")
+    if not claim(ws, rid):
+        raise RequestError(f"job {job_id}: a slot has just taken its benchmark request; it runs to the end")
+    write_benchmark_state(run_dir, status=BenchStatus.CANCELLED.value, finished_at=now_iso(),
+                          error="cancelled before a slot took it")
+    close(ws, rid)
+    return f"{job_id}: benchmark request {rid} cancelled ({', '.join(cur.get('suites') or [])})"

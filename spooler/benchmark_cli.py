@@ -1,5 +1,6 @@
 """`python -m spooler benchmark JOB_ID [JOB_ID ...] --suite NAME [--suite NAME ...]`: queue benchmark suites on
-finished runs; the spooler scores them on a slot, as it runs an export, and merges them into each evaluation.json."""
+finished runs; the spooler scores them on a slot, as it runs an export, and merges them into each evaluation.json.
+`python -m spooler benchmark JOB_ID ... --cancel` takes back requests that no slot has taken yet."""
 from __future__ import annotations
 
 import argparse
@@ -18,17 +19,40 @@ from jobs.workspace import Workspace
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("job_ids", nargs="+", metavar="JOB_ID")
-    p.add_argument("--suite", action="append", required=True, metavar="NAME",
+    p.add_argument("--suite", action="append", metavar="NAME",
                    help="a workspace benchmark (python -m jobs benchmark list) or an lm-eval task or group name; "
                         "repeat for more")
     p.add_argument("--limit", type=int, default=None,
                    help="rows per task scored on each model (default: the run's benchmark_limit)")
     p.add_argument("--wait", action="store_true", help="wait for the scores and print them")
     p.add_argument("--timeout", type=float, default=3600, help="seconds to wait with --wait")
+    p.add_argument("--cancel", action="store_true",
+                   help="take back the runs' waiting benchmark requests (one already scoring runs to its end)")
+
+
+def cmd_cancel(ws: Workspace, job_ids: list[str]) -> int:
+    code = 0
+    for job_id in job_ids:
+        try:
+            br.existing_run(ws, job_id)
+            authorize(ws, os_user(), "cli", "benchmark", job_id)  # as queueing: the owner or an admin; audited
+            print(br.cancel_benchmark(ws, job_id))
+        except (Refused, br.RequestError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            code = 1
+    return code
 
 
 def cmd_benchmark(ws: Workspace, args: argparse.Namespace) -> int:
     job_ids = list(dict.fromkeys(args.job_ids))
+    if args.cancel:
+        if args.suite:
+            print("error: --cancel takes no --suite (it cancels the run's waiting request)", file=sys.stderr)
+            return 2
+        return cmd_cancel(ws, job_ids)
+    if not args.suite:
+        print("error: --suite: name at least one suite to score (python -m jobs benchmark list)", file=sys.stderr)
+        return 2
     try:
         suites = br.check_suites(ws, args.suite)
         br.check_limit(args.limit)
@@ -82,6 +106,9 @@ def _wait(ws: Workspace, job_ids: list[str], suites: list[str], timeout: float) 
                     for m, e in metrics.items():
                         print(f"{job_id} {suite} {m}: base {e.get('base')} → tuned {e.get('tuned')} "
                               f"(± {e.get('stderr')})")
+            if st["status"] == br.BenchStatus.CANCELLED.value:
+                print(f"error: {job_id}: its benchmark request was cancelled", file=sys.stderr)
+                code = 1
             if st["status"] == br.BenchStatus.FAILED.value:
                 print(f"error: {job_id}: {st.get('error') or st['status']}", file=sys.stderr)
                 code = 1

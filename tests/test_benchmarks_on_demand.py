@@ -96,6 +96,43 @@ def test_cli_refuses_bad_suites_and_runs_that_cannot_be_benchmarked(ws, tmp_path
     assert "a benchmark request is already waiting (arith-mc, gsm8k)" in capsys.readouterr().err
 
 
+def test_a_waiting_request_can_be_cancelled_and_one_a_slot_took_cannot(ws, tmp_path, capsys):
+    register(ws, tmp_path)
+    home = ["--home", str(ws.home)]
+    job = make_run(ws, "sft", max_steps=1).name
+    (ws.run_dir(job) / "adapter").mkdir()
+    (ws.run_dir(job) / "adapter" / "adapter_config.json").write_text("{}")
+    update_state(ws.run(job), status=JobStatus.SUCCEEDED)
+    assert spooler_main(["benchmark", *home, job]) == 2
+    assert "--suite: name at least one suite" in capsys.readouterr().err
+    assert spooler_main(["benchmark", *home, job, "--cancel"]) == 1
+    assert f"job {job}: no benchmark request is waiting (it is not requested); nothing to cancel" in \
+        capsys.readouterr().err
+
+    assert spooler_main(["benchmark", *home, job, "--suite", "arith-mc"]) == 0
+    rid = br.benchmark_state(ws.run_dir(job))["request_id"]
+    assert spooler_main(["benchmark", *home, job, "--cancel", "--suite", "arith-mc"]) == 2
+    assert spooler_main(["benchmark", *home, job, "--cancel"]) == 0
+    assert f"{job}: benchmark request {rid} cancelled (arith-mc)" in capsys.readouterr().out
+    st = br.benchmark_state(ws.run_dir(job))
+    assert st["status"] == "cancelled" and st["finished_at"] and not rq.pending(ws) and not rq.taken(ws)
+    assert spooler_main(["benchmark", *home, job, "--cancel"]) == 1  # once only
+    assert "(it is cancelled); nothing to cancel" in capsys.readouterr().err
+
+    # queued again; this time the spooler's claim (the same rename) wins the race: the request runs to its end
+    assert spooler_main(["benchmark", *home, job, "--suite", "arith-em"]) == 0
+    rid = br.benchmark_state(ws.run_dir(job))["request_id"]
+    assert rq.claim(ws, rid)
+    with pytest.raises(br.RequestError, match="a slot has just taken its benchmark request"):
+        br.cancel_benchmark(ws, job)
+    assert br.benchmark_state(ws.run_dir(job))["status"] == "waiting" and rq.taken(ws)
+    br.write_benchmark_state(ws.run_dir(job), status="scoring")
+    assert spooler_main(["benchmark", *home, job, "--cancel"]) == 1
+    assert "already scoring (arith-em); they run to the end and cannot be cancelled" in capsys.readouterr().err
+    assert spooler_main(["benchmark", *home, "../etc", "--cancel"]) == 1
+    assert "not a job id" in capsys.readouterr().err
+
+
 def test_a_queued_request_is_scored_by_the_daemon_on_a_slot_and_merged(ws, tmp_path, capsys):
     """A real tiny-demo run scored arith-mc in training; the queued request adds arith-em (and an unknown suite,
     which fails with its reason) through a real daemon and `python -m trainer.benchmarks --request`."""
@@ -153,6 +190,11 @@ def test_the_details_page_queues_benchmarks_with_a_suite_picker(ws, tmp_path, mo
     assert not any(b.key == "bench_run" for b in at.button)  # no second request while one waits
     audit = (ws.home / "audit.jsonl").read_text()
     assert '"benchmark"' in audit and job in audit
+    at.button(key=f"bench_cancel_{job}").click().run()  # taken back before a slot took it
+    assert not at.exception, [e.value for e in at.exception]
+    assert br.benchmark_state(ws.run_dir(job))["status"] == "cancelled" and not rq.pending(ws)
+    assert "Benchmarks arith-mc: cancelled before a slot took them." in texts(at)
+    assert at.button(key="bench_run")  # the picker is back
 
     br.write_benchmark_state(ws.run_dir(job), status="failed", error="suite 'x': boom")
     at = open_page("details", id=job)

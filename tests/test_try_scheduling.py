@@ -227,7 +227,7 @@ def test_every_command_refuses_a_run_folder_that_is_a_symlink(trained, tmp_path,
                 ["priority", linked, "5"], ["priority", linked, "top"], ["cancel", linked], ["retry", linked],
                 ["delete", linked]]
         if "benchmark" in commands.NAMES:
-            cmds.append(["benchmark", linked, "--suite", "arith-mc"])
+            cmds += [["benchmark", linked, "--suite", "arith-mc"], ["benchmark", linked, "--cancel"]]
         for cmd in cmds:
             assert spooler_main([cmd[0], *home, *cmd[1:]]) == 1, cmd
             err = capsys.readouterr().err

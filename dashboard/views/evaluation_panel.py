@@ -247,8 +247,26 @@ def request_status(run_dir) -> None:
     st.session_state[seen] = br.benchmark_open(run_dir)
     if status in (br.BenchStatus.WAITING.value, br.BenchStatus.SCORING.value):
         st.info(t(f"bench.run.{status}", suites=suites), icon="⏳")
+        if status == br.BenchStatus.WAITING.value:
+            _cancel_button(run_dir)
+    elif status == br.BenchStatus.CANCELLED.value:
+        st.caption(t("bench.run.cancelled", suites=suites))
     elif status == br.BenchStatus.FAILED.value:
         st.error(t("bench.run.failed", suites=suites, error=str(cur.get("error") or "?")))
     elif status == br.BenchStatus.DONE.value:
         st.success(t("bench.run.done", suites=", ".join(cur.get("scored") or []) or suites,
                      at=str(cur.get("finished_at") or "")[:19].replace("T", " ")))
+
+
+def _cancel_button(run_dir) -> None:
+    """Take back a request that no slot has taken yet (as `python -m spooler benchmark JOB_ID --cancel`)."""
+    ws = Workspace.of_run(run_dir)
+    denied = identity.why_not(ws, "benchmark", (read_spec(run_dir) or {}).get("owner"))
+    if st.button(t("bench.run.cancel"), key=f"bench_cancel_{run_dir.name}", disabled=bool(denied), help=denied) \
+            and identity.allowed(ws, "benchmark", run_dir.name):
+        try:
+            br.cancel_benchmark(ws, run_dir.name)
+        except br.RequestError as e:  # a slot took it meanwhile
+            st.warning(str(e))
+            return
+        st.rerun()

@@ -416,16 +416,26 @@ def submit_export(ws: Workspace, job_id: str, free_bytes: int | None = None, ggu
     return req["request_id"]
 
 
-def export_state(run_dir: Path) -> dict:
-    st = read_json(export_dir(run_dir) / EXPORT_STATUS)
+def read_status(path: Path) -> dict:
+    """A request's status file (an export's or a benchmark's), or {} when it is missing or not an object."""
+    st = read_json(path)
     return st if isinstance(st, dict) else {}
 
 
-def write_export_state(run_dir: Path, reset: bool = False, **fields) -> dict:
-    cur = {} if reset else export_state(run_dir)
+def write_status(path: Path, reset: bool = False, **fields) -> dict:
+    """Update (or, with reset, replace) a request's status file atomically, stamping updated_at."""
+    cur = {} if reset else read_status(path)
     cur.update(fields, updated_at=now_iso())
-    atomic_write_json(export_dir(run_dir) / EXPORT_STATUS, cur)
+    atomic_write_json(path, cur)
     return cur
+
+
+def export_state(run_dir: Path) -> dict:
+    return read_status(export_dir(run_dir) / EXPORT_STATUS)
+
+
+def write_export_state(run_dir: Path, reset: bool = False, **fields) -> dict:
+    return write_status(export_dir(run_dir) / EXPORT_STATUS, reset, **fields)
 
 
 # ---------------------------------------------------------------- the spool side
