@@ -146,7 +146,10 @@ def bare(args) -> None:
     cfg = SFTConfig(output_dir=str(Path(args.out) / "bare"), max_steps=args.steps, per_device_train_batch_size=2,
                     per_device_eval_batch_size=2, learning_rate=2e-4, logging_steps=1, eval_strategy="no",
                     save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True, max_length=1024,
-                    gradient_checkpointing=False)
+                    gradient_checkpointing=False,
+                    # TRL turns bf16 on by default; on a CPU that is autocast to bf16, many times slower than the
+                    # fp32 that Tunedeck trains in there: the same work means the same precision.
+                    bf16=False, lr_scheduler_type="linear")
     trainer = SFTTrainer(model=model, args=cfg, processing_class=tok, train_dataset=Dataset.from_list(train),
                          eval_dataset=Dataset.from_list(held),
                          peft_config=LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
