@@ -7,6 +7,8 @@ from pathlib import Path
 from jobs import benchmarks
 from jobs.workspace import Workspace
 
+SUBCOMMANDS = ("add", "list")  # `tunedeck benchmark add|list` comes here; `tunedeck benchmark JOB_ID` to the spooler
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("benchmark", help="register or list workspace benchmarks (lm-eval tasks over local JSONL)")

@@ -260,3 +260,19 @@ def test_regressed_is_an_allowed_event_of_a_target():
     from jobs.settings.notify_config import check_entries
     entries, problems = check_entries([{"url": "http://h/x", "on": "succeeded, regressed"}])
     assert problems == [] and entries[0]["on"] == ["succeeded", "regressed"]
+
+
+def test_tunedeck_benchmark_reaches_both_commands(ws, tmp_path, capsys):
+    """`tunedeck benchmark add|list` registers and lists workspace benchmarks (python -m jobs); `tunedeck benchmark
+    JOB_ID ...` queues or cancels on a run (python -m spooler): one name, both commands."""
+    from tunedeck.cli import main as tunedeck_main
+    from tunedeck.cli import usage
+    register(ws, tmp_path)
+    capsys.readouterr()
+    assert tunedeck_main(["benchmark", "list", "--home", str(ws.home)]) == 0
+    out = capsys.readouterr().out
+    assert "arith-mc" in out and "arith-em" in out
+    job = make_run(ws, "sft", max_steps=1).name
+    assert tunedeck_main(["benchmark", job, "--cancel", "--home", str(ws.home)]) == 1
+    assert "no benchmark request is waiting" in capsys.readouterr().err
+    assert "benchmark add|list" in usage() and "queue benchmark suites" in usage()

@@ -30,6 +30,8 @@ def usage() -> str:
     spooler_cmds, jobs_cmds = _tables()
     rows = [(f"{n} {a}", h) for n, (a, h) in OWN.items()]
     rows += [(n, h) for n, h in {**spooler_cmds, **jobs_cmds}.items()]
+    from jobs.benchmarks_cli import SUBCOMMANDS
+    rows.append((f"benchmark {'|'.join(SUBCOMMANDS)}", "register or list workspace benchmarks (python -m jobs benchmark)"))
     width = max(len(r[0]) for r in rows) + 2
     lines = [f"  {c.ljust(width)}{h}" for c, h in rows]
     return ("usage: tunedeck COMMAND [ARGS]   (COMMAND --help for its arguments)\n\n" + "\n".join(lines) +
@@ -111,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "spooler":
         from spooler.__main__ import main as spooler_main
         return spooler_main(rest)
+    from jobs.benchmarks_cli import SUBCOMMANDS as BENCH_SUBCOMMANDS
+    if cmd == "benchmark" and rest[:1] and rest[0] in BENCH_SUBCOMMANDS:  # the one name both tables use
+        from jobs.__main__ import main as jobs_main
+        return jobs_main([cmd, *rest])
     if cmd in spooler_cmds:
         from spooler.__main__ import main as spooler_main
         return spooler_main([cmd, *rest])
