@@ -7,9 +7,13 @@ a GPU).
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from bench.common import cleanup
-from bench.finetune_common import gib, make_run, smol_workspace, train
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/X.py` from anywhere
+
+from bench.common import cleanup  # noqa: E402
+from bench.finetune_common import gib, make_run, smol_workspace, train  # noqa: E402
 
 
 def main() -> int:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-from bench.common import cleanup
-from bench.finetune_common import gib, make_run, smol_workspace, train
-from jobs.finetune import estimate_for
-from jobs.models import registry
-from jobs.rundir import RunDir
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/X.py` from anywhere
+
+from bench.common import cleanup  # noqa: E402
+from bench.finetune_common import gib, make_run, smol_workspace, train  # noqa: E402
+from jobs.finetune import estimate_for  # noqa: E402
+from jobs.models import registry  # noqa: E402
+from jobs.rundir import RunDir  # noqa: E402
 
 CONFIGS = {
     "lora, batch 4 × 512": dict(finetuning_type="lora", batch_size=4, max_seq_length=512),
