@@ -360,7 +360,8 @@ PARAM_HELP_ZH = {
     "sharding": "num_gpus × num_nodes > 1 时：none 在每块 GPU 上保留完整的模型、梯度和优化器状态（DDP）；"
                 "fsdp 把它们切分到各 GPU 上（PyTorch FSDP，按解码层包装）。",
     "gradient_checkpointing": "反向传播时重新计算激活而不保存：激活内存更少，计算量约多三分之一。",
-    "packing": "SFT：把多行放进同一序列，行与行之间不互相注意（无填充，位置编号每行重新开始），不在填充上浪费计算。",
+    "packing": "SFT：把多行放进同一序列，行与行之间不互相注意（无填充，位置编号每行重新开始），不在填充上浪费计算。"
+               "适用于 GPU 上的 FlashAttention；在 CPU 上实测并不更快。",
     "use_liger_kernel": "Liger 的融合 Triton 内核（RMSNorm、RoPE、SwiGLU、融合交叉熵）：更省 GPU 内存。"
                         "需要安装 liger-kernel 并在 GPU 上运行。",
     "max_seq_length": "模型看到的最长序列（词元数）。", "max_input_length": "提示的词元上限。",

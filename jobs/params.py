@@ -204,7 +204,8 @@ COMMON_PARAMS: tuple[Param, ...] = (
     Param("gradient_checkpointing", "bool", False, "Recompute activations in the backward pass instead of keeping "
           "them: less activation memory for about a third more compute."),
     Param("packing", "bool", False, "SFT: put several rows in one sequence without attention across rows "
-          "(padding-free, position ids restart per row), so no compute is spent on padding."),
+          "(padding-free, position ids restart per row), so no compute is spent on padding. Meant for "
+          "FlashAttention on a GPU; on a CPU it measured no faster (docs/full-finetuning-and-sharding.md)."),
     Param("use_liger_kernel", "bool", False, "Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused "
           "cross-entropy): less GPU memory. Needs the liger-kernel package and a GPU."),
     Param("max_seq_length", "int", 1024, "Longest sequence the model sees, in tokens.", min=32, max=131072,
