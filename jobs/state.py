@@ -200,12 +200,17 @@ def queue_positions(ws: Workspace) -> dict[str, int]:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint. transformers writes trainer_state.json last, so a kill -9 while a checkpoint
+    is saved leaves it missing, empty or cut short: such a checkpoint is passed over for the one before."""
     ck = as_run_dir(run_dir).checkpoints
     if not ck.is_dir():
         return None
-    steps = [(int(p.name.split("-")[-1]), p) for p in ck.glob("checkpoint-*")
-             if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()]
-    return max(steps)[1] if steps else None
+    steps = [(int(p.name.split("-")[-1]), p) for p in ck.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for _, p in sorted(steps, reverse=True):
+        st = read_json(p / "trainer_state.json")
+        if isinstance(st, dict) and isinstance(st.get("global_step"), int):
+            return p
+    return None
 
 
 def cancel_job(ws: Workspace, job_id: str) -> str:

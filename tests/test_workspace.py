@@ -142,3 +142,17 @@ def test_delete_job_refuses_running_and_removes_others(ws):
     delete_job(ws, b)
     assert ws.run_dir(a).is_dir() and not ws.run_dir(b).exists()
     assert [p.name for p in ws.runs.iterdir()] == [a]
+
+
+def test_a_checkpoint_killed_while_saved_is_passed_over_for_the_one_before(tmp_path):
+    """kill -9 while transformers saves checkpoint-8 leaves its trainer_state.json (written last) empty or cut short;
+    a resume from it failed with a JSONDecodeError. The newest complete checkpoint is checkpoint-4."""
+    from jobs.state import latest_checkpoint
+    ck = tmp_path / "run" / "checkpoints"
+    for step, text in ((4, json.dumps({"global_step": 4})), (8, ""), (12, '{"global_step": 1'), (16, None)):
+        (ck / f"checkpoint-{step}").mkdir(parents=True)
+        if text is not None:
+            (ck / f"checkpoint-{step}" / "trainer_state.json").write_text(text)
+    assert latest_checkpoint(tmp_path / "run") == ck / "checkpoint-4"
+    (ck / "checkpoint-4" / "trainer_state.json").write_text("[]")
+    assert latest_checkpoint(tmp_path / "run") is None
