@@ -11,9 +11,8 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from jobs.job_ids import BadJobId, NotARunFolder
 from jobs.state import new_job_id, now_iso, read_spec, read_state
-from jobs.use.requests import RequestError, _point, answerable, claim, close, read_status, write_status
+from jobs.use.requests import RequestError, _point, answerable, claim, close, existing_run, read_status, write_status
 from jobs.workspace import Workspace
 
 
@@ -123,16 +122,6 @@ def submit_benchmark(ws: Workspace, job_id: str, suites, limit: int | None = Non
                           request_id=req["request_id"], requested_at=req["created_at"], suites=suites, limit=limit)
     _point(ws, req)
     return req["request_id"]
-
-
-def existing_run(ws: Workspace, job_id: str) -> Path:
-    """The run's folder, a real folder in runs/ (never a symlink planted there); RequestError saying why not."""
-    try:
-        return ws.existing_run(job_id)
-    except (BadJobId, NotARunFolder) as e:  # their message is the one-line reason
-        raise RequestError(str(e.args[0])) from e
-    except KeyError as e:
-        raise RequestError(f"job {job_id}: no such job") from e
 
 
 def cancel_benchmark(ws: Workspace, job_id: str) -> str:

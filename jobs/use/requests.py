@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 
 from jobs.atomic import atomic_write_json, read_json
-from jobs.job_ids import NotARunFolder
+from jobs.job_ids import BadJobId, NotARunFolder
 from jobs.rundir import RunDir
 from jobs.state import is_job_id, new_job_id, now_iso, read_spec, read_state
 from jobs.workspace import Workspace
@@ -145,14 +145,24 @@ def normalize_settings(raw: dict | None) -> dict:
     return out
 
 
+def existing_run(ws: Workspace, job_id: str) -> Path:
+    """The run's folder, a real folder in runs/ (never a symlink planted there); RequestError saying why not."""
+    try:
+        return ws.existing_run(job_id)
+    except (BadJobId, NotARunFolder) as e:  # their message is the one-line reason
+        raise RequestError(str(e.args[0])) from e
+    except KeyError as e:
+        raise RequestError(f"job {job_id}: no such job") from e
+
+
 def answerable(ws: Workspace, job_id: str) -> tuple[dict, str | None]:
     """The run's spec and why it cannot answer prompts (None when it can)."""
     if not is_job_id(job_id):
         return {}, f"job id {job_id!r} is not a job id"
     try:
-        run_dir = ws.existing_run(job_id)  # a real folder in runs/: never a symlink planted there
-    except KeyError as e:
-        return {}, e.args[0] if isinstance(e, NotARunFolder) else f"job {job_id}: no such job"
+        run_dir = existing_run(ws, job_id)
+    except RequestError as e:
+        return {}, str(e)
     spec = read_spec(run_dir)
     if spec is None:
         return {}, f"job {job_id}: no such job"
