@@ -47,7 +47,8 @@ def main() -> int:
             if rank:
                 return 0
             (rd.checkpoints / "checkpoint-1").mkdir(parents=True, exist_ok=True)
-            (rd.checkpoints / "checkpoint-1" / "trainer_state.json").write_text("{}")
+            # a complete checkpoint, as transformers leaves it: trainer_state.json, written last, names its step
+            (rd.checkpoints / "checkpoint-1" / "trainer_state.json").write_text('{"global_step": 1}')
             atomic_write_json(rd.outcome, {"exit_code": EXIT_STOPPED, "status": JobStatus.CANCELLED,
                                            "error": "stopped on request"})
             update_state(run_dir, status=JobStatus.CANCELLED, error="stopped on request", finished_at=now_iso())
