@@ -119,6 +119,11 @@ def test_export_guards(trained, ws):
         rq.submit_export(tws, run_dir.name, free_bytes=1024)
     with pytest.raises(RegistryError, match="export it first"):
         rq.register_merged(ws, never.name, "nope")
+    with pytest.raises(RegistryError, match="is not a job id"):
+        rq.register_merged(ws, "../" + never.name, "nope")
+    with pytest.raises(RegistryError, match="no such job"):
+        rq.register_merged(ws, never.name[:-6] + "abcdef", "nope")
+    assert not (ws.models / "nope").exists()
 
 
 def test_a_registered_merged_model_outlives_its_job(trained, monkeypatch):

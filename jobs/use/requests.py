@@ -619,10 +619,10 @@ def register_merged(ws: Workspace, job_id: str, name: str) -> Path:
     where the filesystem cannot link. Deleting the job, or exporting it again, leaves the model as it was."""
     from jobs.models.registry import RegistryError, list_models, loading_problem, model_problem, valid_name
     try:
-        run_dir = ws.existing_run(job_id) if is_job_id(job_id) else None
-    except KeyError as e:
-        raise RegistryError(e.args[0] if isinstance(e, NotARunFolder) else f"job {job_id}: no such job") from None
-    st = export_state(run_dir) if run_dir else {}
+        run_dir = existing_run(ws, job_id)
+    except RequestError as e:  # the registry speaks RegistryError; the reason is the same one-line one
+        raise RegistryError(str(e)) from None
+    st = export_state(run_dir)
     if st.get("status") != ExportStatus.DONE.value:
         raise RegistryError(f"job {job_id}: export it first (its export is {st.get('status') or 'not started'})")
     if not valid_name(name):
