@@ -212,3 +212,43 @@ def test_nginx_refuses_a_wrong_password(site):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=10)
     assert e.value.code == 401
+
+
+def test_only_the_owner_or_an_admin_may_cancel_a_waiting_benchmark_request(site, tmp_path):
+    """Details → Evaluation of A's finished run with a benchmark request waiting for a slot: B sees Cancel disabled
+    with the reason beside it (English and 中文); A cancels it, audited, and the picker is back."""
+    from jobs import benchmarks_requests as br
+    from jobs.state import update_state
+    from jobs.status import JobStatus
+    from tests.test_benchmarks_on_demand import register
+    ws, shots = site["ws"], site["shots"]
+    register(ws, tmp_path)
+    job = _job(ws, "bench-of-a", "tdua")
+    adapter = ws.run_dir(job) / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    update_state(ws.run_dir(job), status=JobStatus.SUCCEEDED)
+    br.submit_benchmark(ws, job, ["arith-mc"])
+    for lang, tab, cancel, reason in (
+            ("en", "Evaluation", "Cancel this request", "only tdua or an admin may benchmark this job"),
+            ("zh", "评估", "取消此请求", "tdua")):
+        page = _page(site, "tdub", f"/training?id={job}", "bench-of-a", lang=lang)
+        page.get_by_role("tab", name=tab).click()
+        button = page.get_by_role("button", name=cancel)
+        button.wait_for(timeout=30000)
+        assert button.is_disabled()
+        assert page.get_by_text("🔒").filter(has_text=reason).count() >= 1
+        page.screenshot(path=str(shots / f"refused-benchmark-cancel-{lang}.png"), full_page=True)
+        page.context.close()
+    assert br.benchmark_state(ws.run_dir(job))["status"] == "waiting"
+
+    page = _page(site, "tdua", f"/training?id={job}", "bench-of-a")
+    page.get_by_role("tab", name="Evaluation").click()
+    page.get_by_role("button", name="Cancel this request").click()
+    wait_for(lambda: br.benchmark_state(ws.run_dir(job))["status"] == "cancelled", 30)
+    page.get_by_text("cancelled before a slot took them").wait_for(timeout=30000)
+    page.get_by_role("button", name="Queue benchmarks").wait_for(timeout=30000)  # the picker is back
+    page.screenshot(path=str(shots / "benchmark-cancelled-by-owner-en.png"), full_page=True)
+    page.context.close()
+    assert ("tdua", "dashboard", "benchmark", True) in [(r["who"], r["from"], r["action"], r["allowed"])
+                                                        for r in audit.recent(ws, job=job)]

@@ -262,6 +262,8 @@ def _cancel_button(run_dir) -> None:
     """Take back a request that no slot has taken yet (as `python -m spooler benchmark JOB_ID --cancel`)."""
     ws = Workspace.of_run(run_dir)
     denied = identity.why_not(ws, "benchmark", (read_spec(run_dir) or {}).get("owner"))
+    if denied:  # said beside the disabled button, as under Queue benchmarks: a tooltip alone is easy to miss
+        st.caption("🔒 " + t("auth.refused", reason=denied))
     if st.button(t("bench.run.cancel"), key=f"bench_cancel_{run_dir.name}", disabled=bool(denied), help=denied) \
             and identity.allowed(ws, "benchmark", run_dir.name):
         try:
