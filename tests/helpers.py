@@ -201,10 +201,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(home: Path, log_path: Path, *extra: str, timeout: float = 90):
+def streamlit_server(home: Path, log_path: Path, *extra: str, timeout: float = 90, port: int | None = None):
     """`streamlit run dashboard/app.py` from the checkout (so .streamlit/config.toml applies) for the workspace at
-    `home`, on a free local port; yields its base URL once it answers its health check, and stops it after."""
-    port = free_port()
+    `home`, on `port` (a free local one by default: a proxy in front needs to know it first); yields its base URL
+    once it answers its health check, and stops it after. Every browser test starts the dashboard this way."""
+    port = port or free_port()
     env = {**os.environ, "TUNEDECK_HOME": str(home), "PYTHONPATH": str(REPO)}
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
@@ -234,7 +235,8 @@ def chromium_browser():
 
 def screenshots(ws) -> Path:
     """Where a browser test saves its screenshots: $TUNEDECK_SCREENSHOTS, else the workspace's shots/."""
-    out = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or ws.home / "shots")
+    home = ws if isinstance(ws, Path) else ws.home
+    out = Path(os.environ.get("TUNEDECK_SCREENSHOTS") or home / "shots")
     out.mkdir(parents=True, exist_ok=True)
     return out
 

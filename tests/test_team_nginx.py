@@ -1,13 +1,12 @@
 """A real nginx with basic auth in front of Streamlit passes the user in X-Remote-User (auth mode header), and a
 browser acts as two users and an admin: each sees the owner, user B cannot cancel A's job (disabled, with the
 reason) nor through the CLI as the OS user tdub, the admin can, and a request straight to Streamlit gets only the
-refusal page. Screenshots go to $TUNEDECK_SHOTS (default: the test's tmp folder)."""
+refusal page. Screenshots go to $TUNEDECK_SCREENSHOTS (default: the test's tmp folder)."""
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -19,8 +18,8 @@ from jobs.spec import validate
 from jobs.state import create_run, new_job_id, read_state
 from jobs.team import audit, auth
 from spooler.__main__ import main as spooler_main
-from tests.conftest import REPO, demo_workspace
-from tests.helpers import ARGS, CHROMIUM, free_port
+from tests.conftest import demo_workspace
+from tests.helpers import CHROMIUM, chromium_browser, free_port, screenshots, streamlit_server
 from tests.helpers import as_user as _as_user
 from tests.helpers import os_user_named as _user
 from tests.spool_helpers import wait_for
@@ -90,27 +89,17 @@ def site(demo_home):
     st_port, port = free_port(), free_port()
     (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, port=port, upstream=st_port))
     subprocess.run(["chmod", "-R", "a+rX", str(d)], check=True)
-    env = {**os.environ, "TUNEDECK_HOME": str(ws.home), "PYTHONPATH": str(REPO)}
-    log = open(top / "dashboard.log", "w")
-    stl = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address",
-                            "127.0.0.1", "--server.port", str(st_port), "--server.headless", "true"], cwd=REPO, env=env,
-                           stdout=log, stderr=subprocess.STDOUT)
+    log = open(top / "nginx.log", "w")
     ngx = subprocess.Popen([NGINX, "-p", str(d), "-c", str(d / "nginx.conf")], stdout=log, stderr=subprocess.STDOUT)
-    wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{st_port}/_stcore/health", timeout=1).status == 200, 90)
-    shots = Path(os.environ.get("TUNEDECK_SHOTS") or top / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield {"ws": ws, "proxy": f"http://127.0.0.1:{port}", "direct": f"http://127.0.0.1:{st_port}",
-               "browser": browser, "shots": shots, "tdub": tdub}
-        browser.close()
-    ngx.terminate()
-    stl.terminate()
-    ngx.wait(10)
-    stl.wait(10)
-    log.close()
-    os.umask(old_umask)
+    try:
+        with streamlit_server(ws.home, top / "dashboard.log", port=st_port) as direct, chromium_browser() as browser:
+            yield {"ws": ws, "proxy": f"http://127.0.0.1:{port}", "direct": direct, "browser": browser,
+                   "shots": screenshots(top), "tdub": tdub}
+    finally:
+        ngx.terminate()
+        ngx.wait(10)
+        log.close()
+        os.umask(old_umask)
     shutil.rmtree(top, ignore_errors=True)
 
 

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from jobs.atomic import atomic_write_json
 from tests.conftest import REPO
-from tests.helpers import ARGS, CHROMIUM, free_port
+from tests.helpers import CHROMIUM, chromium_browser, free_port, screenshots, streamlit_server
 from tests.spool_helpers import wait_for
 
 PROVIDER = Path(os.environ.get("TUNEDECK_OIDC_PROVIDER", "/opt/oidc-provider"))
@@ -46,17 +45,12 @@ client_kwargs = {{ prompt = "login" }}
     log = open(tmp_path / "log.txt", "w")
     idp = subprocess.Popen(["node", "server.mjs", str(idp_port), f"{app}/oauth2callback"], cwd=tmp_path, stdout=log,
                            stderr=subprocess.STDOUT)
-    env = {**os.environ, "TUNEDECK_HOME": str(ws.home), "PYTHONPATH": str(REPO)}
-    stl = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address",
-                            "127.0.0.1", "--server.port", str(st_port), "--server.headless", "true",
-                            "--secrets.files", str(secrets)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    from playwright.sync_api import expect
     try:
-        wait_for(lambda: urllib.request.urlopen(f"{app}/_stcore/health", timeout=1).status == 200, 90)
-        wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{idp_port}/.well-known/openid-configuration",
-                                                timeout=1).status == 200, 30)
-        from playwright.sync_api import expect, sync_playwright
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        with streamlit_server(ws.home, tmp_path / "dashboard.log", "--secrets.files", str(secrets), port=st_port), \
+                chromium_browser() as browser:
+            wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{idp_port}/.well-known/openid-configuration",
+                                                    timeout=1).status == 200, 30)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(app + "/")
             page.get_by_role("button", name="Sign in").click(timeout=60000)
@@ -72,15 +66,10 @@ client_kwargs = {{ prompt = "login" }}
                 page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
                 print("at", page.url)
                 raise
-            shots = os.environ.get("TUNEDECK_SHOTS")
-            if shots:
-                page.screenshot(path=str(Path(shots) / "oidc-signed-in.png"), full_page=True)
+            page.screenshot(path=str(screenshots(ws) / "oidc-signed-in.png"), full_page=True)
             expect(page.get_by_role("button", name="Sign out")).to_have_count(1, timeout=30000)  # not clicked
-            browser.close()
     finally:
-        stl.terminate()
         idp.terminate()
-        stl.wait(10)
         idp.wait(10)
         log.close()
-        print((tmp_path / "log.txt").read_text()[-3000:])
+        print((tmp_path / "log.txt").read_text()[-3000:], (tmp_path / "dashboard.log").read_text()[-3000:])
