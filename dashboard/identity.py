@@ -81,10 +81,12 @@ def mode(ws: Workspace) -> str:
     return config(ws).mode
 
 
-def allowed(ws: Workspace, action: str, job_id: str | None = None, priority: int | None = None) -> bool:
-    """The check at the click: audited (source dashboard); a refusal is shown as an error and returns False."""
+def allowed(ws: Workspace, action: str, job_id: str | None = None, priority: int | None = None,
+            note: str | None = None) -> bool:
+    """The check at the click: audited (source dashboard, with `note` as in guard.authorize); a refusal is shown
+    as an error and returns False."""
     try:
-        guard.authorize(ws, user(), "dashboard", action, job_id, priority=priority)
+        guard.authorize(ws, user(), "dashboard", action, job_id, priority=priority, note=note)
     except guard.Refused as e:
         st.error(t("auth.refused", reason=tr_message(e)))
         return False

@@ -30,6 +30,7 @@ BENCH_STATUS = "status.json"
 BENCH_LOG = "benchmark.log"
 BENCH_KIND = "benchmark"      # a request pointer's kind: suites scored on a finished run, on a slot like an export
 MAX_BENCH_SUITES = 20         # suites in one benchmark request
+CANCEL_NOTE = "cancel"        # the audit detail of a cancelled request: it is checked and audited as `benchmark`
 
 
 def bench_dir(run_dir: Path) -> Path:

@@ -35,7 +35,7 @@ def cmd_cancel(ws: Workspace, job_ids: list[str]) -> int:
     for job_id in job_ids:
         try:
             br.existing_run(ws, job_id)
-            authorize(ws, os_user(), "cli", "benchmark", job_id)  # as queueing: the owner or an admin; audited
+            authorize(ws, os_user(), "cli", "benchmark", job_id, note=br.CANCEL_NOTE)  # as queueing; audited
             print(br.cancel_benchmark(ws, job_id))
         except (Refused, br.RequestError) as e:
             print(f"error: {e}", file=sys.stderr)

@@ -12,6 +12,7 @@ from jobs.evaluation import EVALUATION_FILE
 from jobs.queue.spool import submit
 from jobs.state import update_state
 from jobs.status import JobStatus
+from jobs.team import audit
 from jobs.use import requests as rq
 from spooler.__main__ import main as spooler_main
 from tests.benchmark_data import PAIRS
@@ -114,6 +115,8 @@ def test_a_waiting_request_can_be_cancelled_and_one_a_slot_took_cannot(ws, tmp_p
     assert spooler_main(["benchmark", *home, job, "--cancel", "--suite", "arith-mc"]) == 2
     assert spooler_main(["benchmark", *home, job, "--cancel"]) == 0
     assert f"{job}: benchmark request {rid} cancelled (arith-mc)" in capsys.readouterr().out
+    assert [(r["action"], r.get("detail")) for r in audit.recent(ws, job=job)][-2:] == [("benchmark", None),
+                                                                                       ("benchmark", "cancel")]
     st = br.benchmark_state(ws.run_dir(job))
     assert st["status"] == "cancelled" and st["finished_at"] and not rq.pending(ws) and not rq.taken(ws)
     assert spooler_main(["benchmark", *home, job, "--cancel"]) == 1  # once only

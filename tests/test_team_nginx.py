@@ -239,5 +239,5 @@ def test_only_the_owner_or_an_admin_may_cancel_a_waiting_benchmark_request(site,
     page.get_by_role("button", name="Queue benchmarks").wait_for(timeout=30000)  # the picker is back
     page.screenshot(path=str(shots / "benchmark-cancelled-by-owner-en.png"), full_page=True)
     page.context.close()
-    assert ("tdua", "dashboard", "benchmark", True) in [(r["who"], r["from"], r["action"], r["allowed"])
-                                                        for r in audit.recent(ws, job=job)]
+    assert ("tdua", "dashboard", "benchmark", True, "cancel") in [
+        (r["who"], r["from"], r["action"], r["allowed"], r.get("detail")) for r in audit.recent(ws, job=job)]

@@ -265,7 +265,7 @@ def _cancel_button(run_dir) -> None:
     if denied:  # said beside the disabled button, as under Queue benchmarks: a tooltip alone is easy to miss
         st.caption("🔒 " + t("auth.refused", reason=denied))
     if st.button(t("bench.run.cancel"), key=f"bench_cancel_{run_dir.name}", disabled=bool(denied), help=denied) \
-            and identity.allowed(ws, "benchmark", run_dir.name):
+            and identity.allowed(ws, "benchmark", run_dir.name, note=br.CANCEL_NOTE):
         try:
             br.cancel_benchmark(ws, run_dir.name)
         except br.RequestError as e:  # a slot took it meanwhile

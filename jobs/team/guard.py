@@ -18,13 +18,16 @@ def owner_of(ws: Workspace, job_id: str) -> str | None:
 
 
 def authorize(ws: Workspace, user: str | None, source: str, action: str, job_id: str | None = None,
-              priority: int | None = None, cfg: auth.AuthConfig | None = None) -> None:
-    """Return when allowed (audited as allowed); raise Refused with the reason otherwise (audited as refused)."""
+              priority: int | None = None, cfg: auth.AuthConfig | None = None, note: str | None = None) -> None:
+    """Return when allowed (audited as allowed); raise Refused with the reason otherwise (audited as refused).
+    `note` says what was done under the permission when the action name alone does not (a benchmark request
+    cancelled is `benchmark`, note "cancel"); it leads the audit line's detail."""
     cfg = cfg or auth.load(ws)
     owner = owner_of(ws, job_id) if job_id else None
     why = auth.may(cfg, user, action, owner)
     if why is None and priority is not None:
         why = auth.priority_problem(cfg, user, priority)
-    audit.record(ws, user, source, action, job_id, allowed=why is None, detail=why)
+    audit.record(ws, user, source, action, job_id, allowed=why is None,
+                 detail=": ".join(x for x in (note, why) if x) or None)
     if why:
         raise Refused(why)
