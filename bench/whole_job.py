@@ -6,7 +6,8 @@ python bench/whole_job.py [--model-path DIR] [--dataset-path FILE] [--steps 10] 
     answers --rows held-out rows before training and the tuned model after, with the eval_loss pass, the reference
     perplexity and the sample answers). Bare: one Python process (`bare` below) that loads the model, answers the
     same --rows held-out prompts with --new-tokens greedy tokens, trains the same steps with TRL's SFTTrainer and one
-    eval_loss pass on the same held-out rows, and answers the prompts again. Prints both times and the ratio
+    eval_loss pass on the same held-out rows, and answers the prompts again (on a GPU when there is one, in bf16
+    where it has it, else fp32: the device and precision Tunedeck picks). Prints both times and the ratio
     (target: ≤ 1.0), plus where Tunedeck's time went (summary.json's phase seconds, train.log's phase lines).
 python bench/whole_job.py conversation [--turns 5000] [--model-path DIR]
     Truncating one conversation of --turns turns to max_seq_length 1024 (trainer/chat_data.truncate_left).
@@ -118,8 +119,10 @@ def bare(args) -> None:
     from trl import SFTConfig, SFTTrainer
 
     t0 = t.time()
+    cuda = torch.cuda.is_available()  # the precision Tunedeck picks too: bf16 where the GPU has it, else fp32
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
     tok = AutoTokenizer.from_pretrained(args.model_path)
-    model = AutoModelForCausalLM.from_pretrained(args.model_path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(args.model_path, dtype=dtype).to("cuda" if cuda else "cpu")
     rows = [json.loads(x) for x in Path(args.dataset_path).read_text().splitlines() if x.strip()]
     recs = [{"prompt": [{"role": "user", "content": (r["instruction"] + ("\n\n" + r["input"] if r.get("input") else ""))}],
              "completion": [{"role": "assistant", "content": r["output"]}]} for r in rows]
@@ -133,7 +136,7 @@ def bare(args) -> None:
         out = []
         for i in range(0, len(prompts), 16):
             texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts[i:i + 16]]
-            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(m.device)
             with torch.no_grad():
                 ids = m.generate(**enc, max_new_tokens=args.new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
             out += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -145,11 +148,11 @@ def bare(args) -> None:
     t2 = t.time()
     cfg = SFTConfig(output_dir=str(Path(args.out) / "bare"), max_steps=args.steps, per_device_train_batch_size=2,
                     per_device_eval_batch_size=2, learning_rate=2e-4, logging_steps=1, eval_strategy="no",
-                    save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True, max_length=1024,
+                    save_strategy="no", report_to=[], use_cpu=not cuda, disable_tqdm=True, max_length=1024,
                     gradient_checkpointing=False,
                     # TRL turns bf16 on by default; on a CPU that is autocast to bf16, many times slower than the
                     # fp32 that Tunedeck trains in there: the same work means the same precision.
-                    bf16=False, lr_scheduler_type="linear")
+                    bf16=dtype == torch.bfloat16, lr_scheduler_type="linear")
     trainer = SFTTrainer(model=model, args=cfg, processing_class=tok, train_dataset=Dataset.from_list(train),
                          eval_dataset=Dataset.from_list(held),
                          peft_config=LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
