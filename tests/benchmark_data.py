@@ -1,4 +1,6 @@
 """Small benchmarks we make (never a hub): world capitals as multiple choice, GSM8K-style sums as exact match."""
+from jobs.__main__ import main as jobs_main
+from tests.conftest import write_jsonl
 
 CAPITALS = [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Germany", "Berlin"), ("Spain", "Madrid"),
             ("England", "London"), ("Russia", "Moscow"), ("China", "Beijing"), ("Egypt", "Cairo"),
@@ -24,3 +26,18 @@ def capitals(n: int = 16) -> list[dict]:
 def sums() -> list[dict]:
     return [{"question": f"What is {a} plus {b}?", "answer": f"{a} plus {b} makes {a + b}.\n#### {a + b}"}
             for a, b in PAIRS]
+
+
+def register_arith(ws, tmp_path) -> None:
+    """Register arith-mc (multiple choice; the answer as an index or a letter) and arith-em (GSM8K-style, 1-shot)."""
+    mc = write_jsonl(tmp_path / "mc.jsonl", [
+        {"q": f"What is {a} plus {b}?", "options": [str(a + b + 1), str(a + b), str(a * b + 7), "zero"],
+         "gold": "B" if i % 2 else 1} for i, (a, b) in enumerate(PAIRS)])
+    em = write_jsonl(tmp_path / "em.jsonl", [
+        {"question": f"What is {a} plus {b}?", "answer": f"{a} plus {b} makes {a + b}.\n#### {a + b}"}
+        for a, b in PAIRS])
+    assert jobs_main(["benchmark", "add", "arith-mc", "--jsonl", str(mc), "--kind", "multiple_choice",
+                      "--question-column", "q", "--choices-column", "options", "--answer-column", "gold",
+                      "--home", str(ws.home)]) == 0
+    assert jobs_main(["benchmark", "add", "arith-em", "--jsonl", str(em), "--kind", "exact_match", "--few-shot", "1",
+                      "--home", str(ws.home)]) == 0

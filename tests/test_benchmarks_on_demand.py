@@ -15,28 +15,13 @@ from jobs.status import JobStatus
 from jobs.team import audit
 from jobs.use import requests as rq
 from spooler.__main__ import main as spooler_main
-from tests.benchmark_data import PAIRS
-from tests.conftest import REPO, write_jsonl
+from tests.benchmark_data import register_arith
+from tests.conftest import REPO
 from tests.helpers import Hook
 from tests.spool_helpers import Spooler, spec, statuses, wait_for, wait_for_passes
 from tests.trainer_helpers import make_run, run
 
 APP = str(REPO / "dashboard" / "app.py")
-
-
-def register(ws, tmp_path):
-    """arith-mc (multiple choice; the answer as an index or a letter) and arith-em (GSM8K-style, 1-shot)."""
-    mc = write_jsonl(tmp_path / "mc.jsonl", [
-        {"q": f"What is {a} plus {b}?", "options": [str(a + b + 1), str(a + b), str(a * b + 7), "zero"],
-         "gold": "B" if i % 2 else 1} for i, (a, b) in enumerate(PAIRS)])
-    em = write_jsonl(tmp_path / "em.jsonl", [
-        {"question": f"What is {a} plus {b}?", "answer": f"{a} plus {b} makes {a + b}.\n#### {a + b}"}
-        for a, b in PAIRS])
-    assert jobs_main(["benchmark", "add", "arith-mc", "--jsonl", str(mc), "--kind", "multiple_choice",
-                      "--question-column", "q", "--choices-column", "options", "--answer-column", "gold",
-                      "--home", str(ws.home)]) == 0
-    assert jobs_main(["benchmark", "add", "arith-em", "--jsonl", str(em), "--kind", "exact_match", "--few-shot", "1",
-                      "--home", str(ws.home)]) == 0
 
 
 def open_page(page: str, **query):
@@ -68,7 +53,7 @@ def finished_run(ws, name="done", **params):
 
 
 def test_cli_refuses_bad_suites_and_runs_that_cannot_be_benchmarked(ws, tmp_path, capsys):
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     home = ["--home", str(ws.home)]
     job = make_run(ws, "sft", max_steps=1).name  # queued, never run
     assert spooler_main(["benchmark", *home, job, "--suite", "arith-mc", "--suite", "no good!"]) == 2
@@ -98,7 +83,7 @@ def test_cli_refuses_bad_suites_and_runs_that_cannot_be_benchmarked(ws, tmp_path
 
 
 def test_a_waiting_request_can_be_cancelled_and_one_a_slot_took_cannot(ws, tmp_path, capsys):
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     home = ["--home", str(ws.home)]
     job = make_run(ws, "sft", max_steps=1).name
     (ws.run_dir(job) / "adapter").mkdir()
@@ -139,7 +124,7 @@ def test_a_waiting_request_can_be_cancelled_and_one_a_slot_took_cannot(ws, tmp_p
 def test_a_queued_request_is_scored_by_the_daemon_on_a_slot_and_merged(ws, tmp_path, capsys):
     """A real tiny-demo run scored arith-mc in training; the queued request adds arith-em (and an unknown suite,
     which fails with its reason) through a real daemon and `python -m trainer.benchmarks --request`."""
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     run_dir = make_run(ws, "sft", max_steps=1, eval_max_rows=0, benchmarks=["arith-mc"], benchmark_limit=4)
     assert run(run_dir) == 0, (run_dir / "train.log").read_text()[-3000:]
     trained = read_json(run_dir / EVALUATION_FILE)["benchmarks"]["arith-mc"]
@@ -173,7 +158,7 @@ def test_a_queued_request_is_scored_by_the_daemon_on_a_slot_and_merged(ws, tmp_p
 
 def test_the_details_page_queues_benchmarks_with_a_suite_picker(ws, tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     with Spooler(ws) as sp:
         job = finished_run(ws)
         sp.stop()
@@ -270,7 +255,7 @@ def test_tunedeck_benchmark_reaches_both_commands(ws, tmp_path, capsys):
     JOB_ID ...` queues or cancels on a run (python -m spooler): one name, both commands."""
     from tunedeck.cli import main as tunedeck_main
     from tunedeck.cli import usage
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     capsys.readouterr()
     assert tunedeck_main(["benchmark", "list", "--home", str(ws.home)]) == 0
     out = capsys.readouterr().out

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from jobs import benchmarks_requests as br
 from jobs.atomic import atomic_write_json
 from jobs.spec import validate
-from jobs.state import create_run, new_job_id, read_state
+from jobs.state import create_run, new_job_id, read_state, update_state
+from jobs.status import JobStatus
 from jobs.team import audit, auth
 from spooler.__main__ import main as spooler_main
+from tests.benchmark_data import register_arith
 from tests.conftest import demo_workspace
 from tests.helpers import CHROMIUM, chromium_browser, free_port, screenshots, streamlit_server
 from tests.helpers import as_user as _as_user
@@ -206,12 +209,8 @@ def test_nginx_refuses_a_wrong_password(site):
 def test_only_the_owner_or_an_admin_may_cancel_a_waiting_benchmark_request(site, tmp_path):
     """Details → Evaluation of A's finished run with a benchmark request waiting for a slot: B sees Cancel disabled
     with the reason beside it (English and 中文); A cancels it, audited, and the picker is back."""
-    from jobs import benchmarks_requests as br
-    from jobs.state import update_state
-    from jobs.status import JobStatus
-    from tests.test_benchmarks_on_demand import register
     ws, shots = site["ws"], site["shots"]
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     job = _job(ws, "bench-of-a", "tdua")
     adapter = ws.run_dir(job) / "adapter"
     adapter.mkdir()
