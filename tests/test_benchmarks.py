@@ -9,39 +9,13 @@ from jobs.__main__ import main as jobs_main
 from jobs.atomic import atomic_write_json, read_json
 from jobs.evaluation import EVALUATION_FILE
 from jobs.state import EXIT_STOPPED
+from tests.benchmark_data import register_arith
 from tests.conftest import write_jsonl
 from tests.trainer_helpers import make_run, run, state
 
-PAIRS = [(1, 2), (3, 4), (5, 6), (2, 2), (7, 1), (3, 3), (4, 5), (6, 2)]
-
-
-def mc_rows():
-    """Arithmetic as multiple choice; the answer alternates between an index and a letter."""
-    out = []
-    for i, (a, b) in enumerate(PAIRS):
-        out.append({"q": f"What is {a} plus {b}?", "options": [str(a + b + 1), str(a + b), str(a * b + 7), "zero"],
-                    "gold": "B" if i % 2 else 1})
-    return out
-
-
-def em_rows():
-    """GSM8K-style answers: reasoning, then '#### n'."""
-    return [{"question": f"What is {a} plus {b}?", "answer": f"{a} plus {b} makes {a + b}.\n#### {a + b}"}
-            for a, b in PAIRS]
-
-
-def register(ws, tmp_path):
-    mc = write_jsonl(tmp_path / "mc.jsonl", mc_rows())
-    em = write_jsonl(tmp_path / "em.jsonl", em_rows())
-    assert jobs_main(["benchmark", "add", "arith-mc", "--jsonl", str(mc), "--kind", "multiple_choice",
-                      "--question-column", "q", "--choices-column", "options", "--answer-column", "gold",
-                      "--home", str(ws.home)]) == 0
-    assert jobs_main(["benchmark", "add", "arith-em", "--jsonl", str(em), "--kind", "exact_match", "--few-shot", "1",
-                      "--home", str(ws.home)]) == 0
-
 
 def test_cli_registers_and_lists_and_refuses_bad_input(ws, tmp_path, capsys):
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     out = capsys.readouterr().out
     assert "registered benchmark arith-mc: multiple_choice, 8 rows, 0-shot" in out
     assert jobs_main(["benchmark", "list", "--home", str(ws.home)]) == 0
@@ -85,7 +59,7 @@ def scores(run_dir) -> dict:
 
 
 def test_training_job_scores_base_and_tuned_then_a_copy_reuses_the_base(ws, tmp_path):
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     run_dir = make_run(ws, "sft", max_steps=2, eval_max_rows=4, benchmarks=["arith-mc", "arith-em", "nope-suite"],
                        benchmark_limit=6)
     assert run(run_dir) == 0, (run_dir / "train.log").read_text()[-3000:]
@@ -128,7 +102,7 @@ def test_stop_during_benchmarks_ends_within_seconds_and_keeps_the_adapter(ws, tm
     import time
 
     from trainer import benchmarks as tb
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     run_dir = make_run(ws, "sft", max_steps=2, eval_max_rows=0, benchmarks=["arith-em", "arith-mc"],
                        benchmark_limit=8)
     original = tb.evaluate
@@ -150,7 +124,7 @@ def test_stop_during_benchmarks_ends_within_seconds_and_keeps_the_adapter(ws, tm
 
 @pytest.mark.parametrize("broken", ["missing_data"])
 def test_a_suite_whose_data_is_gone_names_the_task_and_the_file(ws, tmp_path, broken):
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     (ws.home / "benchmarks" / "arith-em" / benchmarks.DATA_FILE).unlink()
     run_dir = make_run(ws, "sft", max_steps=1, eval_max_rows=0, benchmarks=["arith-em", "arith-mc"], benchmark_limit=4)
     assert run(run_dir) == 0
@@ -240,7 +214,7 @@ def test_smollm2_forgets_capitals_after_a_high_learning_rate_and_the_alarm_fires
 def test_base_models_page_lists_the_workspace_benchmarks(ws, tmp_path, monkeypatch):
     from tests.helpers import open_page, text_of
     monkeypatch.setenv("TUNEDECK_HOME", str(ws.home))
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     at = open_page("models")
     listing = next(d.value for d in at.dataframe if "kind" in d.value.columns)
     assert set(listing["name"]) == {"arith-mc", "arith-em"}
@@ -269,7 +243,7 @@ def test_sweep_compare_charts_each_benchmark_against_the_swept_params(ws, monkey
 
 def test_a_suite_that_is_not_a_workspace_benchmark_is_a_warning_not_an_error(ws, tmp_path):
     from jobs.spec import validate
-    register(ws, tmp_path)
+    register_arith(ws, tmp_path)
     v = validate({"name": "x", "method": "sft", "base_model": "tiny-demo", "dataset": "demo-instruct",
                   "params": {"benchmarks": ["arith-mc", "gsm8k"], "benchmark_limit": 5}}, ws)
     assert v.ok and v.spec["params"]["benchmarks"] == ["arith-mc", "gsm8k"]
