@@ -267,16 +267,16 @@ from .i18n_data import ZH as _DATA_ZH  # noqa: E402
 
 EN.update(_DATA_EN)
 ZH.update(_DATA_ZH)
-from .i18n_polish import EN as _POLISH_EN  # noqa: E402 - strings added after walking every page
-from .i18n_polish import ZH as _POLISH_ZH  # noqa: E402
+from .i18n_details import EN as _DETAILS_EN  # noqa: E402 - a run's ids, queue place, why Try/Export are closed
+from .i18n_details import ZH as _DETAILS_ZH  # noqa: E402
 
-EN.update(_POLISH_EN)
-ZH.update(_POLISH_ZH)
-from .i18n_issue25 import EN as _I25_EN  # noqa: E402 - the new-user and hostile-input pass (#25)
-from .i18n_issue25 import ZH as _I25_ZH  # noqa: E402
+EN.update(_DETAILS_EN)
+ZH.update(_DETAILS_ZH)
+from .i18n_display import EN as _DISPLAY_EN  # noqa: E402 - durations, chart axes, the job picker, dataset columns
+from .i18n_display import ZH as _DISPLAY_ZH  # noqa: E402
 
-EN.update(_I25_EN)
-ZH.update(_I25_ZH)
+EN.update(_DISPLAY_EN)
+ZH.update(_DISPLAY_ZH)
 from .i18n_methods import EN as _METHODS_EN  # noqa: E402 - KTO, ORPO, SimPO, CPT, reward models (#20)
 from .i18n_methods import ZH as _METHODS_ZH  # noqa: E402
 

@@ -1,5 +1,5 @@
-"""UI strings found missing or misleading when walking every page in English and 中文, merged into
-dashboard/i18n.py's catalogs."""
+"""UI strings of a run's details page: its ids, its place in the queue, and why Try it and Export are closed.
+Merged into dashboard/i18n.py's catalogs."""
 
 EN = {
     "details.dataset_sha": "Dataset sha256", "details.job_id": "Job id",

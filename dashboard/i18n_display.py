@@ -1,5 +1,6 @@
-"""UI strings from the new-user and hostile-input pass (#25): durations, chart axes, the job picker, rejected specs,
-the Datasets page's wide-dataset and conversation preview, ignored chart values. Merged into dashboard/i18n.py."""
+"""UI strings of how values are shown: durations, chart axes and the values a chart leaves out, the job picker,
+rejected specs' lines, the Datasets page's wide-dataset columns and conversation preview. Merged into
+dashboard/i18n.py's catalogs."""
 
 EN = {
     "dur.hm": "{h}h {m:02d}m", "dur.ms": "{m}m {s:02d}s", "dur.s": "{s}s",
