@@ -164,6 +164,48 @@ def test_dataset_upload_is_validated_in_the_browser(ws, dashboard, tmp_path):
         browser.close()
 
 
+def test_the_first_upload_stays_confirmed_and_the_form_stays_open(ws, dashboard, tmp_path):
+    """On an empty workspace: the confirmation and token lengths stay through later reruns (they were gone at the
+    next one), a second click on the same file registers it once, and a new file leaves the form open (Streamlit
+    folded it when the form's `expanded` flipped after the first dataset)."""
+    from playwright.sync_api import expect
+    for f in ws.datasets.iterdir():
+        f.unlink()
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text('{"instruction": "hi", "output": "hello"}\n' * 5)
+    second.write_text('{"instruction": "yo", "output": "hey"}\n' * 3)
+    with chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(dashboard + "/datasets")
+        page.locator('input[type="file"]').set_input_files(str(first), timeout=60000)  # open: nothing registered
+        name = page.get_by_role("textbox", name="Name")
+        expect(name).to_have_value("first", timeout=20000)
+        register = page.get_by_role("button", name="Validate and register")
+        register.click()
+        confirmed = page.get_by_text("Registered first (5 rows).")
+        confirmed.wait_for(timeout=30000)
+        tokens = page.get_by_text("Tokens per row under tiny-demo's chat template", exact=False).first
+        tokens.wait_for(timeout=60000)
+        page.get_by_role("combobox", name="Format").click()  # another widget: a rerun
+        page.get_by_role("option", name="alpaca").click()
+        page.wait_for_timeout(1500)
+        assert confirmed.is_visible() and tokens.is_visible()
+        register.click()  # the same file under the same name: once
+        page.wait_for_timeout(1500)
+        assert page.get_by_text("already exists").count() == 0 and confirmed.is_visible()
+        page.screenshot(path=str(screenshots(ws) / "datasets-first-upload.png"), full_page=True)
+        page.locator('input[type="file"]').set_input_files(str(second))
+        expect(name).to_have_value("second", timeout=20000)
+        expect(confirmed).to_have_count(0)
+        name.fill("second-set")
+        name.press("Enter")
+        page.wait_for_timeout(1500)
+        assert name.is_visible() and register.is_visible()  # the form is still open
+        register.click()
+        page.get_by_text("Registered second-set (3 rows).").wait_for(timeout=30000)
+    assert sorted(p.name for p in ws.datasets.glob("*.jsonl")) == ["first.jsonl", "second-set.jsonl"]
+
+
 def test_sharegpt_upload_shows_its_format_and_trains(ws, dashboard, tmp_path):
     from playwright.sync_api import expect
 

@@ -18,29 +18,37 @@ from jobs.data.dataset_scan import head_rows
 from jobs.data.format_check import effective_format
 from jobs.models import registry
 
+REGISTERED = "_ds_registered"  # session: the upload just registered (file id, name, rows, format)
+UPLOAD_OPEN = "_ds_upload_open"  # session: whether the upload form starts open
+
 
 def render() -> None:
     ws = workspace()
     st.title(t("datasets.title"))
-    with st.expander(t("datasets.upload"), expanded=not registry.list_datasets(ws)):
+    # open on an empty workspace; decided once a session, since Streamlit folds an expander whose `expanded`
+    # changes: the form would close under the user after the first upload
+    opened = st.session_state.setdefault(UPLOAD_OPEN, not registry.list_datasets(ws))
+    with st.expander(t("datasets.upload"), expanded=opened):
         up = st.file_uploader(t("datasets.file"), type=["jsonl"], key="ds_file")
         default = re.sub(r"[^A-Za-z0-9._\-]", "-", up.name.rsplit(".", 1)[0]) if up else ""
         name = st.text_input(t("datasets.name"), value=default, key=f"ds_name_{default}")
         fmt = st.selectbox(t("datasets.format"), formats.CHOICES, key="ds_format", format_func=_format_label)
-        if up is not None and st.button(t("datasets.register"), type="primary", key="ds_register"):
+        done = st.session_state.get(REGISTERED)
+        if up is None or (done and done["file_id"] != up.file_id):
+            done = st.session_state[REGISTERED] = None  # another file: the last confirmation is over
+        if up is not None and st.button(t("datasets.register"), type="primary", key="ds_register") and \
+                not (done and done["name"] == name):  # a repeated click on the same file registers it once
             try:
                 up.seek(0)
                 report = registry.register_dataset(ws, name, up, fmt=fmt)  # streamed line by line
-                st.success(t("datasets.registered", name=name, rows=report.rows))
-                models = registry.list_models(ws)
-                model = token_panel.default_model(ws, list(models))
-                if model:  # token lengths are counted now, under the model new trainings start on
-                    path = registry.list_datasets(ws)[name]
-                    token_panel.show(path, report.format, model, models[model], registry.dataset_info(path))
+                done = st.session_state[REGISTERED] = {"file_id": up.file_id, "name": name, "rows": report.rows,
+                                                       "format": report.format}
             except registry.JsonlError as e:
                 st.error(t("datasets.invalid") + "\n\n" + "\n".join(f"- {md(err, one_line=True)}" for err in e.errors))
             except registry.RegistryError as e:
                 st.error(md(e))
+        if done:  # kept across reruns while the file stays chosen, so the confirmation does not flash by
+            _registered(ws, done)
     sets = registry.list_datasets(ws)
     if not sets:
         st.info(t("datasets.none"))
@@ -84,6 +92,16 @@ def render() -> None:
                 if st.button(t("delete.yes"), key=f"del_yes_{name}"):
                     registry.unregister_dataset(ws, name)
                     st.rerun()
+
+
+def _registered(ws, done: dict) -> None:
+    """The upload's confirmation and its token lengths, counted under the model new trainings start on."""
+    st.success(t("datasets.registered", name=done["name"], rows=done["rows"]))
+    models = registry.list_models(ws)
+    model = token_panel.default_model(ws, list(models))
+    path = registry.list_datasets(ws).get(done["name"])
+    if model and path:  # deleted meanwhile: the confirmation alone
+        token_panel.show(path, done["format"], model, models[model], registry.dataset_info(path))
 
 
 def _format_label(fmt: str) -> str:
