@@ -203,7 +203,12 @@ def test_the_first_upload_stays_confirmed_and_the_form_stays_open(ws, dashboard,
         assert name.is_visible() and register.is_visible()  # the form is still open
         register.click()
         page.get_by_text("Registered second-set (3 rows).").wait_for(timeout=30000)
-    assert sorted(p.name for p in ws.datasets.glob("*.jsonl")) == ["first.jsonl", "second-set.jsonl"]
+        assert sorted(p.name for p in ws.datasets.glob("*.jsonl")) == ["first.jsonl", "second-set.jsonl"]
+        page.locator("summary").filter(has_text="second-set").first.click()  # deleted: nothing left to confirm
+        page.get_by_text("Delete", exact=True).last.click()
+        page.get_by_role("button", name="Yes, delete").click()
+        expect(page.get_by_text("Registered second-set (3 rows).")).to_have_count(0, timeout=20000)
+    assert sorted(p.name for p in ws.datasets.glob("*.jsonl")) == ["first.jsonl"]
 
 
 def test_sharegpt_upload_shows_its_format_and_trains(ws, dashboard, tmp_path):

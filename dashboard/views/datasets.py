@@ -96,11 +96,14 @@ def render() -> None:
 
 def _registered(ws, done: dict) -> None:
     """The upload's confirmation and its token lengths, counted under the model new trainings start on."""
+    path = registry.list_datasets(ws).get(done["name"])
+    if path is None:  # deleted since: nothing to confirm any more
+        st.session_state[REGISTERED] = None
+        return
     st.success(t("datasets.registered", name=done["name"], rows=done["rows"]))
     models = registry.list_models(ws)
     model = token_panel.default_model(ws, list(models))
-    path = registry.list_datasets(ws).get(done["name"])
-    if model and path:  # deleted meanwhile: the confirmation alone
+    if model:
         token_panel.show(path, done["format"], model, models[model], registry.dataset_info(path))
 
 
