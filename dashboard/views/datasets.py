@@ -27,8 +27,9 @@ def render() -> None:
     st.title(t("datasets.title"))
     # open on an empty workspace; decided once a session, since Streamlit folds an expander whose `expanded`
     # changes: the form would close under the user after the first upload
-    opened = st.session_state.setdefault(UPLOAD_OPEN, not registry.list_datasets(ws))
-    with st.expander(t("datasets.upload"), expanded=opened):
+    if UPLOAD_OPEN not in st.session_state:  # setdefault would scan datasets/ on every rerun for nothing
+        st.session_state[UPLOAD_OPEN] = not registry.list_datasets(ws)
+    with st.expander(t("datasets.upload"), expanded=st.session_state[UPLOAD_OPEN]):
         up = st.file_uploader(t("datasets.file"), type=["jsonl"], key="ds_file")
         default = re.sub(r"[^A-Za-z0-9._\-]", "-", up.name.rsplit(".", 1)[0]) if up else ""
         name = st.text_input(t("datasets.name"), value=default, key=f"ds_name_{default}")
